@@ -1,0 +1,86 @@
+#pragma once
+// The job description read from config.json. parse_config() checks everything that can be
+// checked without MPI; resolve_layout() checks what depends on the number of ranks on a node.
+// Both throw ConfigError with a message "config: <key>: <problem>" and create nothing.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "shmjob/dtype.hpp"
+
+namespace shmjob {
+
+enum class DataKind { random, smooth, poisson };
+std::string_view data_kind_name(DataKind kind) noexcept;
+
+struct MatrixSpec {
+  std::uint64_t count = 0;
+  std::uint32_t rows = 0;
+  std::uint32_t cols = 0;
+  DType dtype = DType::float64;
+  DataKind kind = DataKind::smooth;
+  std::uint64_t seed = 0;
+
+  std::uint64_t elements() const noexcept { return std::uint64_t{rows} * cols; }
+  std::uint64_t bytes() const noexcept { return elements() * dtype_size(dtype); }
+};
+
+struct StageCounts {
+  // nullopt means "auto": derived from the ranks on the node (see resolve_layout).
+  std::optional<int> producers, compressors, writers;
+};
+
+struct SlotConfig {
+  int per_producer = 4;    // raw slots owned by each producer
+  int per_compressor = 4;  // compressed slots owned by each compressor
+  std::optional<std::uint64_t> slot_bytes;        // raw slot size; default: one matrix
+  std::optional<std::uint64_t> memory_budget_mb;  // if set, slot counts derive from it
+};
+
+struct CompressionConfig {
+  int level = 3;
+  bool shuffle = false;
+};
+
+struct MetricsConfig {
+  std::filesystem::path path = "metrics.jsonl";  // relative paths are inside output_dir
+  double interval_s = 1.0;
+};
+
+struct Config {
+  std::string job = "shmjob";
+  std::filesystem::path output_dir = "out";
+  bool overwrite = false;
+  MatrixSpec matrices;
+  StageCounts stages;
+  SlotConfig slots;
+  CompressionConfig compression;
+  MetricsConfig metrics;
+
+  std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
+  std::filesystem::path metrics_path() const {
+    return metrics.path.is_absolute() ? metrics.path : output_dir / metrics.path;
+  }
+};
+
+// Parses and validates a config document. Every key is optional except matrices.count/rows/cols.
+Config parse_config(const nlohmann::json& document);
+// Reads `path` (JSON) and parses it; unreadable files and syntax errors are ConfigErrors too.
+Config load_config(const std::filesystem::path& path);
+// The config with every default filled in, as recorded in the metrics log and the master file.
+nlohmann::json to_json(const Config& config);
+
+// What the job looks like on one node once the number of ranks there is known.
+struct NodeLayout {
+  int producers = 0, compressors = 0, writers = 0, idle = 0;
+  int raw_slots_per_producer = 0;
+  int compressed_slots_per_compressor = 0;
+  std::uint64_t raw_slot_bytes = 0;         // >= one matrix
+  std::uint64_t compressed_slot_bytes = 0;  // zstd's bound for raw_slot_bytes
+};
+NodeLayout resolve_layout(const Config& config, int node_ranks);
+
+}  // namespace shmjob

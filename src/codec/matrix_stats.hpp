@@ -1,0 +1,19 @@
+#pragma once
+// Per-matrix facts recorded in the index: a CRC-32 of the raw bytes (zlib's crc32, the same value
+// Python's zlib.crc32(array.tobytes()) gives) and min/max/mean of the values as float64.
+#include <cstddef>
+#include <cstdint>
+
+#include "shmjob/dtype.hpp"
+
+namespace shmjob::codec {
+
+struct MatrixStats {
+  std::uint32_t crc32 = 0;
+  double min = 0, max = 0, mean = 0;  // NaN values are skipped; all-NaN gives NaN
+};
+
+MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept;
+std::uint32_t crc32_of(const void* data, std::size_t bytes) noexcept;
+
+}  // namespace shmjob::codec

@@ -1,0 +1,18 @@
+#pragma once
+// HDF5 filter 32015 (zstd), as registered with The HDF Group. The same filter function serves the
+// standalone plugin (libh5zstd.so, found through HDF5_PLUGIN_PATH by h5py and h5dump) and shmjob's
+// own process, which registers it with H5Zregister. cd_values[0] is the compression level.
+#include <H5Zpublic.h>
+
+namespace shmjob::h5 {
+
+inline constexpr H5Z_filter_t kZstdFilterId = 32015;
+
+// The filter class. Uses malloc/free for buffers (what HDF5 1.10 uses internally) so the
+// plugin does not need to link libhdf5.
+const H5Z_class2_t* zstd_filter_class() noexcept;
+
+// Registers the filter in this process if HDF5 does not know it yet. Throws H5Error on failure.
+void register_zstd_filter();
+
+}  // namespace shmjob::h5
