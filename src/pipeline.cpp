@@ -1,1 +1,375 @@
-// placeholder
+// run_job: the life of one job on every rank.
+//   config + layout (all ranks, agree) -> output dir (rank 0, agree) -> node window + plan ->
+//   stages -> node barrier (futex, no spinning) -> agree on failure -> gather index and totals ->
+//   master file + job_end record (rank 0).
+#include "shmjob/pipeline.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "h5/h5_handle.hpp"
+#include "h5/master_writer.hpp"
+#include "h5/shard_writer.hpp"
+#include "metrics/job_records.hpp"
+#include "metrics/metrics_log.hpp"
+#include "mpi/communicator.hpp"
+#include "mpi/mpi_error.hpp"
+#include "mpi/node_window.hpp"
+#include "output_dir.hpp"
+#include "shmjob/error.hpp"
+#include "shmjob/version.hpp"
+#include "stages/stages.hpp"
+
+namespace shmjob {
+namespace {
+
+using metrics::RankPlacement;
+using metrics::RankTotals;
+
+struct Failure {
+  int code = kExitOk;
+  std::string message;
+};
+
+// Every rank learns the worst exit code; the lowest failing rank prints its message, once.
+int agree(MPI_Comm world, const Failure& local) {
+  int code = 0;
+  mpi::check(MPI_Allreduce(&local.code, &code, 1, MPI_INT, MPI_MAX, world), "MPI_Allreduce");
+  if (code == kExitOk) return code;
+  int me = 0, first = 0;
+  mpi::check(MPI_Comm_rank(world, &me), "MPI_Comm_rank");
+  const int candidate = local.code != kExitOk ? me : INT_MAX;
+  mpi::check(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, world), "MPI_Allreduce");
+  if (me == first) std::fprintf(stderr, "shmjob: error: %s\n", local.message.c_str());
+  return code;
+}
+
+Failure as_failure(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) return {error->exit_code(), error->what()};
+  return {kExitRuntime, e.what()};
+}
+
+template <class T>
+std::vector<T> gather_to_root(const T& mine, MPI_Comm comm) {
+  int size = 0, rank = 0;
+  mpi::check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  mpi::check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  std::vector<T> all(rank == 0 ? static_cast<std::size_t>(size) : 0);
+  mpi::check(MPI_Gather(&mine, sizeof(T), MPI_BYTE, all.data(), sizeof(T), MPI_BYTE, 0, comm), "MPI_Gather");
+  return all;
+}
+
+template <class T>
+std::vector<T> gatherv_to_root(const std::vector<T>& mine, MPI_Comm comm) {
+  int size = 0, rank = 0;
+  mpi::check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  mpi::check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  const std::uint64_t my_bytes = mine.size() * sizeof(T);
+  if (my_bytes > INT_MAX) throw MpiError("MPI: index of one writer exceeds 2 GiB");
+  const int count = static_cast<int>(my_bytes);
+  std::vector<int> counts(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+  mpi::check(MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm), "MPI_Gather");
+  std::uint64_t total = 0;
+  for (int i = 0; i < size; ++i) {
+    offsets[static_cast<std::size_t>(i)] = static_cast<int>(total);
+    total += static_cast<std::uint64_t>(counts[static_cast<std::size_t>(i)]);
+  }
+  if (rank == 0 && total > INT_MAX) throw MpiError("MPI: job index exceeds 2 GiB");
+  std::vector<T> all(rank == 0 ? total / sizeof(T) : 0);
+  mpi::check(MPI_Gatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(), offsets.data(),
+                         MPI_BYTE, 0, comm),
+             "MPI_Gatherv");
+  return all;
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return tv(usage.ru_utime) + tv(usage.ru_stime);
+}
+
+std::string host_name() {
+  char name[64] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+struct NodeInfo {
+  int index = 0;
+  int count = 1;
+};
+
+NodeInfo node_info(MPI_Comm world, const mpi::Communicator& node) {
+  const bool leader = node.rank() == 0;
+  int world_rank = 0;
+  mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
+  MPI_Comm raw = MPI_COMM_NULL;
+  mpi::check(MPI_Comm_split(world, leader ? 0 : MPI_UNDEFINED, world_rank, &raw), "MPI_Comm_split");
+  const mpi::Communicator leaders(raw);
+  int info[2] = {0, 1};
+  if (leader) info[0] = leaders.rank(), info[1] = leaders.size();
+  mpi::check(MPI_Bcast(info, 2, MPI_INT, 0, node.get()), "MPI_Bcast");
+  return {info[0], info[1]};
+}
+
+// Number of this node's first shard: writers on lower-numbered nodes come first.
+std::uint32_t first_shard_of_node(MPI_Comm world, const mpi::Communicator& node, int writers) {
+  int node_rank = node.rank();
+  int before = 0;
+  const int contribution = node_rank == 0 ? writers : 0;
+  // Exclusive scan over world ranks counts writers of every node whose leader has a lower rank;
+  // ranks of one node are split so non-leaders contribute zero.
+  mpi::check(MPI_Exscan(&contribution, &before, 1, MPI_INT, MPI_SUM, world), "MPI_Exscan");
+  int rank = 0;
+  mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+  if (rank == 0) before = 0;  // MPI_Exscan leaves rank 0's result undefined
+  mpi::check(MPI_Bcast(&before, 1, MPI_INT, 0, node.get()), "MPI_Bcast");
+  return static_cast<std::uint32_t>(before);
+}
+
+void print_progress(const nlohmann::json& sample) {
+  const double t = sample["t"].get<double>();
+  const auto done = sample["written"].get<std::uint64_t>();
+  const auto expected = sample["expected"].get<std::uint64_t>();
+  std::uint64_t raw = 0;
+  for (const auto& r : sample["ranks"])
+    if (r["role"] == "compressor") raw += r["bytes_in"].get<std::uint64_t>();
+  const double elapsed = t;
+  const double rate = elapsed > 0 ? raw / elapsed / 1e6 : 0;
+  const double eta = done > 0 ? elapsed * double(expected - done) / double(done) : 0;
+  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  ETA %.0f s   ",
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(expected),
+               raw / 1e6, rate, eta);
+  std::fflush(stderr);
+}
+
+struct ShardRecord {
+  std::uint32_t shard;
+  std::uint64_t first, count;
+  bool is_writer;
+};
+
+class Job {
+ public:
+  Job(const Config& config, const NodeLayout& layout, const RunOptions& options, MPI_Comm world,
+      const mpi::Communicator& node)
+      : config_(config), layout_(layout), options_(options), world_(world), node_(node) {}
+
+  int run();
+
+ private:
+  void run_my_stage(const stages::StageContext& ctx);
+  void finish_on_root(int code, const std::vector<RankPlacement>& placements,
+                      const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                      const std::vector<ShardRecord>& shards, double flow_seconds);
+
+  const Config& config_;
+  const NodeLayout& layout_;
+  const RunOptions& options_;
+  MPI_Comm world_;
+  const mpi::Communicator& node_;
+  int world_rank_ = 0;
+  double start_epoch_ = 0;
+  std::unique_ptr<metrics::MetricsLog> log_;
+  std::vector<IndexRow> rows_;
+  Failure failure_;
+};
+
+int Job::run() {
+  mpi::check(MPI_Comm_rank(world_, &world_rank_), "MPI_Comm_rank");
+  const int node_rank = node_.rank();
+  const NodeInfo node = node_info(world_, node_);
+  const NodePlan plan = make_node_plan(layout_);
+  const RankAssignment& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
+  const stages::IdRange node_ids =
+      stages::split_evenly({0, config_.matrices.count}, node.count)[static_cast<std::size_t>(node.index)];
+  const stages::WorkOrder order(node_ids, layout_.writers);
+  const std::uint32_t first_shard = first_shard_of_node(world_, node_, layout_.writers);
+  std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
+  mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
+             "MPI_Allgather");
+
+  const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_).total);
+  stages::StageContext ctx(config_, plan, window, order, node_rank, world_ranks, first_shard, 0);
+  ctx.initialise_own_segment();
+  window.sync_barrier();
+
+  RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role), me.role_index, {}};
+  std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
+  const std::vector<RankPlacement> placements = gather_to_root(placement, world_);
+  const nlohmann::json plan_record = world_rank_ == 0 ? metrics::plan_json(placements, layout_) : nlohmann::json();
+
+  start_epoch_ = stages::wall_clock_seconds();
+  mpi::check(MPI_Bcast(&start_epoch_, 1, MPI_DOUBLE, 0, world_), "MPI_Bcast");
+  ctx.set_start(start_epoch_);
+  try {
+    if (node_rank == 0) {
+      const auto path = node.index == 0 ? config_.metrics_path()
+                                        : std::filesystem::path(config_.metrics_path().string() +
+                                                                ".node" + std::to_string(node.index));
+      log_ = std::make_unique<metrics::MetricsLog>(path);
+    }
+    if (world_rank_ == 0) log_->append(metrics::start_record(config_, plan_record, start_epoch_));
+  } catch (const std::exception& e) {
+    failure_ = as_failure(e);
+    ctx.abort_node();
+  }
+
+  const bool show_progress =
+      world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
+  {
+    std::optional<metrics::PeriodicSampler> sampler;
+    if (log_)
+      sampler.emplace(config_.metrics.interval_s, [&] {
+        const nlohmann::json sample = metrics::sample_record(ctx, node.index);
+        log_->append(sample);
+        if (show_progress) print_progress(sample);
+      });
+    if (failure_.code == kExitOk) run_my_stage(ctx);
+    // Node barrier in the window: finished ranks sleep instead of spinning in MPI_Barrier.
+    shm::NodeControl& control = ctx.control();
+    control.ranks_finished.fetch_add(1);
+    control.finished.notify_all();
+    const auto everyone = static_cast<std::uint32_t>(node_.size());
+    control.finished.wait_until([&] { return control.ranks_finished.load() == everyone; });
+  }  // the sampler takes its last sample here
+  if (show_progress) std::fputc('\n', stderr);
+  const double my_flow_end = ctx.now();
+  double flow_seconds = 0;
+  mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
+
+  const metrics::RankCounters& c = ctx.my_counters();
+  const RankTotals mine{cpu_seconds(), c.busy_ns.load() * 1e-9, c.wait_ns.load() * 1e-9,
+                        c.matrices.load(), c.bytes_in.load(), c.bytes_out.load()};
+  const std::vector<RankTotals> totals = gather_to_root(mine, world_);
+  int code = agree(world_, failure_);
+
+  const stages::IdRange range = me.role == Role::writer ? order.writer_range(me.role_index) : stages::IdRange{};
+  const ShardRecord shard{first_shard + static_cast<std::uint32_t>(me.role_index), range.first,
+                          range.count, me.role == Role::writer};
+  const std::vector<ShardRecord> shards = gather_to_root(shard, world_);
+  const std::vector<IndexRow> rows = gatherv_to_root(rows_, world_);
+  if (world_rank_ == 0) {
+    try {
+      finish_on_root(code, placements, totals, rows, shards, flow_seconds);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shmjob: error: %s\n", e.what());
+      code = kExitRuntime;
+    }
+  }
+  mpi::check(MPI_Bcast(&code, 1, MPI_INT, 0, world_), "MPI_Bcast");
+  return code;
+}
+
+void Job::run_my_stage(const stages::StageContext& ctx) {
+  const RankAssignment& me = ctx.me();
+  try {
+    switch (me.role) {
+      case Role::producer: stages::run_producer(ctx); break;
+      case Role::compressor: stages::run_compressor(ctx); break;
+      case Role::writer: rows_ = stages::run_writer(ctx); break;
+      case Role::idle: break;
+    }
+  } catch (const std::exception& e) {
+    failure_ = as_failure(e);
+    failure_.code = kExitRuntime;
+    failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) +
+                       " " + std::to_string(me.role_index) + "): " + failure_.message;
+    ctx.abort_node();
+  }
+}
+
+void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
+                         const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                         const std::vector<ShardRecord>& shards, double flow_seconds) {
+  metrics::JobSummary summary;
+  summary.status = code == kExitOk ? "complete" : "failed";
+  summary.seconds = flow_seconds;
+  for (const IndexRow& r : rows) {
+    summary.raw_bytes += r.raw_bytes;
+    summary.compressed_bytes += r.compressed_bytes;
+  }
+  summary.matrices = rows.size();
+  std::vector<h5::ShardInfo> shard_infos;
+  for (const ShardRecord& s : shards)
+    if (s.is_writer) shard_infos.push_back({h5::shard_file_name(config_.job, s.shard), s.first, s.count});
+
+  if (code == kExitOk) {
+    std::vector<IndexRow> sorted = rows;
+    std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+    nlohmann::json shard_names = nlohmann::json::array();
+    for (const auto& s : shard_infos) shard_names.push_back(s.file_name);
+    const double end = stages::wall_clock_seconds();
+    const std::map<std::string, std::string> attributes{
+        {"status", "complete"},
+        {"job", config_.job},
+        {"shmjob_version", version()},
+        {"versions", metrics::library_versions().dump()},
+        {"config", to_json(config_).dump()},
+        {"plan", metrics::plan_json(placements, layout_).dump()},
+        {"shards", shard_names.dump()},
+        {"start_time", metrics::iso_time_utc(start_epoch_)},
+        {"end_time", metrics::iso_time_utc(end)},
+        {"dtype", std::string(dtype_name(config_.matrices.dtype))},
+        {"kind", std::string(data_kind_name(config_.matrices.kind))}};
+    h5::write_master(config_.master_path(), config_.matrices, shard_infos, sorted, attributes);
+  }
+  summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
+  if (log_) log_->append(metrics::end_record(summary, placements, totals, code == kExitOk ? "" : "see stderr"));
+  if (code != kExitOk || options_.quiet) return;
+  std::printf(
+      "shmjob: job \"%s\" complete: %llu matrices (%ux%u %s, %s) in %.2f s\n"
+      "  %.1f matrices/s, %.1f MB/s in, %.1f MB/s out, compression ratio %.2f\n"
+      "  ranks: %d producers, %d compressors, %d writers, %d idle (node 0)\n"
+      "  output: %s\n  metrics: %s\n",
+      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), config_.matrices.rows,
+      config_.matrices.cols, std::string(dtype_name(config_.matrices.dtype)).c_str(),
+      std::string(data_kind_name(config_.matrices.kind)).c_str(), summary.seconds,
+      summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(), summary.ratio(),
+      layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
+      config_.master_path().c_str(), config_.metrics_path().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {
+  // Return codes instead of MPI aborting the job, so ranks can agree and exit cleanly.
+  MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
+  h5::silence_hdf5_errors();
+  int world_rank = 0;
+  mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
+  MPI_Comm raw_node = MPI_COMM_NULL;
+  mpi::check(MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &raw_node),
+             "MPI_Comm_split_type");
+  const mpi::Communicator node(raw_node);
+
+  std::optional<Config> config;
+  NodeLayout layout;
+  Failure failure;
+  try {
+    config = load_config(config_path);
+    layout = resolve_layout(*config, node.size());
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
+  }
+  if (const int code = agree(world, failure)) return code;
+  if (world_rank == 0) {
+    try {
+      prepare_output_dir(*config);
+    } catch (const std::exception& e) {
+      failure = as_failure(e);
+    }
+  }
+  if (const int code = agree(world, failure)) return code;
+  mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
+  return Job(*config, layout, options, world, node).run();
+}
+
+}  // namespace shmjob

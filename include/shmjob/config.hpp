@@ -26,11 +26,13 @@ struct MatrixSpec {
 
   std::uint64_t elements() const noexcept { return std::uint64_t{rows} * cols; }
   std::uint64_t bytes() const noexcept { return elements() * dtype_size(dtype); }
+  friend bool operator==(const MatrixSpec&, const MatrixSpec&) = default;
 };
 
 struct StageCounts {
   // nullopt means "auto": derived from the ranks on the node (see resolve_layout).
   std::optional<int> producers, compressors, writers;
+  friend bool operator==(const StageCounts&, const StageCounts&) = default;
 };
 
 struct SlotConfig {
@@ -38,16 +40,19 @@ struct SlotConfig {
   int per_compressor = 4;  // compressed slots owned by each compressor
   std::optional<std::uint64_t> slot_bytes;        // raw slot size; default: one matrix
   std::optional<std::uint64_t> memory_budget_mb;  // if set, slot counts derive from it
+  friend bool operator==(const SlotConfig&, const SlotConfig&) = default;
 };
 
 struct CompressionConfig {
   int level = 3;
   bool shuffle = false;
+  friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;
 };
 
 struct MetricsConfig {
   std::filesystem::path path = "metrics.jsonl";  // relative paths are inside output_dir
   double interval_s = 1.0;
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
 struct Config {
@@ -64,6 +69,8 @@ struct Config {
   std::filesystem::path metrics_path() const {
     return metrics.path.is_absolute() ? metrics.path : output_dir / metrics.path;
   }
+  // Field-wise; parse_config(to_json(c)) == c.
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 // Parses and validates a config document. Every key is optional except matrices.count/rows/cols.

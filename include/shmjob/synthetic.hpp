@@ -13,7 +13,7 @@
 //   smooth:  x = r / rows, y = c / cols, a_k = 2*u53(k) - 1 for k = 0..5 (per matrix),
 //            v = (a0*x + a1*y + a2*x*y + a3*x*x + a4*y*y + a5) / 6          (in [-1, 1])
 //            float64: rint(v * 100000) / 1000; float32: (float) of that;
-//            signed ints: rint(v * 0.5 * max); unsigned: rint((v + 1) * 0.5 * max)
+//            signed ints: rint(v * 0.25 * max); unsigned: rint((v + 1) * 0.25 * max)
 //   poisson: Knuth's method, lambda 4: p = 1; for n = 0..62 { p *= u53(e*64 + n); if p <= exp(-4)
 //            (the literal 0.018315638888734179) break }; value = n (63 if never) in the dtype
 #include <cstdint>

@@ -2,6 +2,10 @@
 // HDF5 filter 32015 (zstd), as registered with The HDF Group. The same filter function serves the
 // standalone plugin (libh5zstd.so, found through HDF5_PLUGIN_PATH by h5py and h5dump) and shmjob's
 // own process, which registers it with H5Zregister. cd_values[0] is the compression level.
+
+// H5Zpublic.h uses hid_t without including H5Ipublic.h (HDF5 1.10.8), so include that first.
+// Both only declare: the plugin still does not link libhdf5.
+#include <H5Ipublic.h>
 #include <H5Zpublic.h>
 
 namespace shmjob::h5 {

@@ -1,1 +1,45 @@
-// placeholder
+#include "metrics/metrics_log.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "shmjob/error.hpp"
+
+namespace shmjob::metrics {
+
+MetricsLog::MetricsLog(const std::filesystem::path& path)
+    : file_(std::fopen(path.c_str(), "w")), path_(path) {
+  if (!file_) throw Error("metrics: cannot write " + path.string() + ": " + std::strerror(errno));
+}
+
+void MetricsLog::append(const nlohmann::json& record) {
+  const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(mutex_);
+  if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() || std::fflush(file_.get()) != 0)
+    throw Error("metrics: cannot write " + path_.string() + ": " + std::strerror(errno));
+}
+
+PeriodicSampler::PeriodicSampler(double interval_s, std::function<void()> tick)
+    : tick_(std::move(tick)) {
+  const auto interval = std::chrono::duration<double>(interval_s);
+  thread_ = std::thread([this, interval] {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval, [this] { return stop_; })) {
+      lock.unlock();
+      try { tick_(); } catch (...) {}  // a failed sample must not take the job down
+      lock.lock();
+    }
+  });
+}
+
+PeriodicSampler::~PeriodicSampler() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  try { tick_(); } catch (...) {}
+}
+
+}  // namespace shmjob::metrics

@@ -1,0 +1,52 @@
+#pragma once
+// The JSON records of the metrics log and the plan/summary stored in the master file.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shmjob/config.hpp"
+#include "shmjob/role_plan.hpp"
+
+namespace shmjob::stages { class StageContext; }
+
+namespace shmjob::metrics {
+
+// One rank's place in the job, gathered on rank 0 (fixed size: sent as bytes).
+struct RankPlacement {
+  std::int32_t world_rank, node, node_rank, role, role_index;
+  char host[64];
+};
+
+// One rank's totals at the end, gathered on rank 0.
+struct RankTotals {
+  double cpu_s, busy_s, wait_s;
+  std::uint64_t matrices, bytes_in, bytes_out;
+};
+
+nlohmann::json library_versions();
+std::string iso_time_utc(double epoch_seconds);
+
+nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const NodeLayout& node0_layout);
+
+nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s);
+// A snapshot of every rank's counters on the context's node.
+nlohmann::json sample_record(const stages::StageContext& ctx, int node_index);
+
+struct JobSummary {
+  std::string status;
+  std::uint64_t matrices = 0;
+  double seconds = 0;       // data flow: setup done to last shard closed
+  double wall_seconds = 0;  // including setup and the master file
+  std::uint64_t raw_bytes = 0, compressed_bytes = 0;
+  double mb_per_s_in() const { return seconds > 0 ? raw_bytes / seconds / 1e6 : 0; }
+  double mb_per_s_out() const { return seconds > 0 ? compressed_bytes / seconds / 1e6 : 0; }
+  double ratio() const { return compressed_bytes > 0 ? double(raw_bytes) / double(compressed_bytes) : 0; }
+  double matrices_per_s() const { return seconds > 0 ? matrices / seconds : 0; }
+};
+
+nlohmann::json end_record(const JobSummary& summary, const std::vector<RankPlacement>& ranks,
+                          const std::vector<RankTotals>& totals, const std::string& error);
+
+}  // namespace shmjob::metrics

@@ -1,0 +1,91 @@
+#pragma once
+// What a stage loop needs to reach on its node: the window's control block, queues, slots and
+// counters, all addressed through this process's mapping of each rank's segment.
+#include <chrono>
+#include <cstddef>
+#include <vector>
+
+#include "metrics/rank_counters.hpp"
+#include "mpi/node_window.hpp"
+#include "shm/segment_layout.hpp"
+#include "shm/shared_queue.hpp"
+#include "shm/slots.hpp"
+#include "shmjob/config.hpp"
+#include "shmjob/role_plan.hpp"
+#include "stages/work_order.hpp"
+
+namespace shmjob::stages {
+
+class StageContext {
+ public:
+  StageContext(const Config& config, const NodePlan& plan, const mpi::NodeWindow& window,
+               const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
+               std::uint32_t first_shard, double start_epoch_s);
+
+  // Constructs this rank's own control structures in its segment and touches its slot pages
+  // (first touch places them near the rank). Call once per rank before the setup barrier.
+  void initialise_own_segment();
+
+  const Config& config() const noexcept { return config_; }
+  const NodePlan& plan() const noexcept { return plan_; }
+  const WorkOrder& order() const noexcept { return order_; }
+  int node_rank() const noexcept { return node_rank_; }
+  int world_rank(int node_rank) const { return world_ranks_.at(static_cast<std::size_t>(node_rank)); }
+  int world_rank() const { return world_rank(node_rank_); }
+  const RankAssignment& me() const { return plan_.ranks.at(static_cast<std::size_t>(node_rank_)); }
+  std::uint32_t first_shard() const noexcept { return first_shard_; }
+  const shm::SegmentLayout& layout(int node_rank) const { return layouts_.at(static_cast<std::size_t>(node_rank)); }
+
+  shm::NodeControl& control() const;
+  shm::SharedQueue& ready_queue() const;
+  shm::SharedQueue& queue(int node_rank) const;  // free-slot queue or writer inbox
+  metrics::RankCounters& counters(int node_rank) const;
+  metrics::RankCounters& my_counters() const { return counters(node_rank_); }
+
+  std::byte* slot_data(shm::SlotHandle h) const;
+  shm::RawSlotHeader& raw_header(shm::SlotHandle h) const;
+  shm::CompressedSlotHeader& compressed_header(shm::SlotHandle h) const;
+
+  // Seconds since the job started (wall clock, comparable across ranks and nodes).
+  double now() const;
+  void set_start(double start_epoch_s) noexcept { start_epoch_s_ = start_epoch_s; }
+
+  bool aborted() const;
+  // Marks the node's job as failed and wakes every sleeping rank so it can leave its loop.
+  void abort_node() const;
+
+ private:
+  std::byte* at(int node_rank, std::size_t offset) const;
+
+  const Config& config_;
+  const NodePlan& plan_;
+  const mpi::NodeWindow& window_;
+  const WorkOrder& order_;
+  int node_rank_;
+  std::vector<int> world_ranks_;
+  std::uint32_t first_shard_;
+  double start_epoch_s_;
+  std::vector<shm::SegmentLayout> layouts_;
+};
+
+// Adds the time the scope took to a counter (busy or waiting nanoseconds).
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(std::atomic<std::uint64_t>& counter) noexcept
+      : counter_(counter), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer() {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now() - start_);
+    counter_.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
+  }
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  std::atomic<std::uint64_t>& counter_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double wall_clock_seconds();
+
+}  // namespace shmjob::stages
