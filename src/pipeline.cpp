@@ -141,11 +141,11 @@ void print_progress(const nlohmann::json& sample) {
   for (const auto& r : sample["ranks"])
     if (r["role"] == "compressor") raw += r["bytes_in"].get<std::uint64_t>();
   const double elapsed = t;
-  const double rate = elapsed > 0 ? raw / elapsed / 1e6 : 0;
+  const double rate = elapsed > 0 ? static_cast<double>(raw) / elapsed / 1e6 : 0;
   const double eta = done > 0 ? elapsed * double(expected - done) / double(done) : 0;
   std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  ETA %.0f s   ",
                static_cast<unsigned long long>(done), static_cast<unsigned long long>(expected),
-               raw / 1e6, rate, eta);
+               static_cast<double>(raw) / 1e6, rate, eta);
   std::fflush(stderr);
 }
 
@@ -245,7 +245,8 @@ int Job::run() {
   mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
 
   const metrics::RankCounters& c = ctx.my_counters();
-  const RankTotals mine{cpu_seconds(), c.busy_ns.load() * 1e-9, c.wait_ns.load() * 1e-9,
+  const RankTotals mine{cpu_seconds(), static_cast<double>(c.busy_ns.load()) * 1e-9,
+                        static_cast<double>(c.wait_ns.load()) * 1e-9,
                         c.matrices.load(), c.bytes_in.load(), c.bytes_out.load()};
   const std::vector<RankTotals> totals = gather_to_root(mine, world_);
   int code = agree(world_, failure_);

@@ -10,7 +10,9 @@ namespace shmjob::codec {
 
 struct MatrixStats {
   std::uint32_t crc32 = 0;
-  double min = 0, max = 0, mean = 0;  // NaN values are skipped; all-NaN gives NaN
+  // NaN values are skipped; all-NaN (or zero elements) gives NaN. The mean is a plain sum in
+  // double divided by the count of non-NaN values.
+  double min = 0, max = 0, mean = 0;
 };
 
 MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept;

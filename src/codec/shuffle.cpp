@@ -59,15 +59,17 @@ void swap_lanes(U& a, U& b, unsigned shift, U mask) noexcept {
   b = nb;
 }
 
-// Rows r[0..7] of an 8x8 byte matrix become its columns (self-inverse).
-void transpose8x8(std::uint64_t (&r)[8]) noexcept {
+// Rows r[0..7] of an 8x8 byte matrix become its columns (self-inverse). Forced inline so the rows
+// stay in registers: out of line, GCC -O2 called it per block and the 4-byte kernel ran at about
+// 0.9 GB/s instead of 1.5-1.7.
+[[gnu::always_inline]] inline void transpose8x8(std::uint64_t (&r)[8]) noexcept {
   for (int k = 0; k < 4; ++k) swap_lanes<std::uint64_t>(r[k], r[k + 4], 32, 0x00000000FFFFFFFFull);
   for (int k : {0, 1, 4, 5}) swap_lanes<std::uint64_t>(r[k], r[k + 2], 16, 0x0000FFFF0000FFFFull);
   for (int k : {0, 2, 4, 6}) swap_lanes<std::uint64_t>(r[k], r[k + 1], 8, 0x00FF00FF00FF00FFull);
 }
 
 // Rows r[0..3] of a 4x4 byte matrix become its columns (self-inverse).
-void transpose4x4(std::uint32_t* r) noexcept {
+[[gnu::always_inline]] inline void transpose4x4(std::uint32_t* r) noexcept {
   for (int k : {0, 1}) swap_lanes<std::uint32_t>(r[k], r[k + 2], 16, 0x0000FFFFu);
   for (int k : {0, 2}) swap_lanes<std::uint32_t>(r[k], r[k + 1], 8, 0x00FF00FFu);
 }

@@ -14,7 +14,10 @@ std::size_t compressed_bound(std::size_t raw_bytes) noexcept;
 // One compression context, reused for every matrix a compressor handles (RAII over ZSTD_CCtx).
 class ZstdCompressor {
  public:
-  explicit ZstdCompressor(int level);  // throws CodecError for a level zstd rejects
+  // Accepts zstd's own range, ZSTD_minCLevel()..ZSTD_maxCLevel() (-131072..22 with zstd 1.5.4;
+  // 0 means zstd's default, 3; negative levels are the fast modes). zstd itself would silently
+  // clamp anything else; we throw CodecError instead.
+  explicit ZstdCompressor(int level);
   // Returns the frame size; throws CodecError if zstd fails (e.g. `capacity` too small).
   std::size_t compress(const void* raw, std::size_t raw_bytes, void* out, std::size_t capacity);
 

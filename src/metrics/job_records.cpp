@@ -72,8 +72,8 @@ nlohmann::json sample_record(const stages::StageContext& ctx, int node_index) {
     if (r.role == Role::writer) written += load(c.matrices);
     ranks.push_back({{"rank", ctx.world_rank(r.node_rank)}, {"role", role_name(r.role)},
                      {"matrices", load(c.matrices)}, {"bytes_in", load(c.bytes_in)},
-                     {"bytes_out", load(c.bytes_out)}, {"busy_s", load(c.busy_ns) * 1e-9},
-                     {"wait_s", load(c.wait_ns) * 1e-9}});
+                     {"bytes_out", load(c.bytes_out)}, {"busy_s", static_cast<double>(load(c.busy_ns)) * 1e-9},
+                     {"wait_s", static_cast<double>(load(c.wait_ns)) * 1e-9}});
   }
   std::uint64_t expected = 0;
   for (int w = 0; w < ctx.order().writers(); ++w) expected += ctx.order().writer_range(w).count;

@@ -40,10 +40,10 @@ struct JobSummary {
   double seconds = 0;       // data flow: setup done to last shard closed
   double wall_seconds = 0;  // including setup and the master file
   std::uint64_t raw_bytes = 0, compressed_bytes = 0;
-  double mb_per_s_in() const { return seconds > 0 ? raw_bytes / seconds / 1e6 : 0; }
-  double mb_per_s_out() const { return seconds > 0 ? compressed_bytes / seconds / 1e6 : 0; }
+  double mb_per_s_in() const { return seconds > 0 ? static_cast<double>(raw_bytes) / seconds / 1e6 : 0; }
+  double mb_per_s_out() const { return seconds > 0 ? static_cast<double>(compressed_bytes) / seconds / 1e6 : 0; }
   double ratio() const { return compressed_bytes > 0 ? double(raw_bytes) / double(compressed_bytes) : 0; }
-  double matrices_per_s() const { return seconds > 0 ? matrices / seconds : 0; }
+  double matrices_per_s() const { return seconds > 0 ? static_cast<double>(matrices) / seconds : 0; }
 };
 
 nlohmann::json end_record(const JobSummary& summary, const std::vector<RankPlacement>& ranks,

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds shmjob and runs the bundled default job (jobs/default.json) with 16 ranks:
+# 200 matrices of 1000x1000 float64 into out/default/. Usage: scripts/run-default.sh [RANKS] [CONFIG]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+ranks=${1:-16}
+config=${2:-jobs/default.json}
+"$root/scripts/build.sh" >/dev/null
+source "$root/scripts/mpi-env.sh"
+cd "$root"
+mpirun -n "$ranks" build/shmjob "$config"
+echo "read it with: HDF5_PLUGIN_PATH=$root/build/plugins /usr/bin/python3 -c \"import h5py; print(h5py.File('out/default/default.h5')['data'][0])\""

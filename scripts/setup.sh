@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what shmjob needs to build, run and test, from Debian 12's packages. Idempotent: when
+# everything is there already it only checks and returns.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libopenmpi-dev openmpi-bin libhwloc-dev hwloc
+  libzstd-dev libhdf5-dev hdf5-tools
+  nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
+  python3 python3-h5py python3-numpy python3-matplotlib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

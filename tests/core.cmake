@@ -1,0 +1,47 @@
+# MPI tests: real mpirun runs of the shmjob binary, output read back by h5py and h5dump.
+# shmjob_mpi_test(name ranks config-json [extra args])
+function(shmjob_mpi_test name ranks config)
+  add_test(NAME ${name}
+    COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/run_job_test.py
+            $<TARGET_FILE:shmjob> ${ranks} ${config} ${ARGN})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                       PROCESSORS 2 TIMEOUT 600)
+endfunction()
+
+shmjob_mpi_test(mpi_split_1_1_1 3
+  [=[{"matrices": {"count": 60, "rows": 200, "cols": 150, "dtype": "float64", "kind": "smooth"},
+      "stages": {"producers": 1, "compressors": 1, "writers": 1}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
+shmjob_mpi_test(mpi_split_2_2_2 6
+  [=[{"matrices": {"count": 61, "rows": 200, "cols": 150, "dtype": "float64", "kind": "smooth"},
+      "stages": {"producers": 2, "compressors": 2, "writers": 2}}]=])
+shmjob_mpi_test(mpi_split_1_2_1_shuffle_float32 4
+  [=[{"matrices": {"count": 50, "rows": 128, "cols": 100, "dtype": "float32", "kind": "random", "seed": 7},
+      "stages": {"producers": 1, "compressors": 2, "writers": 1},
+      "compression": {"level": 1, "shuffle": true}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
+shmjob_mpi_test(mpi_split_3_5_2_int32_poisson 10
+  [=[{"matrices": {"count": 37, "rows": 64, "cols": 96, "dtype": "int32", "kind": "poisson", "seed": 3},
+      "stages": {"producers": 3, "compressors": 5, "writers": 2},
+      "compression": {"level": 5, "shuffle": true}, "slots": {"per_producer": 1, "per_compressor": 1}}]=])
+shmjob_mpi_test(mpi_split_2_1_3_uint16_smooth 6
+  [=[{"matrices": {"count": 41, "rows": 33, "cols": 17, "dtype": "uint16", "kind": "smooth"},
+      "stages": {"producers": 2, "compressors": 1, "writers": 3}}]=])
+shmjob_mpi_test(mpi_16_ranks_auto 16
+  [=[{"matrices": {"count": 100, "rows": 256, "cols": 256, "dtype": "float64", "kind": "smooth"},
+      "metrics": {"interval_s": 0.1}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
+shmjob_mpi_test(mpi_idle_ranks_memory_budget 8
+  [=[{"matrices": {"count": 30, "rows": 300, "cols": 300, "dtype": "int64", "kind": "random"},
+      "stages": {"producers": 1, "compressors": 2, "writers": 1},
+      "slots": {"memory_budget_mb": 8}}]=])
+shmjob_mpi_test(mpi_more_writers_than_matrices 6
+  [=[{"matrices": {"count": 2, "rows": 10, "cols": 10},
+      "stages": {"producers": 1, "compressors": 1, "writers": 4}}]=])
+
+add_test(NAME mpi_bad_configs
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/bad_config_test.py $<TARGET_FILE:shmjob>)
+set_tests_properties(mpi_bad_configs PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                     PROCESSORS 2 TIMEOUT 600)
+
+add_test(NAME mpi_idle_ranks_sleep
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/idle_cpu_test.py $<TARGET_FILE:shmjob>)
+set_tests_properties(mpi_idle_ranks_sleep PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                     PROCESSORS 2 TIMEOUT 600)
