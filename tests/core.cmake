@@ -45,3 +45,8 @@ add_test(NAME mpi_idle_ranks_sleep
   COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/idle_cpu_test.py $<TARGET_FILE:shmjob>)
 set_tests_properties(mpi_idle_ranks_sleep PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
                      PROCESSORS 2 TIMEOUT 600)
+
+add_test(NAME mpi_disk_full
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/disk_full_test.py $<TARGET_FILE:shmjob>)
+set_tests_properties(mpi_disk_full PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                     PROCESSORS 2 TIMEOUT 300 SKIP_RETURN_CODE 77)

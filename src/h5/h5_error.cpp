@@ -7,6 +7,19 @@
 
 namespace shmjob::h5 {
 namespace {
+// HDF5's I/O errors embed a multi-line report; the part a user needs is the system's message.
+std::string one_line(std::string_view desc) {
+  const std::string_view marker = "error message = '";
+  if (const auto at = desc.find(marker); at != std::string_view::npos) {
+    const auto start = at + marker.size();
+    return std::string(desc.substr(start, desc.find('\'', start) - start));
+  }
+  std::string text(desc);
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
 // Collects the most specific messages of the current HDF5 error stack.
 herr_t collect(unsigned n, const H5E_error2_t* e, void* data) {
   auto* out = static_cast<std::string*>(data);
@@ -15,7 +28,7 @@ herr_t collect(unsigned n, const H5E_error2_t* e, void* data) {
   // second usually names the operation.
   if (n < 2) {
     if (!out->empty()) *out += "; ";
-    *out += e->desc;
+    *out += one_line(e->desc);
   }
   return 0;
 }

@@ -46,7 +46,7 @@ void write_master(const std::filesystem::path& path, const MatrixSpec& spec,
     write_index(file, "index", rows);
     for (const auto& [name, value] : attributes) write_string_attribute(file, name.c_str(), value);
     data.close("close the virtual dataset");
-    file.close("close " + where + " (is the disk full?)");
+    file.close("close " + where);
   }
   std::error_code ec;
   std::filesystem::rename(partial, path, ec);

@@ -43,14 +43,14 @@ ShardWriter::ShardWriter(std::filesystem::path path, std::uint64_t first_id, std
 void ShardWriter::write_chunk(std::uint64_t row, const void* frame, std::size_t frame_bytes) {
   const std::array<hsize_t, 3> offset{row, 0, 0};
   check(H5Dwrite_chunk(data_, H5P_DEFAULT, 0, offset.data(), frame_bytes, frame),
-        "write matrix " + std::to_string(row) + " of " + path_.string() + " (is the disk full?)");
+        "write row " + std::to_string(row) + " of " + path_.string());
 }
 
 void ShardWriter::finish(std::span<const IndexRow> rows) {
   write_index(file_, "index", rows);
   data_.close("close dataset data in " + path_.string());
-  check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush " + path_.string() + " (is the disk full?)");
-  file_.close("close " + path_.string() + " (is the disk full?)");
+  check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush " + path_.string());
+  file_.close("close " + path_.string());
 }
 
 }  // namespace shmjob::h5

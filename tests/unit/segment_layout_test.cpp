@@ -233,11 +233,13 @@ TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
       ready = SharedQueue::create(base + s.ready_queue, s.ready_capacity);
     }
     SharedQueue* queue = s.queue != npos ? SharedQueue::create(base + s.queue, s.queue_capacity) : nullptr;
-    if (queue)
+    if (queue) {
       for (std::uint64_t i = 0; i < s.queue_capacity; ++i)
         ASSERT_TRUE(queue->try_push(make_handle(rank.node_rank, static_cast<std::uint32_t>(i))));
-    if (ready)
+    }
+    if (ready) {
       for (std::uint64_t i = 0; i < s.ready_capacity; ++i) ASSERT_TRUE(ready->try_push(1000 + i));
+    }
     counters->add(counters->matrices, 7);
     if (control) control->next_ticket.store(99);
 

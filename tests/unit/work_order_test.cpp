@@ -166,7 +166,9 @@ void expect_consistent_order(IdRange node, int writers) {
     const auto id = order.id_for_ticket(t);
     if (!id) continue;
     const auto w = static_cast<std::size_t>(order.writer_of(*id));
-    if (seen[w]) EXPECT_EQ(*id, last[w] + 1) << "ticket " << t;
+    if (seen[w]) {
+      EXPECT_EQ(*id, last[w] + 1) << "ticket " << t;
+    }
     seen[w] = true;
     last[w] = *id;
   }
@@ -178,7 +180,9 @@ void expect_consistent_order(IdRange node, int writers) {
     ASSERT_LT(w, writers);
     EXPECT_TRUE(order.writer_range(w).contains(id)) << "id " << id << " writer " << w;
     for (int other = 0; other < writers; ++other)
-      if (other != w) EXPECT_FALSE(order.writer_range(other).contains(id));
+      if (other != w) {
+        EXPECT_FALSE(order.writer_range(other).contains(id));
+      }
   }
 
   // Ids outside the node range belong to no writer.
