@@ -36,7 +36,6 @@ import json
 import os
 
 import h5py
-import numpy as np
 
 __all__ = ["ZSTD_FILTER_ID", "PLUGIN_FILE", "PluginNotFound", "JobOutput", "open_job",
            "plugin_hint", "plugin_available", "find_plugin_dir", "ensure_plugin"]
@@ -70,10 +69,11 @@ def plugin_available():
 
 
 def find_plugin_dir():
-    """A directory holding libh5zstd.so: $SHMJOB_PLUGIN_DIR, the install location, or a build
-    tree of this checkout (<repo>/build*/plugins). None if there is none."""
+    """A directory holding libh5zstd.so: $SHMJOB_PLUGIN_DIR, the install location, or the most
+    recently built <repo>/build*/plugins of this checkout. None if there is none."""
     candidates = [os.environ.get("SHMJOB_PLUGIN_DIR"), _INSTALLED]
-    candidates += sorted(glob.glob(os.path.join(os.path.dirname(_HERE), "build*", "plugins")))
+    builds = glob.glob(os.path.join(os.path.dirname(_HERE), "build*", "plugins", PLUGIN_FILE))
+    candidates += [os.path.dirname(p) for p in sorted(builds, key=os.path.getmtime, reverse=True)]
     for d in candidates:
         if d and os.path.isfile(os.path.join(d, PLUGIN_FILE)):
             return os.path.abspath(d)

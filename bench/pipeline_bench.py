@@ -23,8 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import resource
 
 ROLES = ("producer", "compressor", "writer", "idle")
+TICK = os.sysconf("SC_CLK_TCK")
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
@@ -115,6 +117,14 @@ def read_records(metrics_path):
     return records
 
 
+def machine_jiffies():
+    """(busy, steal, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, steal, sum(fields[:8])
+
+
 def run_bounded(cmd, env, timeout):
     """Runs cmd in its own process group; on timeout SIGTERMs mpirun (it tears the ranks down),
     then SIGKILLs that group. Returns (exit code or None on timeout, stderr)."""
@@ -143,10 +153,21 @@ def run_once(args, split, work, tag):
     env = dict(os.environ, **MPI_ENV)
     started = time.monotonic()
     result = {"split": split["name"], "tag": tag, "cmd": cmd}
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_machine = machine_jiffies()
     rc, stderr = run_bounded(cmd, env, args.timeout)
+    elapsed = time.monotonic() - started
+    after_machine = machine_jiffies()
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU load during the run, in cores: ours (mpirun + ranks) and everything else on the machine.
+    ours = (after_children.ru_utime - before_children.ru_utime) + (after_children.ru_stime - before_children.ru_stime)
+    machine_busy = (after_machine[0] - before_machine[0]) / TICK
+    result["load"] = {"ours_cores": ours / elapsed, "machine_cores": machine_busy / elapsed,
+                      "others_cores": max(0.0, machine_busy - ours) / elapsed,
+                      "steal_cores": (after_machine[1] - before_machine[1]) / TICK / elapsed}
     result["rc"] = rc
     result["stderr"] = stderr[-4000:]
-    result["elapsed_s"] = time.monotonic() - started
+    result["elapsed_s"] = elapsed
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     end = None
     if os.path.exists(metrics_path):
@@ -213,6 +234,9 @@ def summarise(args, runs):
                 "ratio": med([e["ratio"] for e in ends]),
                 "seconds": med([e["seconds"] for e in ends]),
                 "wall_seconds": med([e["wall_seconds"] for e in ends]),
+                "ours_cores": med([r["load"]["ours_cores"] for r in ok]),
+                "others_cores": med([r["load"]["others_cores"] for r in ok]),
+                "steal_cores": med([r["load"]["steal_cores"] for r in ok]),
             })
             roles = {}
             for role in ROLES:
@@ -240,7 +264,7 @@ def print_table(args, summary, out=sys.stdout):
     print(f"medians over rounds; 'vs base' = median of per-round throughput / {summary['baseline']} "
           f"throughput in the same round", file=out)
     head = (f"{'split':<10} {'ranks':>5} {'ok':>4} {'matrices/s':>10} {'MB/s in':>8} {'MB/s out':>8} "
-            f"{'ratio':>6} {'flow s':>7} {'vs base':>7}  {'cpu s P/C/W/idle':<24} {'busy % P/C/W':<15}")
+            f"{'ratio':>6} {'flow s':>7} {'vs base':>7}  {'cpu s P/C/W/idle':<22} {'busy % P/C/W':<13} {'load us/others':<14}")
     print(head, file=out)
     print("-" * len(head), file=out)
     for row in summary["splits"]:
@@ -250,10 +274,12 @@ def print_table(args, summary, out=sys.stdout):
         print(f"{row['split']:<10} {row['ranks']:>5} {row['ok']:>2}/{row['runs']:<1} "
               f"{fmt(row.get('matrices_per_s'), '10.2f')} {fmt(row.get('mb_per_s_in'), '8.1f')} "
               f"{fmt(row.get('mb_per_s_out'), '8.1f')} {fmt(row.get('ratio'), '6.2f')} "
-              f"{fmt(row.get('seconds'), '7.2f')} {fmt(row.get('vs_baseline'), '7.2f')}  {cpu:<24} {busy:<15}",
+              f"{fmt(row.get('seconds'), '7.2f')} {fmt(row.get('vs_baseline'), '7.2f')}  {cpu:<22} {busy:<13} "
+              f"{fmt(row.get('ours_cores'), '.2f')}/{fmt(row.get('others_cores'), '.2f')}",
               file=out)
     print("cpu s: summed CPU seconds of all ranks of that role (median over rounds); busy %: mean over "
-          "the role's ranks of busy_s / flow seconds", file=out)
+          "the role's ranks of busy_s / flow seconds;\nload us/others: cores used during the run by this job "
+          "(mpirun tree) and by everything else on the machine (/proc/stat), medians", file=out)
     for row in summary["splits"]:
         if "matrices_per_s_all" in row:
             print(f"  {row['split']:<10} matrices/s per round: {row['matrices_per_s_all']}  "
@@ -279,7 +305,8 @@ def main(argv=None):
                 status = "ok" if r["ok"] else "FAILED: " + "; ".join(r["problems"])
                 print(f"[{i}/{total}] {split['name']:<8} ranks {split['ranks']:>2}: "
                       f"{fmt(end.get('matrices_per_s'), '.2f')} matrices/s, "
-                      f"{fmt(end.get('seconds'), '.2f')} s flow, {r['elapsed_s']:.1f} s elapsed  {status}",
+                      f"{fmt(end.get('seconds'), '.2f')} s flow, {r['elapsed_s']:.1f} s elapsed, load us/others "
+                      f"{r['load']['ours_cores']:.2f}/{r['load']['others_cores']:.2f} cores  {status}",
                       file=sys.stderr, flush=True)
                 if not r["ok"] and r.get("stderr"):
                     print("    stderr: " + r["stderr"].strip().replace("\n", "\n    "), file=sys.stderr)

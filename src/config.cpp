@@ -45,6 +45,42 @@ constexpr std::array<std::pair<DataKind, std::string_view>, 3> kKinds{{
     {DataKind::poisson, "poisson"},
 }};
 
+constexpr std::array<std::pair<PinningMode, std::string_view>, 3> kPinningModes{{
+    {PinningMode::automatic, "auto"},
+    {PinningMode::cores, "cores"},
+    {PinningMode::none, "none"},
+}};
+
+constexpr std::array<std::pair<WorkSharing, std::string_view>, 2> kWorkSharings{{
+    {WorkSharing::lane_local, "lane_local"},
+    {WorkSharing::shared, "shared"},
+}};
+
+// The name of `value` in a {value, name} table, or `fallback`.
+template <class T, std::size_t N>
+std::string_view name_in(const std::array<std::pair<T, std::string_view>, N>& table, T value,
+                         std::string_view fallback) noexcept {
+  for (const auto& [v, name] : table)
+    if (v == value) return name;
+  return fallback;
+}
+
+// The value named `name` in a {value, name} table.
+template <class T, std::size_t N>
+std::optional<T> value_in(const std::array<std::pair<T, std::string_view>, N>& table,
+                          std::string_view name) {
+  for (const auto& [v, v_name] : table)
+    if (v_name == name) return v;
+  return std::nullopt;
+}
+
+template <class T, std::size_t N>
+std::array<std::string_view, N> names_of(const std::array<std::pair<T, std::string_view>, N>& table) {
+  std::array<std::string_view, N> names{};
+  for (std::size_t i = 0; i < N; ++i) names[i] = table[i].second;
+  return names;
+}
+
 // --- error reporting -----------------------------------------------------------------------
 
 // A value as the user wrote it, kept to one short line so the error stays readable.
@@ -346,6 +382,16 @@ void resolve_slots(const SlotConfig& slots, const MatrixSpec& m, NodeLayout& lay
   layout.compressed_slots_per_compressor = static_cast<int>(k);
 }
 
+void parse_placement(const Section& top, PlacementConfig& placement) {
+  const Section s = top.section("placement", {"pinning", "work_sharing"});
+  read_choice_into(
+      s, "pinning", [](std::string_view name) { return value_in(kPinningModes, name); },
+      names_of(kPinningModes), placement.pinning);
+  read_choice_into(
+      s, "work_sharing", [](std::string_view name) { return value_in(kWorkSharings, name); },
+      names_of(kWorkSharings), placement.work_sharing);
+}
+
 json auto_or(const std::optional<int>& value) {
   return value ? json(*value) : json(kAuto);
 }
@@ -358,10 +404,18 @@ std::string_view data_kind_name(DataKind kind) noexcept {
   return "unknown";
 }
 
+std::string_view pinning_mode_name(PinningMode mode) noexcept {
+  return name_in(kPinningModes, mode, "unknown");
+}
+
+std::string_view work_sharing_name(WorkSharing sharing) noexcept {
+  return name_in(kWorkSharings, sharing, "unknown");
+}
+
 Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "matrices", "stages", "slots",
-                     "compression", "metrics"});
+                     "compression", "metrics", "placement"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -395,6 +449,7 @@ Config parse_config(const json& document) {
       fail_got(metrics.path("interval_s"), "a number of seconds > 0 and <= 3600", *interval);
     c.metrics.interval_s = interval->get<double>();
   }
+  parse_placement(top, c.placement);
   return c;
 }
 
@@ -456,6 +511,9 @@ json to_json(const Config& c) {
          c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},
       {"compression", {{"level", c.compression.level}, {"shuffle", c.compression.shuffle}}},
       {"metrics", {{"path", c.metrics.path.string()}, {"interval_s", c.metrics.interval_s}}},
+      {"placement",
+       {{"pinning", pinning_mode_name(c.placement.pinning)},
+        {"work_sharing", work_sharing_name(c.placement.work_sharing)}}},
   };
 }
 

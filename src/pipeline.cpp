@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -149,17 +151,45 @@ void print_progress(const nlohmann::json& sample) {
   std::fflush(stderr);
 }
 
-struct ShardRecord {
-  std::uint32_t shard;
+// One writer's part of one matrix set, gathered on rank 0 for the master's virtual datasets.
+struct ShardPartRecord {
+  std::uint32_t shard, set;
   std::uint64_t first, count;
-  bool is_writer;
 };
+
+std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
+                                       const std::vector<ShardPartRecord>& parts) {
+  std::map<std::uint32_t, h5::ShardInfo> by_shard;
+  for (const ShardPartRecord& p : parts) {
+    h5::ShardInfo& info = by_shard[p.shard];
+    if (info.file_name.empty()) {
+      info.file_name = h5::shard_file_name(job, p.shard);
+      info.first_id.assign(sets, 0);
+      info.count.assign(sets, 0);
+    }
+    info.first_id.at(p.set) = p.first;
+    info.count.at(p.set) = p.count;
+  }
+  std::vector<h5::ShardInfo> out;
+  for (auto& [number, info] : by_shard)
+    if (std::any_of(info.count.begin(), info.count.end(), [](std::uint64_t c) { return c > 0; }))
+      out.push_back(std::move(info));
+  return out;
+}
+
+nlohmann::json sets_json(const std::vector<MatrixSet>& sets) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const MatrixSet& s : sets)
+    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.rows}, {"cols", s.cols},
+                    {"dtype", dtype_name(s.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
+  return list;
+}
 
 class Job {
  public:
-  Job(const Config& config, const NodeLayout& layout, const RunOptions& options, MPI_Comm world,
-      const mpi::Communicator& node)
-      : config_(config), layout_(layout), options_(options), world_(world), node_(node) {}
+  Job(const Config& config, std::vector<MatrixSet> sets, const NodeLayout& layout,
+      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
+      : config_(config), sets_(std::move(sets)), layout_(layout), options_(options), world_(world), node_(node) {}
 
   int run();
 
@@ -167,9 +197,10 @@ class Job {
   void run_my_stage(const stages::StageContext& ctx);
   void finish_on_root(int code, const std::vector<RankPlacement>& placements,
                       const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
-                      const std::vector<ShardRecord>& shards, double flow_seconds);
+                      const std::vector<ShardPartRecord>& parts, double flow_seconds);
 
   const Config& config_;
+  const std::vector<MatrixSet> sets_;
   const NodeLayout& layout_;
   const RunOptions& options_;
   MPI_Comm world_;
@@ -187,16 +218,17 @@ int Job::run() {
   const NodeInfo node = node_info(world_, node_);
   const NodePlan plan = make_node_plan(layout_);
   const RankAssignment& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
-  const stages::IdRange node_ids =
-      stages::split_evenly({0, config_.matrices.count}, node.count)[static_cast<std::size_t>(node.index)];
-  const stages::WorkOrder order(node_ids, layout_.writers);
+  std::vector<stages::IdRange> node_sets;
+  for (const MatrixSet& s : sets_)
+    node_sets.push_back(stages::split_evenly({s.first_id, s.count}, node.count)[static_cast<std::size_t>(node.index)]);
+  const stages::WorkOrder order(node_sets, layout_.writers);
   const std::uint32_t first_shard = first_shard_of_node(world_, node_, layout_.writers);
   std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
   mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
              "MPI_Allgather");
 
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_).total);
-  stages::StageContext ctx(config_, plan, window, order, node_rank, world_ranks, first_shard, 0);
+  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
   window.sync_barrier();
 
@@ -251,10 +283,14 @@ int Job::run() {
   const std::vector<RankTotals> totals = gather_to_root(mine, world_);
   int code = agree(world_, failure_);
 
-  const stages::IdRange range = me.role == Role::writer ? order.writer_range(me.role_index) : stages::IdRange{};
-  const ShardRecord shard{first_shard + static_cast<std::uint32_t>(me.role_index), range.first,
-                          range.count, me.role == Role::writer};
-  const std::vector<ShardRecord> shards = gather_to_root(shard, world_);
+  std::vector<ShardPartRecord> my_parts;
+  if (me.role == Role::writer)
+    for (int s = 0; s < order.sets(); ++s) {
+      const stages::IdRange r = order.writer_range(me.role_index, s);
+      my_parts.push_back({first_shard + static_cast<std::uint32_t>(me.role_index),
+                          static_cast<std::uint32_t>(s), r.first, r.count});
+    }
+  const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);
   const std::vector<IndexRow> rows = gatherv_to_root(rows_, world_);
   if (world_rank_ == 0) {
     try {
@@ -272,7 +308,11 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
   const RankAssignment& me = ctx.me();
   try {
     switch (me.role) {
-      case Role::producer: stages::run_producer(ctx); break;
+      case Role::producer: {
+        const auto source = stages::make_synthetic_source(config_.matrices);
+        stages::run_producer(ctx, *source);
+        break;
+      }
       case Role::compressor: stages::run_compressor(ctx); break;
       case Role::writer: rows_ = stages::run_writer(ctx); break;
       case Role::idle: break;
@@ -288,7 +328,7 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
 
 void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
-                         const std::vector<ShardRecord>& shards, double flow_seconds) {
+                         const std::vector<ShardPartRecord>& parts, double flow_seconds) {
   metrics::JobSummary summary;
   summary.status = code == kExitOk ? "complete" : "failed";
   summary.seconds = flow_seconds;
@@ -297,15 +337,13 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     summary.compressed_bytes += r.compressed_bytes;
   }
   summary.matrices = rows.size();
-  std::vector<h5::ShardInfo> shard_infos;
-  for (const ShardRecord& s : shards)
-    if (s.is_writer) shard_infos.push_back({h5::shard_file_name(config_.job, s.shard), s.first, s.count});
+  const std::vector<h5::ShardInfo> shards = shard_infos(config_.job, sets_.size(), parts);
 
   if (code == kExitOk) {
     std::vector<IndexRow> sorted = rows;
     std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
     nlohmann::json shard_names = nlohmann::json::array();
-    for (const auto& s : shard_infos) shard_names.push_back(s.file_name);
+    for (const auto& s : shards) shard_names.push_back(s.file_name);
     const double end = stages::wall_clock_seconds();
     const std::map<std::string, std::string> attributes{
         {"status", "complete"},
@@ -315,11 +353,12 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         {"config", to_json(config_).dump()},
         {"plan", metrics::plan_json(placements, layout_).dump()},
         {"shards", shard_names.dump()},
+        {"datasets", sets_json(sets_).dump()},
         {"start_time", metrics::iso_time_utc(start_epoch_)},
         {"end_time", metrics::iso_time_utc(end)},
         {"dtype", std::string(dtype_name(config_.matrices.dtype))},
         {"kind", std::string(data_kind_name(config_.matrices.kind))}};
-    h5::write_master(config_.master_path(), config_.matrices, shard_infos, sorted, attributes);
+    h5::write_master(config_.master_path(), sets_, shards, sorted, h5::InputList{}, attributes);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
   if (log_) log_->append(metrics::end_record(summary, placements, totals, code == kExitOk ? "" : "see stderr"));
@@ -370,7 +409,7 @@ int run_job(const std::filesystem::path& config_path, const RunOptions& options,
   }
   if (const int code = agree(world, failure)) return code;
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(*config, layout, options, world, node).run();
+  return Job(*config, synthetic_matrix_sets(config->matrices), layout, options, world, node).run();
 }
 
 }  // namespace shmjob

@@ -50,3 +50,10 @@ add_test(NAME mpi_disk_full
   COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/disk_full_test.py $<TARGET_FILE:shmjob>)
 set_tests_properties(mpi_disk_full PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
                      PROCESSORS 2 TIMEOUT 300 SKIP_RETURN_CODE 77)
+
+# The verifier itself must reject corrupted output (deleted shard, flipped byte, bad crc, ...).
+add_test(NAME verify_output_selftest
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/verify_output_selftest.py
+          $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
+set_tests_properties(verify_output_selftest PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}"
+                     LABELS python PROCESSORS 2 TIMEOUT 300)

@@ -55,6 +55,23 @@ struct MetricsConfig {
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
+// Where ranks run (see docs/placement.md).
+//   pinning: automatic ("auto") binds each rank to the cores of its plan when the topology is
+//            this machine and the launcher has not already bound every rank to a single core;
+//            cores always binds (on this machine); none computes the plan and binds nothing.
+//   work_sharing: lane_local keeps matrices inside their NUMA lane; shared lets any compressor
+//            take any lane's work (a pipeline queue policy; the plan is the same for both).
+enum class PinningMode { automatic, cores, none };
+std::string_view pinning_mode_name(PinningMode mode) noexcept;  // "auto", "cores", "none"
+enum class WorkSharing { lane_local, shared };
+std::string_view work_sharing_name(WorkSharing sharing) noexcept;
+
+struct PlacementConfig {
+  PinningMode pinning = PinningMode::automatic;
+  WorkSharing work_sharing = WorkSharing::lane_local;
+  friend bool operator==(const PlacementConfig&, const PlacementConfig&) = default;
+};
+
 struct Config {
   std::string job = "shmjob";
   std::filesystem::path output_dir = "out";
@@ -64,6 +81,7 @@ struct Config {
   SlotConfig slots;
   CompressionConfig compression;
   MetricsConfig metrics;
+  PlacementConfig placement;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
   std::filesystem::path metrics_path() const {

@@ -48,4 +48,19 @@ class CodecError : public Error {
   using Error::Error;
 };
 
+// hwloc could not load or describe the machine's topology (or a synthetic/XML one).
+class TopologyError : public Error {
+ public:
+  explicit TopologyError(const std::string& message) : Error("topology: " + message) {}
+};
+
+// An input file (HDF5 ingest) that cannot be used: missing, unreadable, or holding something
+// shmjob cannot turn into matrices. The message names the file and the object. Found while
+// scanning (before any output): exit code 2; a read that fails mid-run passes kExitRuntime.
+class InputError : public Error {
+ public:
+  explicit InputError(const std::string& message, int exit_code = kExitBadInput)
+      : Error("input: " + message, exit_code) {}
+};
+
 }  // namespace shmjob

@@ -66,6 +66,19 @@ void write_u64_attribute(hid_t object, const char* name, unsigned long long valu
   check(H5Awrite(attr, H5T_NATIVE_UINT64, &v), std::string("write attribute ") + name);
 }
 
+void write_string_list(hid_t location, const char* name, const std::vector<std::string>& values) {
+  Datatype type(H5Tcopy(H5T_C_S1), "H5Tcopy");
+  check(H5Tset_size(type, H5T_VARIABLE), "H5Tset_size");
+  check(H5Tset_cset(type, H5T_CSET_UTF8), "H5Tset_cset");
+  const hsize_t n = values.size();
+  Dataspace space(H5Screate_simple(1, &n, nullptr), "H5Screate_simple");
+  Dataset d(H5Dcreate2(location, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            std::string("create dataset ") + name);
+  std::vector<const char*> pointers;
+  for (const auto& v : values) pointers.push_back(v.c_str());
+  if (n > 0) check(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), std::string("write ") + name);
+}
+
 hid_t native_type(DType dtype) {
   switch (dtype) {
     case DType::int8: return H5T_NATIVE_INT8;

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "shmjob/dtype.hpp"
 
@@ -63,6 +64,8 @@ using Attribute = Handle<H5Aclose>;
 // Attribute helpers on any object.
 void write_string_attribute(hid_t object, const char* name, std::string_view value);
 void write_u64_attribute(hid_t object, const char* name, unsigned long long value);
+// A 1-D dataset of variable-length UTF-8 strings.
+void write_string_list(hid_t location, const char* name, const std::vector<std::string>& values);
 
 // The HDF5 native type for a dtype (native byte order).
 hid_t native_type(DType dtype);

@@ -1,8 +1,9 @@
 #pragma once
-// The master file a user opens: "data" is a virtual dataset over every shard (one contiguous
-// block per shard, the mapping h5py reads fast), "index" is the job's index table sorted by id,
-// and string attributes describe the job. It is written to a temporary name and renamed, so a
-// master file exists only for a job that got that far.
+// The master file a user opens. Per matrix set: a virtual dataset over every shard (one
+// contiguous block per shard, the mapping h5py reads fast) and an index table sorted by id.
+// For ingests, group "inputs" lists the source files and dataset paths the index refers to.
+// String attributes describe the job. The file is written under a temporary name and renamed,
+// so a master file exists only for a job that got that far.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -10,19 +11,24 @@
 #include <string>
 #include <vector>
 
-#include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
+#include "shmjob/matrix_set.hpp"
 
 namespace shmjob::h5 {
 
 struct ShardInfo {
   std::string file_name;  // relative to the master's directory
-  std::uint64_t first_id = 0;
-  std::uint64_t count = 0;
+  std::vector<std::uint64_t> first_id, count;  // per set
 };
 
-void write_master(const std::filesystem::path& path, const MatrixSpec& spec,
+struct InputList {
+  std::vector<std::string> files;
+  std::vector<std::string> datasets;
+};
+
+// `rows` holds every set's rows, sorted by id.
+void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const std::map<std::string, std::string>& attributes);
+                  const InputList& inputs, const std::map<std::string, std::string>& attributes);
 
 }  // namespace shmjob::h5

@@ -76,7 +76,7 @@ nlohmann::json sample_record(const stages::StageContext& ctx, int node_index) {
                      {"wait_s", static_cast<double>(load(c.wait_ns)) * 1e-9}});
   }
   std::uint64_t expected = 0;
-  for (int w = 0; w < ctx.order().writers(); ++w) expected += ctx.order().writer_range(w).count;
+  for (int w = 0; w < ctx.order().writers(); ++w) expected += ctx.order().writer_total(w);
   return {{"type", "sample"}, {"t", ctx.now()}, {"node", node_index},
           {"written", written}, {"expected", expected}, {"ranks", ranks}};
 }

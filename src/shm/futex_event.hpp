@@ -16,15 +16,18 @@ class FutexEvent {
 
   // Returns once ready() is true. Sleeps between checks; wakes on notify_all() and at least every
   // `recheck` as a safety net, so a condition changed without a notify is still seen.
+  // Returns as soon as ready() has returned true and never calls it again after that, so ready()
+  // may have side effects (SharedQueue::pop_wait pops inside it).
   template <class Ready>
   void wait_until(Ready ready, std::chrono::milliseconds recheck = std::chrono::milliseconds(50)) {
     while (true) {
       const std::uint32_t seen = sequence_.load(std::memory_order_seq_cst);
       if (ready()) return;
       waiters_.fetch_add(1, std::memory_order_seq_cst);
-      if (!ready()) sleep(seen, recheck);
+      const bool now_ready = ready();
+      if (!now_ready) sleep(seen, recheck);
       waiters_.fetch_sub(1, std::memory_order_seq_cst);
-      if (ready()) return;
+      if (now_ready) return;
     }
   }
 

@@ -4,10 +4,17 @@
 // with placement new; every process reaches it through its own mapping (no pointers inside).
 // The pipeline sizes each queue to hold every value that can exist at once, so a push never
 // waits: backpressure comes from waiting for a free slot, not from a full queue.
+//
+// Cell sequence numbers: a cell is free for position p when its sequence is 2p and holds the
+// value of position p when it is 2p + 1 (Vyukov's p / p + 1 cannot tell "free for p" from
+// "full with p - 1" when the capacity is 1). try_push reports "full" only when the queue holds
+// `capacity` values: if the cell it needs is still being emptied by a pop that has already
+// claimed it (a popper preempted between its two steps), it waits for that pop to finish.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <thread>
 
 #include "shm/futex_event.hpp"
 
@@ -21,27 +28,32 @@ class SharedQueue {
   // Constructs an empty queue at `memory` (bytes_for(capacity) bytes, 64-byte aligned).
   static SharedQueue* create(void* memory, std::uint64_t capacity) noexcept {
     auto* q = new (memory) SharedQueue(capacity);
-    for (std::uint64_t i = 0; i < capacity; ++i) new (&q->cells()[i]) Cell{{i}, 0};
+    for (std::uint64_t i = 0; i < capacity; ++i) new (&q->cells()[i]) Cell{{2 * i}, 0};
     return q;
   }
   static SharedQueue* attach(void* memory) noexcept { return static_cast<SharedQueue*>(memory); }
 
   std::uint64_t capacity() const noexcept { return capacity_; }
 
+  // Fails only if the queue holds `capacity` values.
   bool try_push(std::uint64_t value) noexcept {
     std::uint64_t pos = tail_.load(std::memory_order_relaxed);
     while (true) {
       Cell& cell = cells()[pos % capacity_];
       const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
-      if (seq == pos) {
+      if (seq == 2 * pos) {
         if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           cell.value = value;
-          cell.sequence.store(pos + 1, std::memory_order_release);
+          cell.sequence.store(2 * pos + 1, std::memory_order_release);
           not_empty_.notify_all();
           return true;
         }
-      } else if (seq < pos) {
-        return false;  // full
+      } else if (seq < 2 * pos) {
+        // The cell has not been emptied since position pos - capacity. Full, unless a pop has
+        // already claimed that position and is about to release the cell.
+        if (head_.load(std::memory_order_acquire) + capacity_ <= pos) return false;  // full
+        std::this_thread::yield();
+        pos = tail_.load(std::memory_order_relaxed);
       } else {
         pos = tail_.load(std::memory_order_relaxed);
       }
@@ -53,14 +65,14 @@ class SharedQueue {
     while (true) {
       Cell& cell = cells()[pos % capacity_];
       const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
-      if (seq == pos + 1) {
+      if (seq == 2 * pos + 1) {
         if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           value = cell.value;
-          cell.sequence.store(pos + capacity_, std::memory_order_release);
+          cell.sequence.store(2 * (pos + capacity_), std::memory_order_release);
           return true;
         }
-      } else if (seq < pos + 1) {
-        return false;  // empty
+      } else if (seq < 2 * pos + 1) {
+        return false;  // empty (or the push of this position has not finished: it will notify)
       } else {
         pos = head_.load(std::memory_order_relaxed);
       }

@@ -18,8 +18,10 @@ constexpr std::uint32_t handle_slot(SlotHandle h) noexcept { return static_cast<
 // Written by the producer that filled the slot.
 struct alignas(64) RawSlotHeader {
   std::uint64_t matrix_id;
-  double t_produced;  // seconds since job start
+  double t_produced;      // seconds since job start
   std::int32_t producer;  // world rank
+  std::uint32_t source_file, source_dataset;
+  std::uint64_t source_index;
 };
 
 // Written by the compressor; read by the writer for the index row.
@@ -30,6 +32,8 @@ struct alignas(64) CompressedSlotHeader {
   double min, max, mean;
   double t_produced, t_compressed;
   std::int32_t producer, compressor;  // world ranks
+  std::uint32_t source_file, source_dataset;
+  std::uint64_t source_index;
 };
 
 }  // namespace shmjob::shm

@@ -13,7 +13,6 @@ namespace shmjob::stages {
 
 void run_compressor(const StageContext& ctx) {
   const Config& config = ctx.config();
-  const MatrixSpec& spec = config.matrices;
   const NodeLayout& layout = ctx.plan().layout;
   shm::NodeControl& control = ctx.control();
   shm::SharedQueue& ready = ctx.ready_queue();
@@ -22,8 +21,7 @@ void run_compressor(const StageContext& ctx) {
   const auto aborted = [&] { return ctx.aborted(); };
 
   codec::ZstdCompressor zstd(config.compression.level);
-  std::vector<std::byte> shuffled(config.compression.shuffle ? spec.bytes() : 0);
-  const std::size_t element_size = dtype_size(spec.dtype);
+  std::vector<std::byte> shuffled(config.compression.shuffle ? layout.raw_slot_bytes : 0);
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
@@ -39,21 +37,23 @@ void run_compressor(const StageContext& ctx) {
     }
     {
       ScopedTimer busy(me.busy_ns);
-      const shm::RawSlotHeader raw_header = ctx.raw_header(raw);
+      const shm::RawSlotHeader h = ctx.raw_header(raw);
+      const MatrixSet& set = ctx.set_of(h.matrix_id);
       const std::byte* data = ctx.slot_data(raw);
-      const codec::MatrixStats stats = codec::compute_stats(data, spec.elements(), spec.dtype);
+      const codec::MatrixStats stats = codec::compute_stats(data, set.elements(), set.dtype);
       const void* input = data;
       if (config.compression.shuffle) {
-        codec::shuffle(data, shuffled.data(), spec.bytes(), element_size);
+        codec::shuffle(data, shuffled.data(), set.bytes(), dtype_size(set.dtype));
         input = shuffled.data();
       }
       const std::size_t frame_bytes =
-          zstd.compress(input, spec.bytes(), ctx.slot_data(out), layout.compressed_slot_bytes);
-      ctx.compressed_header(out) = {raw_header.matrix_id, frame_bytes,    stats.crc32,
-                                    stats.min,             stats.max,      stats.mean,
-                                    raw_header.t_produced, ctx.now(),      raw_header.producer,
-                                    ctx.world_rank()};
-      me.add(me.bytes_in, spec.bytes());
+          zstd.compress(input, set.bytes(), ctx.slot_data(out), layout.compressed_slot_bytes);
+      ctx.compressed_header(out) = {h.matrix_id,    frame_bytes,      stats.crc32,
+                                    stats.min,      stats.max,        stats.mean,
+                                    h.t_produced,   ctx.now(),        h.producer,
+                                    ctx.world_rank(), h.source_file,  h.source_dataset,
+                                    h.source_index};
+      me.add(me.bytes_in, set.bytes());
       me.add(me.bytes_out, frame_bytes);
     }
     me.add(me.matrices, 1);

@@ -1,18 +1,17 @@
 // Producer: takes the next id from the node's work order, waits for one of its own free raw
-// slots (backpressure), generates the matrix straight into the slot and queues it.
+// slots (backpressure), has its source write the matrix straight into the slot and queues it.
 #include <stdexcept>
 
-#include "shmjob/synthetic.hpp"
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
 
-void run_producer(const StageContext& ctx) {
-  const MatrixSpec& spec = ctx.config().matrices;
+void run_producer(const StageContext& ctx, MatrixSource& source) {
   shm::NodeControl& control = ctx.control();
   shm::SharedQueue& free_slots = ctx.queue(ctx.node_rank());
   shm::SharedQueue& ready = ctx.ready_queue();
   metrics::RankCounters& me = ctx.my_counters();
+  const std::size_t capacity = ctx.plan().layout.raw_slot_bytes;
   const auto aborted = [&] { return ctx.aborted(); };
 
   while (!ctx.aborted()) {
@@ -20,6 +19,7 @@ void run_producer(const StageContext& ctx) {
     if (ticket >= ctx.order().ticket_count()) break;
     const auto id = ctx.order().id_for_ticket(ticket);
     if (!id) continue;
+    const MatrixSet& set = ctx.set_of(*id);
 
     shm::SlotHandle slot = 0;
     {
@@ -28,11 +28,12 @@ void run_producer(const StageContext& ctx) {
     }
     {
       ScopedTimer busy(me.busy_ns);
-      generate_matrix(spec, *id, ctx.slot_data(slot));
+      source.fill(*id, set, ctx.slot_data(slot), capacity);
     }
-    ctx.raw_header(slot) = {*id, ctx.now(), ctx.world_rank()};
+    const Provenance from = source.provenance(*id);
+    ctx.raw_header(slot) = {*id, ctx.now(), ctx.world_rank(), from.file, from.dataset, from.index};
     me.add(me.matrices, 1);
-    me.add(me.bytes_out, spec.bytes());
+    me.add(me.bytes_out, set.bytes());
     if (!ready.try_push(slot)) throw std::logic_error("ready queue overflow");
   }
 

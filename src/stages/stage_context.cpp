@@ -11,11 +11,13 @@ double wall_clock_seconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-StageContext::StageContext(const Config& config, const NodePlan& plan,
-                           const mpi::NodeWindow& window, const WorkOrder& order, int node_rank,
+StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& sets,
+                           const NodePlan& plan, const mpi::NodeWindow& window,
+                           const WorkOrder& order, int node_rank,
                            std::vector<int> world_ranks, std::uint32_t first_shard,
                            double start_epoch_s)
     : config_(config),
+      sets_(sets),
       plan_(plan),
       window_(window),
       order_(order),

@@ -11,6 +11,7 @@
 #include "shm/shared_queue.hpp"
 #include "shm/slots.hpp"
 #include "shmjob/config.hpp"
+#include "shmjob/matrix_set.hpp"
 #include "shmjob/role_plan.hpp"
 #include "stages/work_order.hpp"
 
@@ -18,8 +19,8 @@ namespace shmjob::stages {
 
 class StageContext {
  public:
-  StageContext(const Config& config, const NodePlan& plan, const mpi::NodeWindow& window,
-               const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
+  StageContext(const Config& config, const std::vector<MatrixSet>& sets, const NodePlan& plan,
+               const mpi::NodeWindow& window, const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
                std::uint32_t first_shard, double start_epoch_s);
 
   // Constructs this rank's own control structures in its segment and touches its slot pages
@@ -27,6 +28,8 @@ class StageContext {
   void initialise_own_segment();
 
   const Config& config() const noexcept { return config_; }
+  const std::vector<MatrixSet>& sets() const noexcept { return sets_; }
+  const MatrixSet& set_of(std::uint64_t id) const { return sets_.at(static_cast<std::size_t>(order_.set_of(id))); }
   const NodePlan& plan() const noexcept { return plan_; }
   const WorkOrder& order() const noexcept { return order_; }
   int node_rank() const noexcept { return node_rank_; }
@@ -58,6 +61,7 @@ class StageContext {
   std::byte* at(int node_rank, std::size_t offset) const;
 
   const Config& config_;
+  const std::vector<MatrixSet>& sets_;
   const NodePlan& plan_;
   const mpi::NodeWindow& window_;
   const WorkOrder& order_;

@@ -5,11 +5,12 @@
 #include <vector>
 
 #include "shmjob/index_row.hpp"
+#include "stages/matrix_source.hpp"
 #include "stages/stage_context.hpp"
 
 namespace shmjob::stages {
 
-void run_producer(const StageContext& ctx);
+void run_producer(const StageContext& ctx, MatrixSource& source);
 void run_compressor(const StageContext& ctx);
 // Returns the index rows of the shard it wrote (sorted by id).
 std::vector<IndexRow> run_writer(const StageContext& ctx);

@@ -1,8 +1,10 @@
 #pragma once
-// The order in which a node's producers take matrix ids. Each writer owns a contiguous range of
-// ids (its shard holds them at id - range start, which lets the master map every shard as one
-// block of a virtual dataset); tickets interleave the ranges so every writer stays busy:
-// ticket t -> writer t % W, id = start(t % W) + t / W.
+// The order in which a node's producers take matrix ids. Matrix ids come in sets (one per output
+// dataset: one set for synthetic jobs, one per shape/dtype for ingests), each a contiguous id
+// range. Each writer owns a contiguous part of every set (its shard holds them at id - part
+// start, which lets the master map every shard as one block of each virtual dataset). Tickets
+// interleave the writers so every writer stays busy: ticket t -> writer t % W, and the
+// (t / W)-th id of that writer's parts, set after set.
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -20,17 +22,26 @@ std::vector<IdRange> split_evenly(IdRange total, int parts);
 
 class WorkOrder {
  public:
-  WorkOrder(IdRange node_ids, int writers);
+  WorkOrder(IdRange node_ids, int writers);  // a single set
+  // `node_sets`: this node's part of each set, in increasing id order.
+  WorkOrder(const std::vector<IdRange>& node_sets, int writers);
 
-  // The id for ticket `t`, or nullopt if t is a gap (a shorter range) or past the end.
+  // The id for ticket `t`, or nullopt if t is a gap (a writer with fewer ids) or past the end.
   std::optional<std::uint64_t> id_for_ticket(std::uint64_t t) const noexcept;
   std::uint64_t ticket_count() const noexcept { return ticket_count_; }
   int writer_of(std::uint64_t id) const;  // the node-local writer index owning `id`
-  const IdRange& writer_range(int w) const { return ranges_.at(static_cast<std::size_t>(w)); }
-  int writers() const noexcept { return static_cast<int>(ranges_.size()); }
+  int set_of(std::uint64_t id) const;     // index of the set holding `id`
+  // Writer w's part of set s.
+  const IdRange& writer_range(int w, int set = 0) const;
+  std::uint64_t writer_total(int w) const;  // ids writer w owns over all sets
+  std::uint64_t node_total() const;
+  int writers() const noexcept { return writers_; }
+  int sets() const noexcept { return static_cast<int>(parts_.size()); }
 
  private:
-  std::vector<IdRange> ranges_;
+  std::vector<IdRange> node_sets_;
+  std::vector<std::vector<IdRange>> parts_;  // [set][writer]
+  int writers_;
   std::uint64_t ticket_count_ = 0;
 };
 

@@ -1,5 +1,5 @@
 // Writer: stores each compressed frame it receives as one chunk of its own shard file, records
-// the index row and frees the compressed slot. At the end it checks it got every id of its range.
+// the index row and frees the compressed slot. At the end it checks it got every id it owns.
 #include <algorithm>
 #include <optional>
 #include <stdexcept>
@@ -9,23 +9,40 @@
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
+namespace {
+// Every id the writer owns arrived exactly once.
+bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int writer) {
+  std::size_t i = 0;
+  for (int s = 0; s < order.sets(); ++s) {
+    const IdRange r = order.writer_range(writer, s);
+    for (std::uint64_t k = 0; k < r.count; ++k, ++i)
+      if (i >= sorted.size() || sorted[i].id != r.first + k) return false;
+  }
+  return i == sorted.size();
+}
+}  // namespace
 
 std::vector<IndexRow> run_writer(const StageContext& ctx) {
   const Config& config = ctx.config();
+  const WorkOrder& order = ctx.order();
   const int writer = ctx.me().role_index;
-  const IdRange range = ctx.order().writer_range(writer);
   const std::uint32_t shard_number = ctx.first_shard() + static_cast<std::uint32_t>(writer);
   shm::SharedQueue& inbox = ctx.queue(ctx.node_rank());
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
 
+  std::vector<h5::ShardPart> parts;
+  for (int s = 0; s < order.sets(); ++s) {
+    const IdRange r = order.writer_range(writer, s);
+    parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], r.first, r.count});
+  }
   std::optional<h5::ShardWriter> shard;
-  if (range.count > 0)
-    shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), range.first,
-                  range.count, config.matrices, config.compression);
+  if (order.writer_total(writer) > 0)
+    shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), parts,
+                  config.compression);
 
   std::vector<IndexRow> rows;
-  rows.reserve(range.count);
+  rows.reserve(order.writer_total(writer));
   while (true) {
     shm::SlotHandle frame = 0;
     {
@@ -36,13 +53,16 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
     {
       ScopedTimer busy(me.busy_ns);
       const shm::CompressedSlotHeader h = ctx.compressed_header(frame);
-      if (!range.contains(h.matrix_id) || !shard)
+      const auto set = static_cast<std::size_t>(order.set_of(h.matrix_id));
+      const h5::ShardPart& part = parts[set];
+      if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count)
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
-      const std::uint64_t row = h.matrix_id - range.first;
-      shard->write_chunk(row, ctx.slot_data(frame), h.compressed_bytes);
-      rows.push_back({h.matrix_id, shard_number, row, config.matrices.bytes(), h.compressed_bytes,
+      const std::uint64_t row = h.matrix_id - part.first_id;
+      shard->write_chunk(set, row, ctx.slot_data(frame), h.compressed_bytes);
+      rows.push_back({h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes,
                       h.crc32, h.min, h.max, h.mean, h.producer, h.compressor, ctx.world_rank(),
-                      h.t_produced, h.t_compressed, ctx.now()});
+                      h.t_produced, h.t_compressed, ctx.now(), h.source_file, h.source_dataset,
+                      h.source_index});
       me.add(me.bytes_in, h.compressed_bytes);
       me.add(me.bytes_out, h.compressed_bytes);
     }
@@ -51,11 +71,10 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   }
 
   std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-  bool complete = rows.size() == range.count;
-  for (std::size_t i = 0; complete && i < rows.size(); ++i) complete = rows[i].id == range.first + i;
-  if (!complete)
+  if (!complete(rows, order, writer))
     throw Error("writer " + std::to_string(writer) + " received " + std::to_string(rows.size()) +
-                " matrices for its " + std::to_string(range.count) + " ids (lost or duplicated)");
+                " matrices for its " + std::to_string(order.writer_total(writer)) +
+                " ids (lost or duplicated)");
   if (shard) {
     ScopedTimer busy(me.busy_ns);
     shard->finish(rows);

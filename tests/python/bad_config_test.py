@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 
+from shm_check import leftover_entries, shm_entries
+
 RANKS = 4
 GOOD = {"job": "bad", "matrices": {"count": 10, "rows": 10, "cols": 10}}
 
@@ -57,10 +59,6 @@ CASES = [
     ("top level not an object", [1, 2, 3], ["object"]),
     ("invalid JSON", '{"job": "bad", "matrices": {', ["not valid JSON"]),
 ]
-
-
-def shm_entries():
-    return set(os.listdir("/dev/shm"))
 
 
 def run(shmjob, config_path):
@@ -133,7 +131,7 @@ def main():
             print(f"FAIL: shmjob without arguments exited {bad_usage.returncode}")
             failures.append("usage")
 
-    left = shm_entries() - before
+    left = leftover_entries(before)
     if left:
         print(f"FAIL: left in /dev/shm: {sorted(left)}")
         failures.append("/dev/shm")

@@ -16,16 +16,14 @@ import subprocess
 import sys
 import tempfile
 
+from shm_check import leftover_entries, shm_entries
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def fail(message):
     print(f"FAIL: {message}")
     sys.exit(1)
-
-
-def shm_entries():
-    return set(os.listdir("/dev/shm"))
 
 
 def check_metrics(path, config, ranks):
@@ -86,7 +84,7 @@ def main():
                 [sys.executable, os.path.join(HERE, "h5dump_check.py"), master, args.h5dump]).returncode != 0:
             fail("h5dump_check.py rejected the output")
         check_metrics(os.path.join(config["output_dir"], "metrics.jsonl"), config, args.ranks)
-    left = shm_entries() - before
+    left = leftover_entries(before)
     if left:
         fail(f"left in /dev/shm: {sorted(left)}")
     print("OK")

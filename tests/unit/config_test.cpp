@@ -380,6 +380,33 @@ TEST(ConfigReject, IntervalBool) {
                  {"metrics.interval_s: must be a number", "got true"});
 }
 
+// ---- rejections: placement ----------------------------------------------------------------
+
+TEST(ConfigReject, PinningUnknown) {
+  EXPECT_EQ(parse_error(with("/placement/pinning", "numa")),
+            "config: placement.pinning: must be one of auto, cores, none, got \"numa\"");
+}
+
+TEST(ConfigReject, PinningNotString) {
+  expect_message(parse_error(with("/placement/pinning", true)),
+                 {"placement.pinning: must be one of auto, cores, none", "got true"});
+}
+
+TEST(ConfigReject, WorkSharingUnknown) {
+  EXPECT_EQ(parse_error(with("/placement/work_sharing", "global")),
+            "config: placement.work_sharing: must be one of lane_local, shared, got \"global\"");
+}
+
+TEST(ConfigReject, PlacementUnknownKey) {
+  EXPECT_EQ(parse_error(with("/placement/lanes", 2)),
+            "config: unknown key \"placement.lanes\" (known keys: pinning, work_sharing)");
+}
+
+TEST(ConfigReject, PlacementNotObject) {
+  expect_message(parse_error(with("/placement", "cores")),
+                 {"placement: must be an object", "got \"cores\""});
+}
+
 TEST(ConfigReject, LongValueIsShortened) {
   const std::string message = parse_error(with("/matrices/rows", std::string(500, 'x')));
   expect_message(message, {"matrices.rows:", "..."});
@@ -412,6 +439,8 @@ TEST(ConfigParse, Defaults) {
   EXPECT_EQ(c.metrics.interval_s, 1.0);
   EXPECT_EQ(c.master_path(), "out/shmjob.h5");
   EXPECT_EQ(c.metrics_path(), "out/metrics.jsonl");
+  EXPECT_EQ(c.placement.pinning, PinningMode::automatic);
+  EXPECT_EQ(c.placement.work_sharing, WorkSharing::lane_local);
 }
 
 json full_document() {
@@ -423,7 +452,8 @@ json full_document() {
     "slots": {"per_producer": 1, "per_compressor": 1024, "slot_bytes": 1099511627776,
               "memory_budget_mb": 2048},
     "compression": {"level": 22, "shuffle": true},
-    "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25}
+    "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25},
+    "placement": {"pinning": "cores", "work_sharing": "shared"}
   })");
 }
 
@@ -450,6 +480,17 @@ TEST(ConfigParse, EveryKeySet) {
   EXPECT_EQ(c.metrics.path, "/tmp/m.jsonl");
   EXPECT_EQ(c.metrics.interval_s, 0.25);
   EXPECT_EQ(c.metrics_path(), "/tmp/m.jsonl");  // absolute: not under output_dir
+  EXPECT_EQ(c.placement.pinning, PinningMode::cores);
+  EXPECT_EQ(c.placement.work_sharing, WorkSharing::shared);
+}
+
+TEST(ConfigParse, PlacementNames) {
+  for (auto name : {"auto", "cores", "none"})
+    EXPECT_EQ(pinning_mode_name(config_with("/placement/pinning", name).placement.pinning), name);
+  for (auto name : {"lane_local", "shared"})
+    EXPECT_EQ(work_sharing_name(config_with("/placement/work_sharing", name).placement.work_sharing),
+              name);
+  EXPECT_EQ(config_with("/placement", json::object()).placement, PlacementConfig{});
 }
 
 TEST(ConfigParse, ExplicitAutoAndNull) {
@@ -506,7 +547,8 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "slots": {"per_producer": 4, "per_compressor": 4, "slot_bytes": "auto",
               "memory_budget_mb": null},
     "compression": {"level": 3, "shuffle": false},
-    "metrics": {"path": "metrics.jsonl", "interval_s": 1.0}
+    "metrics": {"path": "metrics.jsonl", "interval_s": 1.0},
+    "placement": {"pinning": "auto", "work_sharing": "lane_local"}
   })"));
 }
 

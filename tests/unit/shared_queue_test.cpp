@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -132,13 +133,25 @@ struct ChildResult {
   }
 };
 
-// Reaps every child; kills those still running after `limit`.
-std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit) {
+// Reaps every child; kills those still running after `limit`, or once `progress()` has not
+// changed for `stall` (a lost value leaves every child asleep: fail fast rather than at the limit).
+template <class Progress>
+std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit,
+                                  Progress progress, std::chrono::milliseconds stall) {
   std::vector<ChildResult> results(pids.size());
   std::vector<bool> done(pids.size(), false);
   std::size_t remaining = pids.size();
-  const auto deadline = Clock::now() + limit;
+  auto deadline = Clock::now() + limit;
+  auto last_progress = progress();
+  auto last_change = Clock::now();
   while (remaining > 0) {
+    const auto now_progress = progress();
+    if (now_progress != last_progress) {
+      last_progress = now_progress;
+      last_change = Clock::now();
+    } else if (Clock::now() - last_change > stall) {
+      deadline = Clock::now();
+    }
     for (std::size_t i = 0; i < pids.size(); ++i) {
       if (done[i]) continue;
       results[i].pid = pids[i];
@@ -160,6 +173,10 @@ std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::m
     std::this_thread::sleep_for(2ms);
   }
   return results;
+}
+
+std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit) {
+  return wait_for(pids, limit, [] { return 0; }, limit);
 }
 
 void expect_all_ok(const std::vector<ChildResult>& results) {
@@ -483,7 +500,7 @@ TEST(FutexEvent, NotifyWakesWaitersInOtherProcesses) {
 TEST(SharedQueueAcrossProcesses, SlotPoolPipelineDeliversEveryValueOnce) {
   constexpr int kProducers = 3, kConsumers = 3;
   constexpr std::uint32_t kSlots = 2;  // few slots: producers block on them constantly
-  constexpr std::uint64_t kValues = 30'000;
+  constexpr std::uint64_t kValues = 60'000;
 
   struct alignas(64) Control {
     alignas(64) std::atomic<std::uint64_t> next_ticket{0};
@@ -547,7 +564,13 @@ TEST(SharedQueueAcrossProcesses, SlotPoolPipelineDeliversEveryValueOnce) {
       return 0;
     }));
 
-  expect_all_ok(wait_for(pids, 30'000ms));
+  // Normally well under a second; a lost handle stops all progress.
+  const auto consumed_so_far = [control] {
+    std::uint64_t n = 0;
+    for (const auto& c : control->consumed_by) n += c.load();
+    return n;
+  };
+  expect_all_ok(wait_for(pids, 60'000ms, consumed_so_far, 3000ms));
 
   std::uint64_t missing = 0, duplicated = 0;
   for (std::uint64_t id = 0; id < kValues; ++id) {
@@ -582,7 +605,7 @@ TEST(SharedQueueAcrossProcesses, SlotPoolPipelineDeliversEveryValueOnce) {
 TEST(SharedQueueAcrossProcesses, ValuesThroughSmallQueuesUnderBackpressure) {
   constexpr int kProducers = 3, kConsumers = 3;
   constexpr std::uint64_t kTokens = 3;
-  constexpr std::uint64_t kValues = 24'000;
+  constexpr std::uint64_t kValues = 60'000;
 
   struct alignas(64) Control {
     alignas(64) std::atomic<std::uint32_t> producers_done{0};
@@ -628,7 +651,7 @@ TEST(SharedQueueAcrossProcesses, ValuesThroughSmallQueuesUnderBackpressure) {
       return 0;
     }));
 
-  expect_all_ok(wait_for(pids, 30'000ms));
+  expect_all_ok(wait_for(pids, 60'000ms, [control] { return control->sum.load(); }, 3000ms));
 
   std::uint64_t wrong = 0, expected_xor = 0;
   for (std::uint64_t v = 0; v < kValues; ++v) {
@@ -643,6 +666,58 @@ TEST(SharedQueueAcrossProcesses, ValuesThroughSmallQueuesUnderBackpressure) {
   std::uint64_t returned = 0;
   while (tokens->try_pop(out)) ++returned;
   EXPECT_EQ(returned, kTokens);
+}
+
+// A pop claims a position and then empties the cell: a popper preempted between the two keeps
+// its cell busy. The queue never holds more than 2 of its 4 values here, so every push must
+// succeed however the 4 busy processes (on fewer cores) are preempted: "full" may only mean full.
+TEST(SharedQueueAcrossProcesses, PushNeverFailsWhenTheQueueIsNotFull) {
+  constexpr int kProcesses = 4;
+  constexpr std::uint64_t kCapacity = 4, kTokens = 2;
+  struct alignas(64) Shared {
+    std::atomic<std::uint32_t> stop{0};
+    std::atomic<std::uint32_t> started{0};
+    std::array<std::atomic<std::uint64_t>, kProcesses> cycles{};
+  };
+  SharedRegion region(1u << 16);
+  Shared* s = region.make<Shared>();
+  SharedQueue* q = region.make_queue(kCapacity);
+  for (std::uint64_t t = 0; t < kTokens; ++t) ASSERT_TRUE(q->try_push(encode(t + 1)));
+
+  std::vector<pid_t> pids;
+  for (std::size_t i = 0; i < kProcesses; ++i)
+    pids.push_back(spawn([=] {
+      s->started.fetch_add(1);
+      std::uint64_t n = 0;
+      while (s->stop.load(std::memory_order_relaxed) == 0) {
+        std::uint64_t v = 0;
+        if (!q->try_pop(v)) continue;  // spin: keep every process busy so they get preempted
+        if (v != encode(1) && v != encode(2)) return 1;
+        if (!q->try_push(v)) return 2;  // spurious "full"
+        ++n;
+      }
+      s->cycles[i].store(n);
+      return 0;
+    }));
+  ASSERT_TRUE(eventually([&] { return s->started.load() == kProcesses; }, 10'000ms));
+  std::this_thread::sleep_for(400ms);
+  s->stop.store(1);
+  const auto results = wait_for(pids, 20'000ms);
+  for (const auto& r : results)
+    EXPECT_TRUE(r.ok()) << r.describe() << (r.ok() || r.timed_out || WEXITSTATUS(r.status) != 2
+                                                ? ""
+                                                : ": try_push failed on a queue holding 2 of 4");
+  std::uint64_t cycles = 0;
+  for (const auto& c : s->cycles) cycles += c.load();
+  EXPECT_GT(cycles, 0u);
+  // Both values are still there, once each.
+  std::vector<std::uint64_t> left;
+  std::uint64_t v = 0;
+  while (q->try_pop(v)) left.push_back(v);
+  std::sort(left.begin(), left.end());
+  std::vector<std::uint64_t> expected = {encode(1), encode(2)};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(left, expected);
 }
 
 // Ranks blocked on an empty queue must sleep, not spin: 16 ranks share 2 cores. Two children
@@ -686,6 +761,7 @@ TEST(SharedQueueAcrossProcesses, BlockedWaitersUseLittleCpu) {
     EXPECT_LT(s->cpu_ns[i].load(), 100'000'000) << "waiter " << i << " used "
                                                  << static_cast<double>(s->cpu_ns[i].load()) / 1e6
                                                  << " ms of CPU while blocked";
+    RecordProperty("waiter" + std::to_string(i) + "_cpu_us", std::to_string(s->cpu_ns[i].load() / 1000));
     got_sum += s->got[i].load();
   }
   EXPECT_EQ(got_sum, 3000u) << "each waiter got one of the two values";

@@ -1,0 +1,611 @@
+// InputCatalog: every input file opened once, the configured object resolved and validated, and
+// the matrices listed. Every problem is one InputError line "<file>:<object>: <problem>".
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "h5/h5_handle.hpp"
+#include "h5/zstd_filter.hpp"
+#include "shmjob/error.hpp"
+#include "shmjob/input.hpp"
+
+namespace shmjob {
+namespace {
+
+// Far beyond any real input; keeps the matrix arithmetic (and a corrupt serialisation) sane.
+constexpr std::uint64_t kMaxMatrices = std::uint64_t{1} << 40;
+
+// The decimal number following `marker` in `text`, if any.
+std::optional<std::string> number_after(const std::string& text, std::string_view marker) {
+  const auto at = text.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  const auto start = at + marker.size();
+  const auto end = text.find_first_not_of("0123456789", start);
+  if (end == start) return std::nullopt;
+  return text.substr(start, end - start);
+}
+
+std::string shape_text(const std::vector<hsize_t>& dims) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+// Registered HDF5 filter ids (https://github.com/HDFGroup/hdf5_plugins/blob/master/docs/
+// RegisteredFilterPlugins.md), used when the file does not store the filter's name.
+std::string_view known_filter_name(H5Z_filter_t id) {
+  switch (id) {
+    case H5Z_FILTER_DEFLATE: return "deflate";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 305: return "lzo";
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32013: return "zfp";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return "unknown";
+  }
+}
+
+// Why a type is not one of ours, or nullopt if it is; sets dtype and big_endian when it is.
+std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_endian) {
+  const H5T_class_t type_class = h5::check(H5Tget_class(type), "H5Tget_class");
+  const std::size_t size = H5Tget_size(type);
+  if (size == 0) h5::fail("H5Tget_size");
+  switch (type_class) {
+    case H5T_INTEGER:
+    case H5T_FLOAT: break;
+    case H5T_STRING:
+      return std::string(H5Tis_variable_str(type) > 0 ? "variable-length string"
+                                                      : "fixed-length string");
+    case H5T_COMPOUND: return std::string("compound");
+    case H5T_VLEN: return std::string("variable-length sequence");
+    case H5T_ENUM: return std::string("enum");
+    case H5T_REFERENCE: return std::string("reference");
+    case H5T_BITFIELD: return std::string("bitfield");
+    case H5T_OPAQUE: return std::string("opaque");
+    case H5T_ARRAY: return std::string("array");
+    case H5T_TIME: return std::string("time");
+    default: return std::string("unknown type class");
+  }
+
+  const std::size_t precision = H5Tget_precision(type);
+  const int offset = H5Tget_offset(type);
+  const H5T_order_t order = H5Tget_order(type);
+  if (order != H5T_ORDER_LE && order != H5T_ORDER_BE)
+    return std::string("byte order other than little- or big-endian");
+  big_endian = order == H5T_ORDER_BE;
+  const std::string bits = std::to_string(size * 8) + "-bit";
+
+  if (type_class == H5T_INTEGER) {
+    if (size != 1 && size != 2 && size != 4 && size != 8) return bits + " integer";
+    if (precision != size * 8 || offset != 0)
+      return "integer with " + std::to_string(precision) + " significant bits in " + bits;
+    const H5T_sign_t sign = H5Tget_sign(type);
+    if (sign == H5T_SGN_ERROR) h5::fail("H5Tget_sign");
+    const bool is_signed = sign == H5T_SGN_2;
+    switch (size) {
+      case 1: dtype = is_signed ? DType::int8 : DType::uint8; break;
+      case 2: dtype = is_signed ? DType::int16 : DType::uint16; break;
+      case 4: dtype = is_signed ? DType::int32 : DType::uint32; break;
+      default: dtype = is_signed ? DType::int64 : DType::uint64; break;
+    }
+    return std::nullopt;
+  }
+
+  if (size == 2) return std::string("16-bit float (float16)");
+  if (size != 4 && size != 8) return bits + " float";
+  // IEEE 754 binary32/binary64 exactly: sign, exponent and mantissa where the native types
+  // have them, so H5Dread's conversion is a byte swap at most.
+  std::size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+  h5::check(H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize), "H5Tget_fields");
+  const std::size_t ebias = H5Tget_ebias(type);
+  const bool ieee32 = size == 4 && spos == 31 && epos == 23 && esize == 8 && mpos == 0 &&
+                      msize == 23 && ebias == 127;
+  const bool ieee64 = size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 &&
+                      msize == 52 && ebias == 1023;
+  if (precision != size * 8 || offset != 0 || !(ieee32 || ieee64))
+    return bits + " float that is not IEEE 754";
+  dtype = size == 4 ? DType::float32 : DType::float64;
+  return std::nullopt;
+}
+
+// The configured path made absolute, as parse_input_config() writes it (a config built in code
+// may say "frames" or "frames/").
+std::string object_path(std::string path) {
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+std::string join(const std::string& group, const std::string& name) {
+  return group == "/" ? "/" + name : group + "/" + name;
+}
+
+// One input file being scanned.
+class FileScanner {
+ public:
+  FileScanner(std::string name, std::uint32_t index, const InputConfig& config,
+              std::vector<InputDataset>& out)
+      : name_(std::move(name)), index_(index), config_(config), out_(out) {}
+
+  void scan() {
+    open();
+    const std::string path = object_path(config_.dataset);
+    resolve(path);
+    try {
+      h5::Handle<H5Oclose> object(H5Oopen(file_, path.c_str(), H5P_DEFAULT), "H5Oopen");
+      const H5I_type_t type = H5Iget_type(object);
+      if (type == H5I_DATASET) {
+        add_dataset(object, path, /*in_group=*/false);
+      } else if (type == H5I_GROUP) {
+        remember(object);
+        bool skipped_groups = false;
+        scan_group(object, path, skipped_groups);
+        if (added_ == 0)
+          bad(path, std::string("group holds no 2-D datasets") +
+                        (skipped_groups ? " (it has subgroups: set input.recursive to search them)"
+                                        : ""));
+      } else if (type == H5I_DATATYPE) {
+        bad(path, "is a named datatype, not a dataset or group");
+      } else {
+        bad(path, "is neither a dataset nor a group");
+      }
+    } catch (const H5Error& e) {
+      bad(path, "unreadable metadata: " + std::string(e.what()));
+    }
+  }
+
+ private:
+  [[noreturn]] void bad_file(const std::string& problem) const {
+    throw InputError(name_ + ": " + problem);
+  }
+  [[noreturn]] void bad(const std::string& object, const std::string& problem) const {
+    throw InputError(name_ + ":" + object + ": " + problem);
+  }
+
+  void open() {
+    std::error_code error;
+    const auto status = std::filesystem::status(name_, error);
+    if (status.type() == std::filesystem::file_type::not_found) bad_file("no such file");
+    if (error) bad_file("cannot access: " + error.message());
+    if (std::filesystem::is_directory(status)) bad_file("is a directory, not an HDF5 file");
+
+    if (::access(name_.c_str(), R_OK) != 0)
+      bad_file("cannot read: " + std::error_code(errno, std::generic_category()).message());
+
+    const htri_t is_hdf5 = H5Fis_hdf5(name_.c_str());
+    H5Eclear2(H5E_DEFAULT);
+    if (is_hdf5 == 0) bad_file("not an HDF5 file (no HDF5 signature)");
+    // is_hdf5 < 0 (cannot read the file): H5Fopen below says why.
+    const hid_t id = H5Fopen(name_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (id < 0) {
+      try {
+        h5::fail("H5Fopen");  // throws H5Error carrying HDF5's message, classified here
+      } catch (const H5Error& e) {
+        const std::string what = e.what();
+        // HDF5 1.10 compares the file's size with the end address its superblock records:
+        // "truncated file: eof = 33792, sblock->base_addr = 0, stored_eof = 67584".
+        const auto on_disk = number_after(what, " eof = ");
+        const auto expected = number_after(what, "stored_eof = ");
+        if (what.find("truncated file") != std::string::npos && on_disk && expected)
+          bad_file("truncated HDF5 file: " + *on_disk + " of its " + *expected +
+                   " bytes are present");
+        bad_file("corrupt or truncated HDF5 file (" + what + ")");
+      }
+    }
+    file_ = h5::File(id, "H5Fopen");
+  }
+
+  // Walks the path link by link, so "/a/b" with no "/a" is reported as such rather than as an
+  // HDF5 traversal error.
+  void resolve(const std::string& path) {
+    if (path == "/") return;
+    try {
+      std::size_t at = 0;
+      while (at != std::string::npos) {
+        at = path.find('/', at + 1);
+        const std::string prefix = path.substr(0, at);
+        if (prefix.back() == '/') continue;  // "//" in the path
+        if (h5::check(H5Lexists(file_, prefix.c_str(), H5P_DEFAULT), "H5Lexists") == 0)
+          bad(path, prefix == path ? "no such dataset or group"
+                                   : "no such dataset or group (" + prefix + " does not exist)");
+        if (h5::check(H5Oexists_by_name(file_, prefix.c_str(), H5P_DEFAULT), "H5Oexists_by_name") ==
+            0)
+          bad(path, "no such dataset or group (" + prefix + " is a dangling link)");
+        if (prefix == path) break;
+        H5O_info_t info{};
+        h5::check(H5Oget_info_by_name2(file_, prefix.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
+                  "H5Oget_info_by_name2");
+        if (info.type != H5O_TYPE_GROUP)
+          bad(path, "no such dataset or group (" + prefix + " is not a group)");
+      }
+    } catch (const H5Error& e) {
+      bad(path, "unreadable metadata: " + std::string(e.what()));
+    }
+  }
+
+  // False if the object was seen before (hard links, cycles through subgroups).
+  bool remember(hid_t object) {
+    H5O_info_t info{};
+    h5::check(H5Oget_info2(object, &info, H5O_INFO_BASIC), "H5Oget_info2");
+    return seen_.insert({info.fileno, info.addr}).second;
+  }
+
+  // H5Literate callback: no exception may cross HDF5's C frames.
+  static herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* data) noexcept {
+    try {
+      static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+      return 0;
+    } catch (...) {
+      return -1;
+    }
+  }
+
+  void scan_group(hid_t group, const std::string& path, bool& skipped_groups) {
+    std::vector<std::string> names;
+    hsize_t next = 0;
+    h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &next, collect_name, &names),
+              "H5Literate " + path);
+    std::sort(names.begin(), names.end());  // bytewise, whatever the file's index
+    for (const std::string& name : names) {
+      const std::string child = join(path, name);
+      try {
+        scan_child(group, name, child, skipped_groups);
+      } catch (const H5Error& e) {
+        bad(child, "unreadable metadata: " + std::string(e.what()));
+      }
+    }
+  }
+
+  void scan_child(hid_t group, const std::string& name, const std::string& child,
+                  bool& skipped_groups) {
+    if (h5::check(H5Oexists_by_name(group, name.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
+      bad(child, "dangling link");
+    h5::Handle<H5Oclose> object(H5Oopen(group, name.c_str(), H5P_DEFAULT), "H5Oopen");
+    const H5I_type_t type = H5Iget_type(object);
+    if (type == H5I_DATASET) {
+      if (remember(object)) add_dataset(object, child, /*in_group=*/true);
+    } else if (type == H5I_GROUP) {
+      if (!config_.recursive)
+        skipped_groups = true;
+      else if (remember(object))
+        scan_group(object, child, skipped_groups);
+    }
+    // Named datatypes are not data: skipped.
+  }
+
+  void add_dataset(hid_t dataset, const std::string& path, bool in_group) {
+    InputDataset d;
+    d.file = index_;
+    d.path = path;
+
+    h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
+    if (auto problem = classify_type(type, d.shape.dtype, d.big_endian))
+      bad(path, "unsupported element type: " + *problem +
+                    " (shmjob reads 8/16/32/64-bit integers, float32 and float64)");
+
+    h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
+    const H5S_class_t space_class = H5Sget_simple_extent_type(space);
+    if (space_class == H5S_NULL) bad(path, "is empty (null dataspace)");
+    if (space_class == H5S_NO_CLASS) h5::fail("H5Sget_simple_extent_type");
+    const int rank = h5::check(H5Sget_simple_extent_ndims(space), "H5Sget_simple_extent_ndims");
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    if (rank > 0)
+      h5::check(H5Sget_simple_extent_dims(space, dims.data(), nullptr),
+                "H5Sget_simple_extent_dims");
+    if (in_group && rank != 2)
+      bad(path, "rank " + std::to_string(rank) + " (shape " + shape_text(dims) +
+                    "): datasets in an input group must be 2-D [rows, cols]");
+    if (rank != 2 && rank != 3)
+      bad(path, "rank " + std::to_string(rank) + " (shape " + shape_text(dims) +
+                    "): expected 3-D [N, rows, cols] or 2-D [rows, cols]");
+    if (std::find(dims.begin(), dims.end(), hsize_t{0}) != dims.end())
+      bad(path, "is empty (shape " + shape_text(dims) + ")");
+    const hsize_t rows = dims[dims.size() - 2], cols = dims[dims.size() - 1];
+    constexpr hsize_t kMaxDim = std::numeric_limits<std::uint32_t>::max();
+    if (rows > kMaxDim || cols > kMaxDim)
+      bad(path, "matrix shape " + shape_text(dims) + " exceeds 2^32-1 rows or columns");
+    d.shape.rows = static_cast<std::uint32_t>(rows);
+    d.shape.cols = static_cast<std::uint32_t>(cols);
+    d.sliced = rank == 3;
+    d.matrices = d.sliced ? dims[0] : 1;
+    if (d.matrices > kMaxMatrices) bad(path, "more than 2^40 matrices");
+
+    check_storage(dataset, path);
+    out_.push_back(std::move(d));
+    ++added_;
+  }
+
+  void check_storage(hid_t dataset, const std::string& path) {
+    h5::PropList dcpl(H5Dget_create_plist(dataset), "H5Dget_create_plist");
+    const H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_VIRTUAL)
+      bad(path, "virtual datasets are not supported (list their source files instead)");
+    if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT)
+      bad(path, "unknown storage layout");
+    if (h5::check(H5Pget_external_count(dcpl), "H5Pget_external_count") > 0)
+      bad(path, "data in external raw files are not supported");
+
+    const int filters = h5::check(H5Pget_nfilters(dcpl), "H5Pget_nfilters");
+    for (int i = 0; i < filters; ++i) {
+      unsigned flags = 0, filter_config = 0;
+      std::array<unsigned, 32> cd_values{};
+      std::size_t cd_count = cd_values.size();
+      std::array<char, 128> name{};
+      const H5Z_filter_t id =
+          H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_count, cd_values.data(),
+                         name.size(), name.data(), &filter_config);
+      if (id < 0) h5::fail("H5Pget_filter2");
+      const std::string label =
+          std::to_string(id) + " (" +
+          (name[0] != '\0' ? std::string(name.data()) : std::string(known_filter_name(id))) + ")";
+      const htri_t available = H5Zfilter_avail(id);
+      H5Eclear2(H5E_DEFAULT);  // a failed plugin search leaves its trail on the stack
+      if (available <= 0) bad(path, "filter " + label + " is not available");
+      unsigned info = 0;
+      if (H5Zget_filter_info(id, &info) < 0 || (info & H5Z_FILTER_CONFIG_DECODE_ENABLED) == 0) {
+        H5Eclear2(H5E_DEFAULT);
+        bad(path, "filter " + label + " cannot decode in this HDF5 build");
+      }
+    }
+  }
+
+  std::string name_;
+  std::uint32_t index_;
+  const InputConfig& config_;
+  std::vector<InputDataset>& out_;
+  h5::File file_;
+  std::set<std::pair<unsigned long, haddr_t>> seen_;
+  std::size_t added_ = 0;
+};
+
+// --- serialisation: little-endian fixed-width fields, strings length-prefixed ---------------
+
+constexpr std::array<char, 8> kMagic{'S', 'H', 'M', 'J', 'I', 'N', 'P', '1'};
+constexpr std::uint8_t kBigEndianFlag = 1, kSlicedFlag = 2;
+
+class Writer {
+ public:
+  void bytes(const void* data, std::size_t n) {
+    const auto* p = static_cast<const std::byte*>(data);
+    out_.insert(out_.end(), p, p + n);
+  }
+  template <class T>
+  void integer(T value) {
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+      out_.push_back(static_cast<std::byte>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xff));
+  }
+  void string(const std::string& s) {
+    integer(static_cast<std::uint32_t>(s.size()));
+    bytes(s.data(), s.size());
+  }
+  std::vector<std::byte> take() { return std::move(out_); }
+
+ private:
+  std::vector<std::byte> out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> in) : in_(in) {}
+  template <class T>
+  T integer() {
+    need(sizeof(T));
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+      value |= std::uint64_t{std::to_integer<std::uint8_t>(in_[at_ + i])} << (8 * i);
+    at_ += sizeof(T);
+    return static_cast<T>(value);
+  }
+  std::string string() {
+    const auto n = integer<std::uint32_t>();
+    need(n);
+    std::string s(reinterpret_cast<const char*>(in_.data() + at_), n);
+    at_ += n;
+    return s;
+  }
+  void expect_magic() {
+    need(kMagic.size());
+    if (std::memcmp(in_.data(), kMagic.data(), kMagic.size()) != 0)
+      malformed("wrong magic (not a serialised input catalog)");
+    at_ += kMagic.size();
+  }
+  bool done() const { return at_ == in_.size(); }
+  [[noreturn]] static void malformed(const std::string& why) {
+    throw Error("input: malformed catalog bytes: " + why);
+  }
+
+ private:
+  void need(std::size_t n) const {
+    if (in_.size() - at_ < n) malformed("truncated");
+  }
+  std::span<const std::byte> in_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace
+
+InputCatalog InputCatalog::scan(const InputConfig& config) {
+  h5::register_zstd_filter();
+  if (config.files.empty()) throw InputError("no input files given (input.files is empty)");
+  InputCatalog catalog;
+  catalog.files_ = expand_input_files(config.files);
+  if (catalog.files_.size() > std::numeric_limits<std::uint32_t>::max())
+    throw InputError("more than 2^32-1 input files");
+  for (std::size_t i = 0; i < catalog.files_.size(); ++i)
+    FileScanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_).scan();
+  if (catalog.datasets_.size() > std::numeric_limits<std::uint32_t>::max())
+    throw InputError("more than 2^32-1 input datasets");
+  catalog.index_matrices();
+  if (catalog.size() > kMaxMatrices) throw InputError("more than 2^40 matrices in the input");
+  return catalog;
+}
+
+void InputCatalog::index_matrices() {
+  first_.clear();
+  first_.reserve(datasets_.size() + 1);
+  by_shape_.clear();
+  std::uint64_t total = 0;
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    const InputDataset& dataset = datasets_[d];
+    first_.push_back(total);
+    total += dataset.matrices;
+    auto shape = std::find_if(by_shape_.begin(), by_shape_.end(),
+                              [&](const ShapeIndex& s) { return s.shape == dataset.shape; });
+    if (shape == by_shape_.end()) shape = by_shape_.insert(shape, {dataset.shape, {}, {0}});
+    shape->datasets.push_back(static_cast<std::uint32_t>(d));
+    shape->first.push_back(shape->first.back() + dataset.matrices);
+  }
+  first_.push_back(total);
+}
+
+std::uint64_t InputCatalog::size() const noexcept { return first_.back(); }
+
+// The k-th matrix over the datasets whose first matrices are `first` (then the total); the
+// dataset indices are `datasets`, or 0.. when null.
+InputMatrix InputCatalog::locate(const std::vector<std::uint64_t>& first, std::uint64_t k,
+                                 const std::vector<std::uint32_t>* datasets) const {
+  if (k >= first.back())
+    throw std::out_of_range("input: matrix " + std::to_string(k) + " of " +
+                            std::to_string(first.back()));
+  // The last dataset whose first matrix is <= k (every dataset holds at least one matrix).
+  const auto next = std::upper_bound(first.begin(), first.end(), k);
+  const auto position = static_cast<std::size_t>(next - first.begin() - 1);
+  const auto dataset = datasets ? (*datasets)[position] : static_cast<std::uint32_t>(position);
+  return {datasets_[dataset].file, dataset, k - first[position]};
+}
+
+InputMatrix InputCatalog::matrix(std::uint64_t id) const { return locate(first_, id, nullptr); }
+
+std::uint64_t InputCatalog::count(const MatrixShape& shape) const noexcept {
+  for (const ShapeIndex& s : by_shape_)
+    if (s.shape == shape) return s.first.back();
+  return 0;
+}
+
+InputMatrix InputCatalog::matrix(const MatrixShape& shape, std::uint64_t k) const {
+  for (const ShapeIndex& s : by_shape_)
+    if (s.shape == shape) return locate(s.first, k, &s.datasets);
+  throw std::out_of_range("input: no matrix has the shape " + std::to_string(shape.rows) + " x " +
+                          std::to_string(shape.cols) + " " + std::string(dtype_name(shape.dtype)));
+}
+
+std::vector<InputMatrix> InputCatalog::matrices() const {
+  std::vector<InputMatrix> all;
+  all.reserve(size());
+  for (std::size_t d = 0; d < datasets_.size(); ++d)
+    for (std::uint64_t i = 0; i < datasets_[d].matrices; ++i)
+      all.push_back({datasets_[d].file, static_cast<std::uint32_t>(d), i});
+  return all;
+}
+
+std::vector<MatrixShape> InputCatalog::shapes() const {
+  std::vector<MatrixShape> shapes;
+  for (const ShapeIndex& s : by_shape_) shapes.push_back(s.shape);
+  return shapes;
+}
+
+std::uint64_t InputCatalog::total_bytes() const {
+  std::uint64_t total = 0;
+  for (const InputDataset& d : datasets_) total += d.matrices * d.shape.bytes();
+  return total;
+}
+
+std::uint64_t InputCatalog::max_matrix_bytes() const {
+  std::uint64_t largest = 0;
+  for (const InputDataset& d : datasets_) largest = std::max(largest, d.shape.bytes());
+  return largest;
+}
+
+std::string InputCatalog::describe(const InputMatrix& m) const {
+  if (m.dataset >= datasets_.size() || m.file >= files_.size())
+    return "<matrix outside the catalog>";
+  const InputDataset& d = datasets_[m.dataset];
+  std::string text = files_[m.file] + ":" + d.path;
+  if (d.sliced) text += "[" + std::to_string(m.index) + "]";
+  return text;
+}
+
+std::vector<std::byte> InputCatalog::serialize() const {
+  Writer w;
+  w.bytes(kMagic.data(), kMagic.size());
+  w.integer(static_cast<std::uint32_t>(files_.size()));
+  for (const std::string& f : files_) w.string(f);
+  w.integer(static_cast<std::uint32_t>(datasets_.size()));
+  for (const InputDataset& d : datasets_) {
+    w.integer(d.file);
+    w.string(d.path);
+    w.integer(d.shape.rows);
+    w.integer(d.shape.cols);
+    w.integer(static_cast<std::uint8_t>(d.shape.dtype));
+    w.integer(static_cast<std::uint8_t>((d.big_endian ? kBigEndianFlag : 0) |
+                                        (d.sliced ? kSlicedFlag : 0)));
+    w.integer(d.matrices);
+  }
+  return w.take();
+}
+
+InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
+  Reader r(bytes);
+  r.expect_magic();
+  InputCatalog c;
+  const auto files = r.integer<std::uint32_t>();
+  // Each entry needs at least 4 bytes, so a corrupt count cannot make us allocate wildly.
+  if (files > bytes.size() / 4) Reader::malformed("file count too large");
+  c.files_.reserve(files);
+  for (std::uint32_t i = 0; i < files; ++i) c.files_.push_back(r.string());
+  const auto datasets = r.integer<std::uint32_t>();
+  if (datasets > bytes.size() / 26) Reader::malformed("dataset count too large");
+  c.datasets_.reserve(datasets);
+  std::uint64_t total = 0;
+  for (std::uint32_t i = 0; i < datasets; ++i) {
+    InputDataset d;
+    d.file = r.integer<std::uint32_t>();
+    d.path = r.string();
+    d.shape.rows = r.integer<std::uint32_t>();
+    d.shape.cols = r.integer<std::uint32_t>();
+    const auto dtype = r.integer<std::uint8_t>();
+    const auto flags = r.integer<std::uint8_t>();
+    d.matrices = r.integer<std::uint64_t>();
+    if (d.file >= files) Reader::malformed("dataset names file " + std::to_string(d.file));
+    if (dtype > static_cast<std::uint8_t>(DType::float64)) Reader::malformed("bad dtype");
+    if ((flags & ~(kBigEndianFlag | kSlicedFlag)) != 0) Reader::malformed("bad flags");
+    d.shape.dtype = static_cast<DType>(dtype);
+    d.big_endian = (flags & kBigEndianFlag) != 0;
+    d.sliced = (flags & kSlicedFlag) != 0;
+    if (d.shape.rows == 0 || d.shape.cols == 0 || d.matrices == 0 ||
+        (!d.sliced && d.matrices != 1) || d.matrices > kMaxMatrices)
+      Reader::malformed("bad shape for " + d.path);
+    total += d.matrices;
+    if (total > kMaxMatrices) Reader::malformed("too many matrices");
+    c.datasets_.push_back(std::move(d));
+  }
+  if (!r.done()) Reader::malformed("trailing bytes");
+  c.index_matrices();
+  return c;
+}
+
+}  // namespace shmjob

@@ -1,0 +1,30 @@
+#pragma once
+// Where a producer's matrices come from: generated, or read from input files. A source writes
+// matrix `id` straight into slot memory (no intermediate buffer).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "shmjob/config.hpp"
+#include "shmjob/index_row.hpp"
+#include "shmjob/matrix_set.hpp"
+
+namespace shmjob::stages {
+
+struct Provenance {
+  std::uint32_t file = kNoSource;
+  std::uint32_t dataset = kNoSource;
+  std::uint64_t index = 0;
+};
+
+class MatrixSource {
+ public:
+  virtual ~MatrixSource() = default;
+  // Writes matrix `id` of `set` (set.bytes() bytes) into `destination`.
+  virtual void fill(std::uint64_t id, const MatrixSet& set, void* destination, std::size_t capacity) = 0;
+  virtual Provenance provenance(std::uint64_t id) const = 0;
+};
+
+std::unique_ptr<MatrixSource> make_synthetic_source(const MatrixSpec& spec);
+
+}  // namespace shmjob::stages
