@@ -350,8 +350,8 @@ void resolve_stages(const StageCounts& stages, int n, NodeLayout& layout) {
   layout.idle = n - sum;
 }
 
-void resolve_slots(const SlotConfig& slots, const MatrixSpec& m, NodeLayout& layout) {
-  layout.raw_slot_bytes = slots.slot_bytes.value_or(m.bytes());
+void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, NodeLayout& layout) {
+  layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
   const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
   if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
     fail("slots.slot_bytes", std::to_string(layout.raw_slot_bytes) + " bytes is too large for zstd");
@@ -414,7 +414,7 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 
 Config parse_config(const json& document) {
   const Section top(&document, "",
-                    {"job", "output_dir", "overwrite", "matrices", "stages", "slots",
+                    {"job", "output_dir", "overwrite", "matrices", "input", "stages", "slots",
                      "compression", "metrics", "placement"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
@@ -424,7 +424,14 @@ Config parse_config(const json& document) {
   if (const std::string* dir = read_string(top, "output_dir")) c.output_dir = *dir;
   read_bool_into(top, "overwrite", c.overwrite);
 
-  parse_matrices(top, c.matrices);
+  // Matrices are either generated ("matrices") or read ("input"): exactly one of the two.
+  if (const json* input = top.find("input")) {
+    if (top.find("matrices"))
+      fail("matrices", "not allowed together with \"input\" (shapes and count come from the input files)");
+    c.input = parse_input_config(*input);
+  } else {
+    parse_matrices(top, c.matrices);
+  }
 
   const Section stages = top.section("stages", {"producers", "compressors", "writers"});
   const IntRange stage_range{1, kMaxStageRanks, true};
@@ -432,7 +439,7 @@ Config parse_config(const json& document) {
   read_auto_integer_into(stages, "compressors", stage_range, c.stages.compressors);
   read_auto_integer_into(stages, "writers", stage_range, c.stages.writers);
 
-  parse_slots(top, c.matrices, c.slots);
+  parse_slots(top, c.input ? MatrixSpec{} : c.matrices, c.slots);
 
   const Section compression = top.section("compression", {"level", "shuffle"});
   read_integer_into(compression, "level",
@@ -488,7 +495,7 @@ Config load_config(const std::filesystem::path& path) {
 
 json to_json(const Config& c) {
   const MatrixSpec& m = c.matrices;
-  return {
+  json document = {
       {"job", c.job},
       {"output_dir", c.output_dir.string()},
       {"overwrite", c.overwrite},
@@ -515,12 +522,28 @@ json to_json(const Config& c) {
        {{"pinning", pinning_mode_name(c.placement.pinning)},
         {"work_sharing", work_sharing_name(c.placement.work_sharing)}}},
   };
+  if (c.input) {
+    document.erase("matrices");
+    document["input"] = to_json(*c.input);
+  }
+  return document;
 }
 
 NodeLayout resolve_layout(const Config& config, int node_ranks) {
+  return resolve_layout(config, node_ranks, config.matrices.bytes());
+}
+
+NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t largest_matrix_bytes) {
+  if (largest_matrix_bytes > kMaxMatrixBytes)
+    fail("input", "a matrix of " + std::to_string(largest_matrix_bytes) +
+                      " bytes exceeds HDF5's chunk limit of " + std::to_string(kMaxMatrixBytes) + " bytes");
+  if (config.slots.slot_bytes && *config.slots.slot_bytes < largest_matrix_bytes)
+    fail("slots.slot_bytes", std::to_string(*config.slots.slot_bytes) +
+                                 " bytes cannot hold the largest matrix (" +
+                                 std::to_string(largest_matrix_bytes) + " bytes)");
   NodeLayout layout;
   resolve_stages(config.stages, node_ranks, layout);
-  resolve_slots(config.slots, config.matrices, layout);
+  resolve_slots(config.slots, largest_matrix_bytes, layout);
   return layout;
 }
 

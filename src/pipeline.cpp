@@ -12,6 +12,7 @@
 #include <map>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include "h5/h5_handle.hpp"
@@ -24,6 +25,7 @@
 #include "mpi/node_window.hpp"
 #include "output_dir.hpp"
 #include "shmjob/error.hpp"
+#include "shmjob/input.hpp"
 #include "shmjob/version.hpp"
 #include "stages/stages.hpp"
 
@@ -187,9 +189,11 @@ nlohmann::json sets_json(const std::vector<MatrixSet>& sets) {
 
 class Job {
  public:
-  Job(const Config& config, std::vector<MatrixSet> sets, const NodeLayout& layout,
-      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
-      : config_(config), sets_(std::move(sets)), layout_(layout), options_(options), world_(world), node_(node) {}
+  Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
+      const NodeLayout& layout, const RunOptions& options, MPI_Comm world,
+      const mpi::Communicator& node)
+      : config_(config), sets_(sets), catalog_(catalog), layout_(layout), options_(options),
+        world_(world), node_(node) {}
 
   int run();
 
@@ -200,7 +204,8 @@ class Job {
                       const std::vector<ShardPartRecord>& parts, double flow_seconds);
 
   const Config& config_;
-  const std::vector<MatrixSet> sets_;
+  const std::vector<MatrixSet>& sets_;
+  const InputCatalog& catalog_;
   const NodeLayout& layout_;
   const RunOptions& options_;
   MPI_Comm world_;
@@ -309,7 +314,8 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
   try {
     switch (me.role) {
       case Role::producer: {
-        const auto source = stages::make_synthetic_source(config_.matrices);
+        const auto source = config_.input ? stages::make_hdf5_source(catalog_, sets_)
+                                          : stages::make_synthetic_source(config_.matrices);
         stages::run_producer(ctx, *source);
         break;
       }
@@ -345,7 +351,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     nlohmann::json shard_names = nlohmann::json::array();
     for (const auto& s : shards) shard_names.push_back(s.file_name);
     const double end = stages::wall_clock_seconds();
-    const std::map<std::string, std::string> attributes{
+    std::map<std::string, std::string> attributes{
         {"status", "complete"},
         {"job", config_.job},
         {"shmjob_version", version()},
@@ -356,30 +362,75 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         {"datasets", sets_json(sets_).dump()},
         {"start_time", metrics::iso_time_utc(start_epoch_)},
         {"end_time", metrics::iso_time_utc(end)},
-        {"dtype", std::string(dtype_name(config_.matrices.dtype))},
-        {"kind", std::string(data_kind_name(config_.matrices.kind))}};
-    h5::write_master(config_.master_path(), sets_, shards, sorted, h5::InputList{}, attributes);
+        {"source", config_.input ? "hdf5" : "synthetic"}};
+    if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().dtype);
+    if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
+    h5::InputList inputs;
+    if (config_.input) {
+      // Absolute paths: the master outlives the working directory the job ran in.
+      for (const std::string& f : catalog_.files())
+        inputs.files.push_back(std::filesystem::absolute(f).lexically_normal().string());
+      for (const InputDataset& d : catalog_.datasets()) inputs.datasets.push_back(d.path);
+    }
+    h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
   if (log_) log_->append(metrics::end_record(summary, placements, totals, code == kExitOk ? "" : "see stderr"));
   if (code != kExitOk || options_.quiet) return;
+  std::string what;
+  for (const MatrixSet& set : sets_)
+    what += (what.empty() ? "" : ", ") + std::to_string(set.rows) + "x" + std::to_string(set.cols) +
+            " " + std::string(dtype_name(set.dtype));
+  what += config_.input ? ", from " + std::to_string(catalog_.files().size()) + " input file(s)"
+                        : ", " + std::string(data_kind_name(config_.matrices.kind));
   std::printf(
-      "shmjob: job \"%s\" complete: %llu matrices (%ux%u %s, %s) in %.2f s\n"
+      "shmjob: job \"%s\" complete: %llu matrices (%s) in %.2f s\n"
       "  %.1f matrices/s, %.1f MB/s in, %.1f MB/s out, compression ratio %.2f\n"
       "  ranks: %d producers, %d compressors, %d writers, %d idle (node 0)\n"
       "  output: %s\n  metrics: %s\n",
-      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), config_.matrices.rows,
-      config_.matrices.cols, std::string(dtype_name(config_.matrices.dtype)).c_str(),
-      std::string(data_kind_name(config_.matrices.kind)).c_str(), summary.seconds,
-      summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(), summary.ratio(),
-      layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
+      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), what.c_str(),
+      summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
+      summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
       config_.master_path().c_str(), config_.metrics_path().c_str());
   std::fflush(stdout);
 }
 
 }  // namespace
 
-int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {
+namespace {
+// The input catalog: rank 0 scans the files once (opening each on every rank would multiply the
+// metadata load on a parallel file system) and broadcasts it.
+InputCatalog share_catalog(const InputConfig& input, MPI_Comm world, Failure& failure) {
+  int rank = 0;
+  mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+  std::vector<std::byte> bytes;
+  if (rank == 0) {
+    try {
+      bytes = InputCatalog::scan(input).serialize();
+    } catch (const std::exception& e) {
+      failure = as_failure(e);
+    }
+  }
+  if (agree(world, failure) != kExitOk) return {};
+  std::uint64_t size = bytes.size();
+  mpi::check(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, world), "MPI_Bcast");
+  bytes.resize(size);
+  for (std::uint64_t done = 0; done < size;) {  // MPI counts are ints
+    const int n = static_cast<int>(std::min<std::uint64_t>(size - done, 1u << 30));
+    mpi::check(MPI_Bcast(bytes.data() + done, n, MPI_BYTE, 0, world), "MPI_Bcast");
+    done += static_cast<std::uint64_t>(n);
+  }
+  return InputCatalog::deserialize(bytes);
+}
+
+std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
+  std::uint64_t bytes = 0;
+  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
+  return bytes;
+}
+}  // namespace
+
+int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_Comm world) {
   // Return codes instead of MPI aborting the job, so ranks can agree and exit cleanly.
   MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
   h5::silence_hdf5_errors();
@@ -391,25 +442,39 @@ int run_job(const std::filesystem::path& config_path, const RunOptions& options,
   const mpi::Communicator node(raw_node);
 
   std::optional<Config> config;
-  NodeLayout layout;
   Failure failure;
   try {
-    config = load_config(config_path);
-    layout = resolve_layout(*config, node.size());
+    config = load();
   } catch (const std::exception& e) {
     failure = as_failure(e);
   }
   if (const int code = agree(world, failure)) return code;
-  if (world_rank == 0) {
-    try {
-      prepare_output_dir(*config);
-    } catch (const std::exception& e) {
-      failure = as_failure(e);
-    }
+
+  InputCatalog catalog;
+  if (config->input) {
+    catalog = share_catalog(*config->input, world, failure);
+    if (const int code = agree(world, failure)) return code;
+  }
+  const std::vector<MatrixSet> sets = config->input ? stages::ingest_matrix_sets(catalog)
+                                                    : synthetic_matrix_sets(config->matrices);
+  NodeLayout layout;
+  try {
+    layout = resolve_layout(*config, node.size(), largest_matrix(sets));
+    if (world_rank == 0) prepare_output_dir(*config);
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
   }
   if (const int code = agree(world, failure)) return code;
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(*config, synthetic_matrix_sets(config->matrices), layout, options, world, node).run();
+  return Job(*config, sets, catalog, layout, options, world, node).run();
+}
+
+int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {
+  return run_job([&] { return load_config(config_path); }, options, world);
+}
+
+int run_job(const nlohmann::json& document, const RunOptions& options, MPI_Comm world) {
+  return run_job([&] { return parse_config(document); }, options, world);
 }
 
 }  // namespace shmjob

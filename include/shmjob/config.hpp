@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "shmjob/dtype.hpp"
+#include "shmjob/input.hpp"
 
 namespace shmjob {
 
@@ -76,7 +77,8 @@ struct Config {
   std::string job = "shmjob";
   std::filesystem::path output_dir = "out";
   bool overwrite = false;
-  MatrixSpec matrices;
+  MatrixSpec matrices;                // synthetic matrices (when there is no input)
+  std::optional<InputConfig> input;   // HDF5 ingest: matrices read from these files
   StageCounts stages;
   SlotConfig slots;
   CompressionConfig compression;
@@ -107,5 +109,7 @@ struct NodeLayout {
   std::uint64_t compressed_slot_bytes = 0;  // zstd's bound for raw_slot_bytes
 };
 NodeLayout resolve_layout(const Config& config, int node_ranks);
+// The same for matrices of several sizes (an ingest): slots are sized for the largest.
+NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t largest_matrix_bytes);
 
 }  // namespace shmjob

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace shmjob {
 
 struct RunOptions {
@@ -15,5 +17,7 @@ struct RunOptions {
 // (nothing written), 1 failure while running (the master file is not written; the message names
 // the rank and what failed).
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world);
+// The same with the config given as a JSON document (e.g. built from command-line arguments).
+int run_job(const nlohmann::json& config, const RunOptions& options, MPI_Comm world);
 
 }  // namespace shmjob

@@ -7,6 +7,7 @@
 // Numbering: NUMA domains and PUs use the OS ("physical", P#) indexes that taskset, numactl and
 // /proc/cpuinfo use; cores use hwloc's logical index (L#), because core OS indexes repeat in
 // every package on Linux.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ using CpuSet = std::vector<int>;
 std::string cpu_list(const CpuSet& set);
 // The inverse of cpu_list(); throws std::invalid_argument on malformed text.
 CpuSet parse_cpu_list(std::string_view text);
+
+// Fixed-size bit masks, for gathering every node rank's allowed set with one MPI_Allgather of
+// `words` uint64 values per rank: bit i % 64 of word i / 64 is PU i.
+std::vector<std::uint64_t> to_mask(const CpuSet& set, int words);  // PUs beyond it are dropped
+CpuSet from_mask(const std::uint64_t* mask, int words);
 
 struct Core {
   int logical_index = 0;  // hwloc L#, unique on the machine
@@ -47,6 +53,8 @@ struct TopologyView {
   int core_count() const noexcept;
   int pu_count() const noexcept;
   CpuSet all_pus() const;
+  // Mask words that hold every PU of the view (the same on every rank of a node).
+  int mask_words() const;
   // "2 NUMA domains, 16 cores, 32 PUs" (+ " (synthetic/XML)" when not this system).
   std::string summary() const;
   friend bool operator==(const TopologyView&, const TopologyView&) = default;

@@ -1,27 +1,73 @@
-// shmjob: run a job described by a JSON config under MPI.
+// shmjob: run a job under MPI.
 //   mpirun -n 16 shmjob jobs/default.json
+//   mpirun -n 4 shmjob ingest frames/*.h5 --out compressed/ --level 5 --shuffle
 #include <mpi.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
 
+namespace {
+
+struct IngestArgs {
+  std::vector<std::string> inputs;
+  std::string out;
+  std::string dataset = "/data";
+  std::string job;
+  int level = 3;
+  bool shuffle = false;
+  bool recursive = false;
+  bool overwrite = false;
+};
+
+// `shmjob ingest` is a config written from the command line: same validation, same pipeline.
+nlohmann::json ingest_config(const IngestArgs& a) {
+  std::string job = a.job;
+  if (job.empty()) job = std::filesystem::path(a.inputs.front()).stem().string();
+  return {{"job", job},
+          {"output_dir", a.out},
+          {"overwrite", a.overwrite},
+          {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
+          {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"shmjob: move matrices through a node-local shared-memory pipeline "
-               "(produce -> zstd compress -> HDF5 shards + master file)"};
+               "(produce or read HDF5 -> zstd compress -> HDF5 shards + master file)"};
+  app.set_version_flag("--version", "shmjob " + shmjob::version());
   std::string config_path;
   shmjob::RunOptions options;
-  app.add_option("config", config_path, "job config (JSON); see README for every key")->required();
-  app.add_flag("--progress", options.progress, "print a progress line on stderr even when it is not a terminal");
+  app.add_option("config", config_path, "job config (JSON); see README for every key");
+  app.add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   app.add_flag("--quiet", options.quiet, "no summary and no progress line");
-  app.set_version_flag("--version", "shmjob " + shmjob::version());
+
+  IngestArgs ingest;
+  CLI::App* ingest_cmd = app.add_subcommand("ingest", "compress matrices from HDF5 files without writing a config");
+  ingest_cmd->add_option("inputs", ingest.inputs, "input HDF5 files or glob patterns")->required();
+  ingest_cmd->add_option("--out", ingest.out, "output directory")->required();
+  ingest_cmd->add_option("--dataset", ingest.dataset, "3-D or 2-D dataset, or a group of 2-D datasets")->capture_default_str();
+  ingest_cmd->add_flag("--recursive", ingest.recursive, "with a group: include its subgroups");
+  ingest_cmd->add_option("--level", ingest.level, "zstd level (1-22)")->capture_default_str();
+  ingest_cmd->add_flag("--shuffle", ingest.shuffle, "byte shuffle before zstd");
+  ingest_cmd->add_option("--job", ingest.job, "job name (default: the first input's file name)");
+  ingest_cmd->add_flag("--overwrite", ingest.overwrite, "replace a job of the same name in --out");
+  ingest_cmd->add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
+  ingest_cmd->add_flag("--quiet", options.quiet, "no summary and no progress line");
+
   try {
     app.parse(argc, argv);
+    if (!ingest_cmd->parsed() && config_path.empty())
+      throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : shmjob::kExitBadInput;
@@ -35,7 +81,8 @@ int main(int argc, char** argv) {
   }
   int code = shmjob::kExitRuntime;
   try {
-    code = shmjob::run_job(config_path, options, MPI_COMM_WORLD);
+    code = ingest_cmd->parsed() ? shmjob::run_job(ingest_config(ingest), options, MPI_COMM_WORLD)
+                                : shmjob::run_job(std::filesystem::path(config_path), options, MPI_COMM_WORLD);
   } catch (const std::exception& e) {
     // Failures inside run_job's collective steps: this rank cannot agree with the others any
     // more, so take the whole job down rather than hang.

@@ -9,6 +9,8 @@
 #include "shmjob/index_row.hpp"
 #include "shmjob/matrix_set.hpp"
 
+namespace shmjob { class InputCatalog; }
+
 namespace shmjob::stages {
 
 struct Provenance {
@@ -26,5 +28,9 @@ class MatrixSource {
 };
 
 std::unique_ptr<MatrixSource> make_synthetic_source(const MatrixSpec& spec);
+// Reads from the input files; `catalog` and `sets` must outlive the source.
+std::unique_ptr<MatrixSource> make_hdf5_source(const InputCatalog& catalog, const std::vector<MatrixSet>& sets);
+// One set per distinct shape/dtype of the input, in first-seen order.
+std::vector<MatrixSet> ingest_matrix_sets(const InputCatalog& catalog);
 
 }  // namespace shmjob::stages

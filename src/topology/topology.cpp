@@ -63,6 +63,22 @@ CpuSet parse_cpu_list(std::string_view text) {
   return set;
 }
 
+std::vector<std::uint64_t> to_mask(const CpuSet& set, int words) {
+  std::vector<std::uint64_t> mask(static_cast<std::size_t>(std::max(words, 0)), 0);
+  for (int pu : set)
+    if (pu >= 0 && static_cast<std::size_t>(pu / 64) < mask.size())
+      mask[static_cast<std::size_t>(pu / 64)] |= std::uint64_t{1} << (pu % 64);
+  return mask;
+}
+
+CpuSet from_mask(const std::uint64_t* mask, int words) {
+  CpuSet set;
+  for (int w = 0; w < words; ++w)
+    for (int bit = 0; bit < 64; ++bit)
+      if ((mask[w] >> bit) & 1U) set.push_back(w * 64 + bit);
+  return set;
+}
+
 // --- the view ------------------------------------------------------------------------------
 
 int TopologyView::core_count() const noexcept {
@@ -84,6 +100,11 @@ CpuSet TopologyView::all_pus() const {
     for (const Core& c : d.cores) set.insert(set.end(), c.pus.begin(), c.pus.end());
   std::sort(set.begin(), set.end());
   return set;
+}
+
+int TopologyView::mask_words() const {
+  const CpuSet pus = all_pus();
+  return pus.empty() ? 1 : pus.back() / 64 + 1;
 }
 
 std::string TopologyView::summary() const {

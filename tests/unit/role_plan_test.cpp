@@ -724,6 +724,17 @@ TEST(PlanFormat, CpuLists) {
     EXPECT_THROW(parse_cpu_list(bad), std::invalid_argument) << bad;
 }
 
+TEST(PlanFormat, Masks) {
+  EXPECT_EQ(this_machine().mask_words(), 1);
+  EXPECT_EQ(smt_machine().mask_words(), 4);  // PUs 0-255
+  const CpuSet set{0, 63, 64, 128, 255};
+  const auto mask = to_mask(set, 4);
+  ASSERT_EQ(mask.size(), 4U);
+  EXPECT_EQ(mask[0], (std::uint64_t{1} << 63) | 1U);
+  EXPECT_EQ(from_mask(mask.data(), 4), set);
+  EXPECT_EQ(from_mask(to_mask(set, 2).data(), 2), (CpuSet{0, 63, 64}));
+}
+
 TEST(PlanFormat, TopologyFreePlanKeepsTheOldOrder) {
   NodeLayout layout;
   layout.producers = 2;
