@@ -232,7 +232,7 @@ int Job::run() {
   mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
              "MPI_Allgather");
 
-  const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_).total);
+  const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_, static_cast<int>(plan.lanes.size())).total);
   stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
   window.sync_barrier();

@@ -3,7 +3,8 @@
 // every rank computes every other rank's layout itself and no offsets are exchanged.
 //
 //   every rank:      RankCounters
-//   node rank 0:     NodeControl, then the node's ready queue (raw slots waiting for compression)
+//   node rank 0:     NodeControl, then one ready queue per lane (raw slots waiting for
+//                    compression, filled by the lane's producers)
 //   producer:        free-slot queue, raw slot headers, raw slot data (page aligned)
 //   compressor:      free-slot queue, compressed slot headers, compressed slot data
 //   writer:          inbox queue (compressed slots to write)
@@ -16,13 +17,21 @@
 
 namespace shmjob::shm {
 
+inline constexpr int kMaxLanes = 64;
+
 // Node-wide coordination, in node rank 0's segment.
 struct alignas(64) NodeControl {
-  alignas(64) std::atomic<std::uint64_t> next_ticket{0};  // work order position (see WorkOrder)
-  alignas(64) std::atomic<std::uint32_t> abort{0};        // a rank failed: everyone stops
+  struct alignas(64) Ticket {
+    std::atomic<std::uint64_t> next{0};  // a lane's position in the work order
+  };
+  Ticket lane_ticket[kMaxLanes];
+  alignas(64) std::atomic<std::uint32_t> abort{0};  // a rank failed: everyone stops
   std::atomic<std::uint32_t> producers_done{0};
   std::atomic<std::uint32_t> compressors_done{0};
   std::atomic<std::uint32_t> ranks_finished{0};
+  // Compressors sleep here: notified by every push to any lane's ready queue, by the last
+  // producer finishing and on abort (one event, so a compressor can wait for any lane).
+  alignas(64) FutexEvent ready;
   alignas(64) FutexEvent finished;  // notified when ranks_finished grows or on abort
 };
 
@@ -30,7 +39,8 @@ struct SegmentLayout {
   static constexpr std::size_t npos = ~std::size_t{0};
   std::size_t counters = 0;
   std::size_t control = npos;      // NodeControl
-  std::size_t ready_queue = npos;  // follows NodeControl
+  std::size_t ready_queue = npos;  // lane 0's; lane l's is at ready_queue + l * ready_stride
+  std::size_t ready_stride = 0;
   std::uint64_t ready_capacity = 0;
   std::size_t queue = npos;        // free-slot queue or writer inbox
   std::uint64_t queue_capacity = 0;
@@ -41,6 +51,7 @@ struct SegmentLayout {
   std::size_t total = 0;
 };
 
-SegmentLayout segment_layout(const RankAssignment& rank, const NodeLayout& layout);
+// `lanes`: how many ready queues node rank 0 holds.
+SegmentLayout segment_layout(const RankAssignment& rank, const NodeLayout& layout, int lanes = 1);
 
 }  // namespace shmjob::shm

@@ -11,14 +11,59 @@
 
 namespace shmjob::stages {
 
+namespace {
+// Takes the next raw slot for a compressor: from its own lane first and from the others only
+// when its lane has none (lane_local), or from every lane in turn (shared).
+class RawSlotSource {
+ public:
+  explicit RawSlotSource(const StageContext& ctx)
+      : ctx_(ctx),
+        lane_(ctx.me().lane),
+        shared_(ctx.config().placement.work_sharing == WorkSharing::shared),
+        producers_(static_cast<std::uint32_t>(ctx.plan().layout.producers)) {}
+
+  // Sleeps until a raw slot is ready (true) or there will be none: all producers are done and
+  // every lane's queue is empty, or the node aborted (false).
+  bool next(shm::SlotHandle& raw) {
+    shm::NodeControl& control = ctx_.control();
+    bool got = false;
+    control.ready.wait_until([&] {
+      if (ctx_.aborted()) return true;
+      if ((got = try_take(raw))) return true;
+      // Every push happened before its producer counted itself done: once all are done, one
+      // more look at the queues is final.
+      if (control.producers_done.load() != producers_) return false;
+      got = try_take(raw);
+      return true;
+    });
+    return got;
+  }
+
+ private:
+  bool try_take(shm::SlotHandle& raw) {
+    const int lanes = ctx_.lanes();
+    const int start = shared_ ? (next_start_++ % lanes) : lane_;
+    for (int step = 0; step < lanes; ++step)
+      if (ctx_.ready_queue((start + step) % lanes).try_pop(raw)) return true;
+    return false;
+  }
+
+  const StageContext& ctx_;
+  int lane_;
+  bool shared_;
+  std::uint32_t producers_;
+  int next_start_ = 0;
+};
+}  // namespace
+
 void run_compressor(const StageContext& ctx) {
   const Config& config = ctx.config();
   const NodeLayout& layout = ctx.plan().layout;
   shm::NodeControl& control = ctx.control();
-  shm::SharedQueue& ready = ctx.ready_queue();
   shm::SharedQueue& free_slots = ctx.queue(ctx.node_rank());
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
+  RawSlotSource raw_slots(ctx);
 
   codec::ZstdCompressor zstd(config.compression.level);
   std::vector<std::byte> shuffled(config.compression.shuffle ? layout.raw_slot_bytes : 0);
@@ -29,11 +74,10 @@ void run_compressor(const StageContext& ctx) {
       // Take an output slot before a raw one: a raw slot held while waiting would stall a producer.
       ScopedTimer waiting(me.wait_ns);
       if (!free_slots.pop_wait(out, aborted)) break;
-      if (!ready.pop_wait(raw, aborted)) break;
-    }
-    if (raw == shm::kEndOfStream) {
-      free_slots.try_push(out);
-      break;
+      if (!raw_slots.next(raw)) {
+        free_slots.try_push(out);
+        break;
+      }
     }
     {
       ScopedTimer busy(me.busy_ns);

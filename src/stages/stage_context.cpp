@@ -25,7 +25,9 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
       world_ranks_(std::move(world_ranks)),
       first_shard_(first_shard),
       start_epoch_s_(start_epoch_s) {
-  for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(r, plan_.layout));
+  if (lanes() > shm::kMaxLanes)
+    throw std::logic_error("the plan has more than " + std::to_string(shm::kMaxLanes) + " lanes");
+  for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(r, plan_.layout, lanes()));
   for (int r = 0; r < window_.size(); ++r)
     if (window_.segment_bytes(r) < layout(r).total)
       throw std::logic_error("window segment of node rank " + std::to_string(r) + " is too small");
@@ -36,7 +38,9 @@ void StageContext::initialise_own_segment() {
   new (at(node_rank_, s.counters)) metrics::RankCounters();
   if (s.control != shm::SegmentLayout::npos) {
     new (at(node_rank_, s.control)) shm::NodeControl();
-    shm::SharedQueue::create(at(node_rank_, s.ready_queue), s.ready_capacity);
+    for (int lane = 0; lane < lanes(); ++lane)
+      shm::SharedQueue::create(at(node_rank_, s.ready_queue + s.ready_stride * static_cast<std::size_t>(lane)),
+                               s.ready_capacity);
   }
   if (s.queue == shm::SegmentLayout::npos) return;
   shm::SharedQueue* q = shm::SharedQueue::create(at(node_rank_, s.queue), s.queue_capacity);
@@ -56,8 +60,9 @@ std::byte* StageContext::at(int node_rank, std::size_t offset) const {
 shm::NodeControl& StageContext::control() const {
   return *std::launder(reinterpret_cast<shm::NodeControl*>(at(0, layout(0).control)));
 }
-shm::SharedQueue& StageContext::ready_queue() const {
-  return *shm::SharedQueue::attach(at(0, layout(0).ready_queue));
+shm::SharedQueue& StageContext::ready_queue(int lane) const {
+  const shm::SegmentLayout& s = layout(0);
+  return *shm::SharedQueue::attach(at(0, s.ready_queue + s.ready_stride * static_cast<std::size_t>(lane)));
 }
 shm::SharedQueue& StageContext::queue(int node_rank) const {
   return *shm::SharedQueue::attach(at(node_rank, layout(node_rank).queue));
@@ -79,13 +84,20 @@ shm::CompressedSlotHeader& StageContext::compressed_header(shm::SlotHandle h) co
   return headers[shm::handle_slot(h)];
 }
 
+StageContext::WriterSpan StageContext::lane_writers(int lane) const {
+  const std::vector<int> ranks = plan_.lane_ranks(lane, Role::writer);
+  if (ranks.empty()) return {};
+  return {plan_.ranks.at(static_cast<std::size_t>(ranks.front())).role_index,
+          static_cast<int>(ranks.size())};
+}
+
 double StageContext::now() const { return wall_clock_seconds() - start_epoch_s_; }
 
 bool StageContext::aborted() const { return control().abort.load(std::memory_order_acquire) != 0; }
 
 void StageContext::abort_node() const {
   control().abort.store(1, std::memory_order_release);
-  ready_queue().wake_all();
+  control().ready.notify_all();
   for (int r = 0; r < window_.size(); ++r)
     if (layout(r).queue != shm::SegmentLayout::npos) queue(r).wake_all();
   control().finished.notify_all();

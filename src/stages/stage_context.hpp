@@ -40,7 +40,13 @@ class StageContext {
   const shm::SegmentLayout& layout(int node_rank) const { return layouts_.at(static_cast<std::size_t>(node_rank)); }
 
   shm::NodeControl& control() const;
-  shm::SharedQueue& ready_queue() const;
+  // Raw slots of `lane`'s producers waiting for a compressor (wait on control().ready).
+  shm::SharedQueue& ready_queue(int lane) const;
+  int lanes() const noexcept { return static_cast<int>(plan_.lanes.size()); }
+  // The writers of `lane`: node-wide writer indexes first .. first + count - 1 (the plan numbers
+  // writers lane by lane).
+  struct WriterSpan { int first = 0, count = 0; };
+  WriterSpan lane_writers(int lane) const;
   shm::SharedQueue& queue(int node_rank) const;  // free-slot queue or writer inbox
   metrics::RankCounters& counters(int node_rank) const;
   metrics::RankCounters& my_counters() const { return counters(node_rank_); }

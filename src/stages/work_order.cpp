@@ -32,14 +32,28 @@ WorkOrder::WorkOrder(const std::vector<IdRange>& node_sets, int writers)
 
 std::optional<std::uint64_t> WorkOrder::id_for_ticket(std::uint64_t t) const noexcept {
   if (t >= ticket_count_) return std::nullopt;
-  const auto w = static_cast<std::size_t>(t % static_cast<std::uint64_t>(writers_));
-  std::uint64_t k = t / static_cast<std::uint64_t>(writers_);
+  return id_for_ticket(t, 0, writers_);
+}
+
+std::optional<std::uint64_t> WorkOrder::id_for_ticket(std::uint64_t t, int first_writer,
+                                                      int writers) const noexcept {
+  if (writers < 1) return std::nullopt;
+  const auto n = static_cast<std::uint64_t>(writers);
+  const auto w = static_cast<std::size_t>(first_writer) + static_cast<std::size_t>(t % n);
+  std::uint64_t k = t / n;
   for (const auto& set_parts : parts_) {
+    if (w >= set_parts.size()) return std::nullopt;
     const IdRange& r = set_parts[w];
     if (k < r.count) return r.first + k;
     k -= r.count;
   }
   return std::nullopt;
+}
+
+std::uint64_t WorkOrder::ticket_count(int first_writer, int writers) const {
+  std::uint64_t longest = 0;
+  for (int w = first_writer; w < first_writer + writers; ++w) longest = std::max(longest, writer_total(w));
+  return longest * static_cast<std::uint64_t>(writers);
 }
 
 int WorkOrder::set_of(std::uint64_t id) const {

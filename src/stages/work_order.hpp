@@ -29,6 +29,10 @@ class WorkOrder {
   // The id for ticket `t`, or nullopt if t is a gap (a writer with fewer ids) or past the end.
   std::optional<std::uint64_t> id_for_ticket(std::uint64_t t) const noexcept;
   std::uint64_t ticket_count() const noexcept { return ticket_count_; }
+  // The same over writers first_writer .. first_writer+writers-1 only (one lane's writers):
+  // ticket t -> writer first_writer + t % writers, its (t / writers)-th id.
+  std::optional<std::uint64_t> id_for_ticket(std::uint64_t t, int first_writer, int writers) const noexcept;
+  std::uint64_t ticket_count(int first_writer, int writers) const;
   int writer_of(std::uint64_t id) const;  // the node-local writer index owning `id`
   int set_of(std::uint64_t id) const;     // index of the set holding `id`
   // Writer w's part of set s.

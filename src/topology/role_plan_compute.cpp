@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -358,12 +359,18 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
     return crowded && role_priority(plan.ranks[sz(a)].role) < role_priority(plan.ranks[sz(b)].role);
   });
   for (int r : order) {
-    // Least loaded core; among equals the preferred domain, then machine order. When the lane
-    // has a core for everyone this packs ranks into the preferred domain.
+    // Least loaded core; among equals the one with fewest compressors (sharing falls on the
+    // other roles first), then the preferred domain, then machine order. When the lane has a
+    // core for everyone this packs ranks into the preferred domain.
     const CoreRef* pick = nullptr;
     auto key = [&](const CoreRef& c) {
-      const int load = num(on_core[c].size());
-      return std::make_tuple(crowded ? load : (load > 0 ? 1 : 0), load, preference[c.domain], c);
+      const std::vector<int>& there = on_core[c];
+      const int load = num(there.size());
+      const auto compressors = std::count_if(there.begin(), there.end(), [&](int other) {
+        return plan.ranks[sz(other)].role == Role::compressor;
+      });
+      return std::make_tuple(crowded ? load : (load > 0 ? 1 : 0), load, compressors,
+                             preference[c.domain], c);
     };
     for (const CoreRef& c : candidates[r])
       if (pick == nullptr || key(c) < key(*pick)) pick = &c;

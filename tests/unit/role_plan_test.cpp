@@ -443,6 +443,16 @@ TEST(RolePlan, SixteenRanksOnThisMachineShareTwoCores) {
             plan.ranks[static_cast<std::size_t>(plan.node_rank_of(Role::compressor, 1))].cores);
 }
 
+TEST(RolePlan, CompressorsKeepWholeCoresWhenOthersCanShare) {
+  // 5 ranks on 4 cores: 1 producer, 3 compressors, 1 writer; the producer and writer share.
+  const TopologyView view = uniform_view({4});
+  const RolePlan plan = compute_role_plan(view, launcher(view, 5, Launch::anywhere), config_with());
+  for (const RankPlan& rp : plan.ranks)
+    EXPECT_EQ(rp.shares_core, rp.role != Role::compressor) << rp.node_rank;
+  EXPECT_TRUE(has_note(plan, "5 ranks on 4 cores: cores shared, 1-2 ranks per core"))
+      << notes_of(plan);
+}
+
 TEST(RolePlan, TwoPackagesSixteenRanksTwoLanesEightCoresEach) {
   const RolePlan plan = compute_role_plan(two_pack_8core(),
                                           launcher(two_pack_8core(), 16, Launch::anywhere), config_with());

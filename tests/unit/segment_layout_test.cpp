@@ -109,10 +109,9 @@ void check_node(const NodeLayout& layout) {
       EXPECT_NE(s.control, npos);
       EXPECT_NE(s.ready_queue, npos);
       EXPECT_GT(s.ready_queue, s.control);
-      // Every raw slot may wait at once, plus one end-of-stream marker per compressor.
+      // Every raw slot of the node may wait in one lane's queue at once.
       EXPECT_EQ(s.ready_capacity,
-                std::uint64_t(layout.producers) * std::uint64_t(layout.raw_slots_per_producer) +
-                    std::uint64_t(layout.compressors));
+                std::uint64_t(layout.producers) * std::uint64_t(layout.raw_slots_per_producer));
     } else {
       EXPECT_EQ(s.control, npos);
       EXPECT_EQ(s.ready_queue, npos);
@@ -241,7 +240,7 @@ TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
       for (std::uint64_t i = 0; i < s.ready_capacity; ++i) ASSERT_TRUE(ready->try_push(1000 + i));
     }
     counters->add(counters->matrices, 7);
-    if (control) control->next_ticket.store(99);
+    if (control) control->lane_ticket[0].next.store(99);
 
     // Fill the slot regions completely, as producers and compressors do.
     if (s.slot_count > 0) {
@@ -252,7 +251,7 @@ TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
     EXPECT_EQ(counters->matrices.load(), 7u);
     EXPECT_EQ(counters->bytes_in.load(), 0u);
     if (control) {
-      EXPECT_EQ(control->next_ticket.load(), 99u);
+      EXPECT_EQ(control->lane_ticket[0].next.load(), 99u);
       EXPECT_EQ(control->abort.load(), 0u);
       std::uint64_t v = 0;
       for (std::uint64_t i = 0; i < s.ready_capacity; ++i) {
