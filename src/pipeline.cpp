@@ -26,6 +26,8 @@
 #include "output_dir.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "shmjob/topology.hpp"
+#include "topology/binding.hpp"
 #include "shmjob/version.hpp"
 #include "stages/stages.hpp"
 
@@ -190,10 +192,10 @@ nlohmann::json sets_json(const std::vector<MatrixSet>& sets) {
 class Job {
  public:
   Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
-      const NodeLayout& layout, const RunOptions& options, MPI_Comm world,
+      const Topology& topology, const RolePlan& plan, const RunOptions& options, MPI_Comm world,
       const mpi::Communicator& node)
-      : config_(config), sets_(sets), catalog_(catalog), layout_(layout), options_(options),
-        world_(world), node_(node) {}
+      : config_(config), sets_(sets), catalog_(catalog), topology_(topology), plan_(plan),
+        layout_(plan.layout), options_(options), world_(world), node_(node) {}
 
   int run();
 
@@ -206,6 +208,8 @@ class Job {
   const Config& config_;
   const std::vector<MatrixSet>& sets_;
   const InputCatalog& catalog_;
+  const Topology& topology_;
+  const RolePlan& plan_;
   const NodeLayout& layout_;
   const RunOptions& options_;
   MPI_Comm world_;
@@ -221,8 +225,8 @@ int Job::run() {
   mpi::check(MPI_Comm_rank(world_, &world_rank_), "MPI_Comm_rank");
   const int node_rank = node_.rank();
   const NodeInfo node = node_info(world_, node_);
-  const NodePlan plan = make_node_plan(layout_);
-  const RankAssignment& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
+  const RolePlan& plan = plan_;
+  const RankPlan& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
   std::vector<stages::IdRange> node_sets;
   for (const MatrixSet& s : sets_)
     node_sets.push_back(stages::split_evenly({s.first_id, s.count}, node.count)[static_cast<std::size_t>(node.index)]);
@@ -232,15 +236,23 @@ int Job::run() {
   mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
              "MPI_Allgather");
 
+  // Bind before the segment is allocated and touched: first touch places its pages on the
+  // rank's NUMA domain.
+  const BindResult binding = bind_current_process(topology_, me, plan.pinning);
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_, static_cast<int>(plan.lanes.size())).total);
   stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
   window.sync_barrier();
 
-  RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role), me.role_index, {}};
+  RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role),
+                          me.role_index, me.lane, me.numa, binding.bound ? 1 : 0,
+                          current_pu(topology_), {}, {}, {}};
   std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
+  std::snprintf(placement.pus, sizeof placement.pus, "%s", cpu_list(binding.pus).c_str());
+  std::snprintf(placement.binding, sizeof placement.binding, "%s", binding.reason.c_str());
   const std::vector<RankPlacement> placements = gather_to_root(placement, world_);
-  const nlohmann::json plan_record = world_rank_ == 0 ? metrics::plan_json(placements, layout_) : nlohmann::json();
+  const nlohmann::json plan_record =
+      world_rank_ == 0 ? metrics::plan_json(placements, plan_to_json(plan)) : nlohmann::json();
 
   start_epoch_ = stages::wall_clock_seconds();
   mpi::check(MPI_Bcast(&start_epoch_, 1, MPI_DOUBLE, 0, world_), "MPI_Bcast");
@@ -357,7 +369,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         {"shmjob_version", version()},
         {"versions", metrics::library_versions().dump()},
         {"config", to_json(config_).dump()},
-        {"plan", metrics::plan_json(placements, layout_).dump()},
+        {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
         {"shards", shard_names.dump()},
         {"datasets", sets_json(sets_).dump()},
         {"start_time", metrics::iso_time_utc(start_epoch_)},
@@ -423,6 +435,25 @@ InputCatalog share_catalog(const InputConfig& input, MPI_Comm world, Failure& fa
   return InputCatalog::deserialize(bytes);
 }
 
+// Every rank of the node computes the same plan from the same inputs: the topology and every
+// rank's allowed PUs (gathered before anyone binds).
+RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, const Config& config,
+                   std::uint64_t largest_matrix_bytes) {
+  const TopologyView view = topology.view();
+  const int words = view.mask_words();
+  const std::vector<std::uint64_t> mine = to_mask(allowed_cpuset(topology), words);
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(words) * static_cast<std::size_t>(node.size()));
+  mpi::check(MPI_Allgather(mine.data(), words, MPI_UINT64_T, all.data(), words, MPI_UINT64_T, node.get()),
+             "MPI_Allgather");
+  std::vector<CpuSet> allowed;
+  for (int r = 0; r < node.size(); ++r)
+    allowed.push_back(from_mask(all.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(words), words));
+  // Slots hold the largest matrix (for an ingest the config itself names no shape).
+  Config sizing = config;
+  if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix_bytes;
+  return compute_role_plan(view, allowed, sizing);
+}
+
 std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
   std::uint64_t bytes = 0;
   for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
@@ -457,16 +488,24 @@ int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_
   }
   const std::vector<MatrixSet> sets = config->input ? stages::ingest_matrix_sets(catalog)
                                                     : synthetic_matrix_sets(config->matrices);
-  NodeLayout layout;
+  std::optional<Topology> topology;
   try {
-    layout = resolve_layout(*config, node.size(), largest_matrix(sets));
+    resolve_layout(*config, node.size(), largest_matrix(sets));  // size checks, with messages
+    topology.emplace(Topology::this_system());
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
+  }
+  if (const int code = agree(world, failure)) return code;
+  RolePlan plan;
+  try {
+    plan = plan_node(*topology, node, *config, largest_matrix(sets));
     if (world_rank == 0) prepare_output_dir(*config);
   } catch (const std::exception& e) {
     failure = as_failure(e);
   }
   if (const int code = agree(world, failure)) return code;
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(*config, sets, catalog, layout, options, world, node).run();
+  return Job(*config, sets, catalog, *topology, plan, options, world, node).run();
 }
 
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {

@@ -39,23 +39,18 @@ std::string iso_time_utc(double epoch_seconds) {
   return text;
 }
 
-nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const NodeLayout& layout) {
+nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const nlohmann::json& node0_plan) {
   nlohmann::json list = nlohmann::json::array();
   int nodes = 0;
   for (const auto& r : ranks) {
     list.push_back({{"rank", r.world_rank}, {"host", r.host}, {"node", r.node},
                     {"node_rank", r.node_rank}, {"role", role_name(static_cast<Role>(r.role))},
-                    {"role_index", r.role_index}});
+                    {"role_index", r.role_index}, {"lane", r.lane}, {"numa", r.numa},
+                    {"bound", r.bound != 0}, {"pus", r.pus}, {"current_pu", r.current_pu},
+                    {"binding", r.binding}});
     nodes = std::max(nodes, r.node + 1);
   }
-  return {{"nodes", nodes},
-          {"ranks", list},
-          {"node0", {{"producers", layout.producers}, {"compressors", layout.compressors},
-                     {"writers", layout.writers}, {"idle", layout.idle},
-                     {"raw_slots_per_producer", layout.raw_slots_per_producer},
-                     {"compressed_slots_per_compressor", layout.compressed_slots_per_compressor},
-                     {"raw_slot_bytes", layout.raw_slot_bytes},
-                     {"compressed_slot_bytes", layout.compressed_slot_bytes}}}};
+  return {{"nodes", nodes}, {"ranks", list}, {"node0", node0_plan}};
 }
 
 nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s) {

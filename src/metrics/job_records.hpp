@@ -15,8 +15,12 @@ namespace shmjob::metrics {
 
 // One rank's place in the job, gathered on rank 0 (fixed size: sent as bytes).
 struct RankPlacement {
-  std::int32_t world_rank, node, node_rank, role, role_index;
+  std::int32_t world_rank, node, node_rank, role, role_index, lane, numa;
+  std::int32_t bound;       // 1 if its CPU binding was applied
+  std::int32_t current_pu;  // the PU it ran on after binding (-1: unknown)
   char host[64];
+  char pus[128];            // cpulist of the PUs it is bound to ("" if not bound)
+  char binding[160];        // what was bound, or why not
 };
 
 // One rank's totals at the end, gathered on rank 0.
@@ -28,7 +32,9 @@ struct RankTotals {
 nlohmann::json library_versions();
 std::string iso_time_utc(double epoch_seconds);
 
-nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const NodeLayout& node0_layout);
+// The plan as recorded: node 0's plan (lanes, stage counts, notes: plan_to_json) plus every
+// rank's placement and binding.
+nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const nlohmann::json& node0_plan);
 
 nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s);
 // A snapshot of every rank's counters on the context's node.

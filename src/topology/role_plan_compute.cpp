@@ -9,6 +9,7 @@
 // Everything is deterministic, so every rank of a node computes the same plan.
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -319,6 +320,37 @@ std::string numa_list(const std::vector<int>& domains) {
   return text;
 }
 
+// A maximum matching of `ranks` to distinct free cores of `domain` (Kuhn's augmenting paths;
+// ranks earlier in the list are matched first, each tries its cores in machine order).
+std::map<int, CoreRef> match_free_cores(const std::vector<int>& ranks, int domain,
+                                        std::map<int, std::vector<CoreRef>>& candidates,
+                                        std::map<CoreRef, std::vector<int>>& on_core) {
+  std::map<CoreRef, int> owner;
+  std::set<CoreRef> visited;
+  const auto usable = [&](const CoreRef& c) { return c.domain == domain && on_core[c].empty(); };
+  std::function<bool(int)> augment = [&](int r) {
+    // A core nobody holds yet first, so ranks keep machine order when cores are plentiful.
+    for (const CoreRef& c : candidates[r])
+      if (usable(c) && !owner.contains(c)) {
+        owner[c] = r;
+        return true;
+      }
+    for (const CoreRef& c : candidates[r])
+      if (usable(c) && visited.insert(c).second && augment(owner.at(c))) {
+        owner[c] = r;
+        return true;
+      }
+    return false;
+  };
+  for (int r : ranks) {
+    visited.clear();
+    augment(r);
+  }
+  std::map<int, CoreRef> core_of;
+  for (const auto& [c, r] : owner) core_of.emplace(r, c);
+  return core_of;
+}
+
 // Places the ranks of one lane on cores of its domains; fills plan.ranks[r].cores/pus/numa.
 void place_lane(const TopologyView& view, const Inputs& in, const std::vector<int>& domains,
                 const std::vector<int>& members, RolePlan& plan,
@@ -326,7 +358,7 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
   // Candidate cores of each member, and the cores any member may use.
   std::map<int, std::vector<CoreRef>> candidates;
   std::set<CoreRef> lane_cores;
-  std::map<int, int> fixed_in_domain;  // ranks confined to one domain, per domain
+  std::map<int, int> eligible_in_domain;  // members that may run in each domain
   for (int r : members) {
     const RankInput& rank = in.ranks[sz(r)];
     std::set<CoreRef> mine;
@@ -336,13 +368,16 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
     }
     candidates[r].assign(mine.begin(), mine.end());
     lane_cores.insert(mine.begin(), mine.end());
-    if (rank.domains.size() == 1) ++fixed_in_domain[rank.domains.front()];
+    std::set<int> mine_domains;
+    for (const CoreRef& c : mine) mine_domains.insert(c.domain);
+    for (int d : mine_domains) ++eligible_in_domain[d];
   }
-  // Domains in order of preference: where confined ranks already are, then most usable cores,
-  // then machine order. Free ranks fill one domain before spilling into the next.
+  // Domains in order of preference: where most members may run, then most usable cores, then
+  // machine order. Ranks fill one domain before spilling into the next.
   std::vector<int> preferred = domains;
   std::stable_sort(preferred.begin(), preferred.end(), [&](int a, int b) {
-    if (fixed_in_domain[a] != fixed_in_domain[b]) return fixed_in_domain[a] > fixed_in_domain[b];
+    if (eligible_in_domain[a] != eligible_in_domain[b])
+      return eligible_in_domain[a] > eligible_in_domain[b];
     return in.usable_cores[sz(a)] > in.usable_cores[sz(b)];
   });
   std::map<int, int> preference;
@@ -358,26 +393,56 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
     if (ra != rb) return ra;
     return crowded && role_priority(plan.ranks[sz(a)].role) < role_priority(plan.ranks[sz(b)].role);
   });
-  for (int r : order) {
-    // Least loaded core; among equals the one with fewest compressors (sharing falls on the
-    // other roles first), then the preferred domain, then machine order. When the lane has a
-    // core for everyone this packs ranks into the preferred domain.
+  const auto put = [&](int r, const CoreRef& c) {
+    on_core[c].push_back(r);
+    RankPlan& rp = plan.ranks[sz(r)];
+    rp.numa = view.numa[sz(c.domain)].os_index;
+    rp.cores = {view.numa[sz(c.domain)].cores[sz(c.core)].logical_index};
+  };
+
+  std::vector<int> left = order;
+  if (!crowded) {
+    // A core for every rank: take domains one at a time, each time the one where the most of
+    // the remaining ranks get a free core of their own (ties: preference), so a lane whose
+    // ranks fit one domain stays in it.
+    std::vector<int> unused = preferred;
+    while (!left.empty() && !unused.empty()) {
+      std::map<int, CoreRef> best;
+      std::size_t best_at = unused.size();
+      for (std::size_t i = 0; i < unused.size(); ++i) {
+        std::map<int, CoreRef> got = match_free_cores(left, unused[i], candidates, on_core);
+        if (got.size() > best.size()) {
+          best = std::move(got);
+          best_at = i;
+        }
+      }
+      if (best.empty()) break;
+      std::vector<int> unmatched;
+      for (int r : left) {
+        auto it = best.find(r);
+        if (it == best.end())
+          unmatched.push_back(r);
+        else
+          put(r, it->second);
+      }
+      left = std::move(unmatched);
+      unused.erase(unused.begin() + static_cast<std::ptrdiff_t>(best_at));
+    }
+  }
+  for (int r : left) {
+    // Sharing: the least loaded core; among equals the one with fewest compressors (sharing
+    // falls on the other roles first), then the preferred domain, then machine order.
     const CoreRef* pick = nullptr;
     auto key = [&](const CoreRef& c) {
       const std::vector<int>& there = on_core[c];
-      const int load = num(there.size());
       const auto compressors = std::count_if(there.begin(), there.end(), [&](int other) {
         return plan.ranks[sz(other)].role == Role::compressor;
       });
-      return std::make_tuple(crowded ? load : (load > 0 ? 1 : 0), load, compressors,
-                             preference[c.domain], c);
+      return std::make_tuple(there.size(), compressors, preference[c.domain], c);
     };
     for (const CoreRef& c : candidates[r])
       if (pick == nullptr || key(c) < key(*pick)) pick = &c;
-    on_core[*pick].push_back(r);
-    RankPlan& rp = plan.ranks[sz(r)];
-    rp.numa = view.numa[sz(pick->domain)].os_index;
-    rp.cores = {view.numa[sz(pick->domain)].cores[sz(pick->core)].logical_index};
+    put(r, *pick);
   }
 }
 
@@ -385,14 +450,21 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
 // ranks sharing a core get one PU each while the core has PUs for all, else the whole core.
 void choose_pus(const TopologyView& view, const Inputs& in,
                 const std::map<CoreRef, std::vector<int>>& on_core, RolePlan& plan) {
-  for (const auto& [at, ranks] : on_core) {
+  for (const auto& [at, placed] : on_core) {
     const CpuSet& pus = view.numa[sz(at.domain)].cores[sz(at.core)].pus;
-    std::set<int> taken;
-    for (int r : ranks) {
+    // Each rank's allowed PUs on this core; ranks with fewer choices pick first.
+    std::vector<std::pair<int, CpuSet>> ranks;
+    for (int r : placed) {
       const CpuSet& allowed = in.ranks[sz(r)].allowed;
       CpuSet mine;
       for (int pu : pus)
         if (std::binary_search(allowed.begin(), allowed.end(), pu)) mine.push_back(pu);
+      ranks.emplace_back(r, std::move(mine));
+    }
+    std::stable_sort(ranks.begin(), ranks.end(),
+                     [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+    std::set<int> taken;
+    for (auto& [r, mine] : ranks) {
       RankPlan& rp = plan.ranks[sz(r)];
       rp.shares_core = ranks.size() > 1;
       if (rp.shares_core && ranks.size() <= pus.size()) {

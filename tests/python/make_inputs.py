@@ -182,7 +182,8 @@ class Inputs:
                 group.create_dataset(name, data=data[name], dtype=dtype,
                                      chunks=(1, shape[1]) if name == "z" else None)
             group.attrs["note"] = "2-D datasets of mixed shapes; sub/ is a nested subgroup"
-            f["types"] = np.dtype("<i4")  # a named datatype: not data, skipped
+            # A named datatype inside the group: not data, the walk must skip it.
+            group["types"] = np.dtype("<i4")
 
         def listing(recursive):
             # Depth-first, children in byte order of their names.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -164,7 +165,7 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
               [](const RankPlan* a, const RankPlan* b) { return a->role_index < b->role_index; });
     for (std::size_t i = 0; i < ranks.size(); ++i) {
       EXPECT_EQ(ranks[i]->role_index, static_cast<int>(i)) << role_name(role);
-      if (i > 0) EXPECT_LE(ranks[i - 1]->lane, ranks[i]->lane) << "role_index goes lane by lane";
+      if (i > 0) { EXPECT_LE(ranks[i - 1]->lane, ranks[i]->lane) << "role_index goes lane by lane"; }
       EXPECT_EQ(plan.node_rank_of(role, ranks[i]->role_index), ranks[i]->node_rank);
     }
   }
@@ -207,9 +208,9 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
   EXPECT_LE(static_cast<int>(plan.lanes.size()), std::max(1, n / 3));
 
   // Explicit stage counts are node totals, kept as configured.
-  if (config.stages.producers) EXPECT_EQ(l.producers, *config.stages.producers);
-  if (config.stages.compressors) EXPECT_EQ(l.compressors, *config.stages.compressors);
-  if (config.stages.writers) EXPECT_EQ(l.writers, *config.stages.writers);
+  if (config.stages.producers) { EXPECT_EQ(l.producers, *config.stages.producers); }
+  if (config.stages.compressors) { EXPECT_EQ(l.compressors, *config.stages.compressors); }
+  if (config.stages.writers) { EXPECT_EQ(l.writers, *config.stages.writers); }
 
   // Binding: one core per rank, PUs of that core inside the allowed set, NUMA of that core.
   std::map<int, int> on_core;
@@ -229,7 +230,7 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
     EXPECT_NE(std::find(lane.cores.begin(), lane.cores.end(), rp.cores.front()), lane.cores.end());
     // Ranks confined to one domain by the launcher stay there.
     const auto domains = domains_of(mine, places);
-    if (domains.size() == 1) EXPECT_EQ(view.numa[*domains.begin()].os_index, rp.numa);
+    if (domains.size() == 1) { EXPECT_EQ(view.numa[*domains.begin()].os_index, rp.numa); }
     ++on_core[rp.cores.front()];
   }
   // No core given to two ranks unless oversubscribed; shares_core says so.
@@ -238,36 +239,48 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
   EXPECT_EQ(plan.oversubscribed, busiest > 1);
   for (const RankPlan& rp : plan.ranks)
     EXPECT_EQ(rp.shares_core, on_core[rp.cores.front()] > 1) << "rank " << rp.node_rank;
-  // Ranks sharing a core with PUs to spare get distinct PUs.
-  std::map<int, std::set<int>> pus_on_core;
-  std::map<int, std::size_t> pu_count;
-  for (const auto* core : cores_of(view)) pu_count[core->logical_index] = core->pus.size();
+  // Ranks sharing a core that has a PU for each of them, and allowed on all of its PUs, get
+  // one distinct PU each.
+  std::map<int, const Core*> core_by_index;
+  for (const auto* core : cores_of(view)) core_by_index[core->logical_index] = core;
+  std::map<int, bool> whole_core_allowed;
   for (const RankPlan& rp : plan.ranks) {
-    const int core = rp.cores.front();
-    if (rp.shares_core && static_cast<std::size_t>(on_core[core]) <= pu_count[core]) {
+    const Core& core = *core_by_index.at(rp.cores.front());
+    const CpuSet& mine = allowed[static_cast<std::size_t>(rp.node_rank)];
+    const bool all = std::includes(mine.begin(), mine.end(), core.pus.begin(), core.pus.end());
+    auto [it, fresh] = whole_core_allowed.emplace(core.logical_index, all);
+    if (!fresh) it->second = it->second && all;
+  }
+  std::map<int, std::set<int>> pus_on_core;
+  for (const RankPlan& rp : plan.ranks) {
+    const Core& core = *core_by_index.at(rp.cores.front());
+    if (rp.shares_core && whole_core_allowed[core.logical_index] &&
+        static_cast<std::size_t>(on_core[core.logical_index]) <= core.pus.size()) {
       EXPECT_EQ(rp.pus.size(), 1U);
-      EXPECT_TRUE(pus_on_core[core].insert(rp.pus.front()).second) << "PU given twice";
+      EXPECT_TRUE(pus_on_core[core.logical_index].insert(rp.pus.front()).second) << "PU given twice";
     }
   }
 
-  // Lanes straddle domains only when no single domain could hold them: their ranks outnumber
-  // its cores, or no domain lies in every rank's allowed set.
+  // Lanes straddle domains only when none of the domains they use could hold them all: a
+  // domain every rank of the lane may use entirely, with a core for each of them.
   for (const LanePlan& lane : plan.lanes) {
     if (lane.numa_domains.size() <= 1) continue;
-    std::set<std::size_t> common;
-    bool first = true;
-    for (const RankPlan& rp : plan.ranks) {
-      if (rp.lane != lane.index) continue;
-      const auto d = domains_of(allowed[static_cast<std::size_t>(rp.node_rank)], places);
-      if (first) common = d;
-      std::set<std::size_t> both;
-      std::set_intersection(common.begin(), common.end(), d.begin(), d.end(),
-                            std::inserter(both, both.begin()));
-      common = both;
-      first = false;
-    }
     bool one_domain_fits = false;
-    for (std::size_t d : common) one_domain_fits |= lane.ranks <= static_cast<int>(view.numa[d].cores.size());
+    for (const NumaDomain& domain : view.numa) {
+      if (std::find(lane.numa_domains.begin(), lane.numa_domains.end(), domain.os_index) ==
+          lane.numa_domains.end())
+        continue;
+      CpuSet pus;
+      for (const Core& core : domain.cores) pus.insert(pus.end(), core.pus.begin(), core.pus.end());
+      std::sort(pus.begin(), pus.end());
+      bool everyone = true;
+      for (const RankPlan& rp : plan.ranks) {
+        const CpuSet& mine = allowed[static_cast<std::size_t>(rp.node_rank)];
+        if (rp.lane == lane.index)
+          everyone = everyone && std::includes(mine.begin(), mine.end(), pus.begin(), pus.end());
+      }
+      one_domain_fits |= everyone && lane.ranks <= static_cast<int>(domain.cores.size());
+    }
     EXPECT_FALSE(one_domain_fits) << "lane " << lane.index << " straddles needlessly";
   }
 }
@@ -469,8 +482,11 @@ TEST(RolePlan, TwoPackagesSixteenRanksTwoLanesEightCoresEach) {
   EXPECT_TRUE(plan.notes.empty()) << notes_of(plan);
   // Free ranks fill lanes in node-rank order: 0-7 in lane 0, 8-15 in lane 1.
   for (const RankPlan& rp : plan.ranks) EXPECT_EQ(rp.lane, rp.node_rank / 8);
-  // Not oversubscribed: every rank has a whole core.
-  for (const RankPlan& rp : plan.ranks) EXPECT_FALSE(rp.shares_core);
+  // Not oversubscribed: every rank has a whole core, in machine order.
+  for (const RankPlan& rp : plan.ranks) {
+    EXPECT_FALSE(rp.shares_core);
+    EXPECT_EQ(rp.cores, std::vector<int>{rp.node_rank});
+  }
 }
 
 TEST(RolePlan, SmtMachineSixtyFourRanksOneLanePerDomainWholeCores) {
@@ -592,6 +608,53 @@ TEST(RolePlan, AllowedPusOutsideTheTopologyAreNoted) {
 
 TEST(RolePlan, HandBuiltViewEqualsHwlocsSynthetic) {
   EXPECT_EQ(Topology::synthetic("pack:2 [numa] core:4 pu:2").view(), uniform_view({4, 4}, 2));
+}
+
+TEST(RolePlan, RandomNodesKeepTheInvariants) {
+  // Uneven domains, random launcher sets (a random run of PUs, or anywhere) and random stage
+  // counts; a plan is either valid or a ConfigError from the node-level rule.
+  std::mt19937 random(12345);
+  const auto pick = [&](int low, int high) { return std::uniform_int_distribution<int>(low, high)(random); };
+  int plans = 0;
+  for (int round = 0; round < 1000; ++round) {
+    std::vector<int> cores(static_cast<std::size_t>(pick(1, 6)));
+    for (int& c : cores) c = pick(1, 9);
+    const TopologyView view = uniform_view(cores, pick(1, 2));
+    const CpuSet all = view.all_pus();
+    const int n = pick(1, 40);
+    std::vector<CpuSet> allowed;
+    for (int r = 0; r < n; ++r) {
+      if (pick(0, 2) == 0) {
+        allowed.push_back(all);
+        continue;
+      }
+      const int first = pick(0, static_cast<int>(all.size()) - 1);
+      const int last = pick(first, static_cast<int>(all.size()) - 1);
+      allowed.push_back(CpuSet(all.begin() + first, all.begin() + last + 1));
+    }
+    json stages = json::object();
+    for (const char* key : {"producers", "compressors", "writers"})
+      if (pick(0, 2) == 0) stages[key] = pick(1, std::max(1, n / 3));
+    SCOPED_TRACE("round " + std::to_string(round) + ": " + std::to_string(n) + " ranks, stages " +
+                 stages.dump());
+    const Config config = config_with(stages);
+    try {
+      const RolePlan plan = compute_role_plan(view, allowed, config);
+      expect_invariants(view, allowed, config, plan);
+      if (HasFailure()) {
+        std::string sets;
+        for (std::size_t r = 0; r < allowed.size(); ++r)
+          sets += "rank " + std::to_string(r) + " allowed " + cpu_list(allowed[r]) + "\n";
+        ADD_FAILURE() << "cores per domain " << json(cores).dump() << ", PUs per core "
+                      << view.numa[0].cores[0].pus.size() << "\n" << sets << plan_table(plan, true);
+      }
+      ++plans;
+    } catch (const ConfigError&) {
+      EXPECT_THROW(resolve_layout(config, n), ConfigError);
+    }
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(plans, 500);
 }
 
 // --- stage counts --------------------------------------------------------------------------
@@ -820,6 +883,22 @@ bool hwloc_redirected() {
   for (const char* name : {"HWLOC_SYNTHETIC", "HWLOC_XMLFILE", "HWLOC_FSROOT"})
     if (const char* v = std::getenv(name); v != nullptr && *v != '\0') return true;
   return false;
+}
+
+TEST(Topology, ThisSystemHonoursHwlocSynthetic) {
+  if (hwloc_redirected()) GTEST_SKIP() << "HWLOC_SYNTHETIC/HWLOC_XMLFILE already set";
+  ASSERT_EQ(setenv("HWLOC_SYNTHETIC", "pack:2 [numa] core:4 pu:1", 1), 0);
+  const Topology topology = Topology::this_system();
+  unsetenv("HWLOC_SYNTHETIC");
+  EXPECT_FALSE(topology.is_this_system());
+  EXPECT_EQ(topology.source(), "HWLOC_SYNTHETIC=\"pack:2 [numa] core:4 pu:1\"");
+  EXPECT_EQ(topology.view(), uniform_view({4, 4}));
+  // Such a topology is planned like any other, and never bound.
+  const RolePlan plan = compute_role_plan(topology.view(), std::vector<CpuSet>(8, allowed_cpuset(topology)),
+                                          config_with({}, {{"pinning", "cores"}}));
+  EXPECT_EQ(plan.lanes.size(), 2U);
+  EXPECT_EQ(plan.pinning, PinningMode::none);
+  EXPECT_FALSE(bind_current_process(topology, plan.ranks[0], PinningMode::cores).bound);
 }
 
 TEST(Topology, ThisMachineIsOneNumaTwoCores) {
