@@ -238,7 +238,8 @@ int Job::run() {
 
   // Bind before the segment is allocated and touched: first touch places its pages on the
   // rank's NUMA domain.
-  const BindResult binding = bind_current_process(topology_, me, plan.pinning);
+  BindResult binding = bind_current_process(topology_, me, plan.pinning);
+  if (plan.pinning == PinningMode::none) binding.reason = plan.pinning_reason;  // the node's why
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_, static_cast<int>(plan.lanes.size())).total);
   stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
@@ -411,8 +412,9 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
 
 namespace {
 // The input catalog: rank 0 scans the files once (opening each on every rank would multiply the
-// metadata load on a parallel file system) and broadcasts it.
-InputCatalog share_catalog(const InputConfig& input, MPI_Comm world, Failure& failure) {
+// metadata load on a parallel file system) and broadcasts it. Returns the agreed exit code.
+int share_catalog(const InputConfig& input, MPI_Comm world, InputCatalog& catalog) {
+  Failure failure;
   int rank = 0;
   mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
   std::vector<std::byte> bytes;
@@ -423,7 +425,7 @@ InputCatalog share_catalog(const InputConfig& input, MPI_Comm world, Failure& fa
       failure = as_failure(e);
     }
   }
-  if (agree(world, failure) != kExitOk) return {};
+  if (const int code = agree(world, failure)) return code;
   std::uint64_t size = bytes.size();
   mpi::check(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, world), "MPI_Bcast");
   bytes.resize(size);
@@ -432,7 +434,18 @@ InputCatalog share_catalog(const InputConfig& input, MPI_Comm world, Failure& fa
     mpi::check(MPI_Bcast(bytes.data() + done, n, MPI_BYTE, 0, world), "MPI_Bcast");
     done += static_cast<std::uint64_t>(n);
   }
-  return InputCatalog::deserialize(bytes);
+  catalog = InputCatalog::deserialize(bytes);
+  return kExitOk;
+}
+
+// An input matrix that does not fit the configured slot is an input error naming its file.
+void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
+  if (!slots.slot_bytes) return;
+  for (const InputDataset& d : catalog.datasets())
+    if (d.shape.bytes() > *slots.slot_bytes)
+      throw InputError(catalog.files().at(d.file) + ":" + d.path + ": a matrix of " +
+                       std::to_string(d.shape.bytes()) + " bytes does not fit in slots.slot_bytes = " +
+                       std::to_string(*slots.slot_bytes));
 }
 
 // Every rank of the node computes the same plan from the same inputs: the topology and every
@@ -459,9 +472,52 @@ std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
   for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
   return bytes;
 }
-}  // namespace
 
-int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_Comm world) {
+// Everything decided before the job runs: the config, the inputs, the sets, the topology and
+// the node's plan. Each step ends with all ranks agreeing; a failure returns its exit code.
+struct JobSetup {
+  std::optional<Config> config;
+  InputCatalog catalog;
+  std::vector<MatrixSet> sets;
+  std::optional<Topology> topology;
+  RolePlan plan;
+};
+
+int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& node,
+           bool create_output, JobSetup& setup) {
+  int world_rank = 0;
+  mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
+  Failure failure;
+  try {
+    setup.config = load();
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
+  }
+  if (const int code = agree(world, failure)) return code;
+  const Config& config = *setup.config;
+
+  if (config.input) {
+    if (const int code = share_catalog(*config.input, world, setup.catalog)) return code;
+  }
+  setup.sets = config.input ? stages::ingest_matrix_sets(setup.catalog) : synthetic_matrix_sets(config.matrices);
+  try {
+    if (config.input) check_input_fits(setup.catalog, config.slots);
+    resolve_layout(config, node.size(), largest_matrix(setup.sets));  // size checks, with messages
+    setup.topology.emplace(Topology::this_system());
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
+  }
+  if (const int code = agree(world, failure)) return code;
+  try {
+    setup.plan = plan_node(*setup.topology, node, config, largest_matrix(setup.sets));
+    if (create_output && world_rank == 0) prepare_output_dir(config);
+  } catch (const std::exception& e) {
+    failure = as_failure(e);
+  }
+  return agree(world, failure);
+}
+
+mpi::Communicator node_communicator(MPI_Comm world) {
   // Return codes instead of MPI aborting the job, so ranks can agree and exit cleanly.
   MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
   h5::silence_hdf5_errors();
@@ -470,42 +526,77 @@ int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_
   MPI_Comm raw_node = MPI_COMM_NULL;
   mpi::check(MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &raw_node),
              "MPI_Comm_split_type");
-  const mpi::Communicator node(raw_node);
+  return mpi::Communicator(raw_node);
+}
 
-  std::optional<Config> config;
-  Failure failure;
-  try {
-    config = load();
-  } catch (const std::exception& e) {
-    failure = as_failure(e);
-  }
-  if (const int code = agree(world, failure)) return code;
+void print_plan_text(const RolePlan& plan) {
+  std::printf("%s\n%s\n", plan_table(plan, true).c_str(),
+              nlohmann::json{{"nodes", nlohmann::json::array({plan_to_json(plan)})}}.dump().c_str());
+  std::fflush(stdout);
+}
 
-  InputCatalog catalog;
-  if (config->input) {
-    catalog = share_catalog(*config->input, world, failure);
-    if (const int code = agree(world, failure)) return code;
-  }
-  const std::vector<MatrixSet> sets = config->input ? stages::ingest_matrix_sets(catalog)
-                                                    : synthetic_matrix_sets(config->matrices);
-  std::optional<Topology> topology;
-  try {
-    resolve_layout(*config, node.size(), largest_matrix(sets));  // size checks, with messages
-    topology.emplace(Topology::this_system());
-  } catch (const std::exception& e) {
-    failure = as_failure(e);
-  }
-  if (const int code = agree(world, failure)) return code;
-  RolePlan plan;
-  try {
-    plan = plan_node(*topology, node, *config, largest_matrix(sets));
-    if (world_rank == 0) prepare_output_dir(*config);
-  } catch (const std::exception& e) {
-    failure = as_failure(e);
-  }
-  if (const int code = agree(world, failure)) return code;
+}  // namespace
+
+int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_Comm world) {
+  const mpi::Communicator node = node_communicator(world);
+  JobSetup setup;
+  if (const int code = set_up(load, world, node, true, setup)) return code;
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(*config, sets, catalog, *topology, plan, options, world, node).run();
+  return Job(*setup.config, setup.sets, setup.catalog, *setup.topology, setup.plan, options, world, node).run();
+}
+
+int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
+  const mpi::Communicator node = node_communicator(world);
+  JobSetup setup;
+  if (const int code = set_up([&] { return load_config(config_path); }, world, node, false, setup)) return code;
+  // Node leaders send their plans (one JSON line each) to rank 0: it prints node 0's table and
+  // every node's plan as JSON.
+  std::string mine;
+  if (node.rank() == 0) mine = plan_to_json(setup.plan).dump() + "\n";
+  const std::vector<char> all = gatherv_to_root(std::vector<char>(mine.begin(), mine.end()), world);
+  int world_rank = 0;
+  mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
+  if (world_rank == 0) {
+    nlohmann::json nodes = nlohmann::json::array();
+    std::string line;
+    for (const char c : all) {
+      if (c != '\n') { line += c; continue; }
+      nodes.push_back(nlohmann::json::parse(line));
+      line.clear();
+    }
+    std::printf("%s\n%s\n", plan_table(setup.plan, true).c_str(),
+                nlohmann::json{{"nodes", nodes}}.dump().c_str());
+    std::fflush(stdout);
+  }
+  return kExitOk;
+}
+
+int print_plan(const std::filesystem::path& config_path, int ranks, const std::string& topology_spec) {
+  h5::silence_hdf5_errors();
+  try {
+    const Config config = load_config(config_path);
+    std::vector<MatrixSet> sets;
+    InputCatalog catalog;
+    if (config.input) {
+      catalog = InputCatalog::scan(*config.input);
+      sets = stages::ingest_matrix_sets(catalog);
+    } else {
+      sets = synthetic_matrix_sets(config.matrices);
+    }
+    resolve_layout(config, ranks, largest_matrix(sets));
+    const Topology topology = topology_spec.empty()            ? Topology::this_system()
+                              : topology_spec.ends_with(".xml") ? Topology::from_xml(topology_spec)
+                                                                : Topology::synthetic(topology_spec);
+    Config sizing = config;
+    if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix(sets);
+    const std::vector<CpuSet> allowed(static_cast<std::size_t>(ranks), topology.allowed_pus());
+    print_plan_text(compute_role_plan(topology.view(), allowed, sizing));
+    return kExitOk;
+  } catch (const std::exception& e) {
+    const Failure f = as_failure(e);
+    std::fprintf(stderr, "shmjob: error: %s\n", f.message.c_str());
+    return f.code;
+  }
 }
 
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {

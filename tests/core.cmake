@@ -57,3 +57,9 @@ add_test(NAME verify_output_selftest
           $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 set_tests_properties(verify_output_selftest PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}"
                      LABELS python PROCESSORS 2 TIMEOUT 300)
+
+# Placement: --plan output, a synthetic topology under mpirun, pinning on this machine.
+add_test(NAME mpi_placement
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/placement_test.py $<TARGET_FILE:shmjob>)
+set_tests_properties(mpi_placement PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                     PROCESSORS 2 TIMEOUT 300)

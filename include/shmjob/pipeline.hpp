@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <filesystem>
+#include <string>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -17,6 +18,13 @@ struct RunOptions {
 // (nothing written), 1 failure while running (the master file is not written; the message names
 // the rank and what failed).
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world);
+// `shmjob --plan`: prints the plan (a table, then JSON {"nodes": [plan, ...]}) on rank 0 without
+// running the pipeline. Collective; returns the exit code (2 for a bad config).
+int print_plan(const std::filesystem::path& config_path, MPI_Comm world);
+// The same without MPI for `ranks` ranks on one node of this machine, or of a topology given as
+// an hwloc synthetic description or an XML file (topology_spec ending in .xml).
+int print_plan(const std::filesystem::path& config_path, int ranks, const std::string& topology_spec);
+
 // The same with the config given as a JSON document (e.g. built from command-line arguments).
 int run_job(const nlohmann::json& config, const RunOptions& options, MPI_Comm world);
 

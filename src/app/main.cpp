@@ -3,6 +3,7 @@
 //   mpirun -n 4 shmjob ingest frames/*.h5 --out compressed/ --level 5 --shuffle
 #include <mpi.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -31,7 +32,14 @@ struct IngestArgs {
 // `shmjob ingest` is a config written from the command line: same validation, same pipeline.
 nlohmann::json ingest_config(const IngestArgs& a) {
   std::string job = a.job;
-  if (job.empty()) job = std::filesystem::path(a.inputs.front()).stem().string();
+  if (job.empty()) {
+    // The first input's file name, made a valid job name (it may be a glob pattern).
+    for (const char c : std::filesystem::path(a.inputs.front()).stem().string())
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || (c == '.' && !job.empty()))
+        job += c;
+    job = job.substr(0, 64);
+    if (job.empty()) job = "ingest";
+  }
   return {{"job", job},
           {"output_dir", a.out},
           {"overwrite", a.overwrite},
@@ -50,6 +58,13 @@ int main(int argc, char** argv) {
   app.add_option("config", config_path, "job config (JSON); see README for every key");
   app.add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   app.add_flag("--quiet", options.quiet, "no summary and no progress line");
+  bool plan_only = false;
+  int plan_ranks = 0;
+  std::string plan_topology;
+  app.add_flag("--plan", plan_only, "print the placement plan (table and JSON) and exit");
+  app.add_option("--ranks", plan_ranks, "with --plan: plan for N ranks without MPI")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--topology", plan_topology,
+                 "with --plan --ranks: an hwloc synthetic topology (\"pack:2 [numa] core:8 pu:1\") or an XML file");
 
   IngestArgs ingest;
   CLI::App* ingest_cmd = app.add_subcommand("ingest", "compress matrices from HDF5 files without writing a config");
@@ -73,6 +88,12 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : shmjob::kExitBadInput;
   }
 
+  if (plan_only && plan_ranks > 0) return shmjob::print_plan(config_path, plan_ranks, plan_topology);
+  if (!plan_topology.empty() || (plan_ranks > 0 && !plan_only)) {
+    std::fprintf(stderr, "shmjob: error: --ranks and --topology go with --plan\n");
+    return shmjob::kExitBadInput;
+  }
+
   int provided = 0;
   // FUNNELED: the metrics sampler thread never calls MPI, only the main thread does.
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
@@ -81,8 +102,13 @@ int main(int argc, char** argv) {
   }
   int code = shmjob::kExitRuntime;
   try {
-    code = ingest_cmd->parsed() ? shmjob::run_job(ingest_config(ingest), options, MPI_COMM_WORLD)
-                                : shmjob::run_job(std::filesystem::path(config_path), options, MPI_COMM_WORLD);
+    const std::filesystem::path path(config_path);
+    if (ingest_cmd->parsed())
+      code = shmjob::run_job(ingest_config(ingest), options, MPI_COMM_WORLD);
+    else if (plan_only)
+      code = shmjob::print_plan(path, MPI_COMM_WORLD);
+    else
+      code = shmjob::run_job(path, options, MPI_COMM_WORLD);
   } catch (const std::exception& e) {
     // Failures inside run_job's collective steps: this rank cannot agree with the others any
     // more, so take the whole job down rather than hang.
