@@ -405,6 +405,9 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
       summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
       summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
       config_.master_path().c_str(), config_.metrics_path().c_str());
+  std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
+              std::string(pinning_mode_name(plan_.pinning)).c_str(), plan_.pinning_reason.c_str());
+  for (const std::string& note : plan_.notes) std::printf("  note: %s\n", note.c_str());
   std::fflush(stdout);
 }
 

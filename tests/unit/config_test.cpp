@@ -775,5 +775,14 @@ TEST_F(LoadConfig, ValidationErrorsPassThrough) {
             "config: matrices.rows: must be an integer >= 1, got \"abc\"");
 }
 
+TEST(ConfigLayout, AutoRuleGivesIngestsFewerProducers) {
+  const Config c = parse_config(nlohmann::json::parse(
+      R"({"input": {"files": ["in.h5"]}, "slots": {"slot_bytes": 4096}})"));
+  const NodeLayout l = resolve_layout(c, 16, 4096);
+  EXPECT_EQ(l.producers, 2);
+  EXPECT_EQ(l.writers, 2);
+  EXPECT_EQ(l.compressors, 12);
+}
+
 }  // namespace
 }  // namespace shmjob
