@@ -260,7 +260,7 @@ def run_once(args, which, files, work, tag):
     r["end"] = end
     r["plan"] = None
     if start:
-        node0 = start["plan"]["node0"]
+        node0 = start["plan"]["node0"]["layout"]
         r["plan"] = "%d/%d/%d" % (node0["producers"], node0["compressors"], node0["writers"])
     problems = []
     if rc != 0:

@@ -91,6 +91,14 @@ def main():
                          os.path.join(out, "synthetic.h5")])
                 check(v.returncode == 0, "output of the synthetic-topology job verifies: " + v.stdout.strip()[-200:])
 
+        # Compressors taking from every lane in turn ("shared") give the same output.
+        path, out = config("shared", stages={"producers": 2, "compressors": 4, "writers": 2},
+                           placement={"work_sharing": "shared"})
+        job = run(["mpirun", "-x", "HWLOC_SYNTHETIC", "-n", "8", shmjob, path], env=env)
+        v = run([sys.executable, os.path.join(HERE, "verify_output.py"), os.path.join(out, "shared.h5")])
+        check(job.returncode == 0 and v.returncode == 0,
+              "2 lanes with work_sharing shared: output verifies " + (job.stderr + v.stdout).strip()[-200:])
+
         # 3. This machine: pinned by the plan.
         path, out = config("pinned")
         job = run(["mpirun", "--bind-to", "none", "-n", "4", shmjob, path])
