@@ -54,6 +54,7 @@ import numpy as np  # noqa: E402
 from h5py import h5o  # noqa: E402
 
 import shmjob_output  # noqa: E402
+from verify_common import Problems, as_text, filter_pipeline  # noqa: E402
 
 SHUFFLE_FILTER = 2
 ZSTD_FILTER = shmjob_output.ZSTD_FILTER_ID
@@ -65,29 +66,8 @@ SUPPORTED = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "ui
 MEAN_RTOL = 1e-9
 
 
-class Problems:
-    def __init__(self, limit):
-        self.limit = limit
-        self.count = 0
-
-    def add(self, message):
-        self.count += 1
-        if self.limit <= 0 or self.count <= self.limit:
-            print("problem: " + message, flush=True)
-
-    def check(self, condition, message):
-        if not condition:
-            self.add(message)
-        return bool(condition)
-
-    def finish(self):
-        if self.limit > 0 and self.count > self.limit:
-            print("... and %d more problems (not shown; --max-problems 0 shows all)"
-                  % (self.count - self.limit))
 
 
-def as_text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def native(dtype):
@@ -228,13 +208,6 @@ class Sources:
 
 # --- output ---------------------------------------------------------------------------------------
 
-def filter_pipeline(dset):
-    dcpl = dset.id.get_create_plist()
-    out = []
-    for i in range(dcpl.get_nfilters()):
-        code, _flags, values, _name = dcpl.get_filter(i)
-        out.append((int(code), tuple(int(v) for v in values)))
-    return out
 
 
 def read_string_list(f, path, p):

@@ -46,6 +46,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import shmjob_output  # noqa: E402
+from verify_common import Problems, as_text, filter_pipeline  # noqa: E402
 from shmjob_synthetic import DTYPES, KINDS, regenerate_from_config  # noqa: E402
 
 SHUFFLE_FILTER = 2
@@ -58,27 +59,6 @@ MEAN_RTOL = 1e-9
 CHUNK_INFO_LIMIT = 4096  # rows per shard up to which get_chunk_info(i) is used
 
 
-class Problems:
-    """Collects problems; prints them as they come, up to a limit."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.count = 0
-
-    def add(self, message):
-        self.count += 1
-        if self.limit <= 0 or self.count <= self.limit:
-            print("problem: " + message, flush=True)
-
-    def check(self, condition, message):
-        if not condition:
-            self.add(message)
-        return bool(condition)
-
-    def finish(self):
-        if self.limit > 0 and self.count > self.limit:
-            print("... and %d more problems (not shown; --max-problems 0 shows all)"
-                  % (self.count - self.limit))
 
 
 class Shard:
@@ -92,8 +72,6 @@ class Shard:
         self.usable = False  # data can be read directly
 
 
-def as_text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def bit_view(a):
@@ -112,14 +90,6 @@ def describe_difference(got, expected):
         len(diff), e.size, where, got[where].item(), expected[where].item())
 
 
-def filter_pipeline(dset):
-    """[(filter id, cd_values tuple), ...] in pipeline order."""
-    dcpl = dset.id.get_create_plist()
-    out = []
-    for i in range(dcpl.get_nfilters()):
-        code, _flags, values, _name = dcpl.get_filter(i)
-        out.append((int(code), tuple(int(v) for v in values)))
-    return out
 
 
 # --- master ---------------------------------------------------------------------------------------
