@@ -323,7 +323,7 @@ int Job::run() {
 }
 
 void Job::run_my_stage(const stages::StageContext& ctx) {
-  const RankAssignment& me = ctx.me();
+  const RankPlan& me = ctx.me();
   try {
     switch (me.role) {
       case Role::producer: {

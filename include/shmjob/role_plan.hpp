@@ -62,10 +62,6 @@ struct RolePlan {
   int count(int lane, Role role) const;
 };
 
-// The names the pipeline used before lanes existed.
-using RankAssignment = RankPlan;
-using NodePlan = RolePlan;
-
 // The plan for a node. `allowed[r]` holds the PUs (OS indexes) node rank r may run on: its
 // launcher binding or cgroup (see allowed_cpuset() in topology/binding.hpp); PUs outside the
 // view are ignored and an empty set means "anywhere". Stage counts follow resolve_layout()'s

@@ -21,7 +21,7 @@ struct Cursor {
 };
 }  // namespace
 
-SegmentLayout segment_layout(const RankAssignment& rank, const NodeLayout& layout, int lanes) {
+SegmentLayout segment_layout(const RankPlan& rank, const NodeLayout& layout, int lanes) {
   SegmentLayout s;
   Cursor c;
   s.counters = c.take(sizeof(metrics::RankCounters));

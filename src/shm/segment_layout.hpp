@@ -52,6 +52,6 @@ struct SegmentLayout {
 };
 
 // `lanes`: how many ready queues node rank 0 holds.
-SegmentLayout segment_layout(const RankAssignment& rank, const NodeLayout& layout, int lanes = 1);
+SegmentLayout segment_layout(const RankPlan& rank, const NodeLayout& layout, int lanes = 1);
 
 }  // namespace shmjob::shm

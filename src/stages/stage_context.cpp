@@ -12,7 +12,7 @@ double wall_clock_seconds() {
 }
 
 StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& sets,
-                           const NodePlan& plan, const mpi::NodeWindow& window,
+                           const RolePlan& plan, const mpi::NodeWindow& window,
                            const WorkOrder& order, int node_rank,
                            std::vector<int> world_ranks, std::uint32_t first_shard,
                            double start_epoch_s)

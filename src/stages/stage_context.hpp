@@ -19,7 +19,7 @@ namespace shmjob::stages {
 
 class StageContext {
  public:
-  StageContext(const Config& config, const std::vector<MatrixSet>& sets, const NodePlan& plan,
+  StageContext(const Config& config, const std::vector<MatrixSet>& sets, const RolePlan& plan,
                const mpi::NodeWindow& window, const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
                std::uint32_t first_shard, double start_epoch_s);
 
@@ -30,12 +30,12 @@ class StageContext {
   const Config& config() const noexcept { return config_; }
   const std::vector<MatrixSet>& sets() const noexcept { return sets_; }
   const MatrixSet& set_of(std::uint64_t id) const { return sets_.at(static_cast<std::size_t>(order_.set_of(id))); }
-  const NodePlan& plan() const noexcept { return plan_; }
+  const RolePlan& plan() const noexcept { return plan_; }
   const WorkOrder& order() const noexcept { return order_; }
   int node_rank() const noexcept { return node_rank_; }
   int world_rank(int node_rank) const { return world_ranks_.at(static_cast<std::size_t>(node_rank)); }
   int world_rank() const { return world_rank(node_rank_); }
-  const RankAssignment& me() const { return plan_.ranks.at(static_cast<std::size_t>(node_rank_)); }
+  const RankPlan& me() const { return plan_.ranks.at(static_cast<std::size_t>(node_rank_)); }
   std::uint32_t first_shard() const noexcept { return first_shard_; }
   const shm::SegmentLayout& layout(int node_rank) const { return layouts_.at(static_cast<std::size_t>(node_rank)); }
 
@@ -68,7 +68,7 @@ class StageContext {
 
   const Config& config_;
   const std::vector<MatrixSet>& sets_;
-  const NodePlan& plan_;
+  const RolePlan& plan_;
   const mpi::NodeWindow& window_;
   const WorkOrder& order_;
   int node_rank_;

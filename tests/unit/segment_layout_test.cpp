@@ -79,10 +79,10 @@ bool same(const SegmentLayout& a, const SegmentLayout& b) {
 // Every property of every rank's layout.
 void check_node(const NodeLayout& layout) {
   SCOPED_TRACE(describe(layout));
-  const NodePlan plan = make_node_plan(layout);
+  const RolePlan plan = make_node_plan(layout);
   ASSERT_EQ(plan.ranks.size(),
             static_cast<std::size_t>(layout.producers + layout.compressors + layout.writers + layout.idle));
-  for (const RankAssignment& rank : plan.ranks) {
+  for (const RankPlan& rank : plan.ranks) {
     SCOPED_TRACE("node rank " + std::to_string(rank.node_rank) + " (" + std::string(role_name(rank.role)) + ")");
     const SegmentLayout s = segment_layout(rank, layout);
 
@@ -214,8 +214,8 @@ TEST(SegmentLayout, LayoutsFromResolvedConfigs) {
 // scribble over the slot headers and data, and check the control structures survived.
 TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
   const NodeLayout layout = make_layout(2, 2, 1, 1, 3, 5000, 5200);
-  const NodePlan plan = make_node_plan(layout);
-  for (const RankAssignment& rank : plan.ranks) {
+  const RolePlan plan = make_node_plan(layout);
+  for (const RankPlan& rank : plan.ranks) {
     SCOPED_TRACE("node rank " + std::to_string(rank.node_rank));
     const SegmentLayout s = segment_layout(rank, layout);
     std::unique_ptr<std::byte, decltype(&std::free)> memory(
@@ -280,6 +280,25 @@ TEST(SlotHandles, RoundTrip) {
       EXPECT_EQ(handle_slot(h), slot);
       EXPECT_NE(h, kEndOfStream);
     }
+}
+
+// With several lanes node rank 0 holds one ready queue per lane, back to back, each aligned and
+// big enough, and nothing after them overlaps.
+TEST(SegmentLayout, OneReadyQueuePerLane) {
+  const NodeLayout layout = make_layout(4, 8, 4, 0, 3, 8000000, 8031250);
+  const RolePlan plan = make_node_plan(layout);
+  for (int lanes : {1, 2, 4, 8}) {
+    const SegmentLayout s = segment_layout(plan.ranks.front(), layout, lanes);
+    EXPECT_GE(s.ready_stride, SharedQueue::bytes_for(s.ready_capacity));
+    EXPECT_EQ(s.ready_stride % kLine, 0u);
+    EXPECT_EQ(s.ready_queue % kLine, 0u);
+    const std::size_t end = s.ready_queue + s.ready_stride * static_cast<std::size_t>(lanes);
+    EXPECT_GE(s.queue, end) << lanes << " lanes: the free-slot queue overlaps the ready queues";
+    EXPECT_LE(end, s.total);
+    // Other ranks do not depend on the lane count.
+    EXPECT_EQ(segment_layout(plan.ranks.back(), layout, lanes).total,
+              segment_layout(plan.ranks.back(), layout, 1).total);
+  }
 }
 
 }  // namespace
