@@ -7,6 +7,8 @@
 #SBATCH --ntasks=16
 #SBATCH --overcommit
 #SBATCH --output=shmjob-%j.out
+# SIGTERM two minutes before the time limit: shmjob drains and writes an "interrupted" master.
+#SBATCH --signal=TERM@120
 set -euo pipefail
 config=${1:-jobs/default.json}
 root=${SLURM_SUBMIT_DIR:-$(pwd)}

@@ -23,6 +23,7 @@
 #include "mpi/communicator.hpp"
 #include "mpi/mpi_error.hpp"
 #include "mpi/node_window.hpp"
+#include "interrupt.hpp"
 #include "output_dir.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
@@ -274,6 +275,7 @@ int Job::run() {
   const bool show_progress =
       world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
   {
+    const InterruptHandler interrupt_handler(ctx.control().interrupted);
     std::optional<metrics::PeriodicSampler> sampler;
     if (log_)
       sampler.emplace(config_.metrics.interval_s, [&] {
@@ -300,6 +302,11 @@ int Job::run() {
                         c.matrices.load(), c.bytes_in.load(), c.bytes_out.load()};
   const std::vector<RankTotals> totals = gather_to_root(mine, world_);
   int code = agree(world_, failure_);
+  // A signal on any node makes the job "interrupted" (unless it failed).
+  const int interrupted_here = static_cast<int>(ctx.control().interrupted.load());
+  int interrupted = 0;
+  mpi::check(MPI_Allreduce(&interrupted_here, &interrupted, 1, MPI_INT, MPI_MAX, world_), "MPI_Allreduce");
+  if (code == kExitOk && interrupted != 0) code = kExitInterrupted;
 
   std::vector<ShardPartRecord> my_parts;
   if (me.role == Role::writer)
@@ -349,7 +356,8 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
                          const std::vector<ShardPartRecord>& parts, double flow_seconds) {
   metrics::JobSummary summary;
-  summary.status = code == kExitOk ? "complete" : "failed";
+  const bool written = code == kExitOk || code == kExitInterrupted;
+  summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
   summary.seconds = flow_seconds;
   for (const IndexRow& r : rows) {
     summary.raw_bytes += r.raw_bytes;
@@ -358,14 +366,14 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   summary.matrices = rows.size();
   const std::vector<h5::ShardInfo> shards = shard_infos(config_.job, sets_.size(), parts);
 
-  if (code == kExitOk) {
+  if (written) {
     std::vector<IndexRow> sorted = rows;
     std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
     nlohmann::json shard_names = nlohmann::json::array();
     for (const auto& s : shards) shard_names.push_back(s.file_name);
     const double end = stages::wall_clock_seconds();
     std::map<std::string, std::string> attributes{
-        {"status", "complete"},
+        {"status", summary.status},
         {"job", config_.job},
         {"shmjob_version", version()},
         {"versions", metrics::library_versions().dump()},
@@ -388,7 +396,16 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
-  if (log_) log_->append(metrics::end_record(summary, placements, totals, code == kExitOk ? "" : "see stderr"));
+  if (log_) log_->append(metrics::end_record(summary, placements, totals, written ? "" : "see stderr"));
+  if (code == kExitInterrupted) {
+    std::uint64_t expected = 0;
+    for (const MatrixSet& set : sets_) expected += set.count;
+    std::fprintf(stderr,
+                 "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
+                 "and its index lists them\n",
+                 static_cast<unsigned long long>(summary.matrices),
+                 static_cast<unsigned long long>(expected), config_.master_path().c_str());
+  }
   if (code != kExitOk || options_.quiet) return;
   std::string what;
   for (const MatrixSet& set : sets_)

@@ -63,3 +63,9 @@ add_test(NAME mpi_placement
   COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/placement_test.py $<TARGET_FILE:shmjob>)
 set_tests_properties(mpi_placement PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
                      PROCESSORS 2 TIMEOUT 300)
+
+# A signal mid-run: drained, master "interrupted", exit code 3.
+add_test(NAME mpi_interrupt
+  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/interrupt_test.py $<TARGET_FILE:shmjob>)
+set_tests_properties(mpi_interrupt PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
+                     PROCESSORS 2 TIMEOUT 600)

@@ -1,7 +1,7 @@
 #pragma once
 // Error types, one per domain. Every message is one line a user can act on; the exit code is part
 // of the command-line interface (2: bad input detected before any output was written, 1: failure
-// while running).
+// while running, 3: interrupted by a signal).
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +10,7 @@ namespace shmjob {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntime = 1;
 inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitInterrupted = 3;  // SIGTERM/SIGINT/SIGUSR1: drained, master "interrupted"
 
 class Error : public std::runtime_error {
  public:

@@ -29,6 +29,7 @@ struct alignas(64) NodeControl {
   std::atomic<std::uint32_t> producers_done{0};
   std::atomic<std::uint32_t> compressors_done{0};
   std::atomic<std::uint32_t> ranks_finished{0};
+  std::atomic<std::uint32_t> interrupted{0};  // a signal asked the node to stop producing
   // Compressors sleep here: notified by every push to any lane's ready queue, by the last
   // producer finishing and on abort (one event, so a compressor can wait for any lane).
   alignas(64) FutexEvent ready;

@@ -22,7 +22,8 @@ void run_producer(const StageContext& ctx, MatrixSource& source) {
     const StageContext::WriterSpan writers = ctx.lane_writers(lane);
     const std::uint64_t tickets = ctx.order().ticket_count(writers.first, writers.count);
     std::atomic<std::uint64_t>& next = control.lane_ticket[lane].next;
-    while (!ctx.aborted()) {
+    // An interrupt stops taking new ids; ids already taken are finished (drain).
+    while (!ctx.aborted() && control.interrupted.load(std::memory_order_relaxed) == 0) {
       const std::uint64_t ticket = next.fetch_add(1, std::memory_order_relaxed);
       if (ticket >= tickets) break;
       const auto id = ctx.order().id_for_ticket(ticket, writers.first, writers.count);

@@ -10,13 +10,16 @@
 
 namespace shmjob::stages {
 namespace {
-// Every id the writer owns arrived exactly once.
-bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int writer) {
+// Every id the writer owns arrived exactly once. After an interrupt, a prefix of each of its
+// ranges: producers take ids in order and every id taken is finished, so the ids written are
+// exactly the first ones of each range (what a resume relies on).
+bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int writer, bool interrupted) {
   std::size_t i = 0;
   for (int s = 0; s < order.sets(); ++s) {
     const IdRange r = order.writer_range(writer, s);
-    for (std::uint64_t k = 0; k < r.count; ++k, ++i)
-      if (i >= sorted.size() || sorted[i].id != r.first + k) return false;
+    std::uint64_t k = 0;
+    for (; k < r.count && i < sorted.size() && sorted[i].id == r.first + k; ++k, ++i) {}
+    if (k < r.count && !interrupted) return false;
   }
   return i == sorted.size();
 }
@@ -71,7 +74,7 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   }
 
   std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-  if (!complete(rows, order, writer))
+  if (!complete(rows, order, writer, ctx.control().interrupted.load() != 0))
     throw Error("writer " + std::to_string(writer) + " received " + std::to_string(rows.size()) +
                 " matrices for its " + std::to_string(order.writer_total(writer)) +
                 " ids (lost or duplicated)");

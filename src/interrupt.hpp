@@ -1,0 +1,25 @@
+#pragma once
+// Turns SIGTERM, SIGINT and SIGUSR1 (Slurm's time limit and scancel reach srun-launched ranks
+// directly; mpirun forwards SIGUSR1) into a request to stop producing: the flag lives in the
+// node's window, so one signalled rank stops the whole node. Producers stop taking ids, the
+// pipeline drains, and the master file is written with status "interrupted".
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+
+namespace shmjob {
+
+class InterruptHandler {
+ public:
+  // Installs the handlers; while this object lives a signal stores 1 into `flag`.
+  explicit InterruptHandler(std::atomic<std::uint32_t>& flag);
+  // Restores the previous handlers.
+  ~InterruptHandler();
+  InterruptHandler(const InterruptHandler&) = delete;
+  InterruptHandler& operator=(const InterruptHandler&) = delete;
+
+ private:
+  struct sigaction previous_[3];
+};
+
+}  // namespace shmjob
