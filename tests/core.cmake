@@ -1,11 +1,23 @@
 # MPI tests: real mpirun runs of the shmjob binary, output read back by h5py and h5dump.
-# shmjob_mpi_test(name ranks config-json [extra args])
-function(shmjob_mpi_test name ranks config)
+
+# A Python script that runs shmjob under mpirun itself:
+#   shmjob_mpi_script(name script.py [LABEL label] [args...])
+function(shmjob_mpi_script name script)
+  cmake_parse_arguments(ARG "" "LABEL" "" ${ARGN})
+  if(NOT ARG_LABEL)
+    set(ARG_LABEL mpi)
+  endif()
   add_test(NAME ${name}
-    COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/run_job_test.py
-            $<TARGET_FILE:shmjob> ${ranks} ${config} ${ARGN})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                       PROCESSORS 2 TIMEOUT 600)
+    COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/${script} ${ARG_UNPARSED_ARGUMENTS})
+  # PROCESSORS 2: every job oversubscribes both cores; SKIP_RETURN_CODE 77: needs what is missing.
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS ${ARG_LABEL}
+                       PROCESSORS 2 TIMEOUT 600 SKIP_RETURN_CODE 77)
+endfunction()
+
+# One job from a config given inline, checked by run_job_test.py:
+#   shmjob_mpi_test(name ranks config-json [extra args])
+function(shmjob_mpi_test name ranks config)
+  shmjob_mpi_script(${name} run_job_test.py $<TARGET_FILE:shmjob> ${ranks} ${config} ${ARGN})
 endfunction()
 
 shmjob_mpi_test(mpi_split_1_1_1 3
@@ -36,36 +48,14 @@ shmjob_mpi_test(mpi_more_writers_than_matrices 6
   [=[{"matrices": {"count": 2, "rows": 10, "cols": 10},
       "stages": {"producers": 1, "compressors": 1, "writers": 4}}]=])
 
-add_test(NAME mpi_bad_configs
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/bad_config_test.py $<TARGET_FILE:shmjob>)
-set_tests_properties(mpi_bad_configs PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                     PROCESSORS 2 TIMEOUT 600)
-
-add_test(NAME mpi_idle_ranks_sleep
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/idle_cpu_test.py $<TARGET_FILE:shmjob>)
-set_tests_properties(mpi_idle_ranks_sleep PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                     PROCESSORS 2 TIMEOUT 600)
-
-add_test(NAME mpi_disk_full
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/disk_full_test.py $<TARGET_FILE:shmjob>)
-set_tests_properties(mpi_disk_full PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                     PROCESSORS 2 TIMEOUT 300 SKIP_RETURN_CODE 77)
-
+shmjob_mpi_script(mpi_bad_configs bad_config_test.py $<TARGET_FILE:shmjob>)
+shmjob_mpi_script(mpi_idle_ranks_sleep idle_cpu_test.py $<TARGET_FILE:shmjob>)
+# Disk full on a tiny tmpfs: needs root and mount(8), else skipped.
+shmjob_mpi_script(mpi_disk_full disk_full_test.py $<TARGET_FILE:shmjob>)
 # The verifier itself must reject corrupted output (deleted shard, flipped byte, bad crc, ...).
-add_test(NAME verify_output_selftest
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/verify_output_selftest.py
-          $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
-set_tests_properties(verify_output_selftest PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}"
-                     LABELS python PROCESSORS 2 TIMEOUT 300)
-
+shmjob_mpi_script(verify_output_selftest verify_output_selftest.py LABEL python
+                  $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 # Placement: --plan output, a synthetic topology under mpirun, pinning on this machine.
-add_test(NAME mpi_placement
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/placement_test.py $<TARGET_FILE:shmjob>)
-set_tests_properties(mpi_placement PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                     PROCESSORS 2 TIMEOUT 300)
-
+shmjob_mpi_script(mpi_placement placement_test.py $<TARGET_FILE:shmjob>)
 # A signal mid-run: drained, master "interrupted", exit code 3.
-add_test(NAME mpi_interrupt
-  COMMAND ${SHMJOB_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python/interrupt_test.py $<TARGET_FILE:shmjob>)
-set_tests_properties(mpi_interrupt PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV}" LABELS mpi
-                     PROCESSORS 2 TIMEOUT 600)
+shmjob_mpi_script(mpi_interrupt interrupt_test.py $<TARGET_FILE:shmjob>)
