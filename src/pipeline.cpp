@@ -241,7 +241,7 @@ int Job::run() {
   // rank's NUMA domain.
   BindResult binding = bind_current_process(topology_, me, plan.pinning);
   if (plan.pinning == PinningMode::none) binding.reason = plan.pinning_reason;  // the node's why
-  const mpi::NodeWindow window(node_.get(), shm::segment_layout(me, layout_, static_cast<int>(plan.lanes.size())).total);
+  const mpi::NodeWindow window(node_.get(), shm::segment_layout(plan, node_rank).total);
   stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
   window.sync_barrier();

@@ -21,17 +21,18 @@ struct Cursor {
 };
 }  // namespace
 
-SegmentLayout segment_layout(const RankPlan& rank, const NodeLayout& layout, int lanes) {
+SegmentLayout segment_layout(const RolePlan& plan, int node_rank) {
+  const RankPlan& rank = plan.ranks.at(static_cast<std::size_t>(node_rank));
+  const NodeLayout& layout = plan.layout;
   SegmentLayout s;
   Cursor c;
   s.counters = c.take(sizeof(metrics::RankCounters));
-  if (rank.node_rank == 0) {
-    s.control = c.take(sizeof(NodeControl));
-    // Every raw slot of the node may wait in one lane's queue at once (producers of a lane
-    // push only their own slots, so this is generous; cells are 16 bytes).
-    s.ready_capacity = std::uint64_t(layout.producers) * std::uint64_t(layout.raw_slots_per_producer);
-    s.ready_stride = round_up(SharedQueue::bytes_for(s.ready_capacity), kLine);
-    s.ready_queue = c.take(s.ready_stride * static_cast<std::size_t>(lanes));
+  if (rank.node_rank == 0) s.control = c.take(sizeof(NodeControl));
+  if (rank.role == Role::producer && rank.lane_role_index == 0) {
+    // Every raw slot of the lane may wait at once.
+    s.ready_capacity = std::uint64_t(plan.count(rank.lane, Role::producer)) *
+                       std::uint64_t(layout.raw_slots_per_producer);
+    s.ready_queue = c.take(SharedQueue::bytes_for(s.ready_capacity));
   }
   auto add_slots = [&](std::uint32_t count, std::size_t header_bytes, std::uint64_t slot_bytes) {
     s.slot_count = count;

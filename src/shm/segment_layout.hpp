@@ -1,10 +1,11 @@
 #pragma once
-// Where things live in each rank's window segment. A pure function of (role, node layout), so
-// every rank computes every other rank's layout itself and no offsets are exchanged.
+// Where things live in each rank's window segment. A pure function of the node's plan, so every
+// rank computes every other rank's layout itself and no offsets are exchanged.
 //
 //   every rank:      RankCounters
-//   node rank 0:     NodeControl, then one ready queue per lane (raw slots waiting for
-//                    compression, filled by the lane's producers)
+//   node rank 0:     NodeControl
+//   a lane's first producer: the lane's ready queue (raw slots waiting for compression), so it
+//                    sits on the lane's NUMA domain
 //   producer:        free-slot queue, raw slot headers, raw slot data (page aligned)
 //   compressor:      free-slot queue, compressed slot headers, compressed slot data
 //   writer:          inbox queue (compressed slots to write)
@@ -40,8 +41,7 @@ struct SegmentLayout {
   static constexpr std::size_t npos = ~std::size_t{0};
   std::size_t counters = 0;
   std::size_t control = npos;      // NodeControl
-  std::size_t ready_queue = npos;  // lane 0's; lane l's is at ready_queue + l * ready_stride
-  std::size_t ready_stride = 0;
+  std::size_t ready_queue = npos;  // the lane's, if this rank is its first producer
   std::uint64_t ready_capacity = 0;
   std::size_t queue = npos;        // free-slot queue or writer inbox
   std::uint64_t queue_capacity = 0;
@@ -52,7 +52,6 @@ struct SegmentLayout {
   std::size_t total = 0;
 };
 
-// `lanes`: how many ready queues node rank 0 holds.
-SegmentLayout segment_layout(const RankPlan& rank, const NodeLayout& layout, int lanes = 1);
+SegmentLayout segment_layout(const RolePlan& plan, int node_rank);
 
 }  // namespace shmjob::shm

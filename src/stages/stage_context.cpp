@@ -27,7 +27,9 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
       start_epoch_s_(start_epoch_s) {
   if (lanes() > shm::kMaxLanes)
     throw std::logic_error("the plan has more than " + std::to_string(shm::kMaxLanes) + " lanes");
-  for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(r, plan_.layout, lanes()));
+  for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(plan_, r.node_rank));
+  for (int lane = 0; lane < lanes(); ++lane)
+    ready_owner_.push_back(plan_.node_rank_in_lane(lane, Role::producer, 0));
   for (int r = 0; r < window_.size(); ++r)
     if (window_.segment_bytes(r) < layout(r).total)
       throw std::logic_error("window segment of node rank " + std::to_string(r) + " is too small");
@@ -36,12 +38,9 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
 void StageContext::initialise_own_segment() {
   const shm::SegmentLayout& s = layout(node_rank_);
   new (at(node_rank_, s.counters)) metrics::RankCounters();
-  if (s.control != shm::SegmentLayout::npos) {
-    new (at(node_rank_, s.control)) shm::NodeControl();
-    for (int lane = 0; lane < lanes(); ++lane)
-      shm::SharedQueue::create(at(node_rank_, s.ready_queue + s.ready_stride * static_cast<std::size_t>(lane)),
-                               s.ready_capacity);
-  }
+  if (s.control != shm::SegmentLayout::npos) new (at(node_rank_, s.control)) shm::NodeControl();
+  if (s.ready_queue != shm::SegmentLayout::npos)
+    shm::SharedQueue::create(at(node_rank_, s.ready_queue), s.ready_capacity);
   if (s.queue == shm::SegmentLayout::npos) return;
   shm::SharedQueue* q = shm::SharedQueue::create(at(node_rank_, s.queue), s.queue_capacity);
   if (s.slot_count == 0) return;
@@ -61,8 +60,8 @@ shm::NodeControl& StageContext::control() const {
   return *std::launder(reinterpret_cast<shm::NodeControl*>(at(0, layout(0).control)));
 }
 shm::SharedQueue& StageContext::ready_queue(int lane) const {
-  const shm::SegmentLayout& s = layout(0);
-  return *shm::SharedQueue::attach(at(0, s.ready_queue + s.ready_stride * static_cast<std::size_t>(lane)));
+  const int owner = ready_owner_.at(static_cast<std::size_t>(lane));
+  return *shm::SharedQueue::attach(at(owner, layout(owner).ready_queue));
 }
 shm::SharedQueue& StageContext::queue(int node_rank) const {
   return *shm::SharedQueue::attach(at(node_rank, layout(node_rank).queue));

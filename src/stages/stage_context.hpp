@@ -76,6 +76,7 @@ class StageContext {
   std::uint32_t first_shard_;
   double start_epoch_s_;
   std::vector<shm::SegmentLayout> layouts_;
+  std::vector<int> ready_owner_;  // per lane: the node rank holding its ready queue
 };
 
 // Adds the time the scope took to a counter (busy or waiting nanoseconds).

@@ -84,10 +84,10 @@ void check_node(const NodeLayout& layout) {
             static_cast<std::size_t>(layout.producers + layout.compressors + layout.writers + layout.idle));
   for (const RankPlan& rank : plan.ranks) {
     SCOPED_TRACE("node rank " + std::to_string(rank.node_rank) + " (" + std::string(role_name(rank.role)) + ")");
-    const SegmentLayout s = segment_layout(rank, layout);
+    const SegmentLayout s = segment_layout(plan, rank.node_rank);
 
     // Pure: the same inputs give the same layout (every rank computes everyone's).
-    const SegmentLayout again = segment_layout(rank, layout);
+    const SegmentLayout again = segment_layout(plan, rank.node_rank);
     EXPECT_TRUE(same(s, again));
 
     EXPECT_GT(s.total, 0u);
@@ -217,7 +217,7 @@ TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
   const RolePlan plan = make_node_plan(layout);
   for (const RankPlan& rank : plan.ranks) {
     SCOPED_TRACE("node rank " + std::to_string(rank.node_rank));
-    const SegmentLayout s = segment_layout(rank, layout);
+    const SegmentLayout s = segment_layout(plan, rank.node_rank);
     std::unique_ptr<std::byte, decltype(&std::free)> memory(
         static_cast<std::byte*>(std::aligned_alloc(kPage, s.total)), &std::free);
     ASSERT_NE(memory, nullptr);
@@ -282,23 +282,33 @@ TEST(SlotHandles, RoundTrip) {
     }
 }
 
-// With several lanes node rank 0 holds one ready queue per lane, back to back, each aligned and
-// big enough, and nothing after them overlaps.
-TEST(SegmentLayout, OneReadyQueuePerLane) {
-  const NodeLayout layout = make_layout(4, 8, 4, 0, 3, 8000000, 8031250);
-  const RolePlan plan = make_node_plan(layout);
-  for (int lanes : {1, 2, 4, 8}) {
-    const SegmentLayout s = segment_layout(plan.ranks.front(), layout, lanes);
-    EXPECT_GE(s.ready_stride, SharedQueue::bytes_for(s.ready_capacity));
-    EXPECT_EQ(s.ready_stride % kLine, 0u);
-    EXPECT_EQ(s.ready_queue % kLine, 0u);
-    const std::size_t end = s.ready_queue + s.ready_stride * static_cast<std::size_t>(lanes);
-    EXPECT_GE(s.queue, end) << lanes << " lanes: the free-slot queue overlaps the ready queues";
-    EXPECT_LE(end, s.total);
-    // Other ranks do not depend on the lane count.
-    EXPECT_EQ(segment_layout(plan.ranks.back(), layout, lanes).total,
-              segment_layout(plan.ranks.back(), layout, 1).total);
+// With several lanes each lane's first producer holds the lane's ready queue (on the lane's NUMA
+// domain), sized for the lane's raw slots; node rank 0 alone holds the control block.
+TEST(SegmentLayout, EachLaneFirstProducerHoldsItsReadyQueue) {
+  TopologyView view;
+  for (int d = 0; d < 2; ++d) {
+    NumaDomain domain{d, {}};
+    for (int c = 0; c < 4; ++c) domain.cores.push_back({d * 4 + c, d * 4 + c, {d * 4 + c}});
+    view.numa.push_back(domain);
   }
+  Config config;
+  config.matrices = {10, 100, 100, DType::float64, DataKind::smooth, 0};
+  const RolePlan plan = compute_role_plan(view, std::vector<CpuSet>(8), config);
+  ASSERT_EQ(plan.lanes.size(), 2u);
+  int holders = 0;
+  for (const RankPlan& rank : plan.ranks) {
+    const SegmentLayout s = segment_layout(plan, rank.node_rank);
+    EXPECT_EQ(s.control != npos, rank.node_rank == 0);
+    const bool first_producer = rank.role == Role::producer && rank.lane_role_index == 0;
+    EXPECT_EQ(s.ready_queue != npos, first_producer) << "node rank " << rank.node_rank;
+    if (!first_producer) continue;
+    ++holders;
+    EXPECT_EQ(s.ready_capacity, std::uint64_t(plan.count(rank.lane, Role::producer)) *
+                                    std::uint64_t(plan.layout.raw_slots_per_producer));
+    EXPECT_EQ(s.ready_queue % kLine, 0u);
+    EXPECT_LE(s.ready_queue + SharedQueue::bytes_for(s.ready_capacity), s.queue);
+  }
+  EXPECT_EQ(holders, 2);
 }
 
 }  // namespace
