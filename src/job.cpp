@@ -1,0 +1,332 @@
+// The life of one job after its setup (see job.hpp).
+#include "job.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <optional>
+
+#include "h5/master_writer.hpp"
+#include "h5/shard_writer.hpp"
+#include "interrupt.hpp"
+#include "mpi/gather.hpp"
+#include "mpi/mpi_error.hpp"
+#include "mpi/node_window.hpp"
+#include "shmjob/error.hpp"
+#include "shmjob/version.hpp"
+#include "stages/stages.hpp"
+#include "topology/binding.hpp"
+
+namespace shmjob {
+namespace {
+
+using metrics::RankPlacement;
+using metrics::RankTotals;
+using mpi::agree;
+using mpi::as_failure;
+using mpi::gather_to_root;
+using mpi::gatherv_to_root;
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return tv(usage.ru_utime) + tv(usage.ru_stime);
+}
+
+std::string host_name() {
+  char name[64] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+struct NodeInfo {
+  int index = 0;
+  int count = 1;
+};
+
+NodeInfo node_info(MPI_Comm world, const mpi::Communicator& node) {
+  const bool leader = node.rank() == 0;
+  int world_rank = 0;
+  mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
+  MPI_Comm raw = MPI_COMM_NULL;
+  mpi::check(MPI_Comm_split(world, leader ? 0 : MPI_UNDEFINED, world_rank, &raw), "MPI_Comm_split");
+  const mpi::Communicator leaders(raw);
+  int info[2] = {0, 1};
+  if (leader) info[0] = leaders.rank(), info[1] = leaders.size();
+  mpi::check(MPI_Bcast(info, 2, MPI_INT, 0, node.get()), "MPI_Bcast");
+  return {info[0], info[1]};
+}
+
+// Number of this node's first shard: writers on lower-numbered nodes come first.
+std::uint32_t first_shard_of_node(MPI_Comm world, const mpi::Communicator& node, int writers) {
+  int node_rank = node.rank();
+  int before = 0;
+  const int contribution = node_rank == 0 ? writers : 0;
+  // Exclusive scan over world ranks counts writers of every node whose leader has a lower rank;
+  // ranks of one node are split so non-leaders contribute zero.
+  mpi::check(MPI_Exscan(&contribution, &before, 1, MPI_INT, MPI_SUM, world), "MPI_Exscan");
+  int rank = 0;
+  mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+  if (rank == 0) before = 0;  // MPI_Exscan leaves rank 0's result undefined
+  mpi::check(MPI_Bcast(&before, 1, MPI_INT, 0, node.get()), "MPI_Bcast");
+  return static_cast<std::uint32_t>(before);
+}
+
+void print_progress(const nlohmann::json& sample) {
+  const double t = sample["t"].get<double>();
+  const auto done = sample["written"].get<std::uint64_t>();
+  const auto expected = sample["expected"].get<std::uint64_t>();
+  std::uint64_t raw = 0;
+  for (const auto& r : sample["ranks"])
+    if (r["role"] == "compressor") raw += r["bytes_in"].get<std::uint64_t>();
+  const double elapsed = t;
+  const double rate = elapsed > 0 ? static_cast<double>(raw) / elapsed / 1e6 : 0;
+  const double eta = done > 0 ? elapsed * double(expected - done) / double(done) : 0;
+  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  ETA %.0f s   ",
+               static_cast<unsigned long long>(done), static_cast<unsigned long long>(expected),
+               static_cast<double>(raw) / 1e6, rate, eta);
+  std::fflush(stderr);
+}
+
+
+std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
+                                       const std::vector<ShardPartRecord>& parts) {
+  std::map<std::uint32_t, h5::ShardInfo> by_shard;
+  for (const ShardPartRecord& p : parts) {
+    h5::ShardInfo& info = by_shard[p.shard];
+    if (info.file_name.empty()) {
+      info.file_name = h5::shard_file_name(job, p.shard);
+      info.first_id.assign(sets, 0);
+      info.count.assign(sets, 0);
+    }
+    info.first_id.at(p.set) = p.first;
+    info.count.at(p.set) = p.count;
+  }
+  std::vector<h5::ShardInfo> out;
+  for (auto& [number, info] : by_shard)
+    if (std::any_of(info.count.begin(), info.count.end(), [](std::uint64_t c) { return c > 0; }))
+      out.push_back(std::move(info));
+  return out;
+}
+
+nlohmann::json sets_json(const std::vector<MatrixSet>& sets) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const MatrixSet& s : sets)
+    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.rows}, {"cols", s.cols},
+                    {"dtype", dtype_name(s.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
+  return list;
+}
+
+}  // namespace
+
+int Job::run() {
+  mpi::check(MPI_Comm_rank(world_, &world_rank_), "MPI_Comm_rank");
+  const int node_rank = node_.rank();
+  const NodeInfo node = node_info(world_, node_);
+  const RolePlan& plan = plan_;
+  const RankPlan& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
+  std::vector<stages::IdRange> node_sets;
+  for (const MatrixSet& s : sets_)
+    node_sets.push_back(stages::split_evenly({s.first_id, s.count}, node.count)[static_cast<std::size_t>(node.index)]);
+  const stages::WorkOrder order(node_sets, layout_.writers);
+  const std::uint32_t first_shard = first_shard_of_node(world_, node_, layout_.writers);
+  std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
+  mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
+             "MPI_Allgather");
+
+  // Bind before the segment is allocated and touched: first touch places its pages on the
+  // rank's NUMA domain.
+  BindResult binding = bind_current_process(topology_, me, plan.pinning);
+  if (plan.pinning == PinningMode::none) binding.reason = plan.pinning_reason;  // the node's why
+  const mpi::NodeWindow window(node_.get(), shm::segment_layout(plan, node_rank).total);
+  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
+  ctx.initialise_own_segment();
+  window.sync_barrier();
+
+  RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role),
+                          me.role_index, me.lane, me.numa, binding.bound ? 1 : 0,
+                          current_pu(topology_), {}, {}, {}};
+  std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
+  std::snprintf(placement.pus, sizeof placement.pus, "%s", cpu_list(binding.pus).c_str());
+  std::snprintf(placement.binding, sizeof placement.binding, "%s", binding.reason.c_str());
+  const std::vector<RankPlacement> placements = gather_to_root(placement, world_);
+  const nlohmann::json plan_record =
+      world_rank_ == 0 ? metrics::plan_json(placements, plan_to_json(plan)) : nlohmann::json();
+
+  start_epoch_ = stages::wall_clock_seconds();
+  mpi::check(MPI_Bcast(&start_epoch_, 1, MPI_DOUBLE, 0, world_), "MPI_Bcast");
+  ctx.set_start(start_epoch_);
+  try {
+    if (node_rank == 0) {
+      const auto path = node.index == 0 ? config_.metrics_path()
+                                        : std::filesystem::path(config_.metrics_path().string() +
+                                                                ".node" + std::to_string(node.index));
+      log_ = std::make_unique<metrics::MetricsLog>(path);
+    }
+    if (world_rank_ == 0) log_->append(metrics::start_record(config_, plan_record, start_epoch_));
+  } catch (const std::exception& e) {
+    failure_ = as_failure(e);
+    ctx.abort_node();
+  }
+
+  const bool show_progress =
+      world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
+  {
+    const InterruptHandler interrupt_handler(ctx.control().interrupted);
+    std::optional<metrics::PeriodicSampler> sampler;
+    if (log_)
+      sampler.emplace(config_.metrics.interval_s, [&] {
+        const nlohmann::json sample = metrics::sample_record(ctx, node.index);
+        log_->append(sample);
+        if (show_progress) print_progress(sample);
+      });
+    if (failure_.code == kExitOk) run_my_stage(ctx);
+    // Node barrier in the window: finished ranks sleep instead of spinning in MPI_Barrier.
+    shm::NodeControl& control = ctx.control();
+    control.ranks_finished.fetch_add(1);
+    control.finished.notify_all();
+    const auto everyone = static_cast<std::uint32_t>(node_.size());
+    control.finished.wait_until([&] { return control.ranks_finished.load() == everyone; });
+  }  // the sampler takes its last sample here
+  if (show_progress) std::fputc('\n', stderr);
+  const double my_flow_end = ctx.now();
+  double flow_seconds = 0;
+  mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
+
+  const metrics::RankCounters& c = ctx.my_counters();
+  const RankTotals mine{cpu_seconds(), static_cast<double>(c.busy_ns.load()) * 1e-9,
+                        static_cast<double>(c.wait_ns.load()) * 1e-9,
+                        c.matrices.load(), c.bytes_in.load(), c.bytes_out.load()};
+  const std::vector<RankTotals> totals = gather_to_root(mine, world_);
+  int code = agree(world_, failure_);
+  // A signal on any node makes the job "interrupted" (unless it failed).
+  const int interrupted_here = static_cast<int>(ctx.control().interrupted.load());
+  int interrupted = 0;
+  mpi::check(MPI_Allreduce(&interrupted_here, &interrupted, 1, MPI_INT, MPI_MAX, world_), "MPI_Allreduce");
+  if (code == kExitOk && interrupted != 0) code = kExitInterrupted;
+
+  std::vector<ShardPartRecord> my_parts;
+  if (me.role == Role::writer)
+    for (int s = 0; s < order.sets(); ++s) {
+      const stages::IdRange r = order.writer_range(me.role_index, s);
+      my_parts.push_back({first_shard + static_cast<std::uint32_t>(me.role_index),
+                          static_cast<std::uint32_t>(s), r.first, r.count});
+    }
+  const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);
+  const std::vector<IndexRow> rows = gatherv_to_root(rows_, world_);
+  if (world_rank_ == 0) {
+    try {
+      finish_on_root(code, placements, totals, rows, shards, flow_seconds);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shmjob: error: %s\n", e.what());
+      code = kExitRuntime;
+    }
+  }
+  mpi::check(MPI_Bcast(&code, 1, MPI_INT, 0, world_), "MPI_Bcast");
+  return code;
+}
+
+void Job::run_my_stage(const stages::StageContext& ctx) {
+  const RankPlan& me = ctx.me();
+  try {
+    switch (me.role) {
+      case Role::producer: {
+        const auto source = config_.input ? stages::make_hdf5_source(catalog_, sets_)
+                                          : stages::make_synthetic_source(config_.matrices);
+        stages::run_producer(ctx, *source);
+        break;
+      }
+      case Role::compressor: stages::run_compressor(ctx); break;
+      case Role::writer: rows_ = stages::run_writer(ctx); break;
+      case Role::idle: break;
+    }
+  } catch (const std::exception& e) {
+    failure_ = as_failure(e);
+    failure_.code = kExitRuntime;
+    failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) +
+                       " " + std::to_string(me.role_index) + "): " + failure_.message;
+    ctx.abort_node();
+  }
+}
+
+void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
+                         const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                         const std::vector<ShardPartRecord>& parts, double flow_seconds) {
+  metrics::JobSummary summary;
+  const bool written = code == kExitOk || code == kExitInterrupted;
+  summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
+  summary.seconds = flow_seconds;
+  for (const IndexRow& r : rows) {
+    summary.raw_bytes += r.raw_bytes;
+    summary.compressed_bytes += r.compressed_bytes;
+  }
+  summary.matrices = rows.size();
+  const std::vector<h5::ShardInfo> shards = shard_infos(config_.job, sets_.size(), parts);
+
+  if (written) {
+    std::vector<IndexRow> sorted = rows;
+    std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+    nlohmann::json shard_names = nlohmann::json::array();
+    for (const auto& s : shards) shard_names.push_back(s.file_name);
+    const double end = stages::wall_clock_seconds();
+    std::map<std::string, std::string> attributes{
+        {"status", summary.status},
+        {"job", config_.job},
+        {"shmjob_version", version()},
+        {"versions", metrics::library_versions().dump()},
+        {"config", to_json(config_).dump()},
+        {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
+        {"shards", shard_names.dump()},
+        {"datasets", sets_json(sets_).dump()},
+        {"start_time", metrics::iso_time_utc(start_epoch_)},
+        {"end_time", metrics::iso_time_utc(end)},
+        {"source", config_.input ? "hdf5" : "synthetic"}};
+    if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().dtype);
+    if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
+    h5::InputList inputs;
+    if (config_.input) {
+      // Absolute paths: the master outlives the working directory the job ran in.
+      for (const std::string& f : catalog_.files())
+        inputs.files.push_back(std::filesystem::absolute(f).lexically_normal().string());
+      for (const InputDataset& d : catalog_.datasets()) inputs.datasets.push_back(d.path);
+    }
+    h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
+  }
+  summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
+  if (log_) log_->append(metrics::end_record(summary, placements, totals, written ? "" : "see stderr"));
+  if (code == kExitInterrupted) {
+    std::uint64_t expected = 0;
+    for (const MatrixSet& set : sets_) expected += set.count;
+    std::fprintf(stderr,
+                 "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
+                 "and its index lists them\n",
+                 static_cast<unsigned long long>(summary.matrices),
+                 static_cast<unsigned long long>(expected), config_.master_path().c_str());
+  }
+  if (code != kExitOk || options_.quiet) return;
+  std::string what;
+  for (const MatrixSet& set : sets_)
+    what += (what.empty() ? "" : ", ") + std::to_string(set.rows) + "x" + std::to_string(set.cols) +
+            " " + std::string(dtype_name(set.dtype));
+  what += config_.input ? ", from " + std::to_string(catalog_.files().size()) + " input file(s)"
+                        : ", " + std::string(data_kind_name(config_.matrices.kind));
+  std::printf(
+      "shmjob: job \"%s\" complete: %llu matrices (%s) in %.2f s\n"
+      "  %.1f matrices/s, %.1f MB/s in, %.1f MB/s out, compression ratio %.2f\n"
+      "  ranks: %d producers, %d compressors, %d writers, %d idle (node 0)\n"
+      "  output: %s\n  metrics: %s\n",
+      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), what.c_str(),
+      summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
+      summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
+      config_.master_path().c_str(), config_.metrics_path().c_str());
+  std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
+              std::string(pinning_mode_name(plan_.pinning)).c_str(), plan_.pinning_reason.c_str());
+  for (const std::string& note : plan_.notes) std::printf("  note: %s\n", note.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace shmjob
