@@ -32,19 +32,8 @@ import tempfile
 import threading
 import time
 
-ROLES = ("producer", "compressor", "writer", "idle")
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def default_shmjob():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for build in ("build-bench", "build"):
-        path = os.path.join(here, "..", build, "shmjob")
-        if os.access(path, os.X_OK):
-            return os.path.normpath(path)
-    return shutil.which("shmjob") or "shmjob"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import MPI_ENV, ROLES, TICK, default_shmjob  # noqa: E402
 
 
 def parse_args(argv):

@@ -33,36 +33,22 @@ import os
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import MPI_ENV, TICK, default_shmjob, fmt, machine_jiffies, med, run_bounded  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "analysis"))
 
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 PROGRESS = re.compile(r"\[shmjob\] (\d+)/(\d+) matrices\s+(\d+) MB\s+(\d+) MB/s\s+ETA (\d+) s")
-TICK = os.sysconf("SC_CLK_TCK")
 ROLES = ("producer", "compressor", "writer")
 DATA_VERSION = 1
-
-
-def default_shmjob():
-    for build in ("build-bench", "build-ingtest", "build"):
-        path = os.path.join(ROOT, build, "shmjob")
-        if os.access(path, os.X_OK):
-            try:
-                usage = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            if re.search(r"^\s*ingest\b", usage.stdout, re.M):  # an older build has no ingest
-                return path
-    return shutil.which("shmjob") or "shmjob"
 
 
 def default_plugins(shmjob):
@@ -175,28 +161,6 @@ def pre_read(files):
 
 # --- runs -----------------------------------------------------------------------------------------
 
-def machine_jiffies():
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return user + nice + system + irq + softirq, steal
-
-
-def run_bounded(cmd, env, timeout, cwd):
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        return proc.returncode, out, err
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-        return None, out, "timed out after %s s (killed)\n%s" % (timeout, err)
-
 
 def write_config(path, config):
     with open(path, "w") as f:
@@ -295,10 +259,6 @@ def verify(args, master):
 
 # --- summary --------------------------------------------------------------------------------------
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
 
 def busy(end, role):
     ranks = [r for r in end["ranks"] if r["role"] == role]
@@ -333,10 +293,6 @@ def summarise(args, runs):
     out["ingest_vs_synthetic"] = med(paired)
     out["ingest_vs_synthetic_all"] = [round(x, 3) for x in paired]
     return out
-
-
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
 
 
 def print_summary(args, s, check):

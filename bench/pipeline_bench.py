@@ -17,27 +17,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import resource
 
-ROLES = ("producer", "compressor", "writer", "idle")
-TICK = os.sysconf("SC_CLK_TCK")
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-
-
-def default_shmjob():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for build in ("build-bench", "build"):
-        path = os.path.join(here, "..", build, "shmjob")
-        if os.access(path, os.X_OK):
-            return os.path.normpath(path)
-    return shutil.which("shmjob") or "shmjob"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import MPI_ENV, ROLES, TICK, default_shmjob, fmt, machine_jiffies, med, run_bounded  # noqa: E402
 
 
 def parse_split(text):
@@ -117,32 +104,6 @@ def read_records(metrics_path):
     return records
 
 
-def machine_jiffies():
-    """(busy, steal, total) jiffies of all CPUs from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return user + nice + system + irq + softirq, steal, sum(fields[:8])
-
-
-def run_bounded(cmd, env, timeout):
-    """Runs cmd in its own process group; on timeout SIGTERMs mpirun (it tears the ranks down),
-    then SIGKILLs that group. Returns (exit code or None on timeout, stderr)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, stderr = proc.communicate(timeout=timeout)
-        return proc.returncode, stderr
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, stderr = proc.communicate()
-        return None, f"timed out after {timeout} s (killed)\n" + (stderr or "")
-
-
 def run_once(args, split, work, tag):
     """Runs one job; returns a dict with the job_end record (or the failure)."""
     out_dir = os.path.join(work, tag)
@@ -155,7 +116,7 @@ def run_once(args, split, work, tag):
     result = {"split": split["name"], "tag": tag, "cmd": cmd}
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_machine = machine_jiffies()
-    rc, stderr = run_bounded(cmd, env, args.timeout)
+    rc, _, stderr = run_bounded(cmd, env, args.timeout)
     elapsed = time.monotonic() - started
     after_machine = machine_jiffies()
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -209,11 +170,6 @@ def role_stats(end):
     return out
 
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def summarise(args, runs):
     names = [s["name"] for s in args.split_list]
     baseline = "1/1/1" if "1/1/1" in names else names[0]
@@ -251,10 +207,6 @@ def summarise(args, runs):
             row["vs_baseline_all"] = [round(x, 3) for x in paired]
         summary["splits"].append(row)
     return summary
-
-
-def fmt(value, spec):
-    return "-" if value is None else format(value, spec)
 
 
 def print_table(args, summary, out=sys.stdout):

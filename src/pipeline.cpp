@@ -66,10 +66,37 @@ void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
                        std::to_string(*slots.slot_bytes));
 }
 
+std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
+  std::uint64_t bytes = 0;
+  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
+  return bytes;
+}
+
+// The output sets: one for a synthetic job, one per shape/dtype of the input.
+std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& catalog) {
+  return config.input ? stages::ingest_matrix_sets(catalog) : synthetic_matrix_sets(config.matrices);
+}
+
+// Matrices that do not fit a slot or a chunk, with messages naming the input or the key.
+void check_sizes(const Config& config, const InputCatalog& catalog,
+                 const std::vector<MatrixSet>& sets, int node_ranks) {
+  if (config.input) check_input_fits(catalog, config.slots);
+  resolve_layout(config, node_ranks, largest_matrix(sets));
+}
+
+// The plan for `allowed.size()` ranks. Slots hold the largest matrix (an ingest's config names
+// no shape itself).
+RolePlan plan_for(const TopologyView& view, const std::vector<CpuSet>& allowed,
+                  const Config& config, const std::vector<MatrixSet>& sets) {
+  Config sizing = config;
+  if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix(sets);
+  return compute_role_plan(view, allowed, sizing);
+}
+
 // Every rank of the node computes the same plan from the same inputs: the topology and every
 // rank's allowed PUs (gathered before anyone binds).
 RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, const Config& config,
-                   std::uint64_t largest_matrix_bytes) {
+                   const std::vector<MatrixSet>& sets) {
   const TopologyView view = topology.view();
   const int words = view.mask_words();
   const std::vector<std::uint64_t> mine = to_mask(allowed_cpuset(topology), words);
@@ -79,16 +106,7 @@ RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, cons
   std::vector<CpuSet> allowed;
   for (int r = 0; r < node.size(); ++r)
     allowed.push_back(from_mask(all.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(words), words));
-  // Slots hold the largest matrix (for an ingest the config itself names no shape).
-  Config sizing = config;
-  if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix_bytes;
-  return compute_role_plan(view, allowed, sizing);
-}
-
-std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
-  std::uint64_t bytes = 0;
-  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
-  return bytes;
+  return plan_for(view, allowed, config, sets);
 }
 
 // Everything decided before the job runs: the config, the inputs, the sets, the topology and
@@ -117,17 +135,16 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   if (config.input) {
     if (const int code = share_catalog(*config.input, world, setup.catalog)) return code;
   }
-  setup.sets = config.input ? stages::ingest_matrix_sets(setup.catalog) : synthetic_matrix_sets(config.matrices);
+  setup.sets = matrix_sets_of(config, setup.catalog);
   try {
-    if (config.input) check_input_fits(setup.catalog, config.slots);
-    resolve_layout(config, node.size(), largest_matrix(setup.sets));  // size checks, with messages
+    check_sizes(config, setup.catalog, setup.sets, node.size());
     setup.topology.emplace(Topology::this_system());
   } catch (const std::exception& e) {
     failure = as_failure(e);
   }
   if (const int code = agree(world, failure)) return code;
   try {
-    setup.plan = plan_node(*setup.topology, node, config, largest_matrix(setup.sets));
+    setup.plan = plan_node(*setup.topology, node, config, setup.sets);
     if (create_output && world_rank == 0) prepare_output_dir(config);
   } catch (const std::exception& e) {
     failure = as_failure(e);
@@ -193,22 +210,15 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
   h5::silence_hdf5_errors();
   try {
     const Config config = load_config(config_path);
-    std::vector<MatrixSet> sets;
     InputCatalog catalog;
-    if (config.input) {
-      catalog = InputCatalog::scan(*config.input);
-      sets = stages::ingest_matrix_sets(catalog);
-    } else {
-      sets = synthetic_matrix_sets(config.matrices);
-    }
-    resolve_layout(config, ranks, largest_matrix(sets));
+    if (config.input) catalog = InputCatalog::scan(*config.input);
+    const std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
+    check_sizes(config, catalog, sets, ranks);
     const Topology topology = topology_spec.empty()            ? Topology::this_system()
                               : topology_spec.ends_with(".xml") ? Topology::from_xml(topology_spec)
                                                                 : Topology::synthetic(topology_spec);
-    Config sizing = config;
-    if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix(sets);
     const std::vector<CpuSet> allowed(static_cast<std::size_t>(ranks), topology.allowed_pus());
-    print_plan_text(compute_role_plan(topology.view(), allowed, sizing));
+    print_plan_text(plan_for(topology.view(), allowed, config, sets));
     return kExitOk;
   } catch (const std::exception& e) {
     const Failure f = as_failure(e);

@@ -147,7 +147,12 @@ void unshuffle_elements_of(std::size_t w, const Byte* in, Byte* out, std::size_t
 
 }  // namespace
 
-void shuffle(const void* in, void* out, std::size_t bytes, std::size_t element_size) noexcept {
+namespace {
+// HDF5's rules around the per-element kernel: element size 1 or fewer bytes than one element is
+// a plain copy; the bytes % element_size left over are copied unchanged at the end.
+template <class Kernel>
+void transpose_bytes(const void* in, void* out, std::size_t bytes, std::size_t element_size,
+                     Kernel kernel) noexcept {
   if (bytes == 0) return;
   const auto* src = static_cast<const Byte*>(in);
   auto* dst = static_cast<Byte*>(out);
@@ -157,22 +162,17 @@ void shuffle(const void* in, void* out, std::size_t bytes, std::size_t element_s
   }
   const std::size_t n = bytes / element_size;
   const std::size_t body = n * element_size;
-  shuffle_elements_of(element_size, src, dst, n);
+  kernel(element_size, src, dst, n);
   std::memcpy(dst + body, src + body, bytes - body);
+}
+}  // namespace
+
+void shuffle(const void* in, void* out, std::size_t bytes, std::size_t element_size) noexcept {
+  transpose_bytes(in, out, bytes, element_size, shuffle_elements_of);
 }
 
 void unshuffle(const void* in, void* out, std::size_t bytes, std::size_t element_size) noexcept {
-  if (bytes == 0) return;
-  const auto* src = static_cast<const Byte*>(in);
-  auto* dst = static_cast<Byte*>(out);
-  if (element_size <= 1 || bytes < element_size) {
-    std::memcpy(dst, src, bytes);
-    return;
-  }
-  const std::size_t n = bytes / element_size;
-  const std::size_t body = n * element_size;
-  unshuffle_elements_of(element_size, src, dst, n);
-  std::memcpy(dst + body, src + body, bytes - body);
+  transpose_bytes(in, out, bytes, element_size, unshuffle_elements_of);
 }
 
 }  // namespace shmjob::codec

@@ -17,6 +17,7 @@
 
 #include "codec/shuffle.hpp"
 #include "codec/zstd_codec.hpp"
+#include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/dtype.hpp"
 
@@ -70,21 +71,7 @@ Bytes noise(std::size_t bytes, std::uint64_t seed) {
   return out;
 }
 
-hid_t native_type(DType dtype) {
-  switch (dtype) {
-    case DType::int8: return H5T_NATIVE_INT8;
-    case DType::int16: return H5T_NATIVE_INT16;
-    case DType::int32: return H5T_NATIVE_INT32;
-    case DType::int64: return H5T_NATIVE_INT64;
-    case DType::uint8: return H5T_NATIVE_UINT8;
-    case DType::uint16: return H5T_NATIVE_UINT16;
-    case DType::uint32: return H5T_NATIVE_UINT32;
-    case DType::uint64: return H5T_NATIVE_UINT64;
-    case DType::float32: return H5T_NATIVE_FLOAT;
-    case DType::float64: break;
-  }
-  return H5T_NATIVE_DOUBLE;
-}
+using h5::native_type;
 
 // A 2-D chunked dataset layout and its data, with a fill value so edge chunks are predictable.
 struct Layout {
