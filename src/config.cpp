@@ -395,6 +395,25 @@ void parse_placement(const Section& top, PlacementConfig& placement) {
       names_of(kWorkSharings), placement.work_sharing);
 }
 
+// A number of seconds in (0, kMaxIntervalS]; the negated test also rejects NaN, which a
+// document built in code can hold.
+double read_interval(const json& value, std::string_view path) {
+  if (!value.is_number() || !(value.get<double>() > 0.0 && value.get<double>() <= kMaxIntervalS))
+    fail_got(path, "a number of seconds > 0 and <= 3600", value);
+  return value.get<double>();
+}
+
+void parse_flush(const Section& top, FlushConfig& flush) {
+  const Section s = top.section("flush", {"every_matrices", "interval_s"});
+  if (const json* every = s.find("every_matrices")) {
+    if (every->is_null())
+      flush.every_matrices.reset();
+    else
+      flush.every_matrices = read_integer(*every, s.path("every_matrices"), {1, kMaxCount, true}, "null");
+  }
+  if (const json* interval = s.find("interval_s")) flush.interval_s = read_interval(*interval, s.path("interval_s"));
+}
+
 json auto_or(const std::optional<int>& value) {
   return value ? json(*value) : json(kAuto);
 }
@@ -417,8 +436,8 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 
 Config parse_config(const json& document) {
   const Section top(&document, "",
-                    {"job", "output_dir", "overwrite", "matrices", "input", "stages", "slots",
-                     "compression", "metrics", "placement"});
+                    {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
+                     "slots", "compression", "metrics", "placement", "flush"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -426,6 +445,7 @@ Config parse_config(const json& document) {
   }
   if (const std::string* dir = read_string(top, "output_dir")) c.output_dir = *dir;
   read_bool_into(top, "overwrite", c.overwrite);
+  read_bool_into(top, "resume", c.resume);
 
   // Matrices are either generated ("matrices") or read ("input"): exactly one of the two.
   if (const json* input = top.find("input")) {
@@ -452,14 +472,10 @@ Config parse_config(const json& document) {
 
   const Section metrics = top.section("metrics", {"path", "interval_s"});
   if (const std::string* path = read_string(metrics, "path")) c.metrics.path = *path;
-  if (const json* interval = metrics.find("interval_s")) {
-    // The negated test also rejects NaN, which a document built in code can hold.
-    if (!interval->is_number() ||
-        !(interval->get<double>() > 0.0 && interval->get<double>() <= kMaxIntervalS))
-      fail_got(metrics.path("interval_s"), "a number of seconds > 0 and <= 3600", *interval);
-    c.metrics.interval_s = interval->get<double>();
-  }
+  if (const json* interval = metrics.find("interval_s"))
+    c.metrics.interval_s = read_interval(*interval, metrics.path("interval_s"));
   parse_placement(top, c.placement);
+  parse_flush(top, c.flush);
   return c;
 }
 
@@ -502,6 +518,7 @@ json to_json(const Config& c) {
       {"job", c.job},
       {"output_dir", c.output_dir.string()},
       {"overwrite", c.overwrite},
+      {"resume", c.resume},
       {"matrices",
        {{"count", m.count},
         {"rows", m.rows},
@@ -524,6 +541,9 @@ json to_json(const Config& c) {
       {"placement",
        {{"pinning", pinning_mode_name(c.placement.pinning)},
         {"work_sharing", work_sharing_name(c.placement.work_sharing)}}},
+      {"flush",
+       {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
+        {"interval_s", c.flush.interval_s}}},
   };
   if (c.input) {
     document.erase("matrices");

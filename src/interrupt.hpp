@@ -3,6 +3,9 @@
 // directly; mpirun forwards SIGUSR1) into a request to stop producing: the flag lives in the
 // node's window, so one signalled rank stops the whole node. Producers stop taking ids, the
 // pipeline drains, and the master file is written with status "interrupted".
+// A second signal to the same process aborts it at once: _exit(128 + signo) (130 for SIGINT,
+// 138 for SIGUSR1, 143 for SIGTERM). mpirun then tears the job down; whatever the writers
+// flushed is kept for --resume.
 #include <atomic>
 #include <csignal>
 #include <cstdint>
@@ -11,7 +14,7 @@ namespace shmjob {
 
 class InterruptHandler {
  public:
-  // Installs the handlers; while this object lives a signal stores 1 into `flag`.
+  // Installs the handlers; while this object lives a first signal stores 1 into `flag`.
   explicit InterruptHandler(std::atomic<std::uint32_t>& flag);
   // Restores the previous handlers.
   ~InterruptHandler();

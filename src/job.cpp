@@ -15,6 +15,7 @@
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
 #include "mpi/node_window.hpp"
+#include "resume/job_identity.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/version.hpp"
 #include "stages/stages.hpp"
@@ -99,6 +100,7 @@ std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
   for (const ShardPartRecord& p : parts) {
     h5::ShardInfo& info = by_shard[p.shard];
     if (info.file_name.empty()) {
+      info.number = p.shard;
       info.file_name = h5::shard_file_name(job, p.shard);
       info.first_id.assign(sets, 0);
       info.count.assign(sets, 0);
@@ -113,13 +115,6 @@ std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
   return out;
 }
 
-nlohmann::json sets_json(const std::vector<MatrixSet>& sets) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const MatrixSet& s : sets)
-    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.rows}, {"cols", s.cols},
-                    {"dtype", dtype_name(s.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
-  return list;
-}
 
 }  // namespace
 
@@ -129,11 +124,11 @@ int Job::run() {
   const NodeInfo node = node_info(world_, node_);
   const RolePlan& plan = plan_;
   const RankPlan& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
-  std::vector<stages::IdRange> node_sets;
-  for (const MatrixSet& s : sets_)
-    node_sets.push_back(stages::split_evenly({s.first_id, s.count}, node.count)[static_cast<std::size_t>(node.index)]);
+  std::vector<std::vector<stages::IdRange>> node_sets;  // this node's ids to write, per set
+  for (const auto& runs : work_.todo)
+    node_sets.push_back(stages::split_evenly(runs, node.count)[static_cast<std::size_t>(node.index)]);
   const stages::WorkOrder order(node_sets, layout_.writers);
-  const std::uint32_t first_shard = first_shard_of_node(world_, node_, layout_.writers);
+  const std::uint32_t first_shard = work_.first_shard + first_shard_of_node(world_, node_, layout_.writers);
   std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
   mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
              "MPI_Allgather");
@@ -157,6 +152,8 @@ int Job::run() {
   const nlohmann::json plan_record =
       world_rank_ == 0 ? metrics::plan_json(placements, plan_to_json(plan)) : nlohmann::json();
 
+  // From here to the end: a first signal drains the pipeline, a second aborts at once.
+  const InterruptHandler interrupt_handler(ctx.control().interrupted);
   start_epoch_ = stages::wall_clock_seconds();
   mpi::check(MPI_Bcast(&start_epoch_, 1, MPI_DOUBLE, 0, world_), "MPI_Bcast");
   ctx.set_start(start_epoch_);
@@ -165,7 +162,7 @@ int Job::run() {
       const auto path = node.index == 0 ? config_.metrics_path()
                                         : std::filesystem::path(config_.metrics_path().string() +
                                                                 ".node" + std::to_string(node.index));
-      log_ = std::make_unique<metrics::MetricsLog>(path);
+      log_ = std::make_unique<metrics::MetricsLog>(path, work_.resuming);
     }
     if (world_rank_ == 0) log_->append(metrics::start_record(config_, plan_record, start_epoch_));
   } catch (const std::exception& e) {
@@ -176,7 +173,6 @@ int Job::run() {
   const bool show_progress =
       world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
   {
-    const InterruptHandler interrupt_handler(ctx.control().interrupted);
     std::optional<metrics::PeriodicSampler> sampler;
     if (log_)
       sampler.emplace(config_.metrics.interval_s, [&] {
@@ -222,8 +218,9 @@ int Job::run() {
     try {
       finish_on_root(code, placements, totals, rows, shards, flow_seconds);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "shmjob: error: %s\n", e.what());
-      code = kExitRuntime;
+      const mpi::Failure f = as_failure(e);
+      std::fprintf(stderr, "shmjob: error: %s\n", f.message.c_str());
+      code = f.code;
     }
   }
   mpi::check(MPI_Bcast(&code, 1, MPI_INT, 0, world_), "MPI_Bcast");
@@ -246,7 +243,6 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
     }
   } catch (const std::exception& e) {
     failure_ = as_failure(e);
-    failure_.code = kExitRuntime;
     failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) +
                        " " + std::to_string(me.role_index) + "): " + failure_.message;
     ctx.abort_node();
@@ -265,10 +261,13 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     summary.compressed_bytes += r.compressed_bytes;
   }
   summary.matrices = rows.size();
-  const std::vector<h5::ShardInfo> shards = shard_infos(config_.job, sets_.size(), parts);
+  // The master covers the earlier runs' intact matrices (resume) and this run's.
+  std::vector<h5::ShardInfo> shards = work_.prior.shards;
+  for (h5::ShardInfo& s : shard_infos(config_.job, sets_.size(), parts)) shards.push_back(std::move(s));
+  std::vector<IndexRow> sorted = work_.prior.kept;
+  sorted.insert(sorted.end(), rows.begin(), rows.end());
 
   if (written) {
-    std::vector<IndexRow> sorted = rows;
     std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
     nlohmann::json shard_names = nlohmann::json::array();
     for (const auto& s : shards) shard_names.push_back(s.file_name);
@@ -281,7 +280,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         {"config", to_json(config_).dump()},
         {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
         {"shards", shard_names.dump()},
-        {"datasets", sets_json(sets_).dump()},
+        {"datasets", resume::sets_to_json(sets_).dump()},
         {"start_time", metrics::iso_time_utc(start_epoch_)},
         {"end_time", metrics::iso_time_utc(end)},
         {"source", config_.input ? "hdf5" : "synthetic"}};
@@ -304,8 +303,9 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     std::fprintf(stderr,
                  "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
                  "and its index lists them\n",
-                 static_cast<unsigned long long>(summary.matrices),
+                 static_cast<unsigned long long>(sorted.size()),
                  static_cast<unsigned long long>(expected), config_.master_path().c_str());
+    std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
   }
   if (code != kExitOk || options_.quiet) return;
   std::string what;
@@ -323,6 +323,9 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
       summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
       summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
       config_.master_path().c_str(), config_.metrics_path().c_str());
+  if (!work_.prior.kept.empty())
+    std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %zu\n",
+                work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices), sorted.size());
   std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
               std::string(pinning_mode_name(plan_.pinning)).c_str(), plan_.pinning_reason.c_str());
   for (const std::string& note : plan_.notes) std::printf("  note: %s\n", note.c_str());

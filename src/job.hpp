@@ -11,6 +11,7 @@
 #include "metrics/metrics_log.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/communicator.hpp"
+#include "resume/resume_plan.hpp"
 #include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
 #include "shmjob/input.hpp"
@@ -32,10 +33,10 @@ struct ShardPartRecord {
 class Job {
  public:
   Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
-      const Topology& topology, const RolePlan& plan, const RunOptions& options, MPI_Comm world,
-      const mpi::Communicator& node)
+      const Topology& topology, const RolePlan& plan, const resume::ResumePlan& work,
+      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
       : config_(config), sets_(sets), catalog_(catalog), topology_(topology), plan_(plan),
-        layout_(plan.layout), options_(options), world_(world), node_(node) {}
+        layout_(plan.layout), work_(work), options_(options), world_(world), node_(node) {}
 
   int run();
 
@@ -51,6 +52,7 @@ class Job {
   const Topology& topology_;
   const RolePlan& plan_;
   const NodeLayout& layout_;
+  const resume::ResumePlan& work_;  // the ids this run writes; with resume, what is kept
   const RunOptions& options_;
   MPI_Comm world_;
   const mpi::Communicator& node_;

@@ -16,6 +16,7 @@
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
 #include "output_dir.hpp"
+#include "resume/resume_plan.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
 #include "shmjob/topology.hpp"
@@ -172,12 +173,29 @@ void print_plan_text(const RolePlan& plan) {
 
 }  // namespace
 
-int run_job(const std::function<Config()>& load, const RunOptions& options, MPI_Comm world) {
+int run_job(const std::function<Config()>& load_config_only, const RunOptions& options, MPI_Comm world) {
+  // --resume means the same as "resume": true in the config.
+  const auto load = [&] {
+    Config config = load_config_only();
+    config.resume = config.resume || options.resume;
+    return config;
+  };
   const mpi::Communicator node = node_communicator(world);
   JobSetup setup;
   if (const int code = set_up(load, world, node, true, setup)) return code;
+  const Config& config = *setup.config;
+  resume::ResumePlan work;
+  if (const int code = resume::plan_run(config, setup.sets, options.quiet, world, work)) return code;
+  if (work.already_complete) {
+    int rank = 0;
+    mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
+    if (rank == 0 && !options.quiet)
+      std::printf("shmjob: job \"%s\" is already complete (%s); nothing to do\n", config.job.c_str(),
+                  config.master_path().c_str());
+    return kExitOk;
+  }
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(*setup.config, setup.sets, setup.catalog, *setup.topology, setup.plan, options, world, node).run();
+  return Job(config, setup.sets, setup.catalog, *setup.topology, setup.plan, work, options, world, node).run();
 }
 
 int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {

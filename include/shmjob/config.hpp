@@ -73,10 +73,23 @@ struct PlacementConfig {
   friend bool operator==(const PlacementConfig&, const PlacementConfig&) = default;
 };
 
+// How often each writer makes its shard durable: it writes the shard's index so far, flushes
+// HDF5 (H5Fflush) and fsyncs the file after `every_matrices` matrices (nullopt: no count limit)
+// or `interval_s` seconds since its last flush, whichever comes first. A crash loses at most
+// that much work: --resume keeps every matrix up to the last flush.
+struct FlushConfig {
+  std::optional<std::uint64_t> every_matrices;
+  double interval_s = 10.0;
+  friend bool operator==(const FlushConfig&, const FlushConfig&) = default;
+};
+
 struct Config {
   std::string job = "shmjob";
   std::filesystem::path output_dir = "out";
   bool overwrite = false;
+  // Keep every intact matrix of an earlier run of this job in output_dir and write only the
+  // others (into new shards), then rewrite the master over all shards. See src/resume/.
+  bool resume = false;
   MatrixSpec matrices;                // synthetic matrices (when there is no input)
   std::optional<InputConfig> input;   // HDF5 ingest: matrices read from these files
   StageCounts stages;
@@ -84,6 +97,7 @@ struct Config {
   CompressionConfig compression;
   MetricsConfig metrics;
   PlacementConfig placement;
+  FlushConfig flush;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
   std::filesystem::path metrics_path() const {

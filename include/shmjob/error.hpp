@@ -1,20 +1,26 @@
 #pragma once
 // Error types, one per domain. Every message is one line a user can act on; the exit code is part
-// of the command-line interface (2: bad input detected before any output was written, 1: failure
-// while running, 3: interrupted by a signal).
+// of the command-line interface (README, "Exit codes"):
+//   0 done, 2 bad config or input (nothing written), 3 runtime I/O error (disk full, output
+//   directory missing or not writable, an input that cannot be read mid-run), 4 interrupted by a
+//   signal (drained; resumable), 1 internal error (a bug or an MPI failure).
+// A second signal aborts at once with 128 + the signal number (kExitAbortedBySignal).
 #include <stdexcept>
 #include <string>
 
 namespace shmjob {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitRuntime = 1;
-inline constexpr int kExitBadInput = 2;
-inline constexpr int kExitInterrupted = 3;  // SIGTERM/SIGINT/SIGUSR1: drained, master "interrupted"
+inline constexpr int kExitInternal = 1;     // a bug, an MPI or codec failure
+inline constexpr int kExitBadInput = 2;     // config, input files, resume onto another job
+inline constexpr int kExitIo = 3;           // runtime I/O: disk full, directory missing/unwritable
+inline constexpr int kExitInterrupted = 4;  // SIGTERM/SIGINT/SIGUSR1: drained, master "interrupted"
+// A second signal: the process leaves at once with 128 + signo (130 SIGINT, 138 SIGUSR1, 143 SIGTERM).
+inline constexpr int kExitAbortedBySignal = 128;
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message, int exit_code = kExitRuntime)
+  explicit Error(const std::string& message, int exit_code = kExitInternal)
       : std::runtime_error(message), exit_code_(exit_code) {}
   int exit_code() const noexcept { return exit_code_; }
 
@@ -28,10 +34,12 @@ class ConfigError : public Error {
   explicit ConfigError(const std::string& message) : Error("config: " + message, kExitBadInput) {}
 };
 
-// The output directory cannot be used (not writable, already holds a job, ...).
+// The output directory cannot be used: missing or not writable (kExitIo), or it already holds
+// another job or one that cannot be resumed (kExitBadInput).
 class OutputPathError : public Error {
  public:
-  explicit OutputPathError(const std::string& message) : Error(message, kExitBadInput) {}
+  explicit OutputPathError(const std::string& message, int exit_code = kExitIo)
+      : Error(message, exit_code) {}
 };
 
 class MpiError : public Error {
@@ -39,9 +47,10 @@ class MpiError : public Error {
   using Error::Error;
 };
 
+// HDF5 I/O failed (a full disk, a vanished directory, ...): a runtime I/O error.
 class H5Error : public Error {
  public:
-  using Error::Error;
+  explicit H5Error(const std::string& message, int exit_code = kExitIo) : Error(message, exit_code) {}
 };
 
 class CodecError : public Error {
@@ -57,7 +66,7 @@ class TopologyError : public Error {
 
 // An input file (HDF5 ingest) that cannot be used: missing, unreadable, or holding something
 // shmjob cannot turn into matrices. The message names the file and the object. Found while
-// scanning (before any output): exit code 2; a read that fails mid-run passes kExitRuntime.
+// scanning (before any output): exit code 2; a read that fails mid-run passes kExitIo.
 class InputError : public Error {
  public:
   explicit InputError(const std::string& message, int exit_code = kExitBadInput)

@@ -12,11 +12,12 @@ namespace shmjob {
 struct RunOptions {
   bool progress = false;  // progress line on stderr even when it is not a terminal
   bool quiet = false;     // no summary on stdout
+  bool resume = false;    // --resume: as "resume": true in the config
 };
 
-// Returns the process exit code, the same on every rank: 0 done, 2 bad config or output path
-// (nothing written), 1 failure while running (the master file is not written; the message names
-// the rank and what failed).
+// Returns the process exit code, the same on every rank (shmjob/error.hpp): 0 done, 2 bad config
+// or input (nothing written), 3 I/O error while running (no master claiming "complete"; the
+// message names the path), 4 interrupted (master "interrupted"; resumable), 1 internal error.
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world);
 // `shmjob --plan`: prints the plan (a table, then JSON {"nodes": [plan, ...]}) on rank 0 without
 // running the pipeline. Collective; returns the exit code (2 for a bad config).

@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   app.add_option("config", config_path, "job config (JSON); see README for every key");
   app.add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   app.add_flag("--quiet", options.quiet, "no summary and no progress line");
+  app.add_flag("--resume", options.resume,
+               "keep every intact matrix of an earlier run of this job and write only the rest");
   bool plan_only = false;
   int plan_ranks = 0;
   std::string plan_topology;
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--overwrite", ingest.overwrite, "replace a job of the same name in --out");
   ingest_cmd->add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   ingest_cmd->add_flag("--quiet", options.quiet, "no summary and no progress line");
+  ingest_cmd->add_flag("--resume", options.resume, "finish an earlier, unfinished ingest into --out");
 
   try {
     app.parse(argc, argv);
@@ -98,9 +101,9 @@ int main(int argc, char** argv) {
   // FUNNELED: the metrics sampler thread never calls MPI, only the main thread does.
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     std::fprintf(stderr, "shmjob: error: MPI_Init_thread failed\n");
-    return shmjob::kExitRuntime;
+    return shmjob::kExitInternal;
   }
-  int code = shmjob::kExitRuntime;
+  int code = shmjob::kExitInternal;
   try {
     const std::filesystem::path path(config_path);
     if (ingest_cmd->parsed())
@@ -113,7 +116,7 @@ int main(int argc, char** argv) {
     // Failures inside run_job's collective steps: this rank cannot agree with the others any
     // more, so take the whole job down rather than hang.
     std::fprintf(stderr, "shmjob: error: %s\n", e.what());
-    MPI_Abort(MPI_COMM_WORLD, shmjob::kExitRuntime);
+    MPI_Abort(MPI_COMM_WORLD, shmjob::kExitInternal);
   }
   MPI_Finalize();
   return code;

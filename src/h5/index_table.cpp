@@ -1,7 +1,11 @@
 #include "h5/index_table.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <string>
+
+#include "shmjob/error.hpp"
 
 namespace shmjob::h5 {
 
@@ -47,6 +51,61 @@ void write_index(hid_t location, const char* name, std::span<const IndexRow> row
   Dataset d(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
             std::string("create dataset ") + name);
   if (n > 0) check(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), std::string("write ") + name);
+}
+
+std::vector<IndexRow> read_index(hid_t location, const char* name) {
+  const std::string what = std::string("read dataset ") + name;
+  const Dataset d(H5Dopen2(location, name, H5P_DEFAULT), what);
+  const Dataspace space(H5Dget_space(d), what);
+  if (H5Sget_simple_extent_ndims(space) != 1) throw H5Error("HDF5: " + what + ": not a 1-D table");
+  hsize_t n = 0;
+  check(H5Sget_simple_extent_dims(space, &n, nullptr), what);
+  std::vector<IndexRow> rows(n);
+  if (n > 0) check(H5Dread(d, index_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), what);
+  return rows;
+}
+
+namespace {
+constexpr hsize_t kGrowingChunkRows = 1024;
+}
+
+GrowingIndex::GrowingIndex(hid_t location, const char* name, const std::string& where)
+    : memory_type_(index_row_type()), where_(where) {
+  Datatype packed(H5Tcopy(memory_type_), "H5Tcopy");
+  check(H5Tpack(packed), "H5Tpack");
+  const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
+  Dataspace space(H5Screate_simple(1, &zero, &unlimited), "H5Screate_simple");
+  PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+  check(H5Pset_chunk(dcpl, 1, &kGrowingChunkRows), "H5Pset_chunk");
+  dataset_ = Dataset(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                     std::string("create dataset ") + name + " in " + where_);
+}
+
+void GrowingIndex::write_at(std::uint64_t first, std::span<const IndexRow> rows) {
+  if (rows.empty()) return;
+  const std::string what = "write the index of " + where_;
+  const Dataspace file_space(H5Dget_space(dataset_), what);
+  const hsize_t start = first, count = rows.size();
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
+  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
+  check(H5Dwrite(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, rows.data()), what);
+}
+
+void GrowingIndex::append(std::span<const IndexRow> rows) {
+  if (rows.empty()) return;
+  const hsize_t grown = size_ + rows.size();
+  check(H5Dset_extent(dataset_, &grown), "grow the index of " + where_);
+  write_at(size_, rows);
+  size_ = grown;
+}
+
+void GrowingIndex::rewrite(std::span<const IndexRow> rows) {
+  if (rows.size() != size_) {
+    const hsize_t n = rows.size();
+    check(H5Dset_extent(dataset_, &n), "resize the index of " + where_);
+    size_ = n;
+  }
+  write_at(0, rows);
 }
 
 }  // namespace shmjob::h5

@@ -10,22 +10,40 @@
 
 namespace shmjob::h5 {
 namespace {
+const ShardInfo& shard_numbered(std::span<const ShardInfo> shards, std::uint32_t number) {
+  for (const ShardInfo& s : shards)
+    if (s.number == number) return s;
+  throw H5Error("master: index row names shard " + std::to_string(number) + ", which is not in the job",
+                kExitInternal);
+}
+
+// `rows`: the set's index rows, sorted by id.
 void write_virtual_dataset(hid_t file, const MatrixSet& set, std::size_t set_index,
-                           std::span<const ShardInfo> shards) {
+                           std::span<const ShardInfo> shards, std::span<const IndexRow> rows) {
   const std::array<hsize_t, 3> dims{set.count, set.rows, set.cols};
   Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
   PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
-  for (const ShardInfo& s : shards) {
-    const std::uint64_t count = s.count.at(set_index);
-    if (count == 0) continue;
-    const std::array<hsize_t, 3> block{count, set.rows, set.cols};
-    const std::array<hsize_t, 3> start{s.first_id.at(set_index) - set.first_id, 0, 0};
+  check(H5Pset_layout(dcpl, H5D_VIRTUAL), "H5Pset_layout");  // virtual even with no block mapped
+  const std::string source_path = "/" + set.name;
+  for (std::size_t begin = 0; begin < rows.size();) {
+    std::size_t end = begin + 1;
+    while (end < rows.size() && rows[end].shard == rows[begin].shard &&
+           rows[end].id - rows[begin].id == end - begin && rows[end].row - rows[begin].row == end - begin)
+      ++end;
+    const IndexRow& first = rows[begin];
+    const ShardInfo& shard = shard_numbered(shards, first.shard);
+    const std::array<hsize_t, 3> block{end - begin, set.rows, set.cols};
+    const std::array<hsize_t, 3> start{first.id - set.first_id, 0, 0};
     check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
-          "select shard block");
-    Dataspace source(H5Screate_simple(3, block.data(), nullptr), "H5Screate_simple");
-    const std::string source_path = "/" + set.name;
-    check(H5Pset_virtual(dcpl, space, s.file_name.c_str(), source_path.c_str(), source),
-          "map " + s.file_name + " into the virtual dataset " + set.name);
+          "select a block of the virtual dataset");
+    const std::array<hsize_t, 3> source_dims{shard.count.at(set_index), set.rows, set.cols};
+    const std::array<hsize_t, 3> source_start{first.row, 0, 0};
+    Dataspace source(H5Screate_simple(3, source_dims.data(), nullptr), "H5Screate_simple");
+    check(H5Sselect_hyperslab(source, H5S_SELECT_SET, source_start.data(), nullptr, block.data(), nullptr),
+          "select a block of " + shard.file_name);
+    check(H5Pset_virtual(dcpl, space, shard.file_name.c_str(), source_path.c_str(), source),
+          "map " + shard.file_name + " into the virtual dataset " + set.name);
+    begin = end;
   }
   check(H5Sselect_all(space), "H5Sselect_all");
   Dataset data(H5Dcreate2(file, set.name.c_str(), native_type(set.dtype), space, H5P_DEFAULT, dcpl,
@@ -46,12 +64,13 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     File file(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create " + where);
     for (std::size_t s = 0; s < sets.size(); ++s) {
       const MatrixSet& set = sets[s];
-      write_virtual_dataset(file, set, s, shards);
       const auto begin = std::lower_bound(rows.begin(), rows.end(), set.first_id,
                                           [](const IndexRow& r, std::uint64_t id) { return r.id < id; });
       const auto end = std::lower_bound(begin, rows.end(), set.first_id + set.count,
                                         [](const IndexRow& r, std::uint64_t id) { return r.id < id; });
-      write_index(file, set.index_name.c_str(), std::span<const IndexRow>(begin, end));
+      const std::span<const IndexRow> set_rows(begin, end);
+      write_virtual_dataset(file, set, s, shards, set_rows);
+      write_index(file, set.index_name.c_str(), set_rows);
     }
     if (!inputs.files.empty()) {
       Handle<H5Gclose> group(H5Gcreate2(file, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),

@@ -1,6 +1,9 @@
 #pragma once
-// The master file a user opens. Per matrix set: a virtual dataset over every shard (one
-// contiguous block per shard, the mapping h5py reads fast) and an index table sorted by id.
+// The master file a user opens. Per matrix set: a virtual dataset over every shard and an index
+// table sorted by id. The virtual dataset maps each run of consecutive ids the index places at
+// consecutive rows of one shard as one block: one block per shard for a job run in one go (the
+// mapping h5py reads fast), a few more after a resume; ids not in the index are not mapped and
+// read as zeros.
 // For ingests, group "inputs" lists the source files and dataset paths the index refers to.
 // String attributes describe the job. The file is written under a temporary name and renamed,
 // so a master file exists only for a job that got that far.
@@ -16,7 +19,9 @@
 
 namespace shmjob::h5 {
 
+// A shard the master maps: per set, its dataset's first id and rows (count 0: no dataset).
 struct ShardInfo {
+  std::uint32_t number = 0;
   std::string file_name;  // relative to the master's directory
   std::vector<std::uint64_t> first_id, count;  // per set
 };
@@ -26,7 +31,7 @@ struct InputList {
   std::vector<std::string> datasets;
 };
 
-// `rows` holds every set's rows, sorted by id.
+// `rows` holds every set's rows, sorted by id; every row's shard is in `shards`.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
                   const InputList& inputs, const std::map<std::string, std::string>& attributes);

@@ -1,10 +1,14 @@
 #include "h5/shard_writer.hpp"
 
-#include <array>
-#include <cstdio>
+#include <unistd.h>
 
-#include "h5/index_table.hpp"
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "h5/zstd_filter.hpp"
+#include "shmjob/error.hpp"
 
 namespace shmjob::h5 {
 namespace {
@@ -25,6 +29,19 @@ Dataset create_matrix_dataset(hid_t file, const MatrixSet& set, std::uint64_t co
                             dcpl, H5P_DEFAULT),
                  "create dataset " + set.name + " in " + where);
 }
+
+// Metadata reaches the file only when we flush: no evictions (they would write half-updated
+// structures between flushes), and no automatic resizing (required with evictions off).
+void keep_metadata_until_flush(hid_t fapl) {
+  H5AC_cache_config_t mdc{};
+  mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+  check(H5Pget_mdc_config(fapl, &mdc), "H5Pget_mdc_config");
+  mdc.evictions_enabled = false;
+  mdc.incr_mode = H5C_incr__off;
+  mdc.flash_incr_mode = H5C_flash_incr__off;
+  mdc.decr_mode = H5C_decr__off;
+  check(H5Pset_mdc_config(fapl, &mdc), "H5Pset_mdc_config");
+}
 }  // namespace
 
 std::string shard_file_name(const std::string& job, std::uint32_t shard) {
@@ -34,19 +51,27 @@ std::string shard_file_name(const std::string& job, std::uint32_t shard) {
 }
 
 ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
-                         const CompressionConfig& compression)
+                         const CompressionConfig& compression,
+                         const std::map<std::string, std::string>& attributes)
     : path_(std::move(path)) {
   register_zstd_filter();
   const std::string where = path_.string();
   PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
-  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
-  file_ = File(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create " + where);
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  keep_metadata_until_flush(fapl);
+  PropList fcpl(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate");
+  // Freed space (e.g. an index chunk's old copy) is never handed out again in this session.
+  check(H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, false, 1), "H5Pset_file_space_strategy");
+  file_ = File(H5Fcreate(where.c_str(), H5F_ACC_EXCL, fcpl, fapl), "create " + where);
+  for (const auto& [name, value] : attributes) write_string_attribute(file_, name.c_str(), value);
   for (const ShardPart& part : parts) {
     data_.emplace_back();
     if (part.count == 0) continue;
     data_.back() = create_matrix_dataset(file_, *part.set, part.count, compression, where);
     write_u64_attribute(data_.back(), "first_id", part.first_id);
   }
+  index_ = GrowingIndex(file_, "index", where);
+  flush({});
 }
 
 void ShardWriter::write_chunk(std::size_t part, std::uint64_t row, const void* frame,
@@ -56,8 +81,18 @@ void ShardWriter::write_chunk(std::size_t part, std::uint64_t row, const void* f
         "write row " + std::to_string(row) + " of " + path_.string());
 }
 
+void ShardWriter::flush(std::span<const IndexRow> new_rows) {
+  index_.append(new_rows);
+  check(H5Fflush(file_, H5F_SCOPE_LOCAL), "flush " + path_.string());
+  void* handle = nullptr;
+  check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle");
+  if (handle != nullptr && ::fsync(*static_cast<int*>(handle)) != 0)
+    throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
+}
+
 void ShardWriter::finish(std::span<const IndexRow> rows) {
-  write_index(file_, "index", rows);
+  index_.rewrite(rows);
+  index_.close("close the index of " + path_.string());
   for (Dataset& d : data_) d.close("close a dataset of " + path_.string());
   check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush " + path_.string());
   file_.close("close " + path_.string());

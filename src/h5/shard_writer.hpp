@@ -3,14 +3,25 @@
 // the set's name, [count, rows, cols], holds matrices first .. first+count-1 at row id - first,
 // one matrix per chunk, with the filter pipeline (optional shuffle, then zstd 32015) declared so
 // any HDF5 reader with the plugin decodes it; the chunks arrive already compressed and are
-// stored as they are with H5Dwrite_chunk.
+// stored as they are with H5Dwrite_chunk. After a resume a writer's ids may have holes (ids an
+// earlier run kept): those rows are never written and the master does not map them.
+//
+// Crash consistency: the file's root carries the job's config (attribute "config"), and
+// flush() appends the rows written since the last flush to the shard's "index", flushes HDF5
+// and fsyncs, so a SIGKILL or a node crash leaves a shard that reads back up to its last flush.
+// HDF5 1.10 promises nothing for a file whose writer died, because the metadata cache may write
+// metadata between flushes; so the metadata cache never evicts (dirty metadata reaches the
+// disk only in flush()) and freed file space is never reused (nothing the last flush's
+// metadata points at is overwritten).
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "h5/h5_handle.hpp"
+#include "h5/index_table.hpp"
 #include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
 #include "shmjob/matrix_set.hpp"
@@ -26,11 +37,16 @@ struct ShardPart {
 
 class ShardWriter {
  public:
-  // One dataset per part with count > 0 (parts are indexed like the job's sets).
+  // One dataset per part with count > 0 (parts are indexed like the job's sets). `attributes`
+  // become string attributes of the root ("config" and "datasets": resume compares them). The
+  // file must not exist yet; the new file is flushed.
   ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
-              const CompressionConfig& compression);
+              const CompressionConfig& compression, const std::map<std::string, std::string>& attributes);
 
   void write_chunk(std::size_t part, std::uint64_t row, const void* frame, std::size_t frame_bytes);
+  // Makes everything written so far durable: appends `new_rows` to the shard's index, flushes
+  // HDF5's caches to the file and fsyncs it.
+  void flush(std::span<const IndexRow> new_rows);
   // Stores the shard's index table (all its rows, sorted by id) and closes the file, reporting
   // any late write error.
   void finish(std::span<const IndexRow> rows);
@@ -41,6 +57,7 @@ class ShardWriter {
   std::filesystem::path path_;
   File file_;
   std::vector<Dataset> data_;  // per part; invalid for empty parts
+  GrowingIndex index_;
 };
 
 }  // namespace shmjob::h5

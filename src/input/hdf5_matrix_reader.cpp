@@ -81,7 +81,7 @@ struct Hdf5MatrixReader::State {
   std::list<OpenFile> files;  // most recently used first
 
   [[noreturn]] void fail(const std::string& where, const std::string& problem) const {
-    throw InputError(where + ": " + problem, kExitRuntime);
+    throw InputError(where + ": " + problem, kExitIo);
   }
 
   OpenFile& file(std::uint32_t index, const std::string& where) {

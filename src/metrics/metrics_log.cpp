@@ -7,16 +7,16 @@
 
 namespace shmjob::metrics {
 
-MetricsLog::MetricsLog(const std::filesystem::path& path)
-    : file_(std::fopen(path.c_str(), "w")), path_(path) {
-  if (!file_) throw Error("metrics: cannot write " + path.string() + ": " + std::strerror(errno));
+MetricsLog::MetricsLog(const std::filesystem::path& path, bool append)
+    : file_(std::fopen(path.c_str(), append ? "a" : "w")), path_(path) {
+  if (!file_) throw Error("metrics: cannot write " + path.string() + ": " + std::strerror(errno), kExitIo);
 }
 
 void MetricsLog::append(const nlohmann::json& record) {
   const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(mutex_);
   if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size() || std::fflush(file_.get()) != 0)
-    throw Error("metrics: cannot write " + path_.string() + ": " + std::strerror(errno));
+    throw Error("metrics: cannot write " + path_.string() + ": " + std::strerror(errno), kExitIo);
 }
 
 PeriodicSampler::PeriodicSampler(double interval_s, std::function<void()> tick)

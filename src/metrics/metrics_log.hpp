@@ -15,7 +15,9 @@ namespace shmjob::metrics {
 
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::filesystem::path& path);  // throws Error if it cannot be opened
+  // Throws Error if it cannot be opened. `append`: keep earlier records (a resumed job's log
+  // continues the earlier runs').
+  explicit MetricsLog(const std::filesystem::path& path, bool append = false);
   void append(const nlohmann::json& record);               // thread-safe
 
  private:

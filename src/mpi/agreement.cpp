@@ -13,7 +13,8 @@ int agree(MPI_Comm world, const Failure& local) {
   if (code == kExitOk) return code;
   int me = 0, first = 0;
   check(MPI_Comm_rank(world, &me), "MPI_Comm_rank");
-  const int candidate = local.code != kExitOk ? me : INT_MAX;
+  // The message shown belongs to the code the job exits with.
+  const int candidate = local.code == code ? me : INT_MAX;
   check(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, world), "MPI_Allreduce");
   if (me == first) std::fprintf(stderr, "shmjob: error: %s\n", local.message.c_str());
   return code;
@@ -21,7 +22,7 @@ int agree(MPI_Comm world, const Failure& local) {
 
 Failure as_failure(const std::exception& e) {
   if (const auto* error = dynamic_cast<const Error*>(&e)) return {error->exit_code(), error->what()};
-  return {kExitRuntime, e.what()};
+  return {kExitInternal, e.what()};
 }
 
 }  // namespace shmjob::mpi

@@ -15,7 +15,8 @@ struct Failure {
   std::string message;
 };
 
-// Every rank learns the worst exit code; the lowest failing rank prints its message, once.
+// Every rank learns the highest exit code; the lowest rank failing with that code prints its
+// message, once.
 // Collective over `world`; returns the agreed exit code.
 int agree(MPI_Comm world, const Failure& local);
 

@@ -1,28 +1,55 @@
 // Writer: stores each compressed frame it receives as one chunk of its own shard file, records
 // the index row and frees the compressed slot. At the end it checks it got every id it owns.
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "h5/shard_writer.hpp"
+#include "resume/job_identity.hpp"
 #include "shmjob/error.hpp"
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
 namespace {
-// Every id the writer owns arrived exactly once. After an interrupt, a prefix of each of its
-// ranges: producers take ids in order and every id taken is finished, so the ids written are
-// exactly the first ones of each range (what a resume relies on).
+// Every id the writer owns arrived exactly once. After an interrupt, some of them: producers
+// take ids in ticket order and every id taken is finished, but resume does not rely on that
+// (after a crash the ids written need not be a prefix): it keeps whatever is intact.
 bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int writer, bool interrupted) {
-  std::size_t i = 0;
-  for (int s = 0; s < order.sets(); ++s) {
-    const IdRange r = order.writer_range(writer, s);
-    std::uint64_t k = 0;
-    for (; k < r.count && i < sorted.size() && sorted[i].id == r.first + k; ++k, ++i) {}
-    if (k < r.count && !interrupted) return false;
-  }
-  return i == sorted.size();
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    if (sorted[i].id == sorted[i - 1].id) return false;
+  std::uint64_t mine = 0;
+  for (int s = 0; s < order.sets(); ++s)
+    for (const IdRange& r : order.writer_runs(writer, s))
+      mine += static_cast<std::uint64_t>(
+          std::lower_bound(sorted.begin(), sorted.end(), r.end(), [](const IndexRow& row, std::uint64_t id) { return row.id < id; }) -
+          std::lower_bound(sorted.begin(), sorted.end(), r.first, [](const IndexRow& row, std::uint64_t id) { return row.id < id; }));
+  if (mine != sorted.size()) return false;  // an id outside the writer's runs
+  return interrupted || mine == order.writer_total(writer);
 }
+
+// When a writer makes its shard durable (see FlushConfig).
+class FlushSchedule {
+ public:
+  explicit FlushSchedule(const FlushConfig& config)
+      : every_(config.every_matrices.value_or(0)),
+        interval_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(config.interval_s))),
+        last_(std::chrono::steady_clock::now()) {}
+  bool due(std::uint64_t unflushed) const {
+    return unflushed > 0 && ((every_ > 0 && unflushed >= every_) ||
+                             std::chrono::steady_clock::now() - last_ >= interval_);
+  }
+  void flushed() { last_ = std::chrono::steady_clock::now(); }
+
+ private:
+  std::uint64_t every_;
+  std::chrono::steady_clock::duration interval_;
+  std::chrono::steady_clock::time_point last_;
+};
 }  // namespace
 
 std::vector<IndexRow> run_writer(const StageContext& ctx) {
@@ -42,15 +69,31 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   std::optional<h5::ShardWriter> shard;
   if (order.writer_total(writer) > 0)
     shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), parts,
-                  config.compression);
+                  config.compression,
+                  std::map<std::string, std::string>{{"config", to_json(config).dump()},
+                                                     {"datasets", resume::sets_to_json(ctx.sets()).dump()}});
 
   std::vector<IndexRow> rows;
   rows.reserve(order.writer_total(writer));
+  FlushSchedule flush(config.flush);
+  std::size_t flushed_rows = 0;
   while (true) {
+    if (shard && flush.due(rows.size() - flushed_rows)) {
+      ScopedTimer busy(me.busy_ns);
+      shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));
+      flushed_rows = rows.size();
+      flush.flushed();
+    }
     shm::SlotHandle frame = 0;
     {
       ScopedTimer waiting(me.wait_ns);
-      if (!inbox.pop_wait(frame, aborted)) return rows;
+      if (!inbox.pop_wait(frame, aborted)) {
+        // The job failed elsewhere: keep what this shard holds for --resume if the disk lets us.
+        try {
+          if (shard) shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));
+        } catch (const std::exception&) {}
+        return rows;
+      }
     }
     if (frame == shm::kEndOfStream) break;
     {

@@ -893,7 +893,7 @@ TEST(InputRejectTest, VirtualAndExternalStorage) {
 // ---- reading failures -------------------------------------------------------------------------
 
 std::string read_error(Hdf5MatrixReader& reader, const InputMatrix& m, void* to, std::size_t n) {
-  return input_error([&] { reader.read(m, to, n); }, kExitRuntime);
+  return input_error([&] { reader.read(m, to, n); }, kExitIo);
 }
 
 TEST(InputReadTest, DestinationTooSmall) {

@@ -865,7 +865,7 @@ TEST(Topology, Errors) {
     Topology::from_xml("/nonexistent/topology.xml");
   } catch (const TopologyError& e) {
     EXPECT_EQ(std::string(e.what()).rfind("topology: cannot read XML topology", 0), 0U) << e.what();
-    EXPECT_EQ(e.exit_code(), kExitRuntime);
+    EXPECT_EQ(e.exit_code(), kExitInternal);
   }
   EXPECT_THROW(compute_role_plan(TopologyView{}, std::vector<CpuSet>(3), config_with()), TopologyError);
 }

@@ -1,0 +1,51 @@
+#pragma once
+// Reading back a shard (or a master) an earlier run left, to find what is intact: a shard's
+// attributes, its datasets' extents, its own index, and whether one matrix's stored chunk is
+// there, decompresses and matches the crc32 its index row records. Read-only; for --resume.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "h5/h5_handle.hpp"
+#include "shmjob/index_row.hpp"
+#include "shmjob/matrix_set.hpp"
+
+namespace shmjob::h5 {
+
+// A string attribute of `object`, or nullopt if it has none (or it is not a string).
+std::optional<std::string> read_string_attribute_if_any(hid_t object, const char* name);
+
+class ShardReader {
+ public:
+  // Opens `path` read-only; throws H5Error if it is not a readable HDF5 file.
+  explicit ShardReader(const std::filesystem::path& path);
+  hid_t file() const noexcept { return file_; }
+
+  struct Extent {
+    std::uint64_t first_id = 0, count = 0;  // count 0: no dataset for this set
+  };
+  // The dataset of `set`: its first_id attribute and number of rows.
+  Extent extent(const MatrixSet& set) const;
+  // Empty when `row`'s matrix is stored intact in this file: the chunk at row `row.row` of the
+  // dataset of `set` exists, its size equals row.compressed_bytes, it decompresses (zstd,
+  // then unshuffle when the dataset declares shuffle) to set.bytes() bytes whose crc32 equals
+  // row.crc32, and row.row == row.id - first_id. Otherwise what is wrong.
+  std::string problem_with(const IndexRow& row, const MatrixSet& set) const;
+
+ private:
+  struct Part {
+    Dataset data;
+    Extent extent;
+    bool shuffled = false;
+  };
+  const Part* part(const MatrixSet& set) const;
+
+  std::filesystem::path path_;
+  File file_;
+  mutable std::vector<std::pair<std::string, Part>> parts_;  // opened on first use
+  mutable std::vector<std::byte> frame_, raw_, unshuffled_;
+};
+
+}  // namespace shmjob::h5

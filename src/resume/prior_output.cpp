@@ -1,0 +1,171 @@
+#include "resume/prior_output.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "h5/index_table.hpp"
+#include "h5/shard_scan.hpp"
+#include "h5/shard_writer.hpp"
+#include "resume/job_identity.hpp"
+#include "shmjob/error.hpp"
+
+namespace shmjob::resume {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+json parse_or_null(const std::optional<std::string>& text) {
+  if (!text) return nullptr;
+  return json::parse(*text, nullptr, false);  // discarded (invalid) reads as "no identity"
+}
+
+// Refuses to go on if `where` was written by another job.
+void require_same_job(const std::string& where, const json& stored_config, const json& stored_sets,
+                      const Config& config, const std::vector<MatrixSet>& sets) {
+  if (!stored_config.is_object())
+    throw OutputPathError("resume: " + where + " does not record the config it was written with; "
+                          "cannot tell whether it belongs to this job", kExitBadInput);
+  const std::string difference = identity_difference(stored_config, stored_sets, config, sets);
+  if (!difference.empty())
+    throw OutputPathError("resume: " + where + " was written with another config (" + difference +
+                          "); use the same config, or another output_dir", kExitBadInput);
+}
+
+const MatrixSet* set_holding(const std::vector<MatrixSet>& sets, std::uint64_t id) {
+  for (const MatrixSet& s : sets)
+    if (id >= s.first_id && id - s.first_id < s.count) return &s;
+  return nullptr;
+}
+}  // namespace
+
+std::int64_t shard_number_of(const std::string& file_name, const std::string& job) {
+  const std::string prefix = job + ".shard-", suffix = ".h5";
+  if (file_name.size() <= prefix.size() + suffix.size() || !file_name.starts_with(prefix) ||
+      !file_name.ends_with(suffix))
+    return -1;
+  const std::string digits = file_name.substr(prefix.size(), file_name.size() - prefix.size() - suffix.size());
+  if (digits.size() < 5 || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    return -1;
+  return std::stoll(digits);
+}
+
+PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>& sets) {
+  PriorOutput out;
+  const fs::path& dir = config.output_dir;
+  std::error_code ec;
+
+  // Candidate rows per shard number: the master's index, then each shard's own.
+  std::map<std::uint32_t, std::vector<IndexRow>> candidates;
+  if (fs::exists(config.master_path(), ec)) {
+    out.found_any = true;
+    const std::string where = config.master_path().string();
+    std::optional<h5::File> master;
+    try {
+      master.emplace(H5Fopen(where.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open " + where);
+    } catch (const H5Error& e) {
+      out.ignored.push_back(where + ": " + e.what());
+    }
+    if (master) {
+      require_same_job(where, parse_or_null(h5::read_string_attribute_if_any(*master, "config")),
+                       parse_or_null(h5::read_string_attribute_if_any(*master, "datasets")), config, sets);
+      out.master_complete = h5::read_string_attribute_if_any(*master, "status") == "complete";
+      for (const MatrixSet& set : sets) {
+        try {
+          for (const IndexRow& r : h5::read_index(*master, set.index_name.c_str())) candidates[r.shard].push_back(r);
+        } catch (const H5Error& e) {
+          out.ignored.push_back(where + ": " + e.what());
+        }
+      }
+    }
+  }
+
+  std::map<std::uint32_t, fs::path> shard_files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::int64_t number = shard_number_of(entry.path().filename().string(), config.job);
+    if (number < 0) continue;
+    out.found_any = true;
+    shard_files[static_cast<std::uint32_t>(number)] = entry.path();
+    out.next_shard = std::max(out.next_shard, static_cast<std::uint32_t>(number) + 1);
+  }
+  if (ec) throw OutputPathError("resume: cannot list " + dir.string() + ": " + ec.message());
+
+  std::unordered_set<std::uint64_t> have;  // ids a kept row holds
+  for (const auto& [number, path] : shard_files) {
+    const std::string where = path.string();
+    std::optional<h5::ShardReader> shard;
+    try {
+      shard.emplace(path);
+    } catch (const H5Error& e) {
+      out.ignored.push_back(where + ": cannot be opened (" + std::string(e.what()) + "); its matrices are written again");
+      continue;
+    }
+    require_same_job(where, parse_or_null(h5::read_string_attribute_if_any(shard->file(), "config")),
+                     parse_or_null(h5::read_string_attribute_if_any(shard->file(), "datasets")), config, sets);
+    std::vector<IndexRow>& rows = candidates[number];
+    try {
+      const std::vector<IndexRow> own = h5::read_index(shard->file(), "index");
+      rows.insert(rows.end(), own.begin(), own.end());
+    } catch (const H5Error& e) {
+      out.ignored.push_back(where + ": its index cannot be read (" + std::string(e.what()) + ")");
+    }
+    h5::ShardInfo info{number, path.filename().string(), {}, {}};
+    bool used = false;
+    for (const MatrixSet& set : sets) {
+      h5::ShardReader::Extent extent{};
+      try {
+        extent = shard->extent(set);
+      } catch (const H5Error& e) {
+        out.ignored.push_back(where + ": " + e.what());
+      }
+      info.first_id.push_back(extent.first_id);
+      info.count.push_back(extent.count);
+    }
+    for (const IndexRow& row : rows) {
+      const MatrixSet* set = set_holding(sets, row.id);
+      if (row.shard != number || set == nullptr || have.contains(row.id)) continue;
+      std::string problem;
+      try {
+        problem = shard->problem_with(row, *set);
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+      if (!problem.empty()) {
+        ++out.rejected_rows;
+        continue;
+      }
+      have.insert(row.id);
+      out.kept.push_back(row);
+      used = true;
+    }
+    if (used) out.shards.push_back(std::move(info));
+  }
+  std::sort(out.kept.begin(), out.kept.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<std::vector<stages::IdRange>> missing_ids(const std::vector<MatrixSet>& sets,
+                                                      const std::vector<IndexRow>& kept) {
+  std::vector<std::vector<stages::IdRange>> out;
+  auto it = kept.begin();
+  for (const MatrixSet& set : sets) {
+    std::vector<stages::IdRange>& runs = out.emplace_back();
+    std::uint64_t next = set.first_id;  // first id not yet accounted for
+    const std::uint64_t end = set.first_id + set.count;
+    for (; it != kept.end() && it->id < end; ++it) {
+      if (it->id < next) continue;
+      if (it->id > next) runs.push_back({next, it->id - next});
+      next = it->id + 1;
+    }
+    if (next < end) runs.push_back({next, end - next});
+  }
+  return out;
+}
+
+}  // namespace shmjob::resume
