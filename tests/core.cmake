@@ -57,5 +57,8 @@ shmjob_mpi_script(verify_output_selftest verify_output_selftest.py LABEL python
                   $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 # Placement: --plan output, a synthetic topology under mpirun, pinning on this machine.
 shmjob_mpi_script(mpi_placement placement_test.py $<TARGET_FILE:shmjob>)
-# A signal mid-run: drained, master "interrupted", exit code 3.
+# A signal mid-run: drained, master "interrupted", exit code 4.
 shmjob_mpi_script(mpi_interrupt interrupt_test.py $<TARGET_FILE:shmjob>)
+# Interrupts at several points, a second signal, a SIGKILLed compressor and writer, each then
+# --resume and compared with an uninterrupted run; resume refused on another config.
+shmjob_mpi_script(mpi_resume resume_test.py $<TARGET_FILE:shmjob>)

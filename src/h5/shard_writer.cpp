@@ -57,7 +57,9 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   register_zstd_filter();
   const std::string where = path_.string();
   PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
-  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  // 1.8 format: HDF5 1.10's superblock v3 marks a file "open for write" until it is closed, and
+  // a shard whose writer was killed could then only be opened after h5clear.
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
   keep_metadata_until_flush(fapl);
   PropList fcpl(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate");
   // Freed space (e.g. an index chunk's old copy) is never handed out again in this session.

@@ -66,11 +66,11 @@ def run(shmjob, config_path):
                           capture_output=True, text=True, timeout=120)
 
 
-def check(name, result, fragments, out_dir, failures, expect_no_dir=True):
+def check(name, result, fragments, out_dir, failures, expect_no_dir=True, code=2):
     errors = [l for l in (result.stdout + result.stderr).splitlines() if l.startswith("shmjob: error:")]
     problems = []
-    if result.returncode != 2:
-        problems.append(f"exit code {result.returncode}, expected 2")
+    if result.returncode != code:
+        problems.append(f"exit code {result.returncode}, expected {code}")
     if len(errors) != 1:
         problems.append(f"{len(errors)} error lines, expected 1: {errors}")
     elif not all(f in errors[0] for f in fragments):
@@ -111,8 +111,9 @@ def main():
         path = os.path.join(tmp, "file-as-dir.json")
         with open(path, "w") as f:
             json.dump(dict(GOOD, output_dir=blocker), f)
-        check("output_dir is a file", run(shmjob, path), ["output_dir", "not a directory"],
-              os.path.join(tmp, "unused"), failures)
+        # A path the job cannot use is a runtime I/O error (exit 3), not a config error.
+        check("output_dir is a file", run(shmjob, path), ["output_dir", "not a directory", blocker],
+              os.path.join(tmp, "unused"), failures, code=3)
 
         existing = os.path.join(tmp, "existing")
         os.makedirs(existing)

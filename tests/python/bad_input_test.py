@@ -141,7 +141,7 @@ class Runner:
 
     def check(self, name, args, fragments, out_dir, code=2, master=None):
         """fragments: every one must be in the error line. out_dir must not exist afterwards
-        (code 2) or must hold no master file `master` (code 1)."""
+        (code 2) or must hold no master file `master` (code 3)."""
         result = self.run(args)
         text = result.stdout + result.stderr
         errors = [l for l in text.splitlines() if l.startswith("shmjob: error:")]
@@ -266,12 +266,12 @@ def main():
                  ["slots.slot_bytes", "1000", "1024", "in/runs/run_001.h5", "/frames"],
                  {"slots": {"slot_bytes": 1000}})
 
-        # Failure while the job runs: exit 1, the matrix named, no master file.
+        # Failure while the job runs: exit 3 (runtime I/O), the matrix named, no master file.
         out = r.out_dir()
         r.check("runtime: fletcher32 mismatch",
                 ["ingest", "extra/fletcher_bad.h5", "--out", out, "--job", "fl"],
                 ["input: extra/fletcher_bad.h5:/data[4]: cannot read", "Fletcher32"], out,
-                code=1, master="fl.h5")
+                code=3, master="fl.h5")
 
     left = leftover_entries(before)
     if left:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Interrupting a running job: a signal stops production, the pipeline drains, and the master
-file is written with status "interrupted"; exit code 3. Two ways in:
+file is written with status "interrupted"; exit code 4. Two ways in:
   - SIGTERM sent to every rank (what Slurm's time limit and scancel do to srun-launched ranks);
   - SIGUSR1 sent to mpirun, which forwards it to the ranks.
-Checks: exit code 3, one "shmjob: interrupted: X of N" line, status "interrupted", fewer than N
+Checks: exit code 4, one "shmjob: interrupted: X of N" line, status "interrupted", fewer than N
 matrices, every writer's ids are the first ones of its shard block (no holes), and every indexed
 matrix read from its shard equals the regenerated one with the right crc32.
 
@@ -69,7 +69,7 @@ def run_interrupted(shmjob, tmp, name, how):
     else:
         job.send_signal(signal.SIGUSR1)
     out, err = job.communicate(timeout=300)
-    check(job.returncode == 3, f"{name}: exit code {job.returncode} (expected 3)")
+    check(job.returncode == 4, f"{name}: exit code {job.returncode} (expected 4)")
     lines = [l for l in err.splitlines() if l.startswith("shmjob: interrupted:")]
     check(len(lines) == 1 and "of 60 matrices written" in lines[0], f"{name}: one interrupted line: {lines}")
     return config

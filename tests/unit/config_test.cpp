@@ -73,7 +73,7 @@ TEST(ConfigReject, TopLevelString) {
 
 TEST(ConfigReject, UnknownTopLevelKey) {
   expect_message(parse_error(with("/matrix", 1)),
-                 {"unknown key \"matrix\"", "known keys: job, output_dir, overwrite, matrices"});
+                 {"unknown key \"matrix\"", "known keys: job, output_dir, overwrite, resume, matrices"});
 }
 
 TEST(ConfigReject, UnknownNestedKey) {
@@ -445,7 +445,7 @@ TEST(ConfigParse, Defaults) {
 
 json full_document() {
   return json::parse(R"({
-    "job": "run-7.a_b", "output_dir": "/scratch/x", "overwrite": true,
+    "job": "run-7.a_b", "output_dir": "/scratch/x", "overwrite": true, "resume": true,
     "matrices": {"count": 1099511627776, "rows": 1048576, "cols": 512, "dtype": "int16",
                  "kind": "poisson", "seed": 18446744073709551615},
     "stages": {"producers": 3, "compressors": "auto", "writers": 2},
@@ -453,7 +453,8 @@ json full_document() {
               "memory_budget_mb": 2048},
     "compression": {"level": 22, "shuffle": true},
     "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25},
-    "placement": {"pinning": "cores", "work_sharing": "shared"}
+    "placement": {"pinning": "cores", "work_sharing": "shared"},
+    "flush": {"every_matrices": 64, "interval_s": 2.5}
   })");
 }
 
@@ -548,8 +549,45 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
               "memory_budget_mb": null},
     "compression": {"level": 3, "shuffle": false},
     "metrics": {"path": "metrics.jsonl", "interval_s": 1.0},
-    "placement": {"pinning": "auto", "work_sharing": "lane_local"}
+    "placement": {"pinning": "auto", "work_sharing": "lane_local"},
+    "resume": false, "flush": {"every_matrices": null, "interval_s": 10.0}
   })"));
+}
+
+TEST(ConfigParse, ResumeAndFlush) {
+  const Config c = parse_config(full_document());
+  EXPECT_TRUE(c.resume);
+  EXPECT_EQ(c.flush.every_matrices, 64U);
+  EXPECT_EQ(c.flush.interval_s, 2.5);
+  const Config d = parse_config(minimal());
+  EXPECT_FALSE(d.resume);
+  EXPECT_FALSE(d.flush.every_matrices.has_value());
+  EXPECT_EQ(d.flush.interval_s, 10.0);
+}
+
+TEST(ConfigReject, BadFlushAndResume) {
+  const auto rejects = [](const char* key, const json& value, const std::string& fragment) {
+    json doc = minimal();
+    if (std::string(key) == "resume") doc["resume"] = value;
+    else doc["flush"][key] = value;
+    try {
+      parse_config(doc);
+      ADD_FAILURE() << key << " = " << value.dump() << " accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_EQ(e.exit_code(), kExitBadInput);
+    }
+  };
+  rejects("every_matrices", 0, "flush.every_matrices: must be at least 1");
+  rejects("every_matrices", -3, "flush.every_matrices");
+  rejects("every_matrices", 2.5, "flush.every_matrices");
+  rejects("interval_s", 0, "flush.interval_s: must be a number of seconds > 0");
+  rejects("interval_s", "10", "flush.interval_s");
+  rejects("interval_s", 3601, "flush.interval_s");
+  rejects("resume", "yes", "resume: must be true or false");
+  json doc = minimal();
+  doc["flush"]["every"] = 3;
+  EXPECT_THROW(parse_config(doc), ConfigError);
 }
 
 TEST(ConfigJson, RoundTripDefaults) {

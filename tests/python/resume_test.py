@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Interrupt, crash and resume: whatever point a job is stopped at, and however (a signal that
+drains, a second signal that aborts, a SIGKILLed compressor or writer), running the same config
+with --resume finishes it, and the result equals an uninterrupted run's: every matrix read by id
+through the master (h5py), and the index rows' ids, crc32 and sizes.
+
+Cases (each: a first run stopped, then --resume, then a comparison with the reference run):
+  - SIGTERM to every rank early (1 matrix written), in the middle (30 of 60), and during the
+    final drain (57 of 60 written: producers have taken every id) -> exit 4, "interrupted";
+  - SIGTERM twice to every rank -> each aborts at once with 128+15 (mpirun reports it);
+  - SIGKILL of one compressor, and of one writer, mid-run -> mpirun aborts the job (time
+    printed, not asserted), shards readable up to their last flush;
+  - a resume of a resumed, complete job: "nothing to do", exit 0, master unchanged;
+  - a resume with a changed config (matrices.seed) is refused: exit 2, one line, nothing written;
+  - a fresh run (no --resume) into a directory holding an unfinished run is refused: exit 2.
+After every run nothing new may remain in /dev/shm.
+
+usage: resume_test.py SHMJOB
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+from shm_check import leftover_entries, shm_entries
+
+COUNT = 60
+RANKS = 5
+BASE = {"matrices": {"count": COUNT, "rows": 128, "cols": 128, "kind": "smooth", "seed": 5},
+        "stages": {"producers": 1, "compressors": 2, "writers": 2},
+        "compression": {"level": 19}, "metrics": {"interval_s": 0.1},
+        "flush": {"every_matrices": 3}}
+
+failures = []
+passed = []
+
+
+def check(condition, message):
+    print(("ok    " if condition else "FAIL  ") + message, flush=True)
+    (passed if condition else failures).append(message)
+
+
+def write_config(tmp, name, **changes):
+    config = json.loads(json.dumps(BASE))
+    config.update({"job": name, "output_dir": os.path.join(tmp, name)})
+    for key, value in changes.items():
+        section, _, leaf = key.partition(".")
+        if leaf:
+            config[section][leaf] = value
+        else:
+            config[section] = value
+    path = os.path.join(tmp, name + ".json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return config, path
+
+
+def start(shmjob, path, *extra):
+    return subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, *extra, path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run(shmjob, path, *extra):
+    job = start(shmjob, path, *extra)
+    out, err = job.communicate(timeout=300)
+    return job.returncode, out, err
+
+
+def samples(metrics):
+    try:
+        with open(metrics) as f:
+            return [json.loads(l) for l in f if '"sample"' in l]
+    except (OSError, ValueError):
+        return []
+
+
+def wait_for_written(metrics, at_least, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = samples(metrics)
+        if s and s[-1]["written"] >= at_least:
+            return s[-1]["written"]
+        time.sleep(0.02)
+    return None
+
+
+def rank_pids(mpirun_pid):
+    """{world rank: pid} of mpirun's children (Open MPI sets OMPI_COMM_WORLD_RANK)."""
+    out = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True).stdout
+    ranks = {}
+    for pid in map(int, out.split()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+            ranks[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        except (OSError, KeyError, ValueError):
+            pass
+    return ranks
+
+
+def rank_of_role(metrics, role):
+    with open(metrics) as f:
+        start_record = json.loads(f.readline())
+    return next(r["rank"] for r in start_record["plan"]["ranks"] if r["role"] == role)
+
+
+def read_job(config):
+    """(status, index rows as {id: (crc32, raw_bytes)}, matrices by id) through the master."""
+    with h5py.File(os.path.join(config["output_dir"], config["job"] + ".h5")) as f:
+        status = f.attrs["status"]
+        status = status.decode() if isinstance(status, bytes) else status
+        index = f["index"][:]
+        data = f["data"][:]
+    rows = {int(r["id"]): (int(r["crc32"]), int(r["raw_bytes"])) for r in index}
+    return status, index, rows, data
+
+
+def compare_with_reference(name, config, reference):
+    status, index, rows, data = read_job(config)
+    ref_status, ref_index, ref_rows, ref_data = reference
+    check(status == "complete", f"{name}: resumed master status {status!r}")
+    ids = index["id"].astype(np.int64)
+    check(len(ids) == COUNT and bool(np.all(ids == np.arange(COUNT))),
+          f"{name}: index lists ids 0..{COUNT - 1} once each, in order ({len(ids)} rows)")
+    check(rows == ref_rows, f"{name}: index ids, crc32 and raw_bytes equal the uninterrupted run's")
+    equal = [i for i in range(COUNT) if np.array_equal(data[i], ref_data[i])]
+    check(len(equal) == COUNT and data.dtype == ref_data.dtype,
+          f"{name}: every matrix read through the master equals the uninterrupted run's "
+          f"({len(equal)} of {COUNT})")
+
+
+def shards_of(config):
+    return sorted(n for n in os.listdir(config["output_dir"]) if ".shard-" in n)
+
+
+def resume_and_compare(shmjob, name, config, path, reference, must_keep=True):
+    before_shards = shards_of(config)
+    sizes = {n: os.path.getsize(os.path.join(config["output_dir"], n)) for n in before_shards}
+    mtimes = {n: os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns for n in before_shards}
+    code, out, err = run(shmjob, path, "--resume")
+    check(code == 0, f"{name}: --resume exits 0 (got {code}; {err.strip()[-300:]})")
+    resume_lines = [l for l in out.splitlines() if l.startswith("shmjob: resume:")]
+    check(len(resume_lines) == 1, f"{name}: one resume line: {resume_lines}")
+    kept = int(resume_lines[0].split("kept ")[1].split()[0]) if len(resume_lines) == 1 else -1
+    if must_keep:
+        check(kept > 0, f"{name}: matrices flushed before the stop are kept, not redone ({kept})")
+    unchanged = all(os.path.getsize(os.path.join(config["output_dir"], n)) == sizes[n] and
+                    os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns == mtimes[n]
+                    for n in before_shards)
+    check(unchanged, f"{name}: the earlier shards were not rewritten ({before_shards})")
+    compare_with_reference(name, config, reference)
+
+
+def signal_ranks(job, how_many=1, sig=signal.SIGTERM, gap=0.3):
+    pids = rank_pids(job.pid)
+    for i in range(how_many):
+        if i:
+            time.sleep(gap)
+        for pid in pids.values():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    return pids
+
+
+def interrupt_case(shmjob, tmp, name, at, reference, shm_before):
+    config, path = write_config(tmp, name)
+    job = start(shmjob, path)
+    written = wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), at)
+    check(written is not None, f"{name}: the job reached {at} matrices written")
+    signal_ranks(job)
+    out, err = job.communicate(timeout=300)
+    check(job.returncode == 4, f"{name}: exit code {job.returncode} (expected 4)")
+    status, index, _, _ = read_job(config)
+    check(status == "interrupted" and len(index) <= COUNT,
+          f"{name}: master {status!r} with {len(index)} of {COUNT} matrices (signal at {written})")
+    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm after the interrupt")
+    resume_and_compare(shmjob, name, config, path, reference, must_keep=written >= 3)
+
+
+def second_signal_case(shmjob, tmp, reference, shm_before):
+    name = "second_signal"
+    config, path = write_config(tmp, name)
+    job = start(shmjob, path)
+    wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
+    t0 = time.time()
+    signal_ranks(job, how_many=2, gap=0.05)
+    out, err = job.communicate(timeout=300)
+    took = time.time() - t0
+    print(f"      second signal: job ended {took:.2f} s after the first signal, exit {job.returncode}")
+    check(job.returncode == 128 + signal.SIGTERM, f"{name}: exit code {job.returncode} (expected 143)")
+    check("second signal: aborting now" in err, f"{name}: the abort says why")
+    check(not os.path.exists(os.path.join(config["output_dir"], name + ".h5")),
+          f"{name}: no master written by an aborted run")
+    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm")
+    resume_and_compare(shmjob, name, config, path, reference)
+
+
+def kill_case(shmjob, tmp, role, reference, shm_before):
+    name = "kill_" + role
+    config, path = write_config(tmp, name)
+    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    job = start(shmjob, path)
+    wait_for_written(metrics, 20)
+    victim = rank_pids(job.pid)[rank_of_role(metrics, role)]
+    t0 = time.time()
+    os.kill(victim, signal.SIGKILL)
+    out, err = job.communicate(timeout=300)
+    took = time.time() - t0
+    print(f"      SIGKILL {role}: mpirun ended the job {took:.2f} s later, exit {job.returncode}")
+    check(job.returncode != 0, f"{name}: the job fails (exit {job.returncode})")
+    check(not os.path.exists(os.path.join(config["output_dir"], name + ".h5")),
+          f"{name}: no master written")
+    readable = 0
+    for shard in shards_of(config):
+        try:
+            with h5py.File(os.path.join(config["output_dir"], shard)) as f:
+                readable += len(f["index"])
+        except OSError as e:
+            print(f"      {shard} unreadable: {e}")
+    print(f"      {readable} index rows readable in the shards after the crash")
+    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm")
+    resume_and_compare(shmjob, name, config, path, reference)
+
+
+def main():
+    shmjob = sys.argv[1]
+    shm_before = shm_entries()
+    with tempfile.TemporaryDirectory(prefix="shmjob-resume-") as tmp:
+        config, path = write_config(tmp, "reference")
+        code, out, err = run(shmjob, path)
+        check(code == 0, f"reference: uninterrupted run exits 0 ({err.strip()[-300:]})")
+        reference = read_job(config)
+
+        interrupt_case(shmjob, tmp, "term_early", 1, reference, shm_before)
+        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, shm_before)
+        interrupt_case(shmjob, tmp, "term_drain", COUNT - 3, reference, shm_before)
+        second_signal_case(shmjob, tmp, reference, shm_before)
+        kill_case(shmjob, tmp, "compressor", reference, shm_before)
+        kill_case(shmjob, tmp, "writer", reference, shm_before)
+
+        # A complete job resumed again: nothing to do, nothing rewritten.
+        config, path = write_config(tmp, "term_middle")
+        master = os.path.join(config["output_dir"], "term_middle.h5")
+        stamp = os.stat(master).st_mtime_ns
+        code, out, err = run(shmjob, path, "--resume")
+        check(code == 0 and "already complete" in out and "nothing to do" in out,
+              f"complete job resumed: exit {code}, says {out.strip()!r}")
+        check(os.stat(master).st_mtime_ns == stamp, "complete job resumed: master untouched")
+
+        # Another config onto the same output: refused before anything is written.
+        config, path = write_config(tmp, "term_middle", **{"matrices.seed": 6})
+        files = sorted(os.listdir(config["output_dir"]))
+        code, out, err = run(shmjob, path, "--resume")
+        errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
+        check(code == 2 and len(errors) == 1 and "matrices.seed" in errors[0] and "another config" in errors[0],
+              f"changed config refused: exit {code}, {errors}")
+        check(sorted(os.listdir(config["output_dir"])) == files, "changed config refused: nothing written")
+
+        # A fresh run into an unfinished job's directory: refused, pointing at --resume.
+        config, path = write_config(tmp, "unfinished")
+        job = start(shmjob, path)
+        wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
+        signal_ranks(job, how_many=2, gap=0.05)
+        job.communicate(timeout=300)
+        code, out, err = run(shmjob, path)
+        errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
+        check(code == 2 and len(errors) == 1 and "--resume" in errors[0],
+              f"fresh run over an unfinished one refused: exit {code}, {errors}")
+        check(not leftover_entries(shm_before), "nothing left in /dev/shm at the end")
+    print(f"{len(passed)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
