@@ -296,7 +296,11 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
-  if (log_) log_->append(metrics::end_record(summary, placements, totals, written ? "" : "see stderr"));
+  try {
+    if (log_) log_->append(metrics::end_record(summary, placements, totals, written ? "" : "see stderr"));
+  } catch (const std::exception&) {
+    if (written) throw;  // else the job's own error (e.g. the disk is full) is the one to report
+  }
   if (code == kExitInterrupted) {
     std::uint64_t expected = 0;
     for (const MatrixSet& set : sets_) expected += set.count;

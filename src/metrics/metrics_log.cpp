@@ -10,6 +10,12 @@ namespace shmjob::metrics {
 MetricsLog::MetricsLog(const std::filesystem::path& path, bool append)
     : file_(std::fopen(path.c_str(), append ? "a" : "w")), path_(path) {
   if (!file_) throw Error("metrics: cannot write " + path.string() + ": " + std::strerror(errno), kExitIo);
+  // An earlier run may have died mid-line (a full disk): start on a line of our own.
+  if (append && std::fseek(file_.get(), -1, SEEK_END) == 0) {
+    const int last = std::fgetc(file_.get());
+    std::fseek(file_.get(), 0, SEEK_END);
+    if (last != '\n' && last != EOF) std::fputc('\n', file_.get());
+  }
 }
 
 void MetricsLog::append(const nlohmann::json& record) {
