@@ -62,3 +62,5 @@ shmjob_mpi_script(mpi_interrupt interrupt_test.py $<TARGET_FILE:shmjob>)
 # Interrupts at several points, a second signal, a SIGKILLed compressor and writer, each then
 # --resume and compared with an uninterrupted run; resume refused on another config.
 shmjob_mpi_script(mpi_resume resume_test.py $<TARGET_FILE:shmjob>)
+# shmjob cleanup after a SIGKILLed mpirun, while another job runs.
+shmjob_mpi_script(mpi_cleanup cleanup_test.py $<TARGET_FILE:shmjob>)

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cleanup/stale_launcher_files.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
@@ -82,8 +83,15 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--quiet", options.quiet, "no summary and no progress line");
   ingest_cmd->add_flag("--resume", options.resume, "finish an earlier, unfinished ingest into --out");
 
+  bool dry_run = false;
+  CLI::App* cleanup_cmd = app.add_subcommand(
+      "cleanup", "remove what a killed mpirun left on this node (/dev/shm/vader_segment.*, "
+                 "session directories of dead mpiruns); running jobs are not touched");
+  cleanup_cmd->add_flag("--dry-run", dry_run, "only list what would be removed");
+
   try {
     app.parse(argc, argv);
+    if (cleanup_cmd->parsed()) return shmjob::cleanup::run_cleanup(dry_run);
     if (!ingest_cmd->parsed() && config_path.empty())
       throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {
