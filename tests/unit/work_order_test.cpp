@@ -268,5 +268,59 @@ TEST(WorkOrder, WriterRangeOutOfBoundsThrows) {
   EXPECT_THROW(order.writer_range(-1), std::out_of_range);
 }
 
+// --- resume: only the missing ids, as runs --------------------------------------------------
+
+TEST(SplitRuns, CutsTheIdsInOrderIntoEvenGroups) {
+  // ids 0-2, 10-11, 20-24: 10 ids into 3 groups of 4, 3, 3.
+  const std::vector<IdRange> runs{{0, 3}, {10, 2}, {20, 5}};
+  const auto groups = split_evenly(runs, 3);
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0], (std::vector<IdRange>{{0, 3}, {10, 1}}));
+  EXPECT_EQ(groups[1], (std::vector<IdRange>{{11, 1}, {20, 2}}));
+  EXPECT_EQ(groups[2], (std::vector<IdRange>{{22, 3}}));
+  // One run is split_evenly of that range.
+  const auto single = split_evenly(std::vector<IdRange>{{100, 10}}, 4);
+  const auto plain = split_evenly(IdRange{100, 10}, 4);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(single[i], (std::vector<IdRange>{plain[i]}));
+  EXPECT_TRUE(split_evenly(std::vector<IdRange>{}, 2)[1].empty());
+}
+
+TEST(WorkOrder, WithHolesEveryMissingIdOnceToTheWriterWhoseSpanHoldsIt) {
+  // An earlier run kept 3-9 and 12-19 of set 0 (ids 0-29) and all of set 1 (30-39) but 35.
+  const std::vector<std::vector<IdRange>> todo{{{0, 3}, {10, 2}, {20, 10}}, {{35, 1}}};
+  for (int writers = 1; writers <= 5; ++writers) {
+    SCOPED_TRACE(std::to_string(writers) + " writers");
+    const WorkOrder order(todo, writers);
+    std::multiset<std::uint64_t> produced;
+    for (std::uint64_t t = 0; t < order.ticket_count(); ++t)
+      if (const auto id = order.id_for_ticket(t)) produced.insert(*id);
+    std::multiset<std::uint64_t> expected;
+    for (const auto& runs : todo)
+      for (const IdRange& r : runs)
+        for (std::uint64_t id = r.first; id < r.end(); ++id) expected.insert(id);
+    EXPECT_EQ(produced, expected);
+    EXPECT_EQ(order.node_total(), expected.size());
+    std::uint64_t per_writer = 0;
+    for (int w = 0; w < writers; ++w) {
+      per_writer += order.writer_total(w);
+      for (int s = 0; s < 2; ++s)
+        for (const IdRange& r : order.writer_runs(w, s))
+          for (std::uint64_t id = r.first; id < r.end(); ++id) {
+            EXPECT_TRUE(order.writer_range(w, s).contains(id));
+            EXPECT_EQ(order.writer_of(id), w);
+            EXPECT_EQ(order.set_of(id), s);
+          }
+    }
+    EXPECT_EQ(per_writer, expected.size());
+  }
+  // Two writers, set 0's 15 missing ids: 8 and 7; the first's span 0-22 holds the kept 3-9 and
+  // 12-19 as holes.
+  const WorkOrder two(todo, 2);
+  EXPECT_EQ(two.writer_range(0, 0), (IdRange{0, 23}));
+  EXPECT_EQ(two.writer_count(0, 0), 8u);  // 0,1,2,10,11,20,21,22
+  EXPECT_EQ(two.writer_range(1, 0), (IdRange{23, 7}));
+  EXPECT_EQ(two.writer_range(0, 1).count + two.writer_range(1, 1).count, 1u);
+}
+
 }  // namespace
 }  // namespace shmjob::stages
