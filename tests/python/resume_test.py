@@ -10,6 +10,7 @@ Cases (each: a first run stopped, then --resume, then a comparison with the refe
   - SIGTERM twice to every rank -> each aborts at once with 128+15 (mpirun reports it);
   - SIGKILL of one compressor, and of one writer, mid-run -> mpirun aborts the job (time
     printed, not asserted), shards readable up to their last flush;
+  - an ingest of two shapes (two matrix sets) interrupted in the middle, then resumed;
   - a resume of a resumed, complete job: "nothing to do", exit 0, master unchanged;
   - a resume with a changed config (matrices.seed) is refused: exit 2, one line, nothing written;
   - a fresh run (no --resume) into a directory holding an unfinished run is refused: exit 2.
@@ -230,6 +231,53 @@ def kill_case(shmjob, tmp, role, reference, shm_before):
     resume_and_compare(shmjob, name, config, path, reference)
 
 
+def ingest_case(shmjob, tmp, shm_before):
+    """An ingest of two shapes (two matrix sets, two virtual datasets) interrupted and resumed."""
+    rng = np.random.default_rng(4)
+    inputs = os.path.join(tmp, "inputs")
+    os.makedirs(inputs)
+    with h5py.File(os.path.join(inputs, "a.h5"), "w") as f:
+        f["data"] = np.cumsum(rng.normal(size=(40, 96, 96)), axis=2).astype("f4")
+    with h5py.File(os.path.join(inputs, "b.h5"), "w") as f:
+        f["data"] = rng.poisson(4, size=(30, 40, 24)).astype("i2")
+    configs = {}
+    for name in ("ingest_reference", "ingest"):
+        config = {"job": name, "output_dir": os.path.join(tmp, name),
+                  "input": {"files": [os.path.join(inputs, "a.h5"), os.path.join(inputs, "b.h5")],
+                            "dataset": "/data"},
+                  "stages": {"producers": 1, "compressors": 2, "writers": 2},
+                  "compression": {"level": 19, "shuffle": True}, "metrics": {"interval_s": 0.1},
+                  "flush": {"every_matrices": 3}}
+        path = os.path.join(tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        configs[name] = (config, path)
+    code, _, err = run(shmjob, configs["ingest_reference"][1])
+    check(code == 0, f"ingest reference exits 0 ({err.strip()[-200:]})")
+    config, path = configs["ingest"]
+    job = start(shmjob, path)
+    wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 20)
+    signal_ranks(job)
+    job.communicate(timeout=300)
+    check(job.returncode == 4, f"ingest: interrupted, exit {job.returncode}")
+    code, out, err = run(shmjob, path, "--resume")
+    check(code == 0, f"ingest: --resume exits 0 ({err.strip()[-200:]}) {out.splitlines()[:1]}")
+    with h5py.File(os.path.join(tmp, "ingest_reference", "ingest_reference.h5")) as ref, \
+            h5py.File(os.path.join(config["output_dir"], "ingest.h5")) as got:
+        status = got.attrs["status"]
+        check((status.decode() if isinstance(status, bytes) else status) == "complete", "ingest: resumed master complete")
+        names = sorted(k for k in ref if k.startswith(("data", "index")))
+        check(names == sorted(k for k in got if k.startswith(("data", "index"))) and len(names) == 4,
+              f"ingest: the same two virtual datasets and index tables ({names})")
+        for k in names:
+            if k.startswith("data"):
+                check(np.array_equal(ref[k][:], got[k][:]), f"ingest: {k} equals the uninterrupted ingest's")
+            else:
+                same = all(np.array_equal(ref[k][field], got[k][field])
+                           for field in ("id", "crc32", "raw_bytes", "source_file", "source_dataset", "source_index"))
+                check(same, f"ingest: {k} ids, crc32 and sources equal the uninterrupted ingest's")
+
+
 def main():
     shmjob = sys.argv[1]
     shm_before = shm_entries()
@@ -245,6 +293,8 @@ def main():
         second_signal_case(shmjob, tmp, reference, shm_before)
         kill_case(shmjob, tmp, "compressor", reference, shm_before)
         kill_case(shmjob, tmp, "writer", reference, shm_before)
+
+        ingest_case(shmjob, tmp, shm_before)
 
         # A complete job resumed again: nothing to do, nothing rewritten.
         config, path = write_config(tmp, "term_middle")
