@@ -1,6 +1,11 @@
 #include "h5/master_writer.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <system_error>
 
@@ -10,6 +15,16 @@
 
 namespace shmjob::h5 {
 namespace {
+void sync_to_disk(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    throw H5Error("fsync " + path.string() + ": " + std::strerror(error));
+  }
+  ::close(fd);
+}
+
 const ShardInfo& shard_numbered(std::span<const ShardInfo> shards, std::uint32_t number) {
   for (const ShardInfo& s : shards)
     if (s.number == number) return s;
@@ -81,9 +96,13 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     for (const auto& [name, value] : attributes) write_string_attribute(file, name.c_str(), value);
     file.close("close " + where);
   }
+  // Durable before it is visible under its name, and the new name durable too: after a crash
+  // the master is either the old one (or none) or the complete new one.
+  sync_to_disk(partial);
   std::error_code ec;
   std::filesystem::rename(partial, path, ec);
   if (ec) throw H5Error("cannot rename " + where + " to " + path.string() + ": " + ec.message());
+  sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
 }
 
 }  // namespace shmjob::h5
