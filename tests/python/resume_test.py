@@ -5,8 +5,9 @@ with --resume finishes it, and the result equals an uninterrupted run's: every m
 through the master (h5py), and the index rows' ids, crc32 and sizes.
 
 Cases (each: a first run stopped, then --resume, then a comparison with the reference run):
-  - SIGTERM to every rank early (1 matrix written), in the middle (30 of 60), and during the
-    final drain (57 of 60 written: producers have taken every id) -> exit 4, "interrupted";
+  - SIGINT to every rank early (1 matrix written), SIGTERM to every rank in the middle (30 of
+    60), SIGUSR1 to mpirun during the final drain (57 of 60 written: producers have taken every
+    id) -> exit 4, "interrupted";
   - SIGTERM twice to every rank -> each aborts at once with 128+15 (mpirun reports it);
   - SIGKILL of one compressor, and of one writer, mid-run -> mpirun aborts the job (time
     printed, not asserted), shards readable up to their last flush;
@@ -105,6 +106,27 @@ def rank_pids(mpirun_pid):
     return ranks
 
 
+def shm_files_of(pids):
+    """The /dev/shm files the given processes map (Open MPI's segments of this job)."""
+    files = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                files.update(line.split(None, 5)[5].strip() for line in f
+                             if len(line.split(None, 5)) == 6 and line.split(None, 5)[5].startswith("/dev/shm/"))
+        except OSError:
+            pass
+    return files
+
+
+def left_behind(files, patience_s=30.0):
+    """Those of `files` still there after up to `patience_s` (mpirun removes them as it exits)."""
+    deadline = time.time() + patience_s
+    while (left := sorted(f for f in files if os.path.exists(f))) and time.time() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 def rank_of_role(metrics, role):
     with open(metrics) as f:
         start_record = json.loads(f.readline())
@@ -171,18 +193,24 @@ def signal_ranks(job, how_many=1, sig=signal.SIGTERM, gap=0.3):
     return pids
 
 
-def interrupt_case(shmjob, tmp, name, at, reference, shm_before):
+def interrupt_case(shmjob, tmp, name, at, reference, how):
     config, path = write_config(tmp, name)
     job = start(shmjob, path)
     written = wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), at)
     check(written is not None, f"{name}: the job reached {at} matrices written")
-    signal_ranks(job)
+    segments = shm_files_of(rank_pids(job.pid).values())
+    if how == "SIGUSR1 to mpirun":
+        job.send_signal(signal.SIGUSR1)  # mpirun forwards it to every rank
+    else:
+        signal_ranks(job, sig=signal.SIGINT if how == "SIGINT to the ranks" else signal.SIGTERM)
     out, err = job.communicate(timeout=300)
+    print(f"      {name}: {how} at {written} written")
     check(job.returncode == 4, f"{name}: exit code {job.returncode} (expected 4)")
     status, index, _, _ = read_job(config)
     check(status == "interrupted" and len(index) <= COUNT,
           f"{name}: master {status!r} with {len(index)} of {COUNT} matrices (signal at {written})")
-    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm after the interrupt")
+    check(segments and not left_behind(segments),
+          f"{name}: none of the job's {len(segments)} /dev/shm files is left after the interrupt")
     resume_and_compare(shmjob, name, config, path, reference, must_keep=written >= 3)
 
 
@@ -191,6 +219,7 @@ def second_signal_case(shmjob, tmp, reference, shm_before):
     config, path = write_config(tmp, name)
     job = start(shmjob, path)
     wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
+    segments = shm_files_of(rank_pids(job.pid).values())
     t0 = time.time()
     signal_ranks(job, how_many=2, gap=0.05)
     out, err = job.communicate(timeout=300)
@@ -200,7 +229,7 @@ def second_signal_case(shmjob, tmp, reference, shm_before):
     check("second signal: aborting now" in err, f"{name}: the abort says why")
     check(not os.path.exists(os.path.join(config["output_dir"], name + ".h5")),
           f"{name}: no master written by an aborted run")
-    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm")
+    check(segments and not left_behind(segments), f"{name}: none of the job's /dev/shm files is left")
     resume_and_compare(shmjob, name, config, path, reference)
 
 
@@ -210,7 +239,9 @@ def kill_case(shmjob, tmp, role, reference, shm_before):
     metrics = os.path.join(config["output_dir"], "metrics.jsonl")
     job = start(shmjob, path)
     wait_for_written(metrics, 20)
-    victim = rank_pids(job.pid)[rank_of_role(metrics, role)]
+    pids = rank_pids(job.pid)
+    segments = shm_files_of(pids.values())
+    victim = pids[rank_of_role(metrics, role)]
     t0 = time.time()
     os.kill(victim, signal.SIGKILL)
     out, err = job.communicate(timeout=300)
@@ -227,7 +258,7 @@ def kill_case(shmjob, tmp, role, reference, shm_before):
         except OSError as e:
             print(f"      {shard} unreadable: {e}")
     print(f"      {readable} index rows readable in the shards after the crash")
-    check(not leftover_entries(shm_before), f"{name}: nothing left in /dev/shm")
+    check(segments and not left_behind(segments), f"{name}: none of the job's /dev/shm files is left")
     resume_and_compare(shmjob, name, config, path, reference)
 
 
@@ -287,9 +318,9 @@ def main():
         check(code == 0, f"reference: uninterrupted run exits 0 ({err.strip()[-300:]})")
         reference = read_job(config)
 
-        interrupt_case(shmjob, tmp, "term_early", 1, reference, shm_before)
-        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, shm_before)
-        interrupt_case(shmjob, tmp, "term_drain", COUNT - 3, reference, shm_before)
+        interrupt_case(shmjob, tmp, "int_early", 1, reference, "SIGINT to the ranks")
+        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, "SIGTERM to the ranks")
+        interrupt_case(shmjob, tmp, "usr1_drain", COUNT - 3, reference, "SIGUSR1 to mpirun")
         second_signal_case(shmjob, tmp, reference, shm_before)
         kill_case(shmjob, tmp, "compressor", reference, shm_before)
         kill_case(shmjob, tmp, "writer", reference, shm_before)
