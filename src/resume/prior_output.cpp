@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -56,13 +57,10 @@ std::int64_t shard_number_of(const std::string& file_name, const std::string& jo
   return std::stoll(digits);
 }
 
-PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>& sets) {
-  PriorOutput out;
+PriorListing list_prior_output(const Config& config, const std::vector<MatrixSet>& sets) {
+  PriorListing out;
   const fs::path& dir = config.output_dir;
   std::error_code ec;
-
-  // Candidate rows per shard number: the master's index, then each shard's own.
-  std::map<std::uint32_t, std::vector<IndexRow>> candidates;
   if (fs::exists(config.master_path(), ec)) {
     out.found_any = true;
     const std::string where = config.master_path().string();
@@ -78,26 +76,39 @@ PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>
       out.master_complete = h5::read_string_attribute_if_any(*master, "status") == "complete";
       for (const MatrixSet& set : sets) {
         try {
-          for (const IndexRow& r : h5::read_index(*master, set.index_name.c_str())) candidates[r.shard].push_back(r);
+          const std::vector<IndexRow> rows = h5::read_index(*master, set.index_name.c_str());
+          out.master_rows.insert(out.master_rows.end(), rows.begin(), rows.end());
         } catch (const H5Error& e) {
           out.ignored.push_back(where + ": " + e.what());
         }
       }
     }
   }
-
-  std::map<std::uint32_t, fs::path> shard_files;
+  std::map<std::uint32_t, std::string> shard_files;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::int64_t number = shard_number_of(entry.path().filename().string(), config.job);
     if (number < 0) continue;
-    out.found_any = true;
-    shard_files[static_cast<std::uint32_t>(number)] = entry.path();
-    out.next_shard = std::max(out.next_shard, static_cast<std::uint32_t>(number) + 1);
+    shard_files[static_cast<std::uint32_t>(number)] = entry.path().filename().string();
   }
   if (ec) throw OutputPathError("resume: cannot list " + dir.string() + ": " + ec.message());
+  for (const auto& [number, name] : shard_files) {
+    out.found_any = true;
+    out.shard_numbers.push_back(number);
+    out.shard_files.push_back(name);
+    out.next_shard = std::max(out.next_shard, number + 1);
+  }
+  return out;
+}
 
-  std::unordered_set<std::uint64_t> have;  // ids a kept row holds
-  for (const auto& [number, path] : shard_files) {
+ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets,
+                        int part, int parts) {
+  ShardCheck out;
+  std::map<std::uint32_t, std::vector<IndexRow>> from_master;
+  for (const IndexRow& r : listing.master_rows) from_master[r.shard].push_back(r);
+  std::uint64_t candidate = 0;  // numbers every candidate row the same way on every part
+  for (std::size_t i = 0; i < listing.shard_numbers.size(); ++i) {
+    const std::uint32_t number = listing.shard_numbers[i];
+    const fs::path path = config.output_dir / listing.shard_files[i];
     const std::string where = path.string();
     std::optional<h5::ShardReader> shard;
     try {
@@ -108,46 +119,72 @@ PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>
     }
     require_same_job(where, parse_or_null(h5::read_string_attribute_if_any(shard->file(), "config")),
                      parse_or_null(h5::read_string_attribute_if_any(shard->file(), "datasets")), config, sets);
-    std::vector<IndexRow>& rows = candidates[number];
+    std::vector<IndexRow> rows = from_master[number];
     try {
       const std::vector<IndexRow> own = h5::read_index(shard->file(), "index");
       rows.insert(rows.end(), own.begin(), own.end());
     } catch (const H5Error& e) {
       out.ignored.push_back(where + ": its index cannot be read (" + std::string(e.what()) + ")");
     }
-    h5::ShardInfo info{number, path.filename().string(), {}, {}};
-    bool used = false;
+    h5::ShardInfo& info = out.shards.emplace_back(h5::ShardInfo{number, listing.shard_files[i], {}, {}});
     for (const MatrixSet& set : sets) {
-      h5::ShardReader::Extent extent{};
+      std::uint64_t first_id = 0, count = 0;  // no dataset for this set: nothing to map
       try {
-        extent = shard->extent(set);
+        const h5::ShardReader::Extent extent = shard->extent(set);
+        first_id = extent.first_id;
+        count = extent.count;
       } catch (const H5Error& e) {
         out.ignored.push_back(where + ": " + e.what());
       }
-      info.first_id.push_back(extent.first_id);
-      info.count.push_back(extent.count);
+      info.first_id.push_back(first_id);
+      info.count.push_back(count);
     }
+    std::unordered_set<std::uint64_t> seen;  // ids already counted for this shard
     for (const IndexRow& row : rows) {
       const MatrixSet* set = set_holding(sets, row.id);
-      if (row.shard != number || set == nullptr || have.contains(row.id)) continue;
+      if (row.shard != number || set == nullptr || !seen.insert(row.id).second) continue;
+      if (candidate++ % static_cast<std::uint64_t>(parts) != static_cast<std::uint64_t>(part)) continue;
       std::string problem;
       try {
         problem = shard->problem_with(row, *set);
       } catch (const std::exception& e) {
         problem = e.what();
       }
-      if (!problem.empty()) {
+      if (problem.empty())
+        out.kept.push_back(row);
+      else
         ++out.rejected_rows;
-        continue;
-      }
-      have.insert(row.id);
-      out.kept.push_back(row);
-      used = true;
     }
-    if (used) out.shards.push_back(std::move(info));
   }
-  std::sort(out.kept.begin(), out.kept.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
   return out;
+}
+
+PriorOutput combine(PriorListing listing, const ShardCheck& checked) {
+  PriorOutput out;
+  out.next_shard = listing.next_shard;
+  out.found_any = listing.found_any;
+  out.master_complete = listing.master_complete;
+  out.ignored = std::move(listing.ignored);
+  out.ignored.insert(out.ignored.end(), checked.ignored.begin(), checked.ignored.end());
+  out.rejected_rows = checked.rejected_rows;
+  out.kept = checked.kept;
+  std::sort(out.kept.begin(), out.kept.end(), [](const IndexRow& a, const IndexRow& b) {
+    return a.id != b.id ? a.id < b.id : a.shard < b.shard;
+  });
+  out.kept.erase(std::unique(out.kept.begin(), out.kept.end(),
+                             [](const IndexRow& a, const IndexRow& b) { return a.id == b.id; }),
+                 out.kept.end());
+  std::set<std::uint32_t> used;
+  for (const IndexRow& r : out.kept) used.insert(r.shard);
+  for (const h5::ShardInfo& s : checked.shards)
+    if (used.contains(s.number)) out.shards.push_back(s);
+  return out;
+}
+
+PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>& sets) {
+  PriorListing listing = list_prior_output(config, sets);
+  const ShardCheck checked = check_shards(listing, config, sets, 0, 1);
+  return combine(std::move(listing), checked);
 }
 
 std::vector<std::vector<stages::IdRange>> missing_ids(const std::vector<MatrixSet>& sets,

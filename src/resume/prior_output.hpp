@@ -2,8 +2,13 @@
 // What an earlier run of a job left in its output directory, and what a resumed run still has to
 // write. Resume trusts nothing but what it can check: every index row it finds (in the master if
 // there is one, and in every shard's own index, which writers flush periodically) is kept only
-// if the shard holds that matrix intact (ShardReader::problem_with). Shards that cannot be opened, and
-// rows that fail the check, are ignored; their ids are written again, into new shards.
+// if the shard holds that matrix intact (ShardReader::problem_with). Shards that cannot be
+// opened, and rows that fail the check, are ignored; their ids are written again, into new
+// shards.
+//
+// Three steps, so that every rank of a job can check a share of the rows (resume_plan.cpp):
+// list (one process reads the directory and the master), check (each process a share of the
+// candidate rows), combine (one process).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +21,25 @@
 
 namespace shmjob::resume {
 
+// The directory's content: the master's rows and the job's shard files.
+struct PriorListing {
+  std::vector<IndexRow> master_rows;                 // candidates from the master's index
+  std::vector<std::uint32_t> shard_numbers;          // shard files found, ascending
+  std::vector<std::string> shard_files;              // their names in output_dir
+  std::uint32_t next_shard = 0;                      // above every shard file of the job
+  bool found_any = false;                            // a master or a shard of this job was there
+  bool master_complete = false;                      // the master says "complete"
+  std::vector<std::string> ignored;                  // "<file>: <why>"
+};
+
+// What checking the candidate rows found.
+struct ShardCheck {
+  std::vector<IndexRow> kept;          // intact (per shard: one row per id)
+  std::vector<h5::ShardInfo> shards;   // every shard that opened, with its extents
+  std::vector<std::string> ignored;
+  std::uint64_t rejected_rows = 0;
+};
+
 struct PriorOutput {
   std::vector<IndexRow> kept;          // intact matrices, sorted by id, one per id
   std::vector<h5::ShardInfo> shards;   // the earlier shards holding kept matrices
@@ -26,9 +50,20 @@ struct PriorOutput {
   std::uint64_t rejected_rows = 0;     // index rows whose matrix was not intact
 };
 
-// Scans config.output_dir for this job's master and shards (one process; reads and
-// decompresses every matrix it keeps). Throws OutputPathError(kExitBadInput) if they were
-// written by a job with another config (job_identity.hpp).
+// Lists config.output_dir's master rows and shard files. Throws OutputPathError(kExitBadInput)
+// if the master was written by a job with another config (job_identity.hpp).
+PriorListing list_prior_output(const Config& config, const std::vector<MatrixSet>& sets);
+
+// Opens every listed shard (throws like list_prior_output if one belongs to another job), reads
+// its own index and checks the candidate rows numbered `part`, `part + parts`, ... (in shard
+// order, master rows before the shard's own; rows repeated for an id are counted once).
+ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets,
+                        int part, int parts);
+
+// Merges every part's check: one row per id (the lowest shard number wins), the shards it uses.
+PriorOutput combine(PriorListing listing, const ShardCheck& checked);
+
+// All three in one process.
 PriorOutput scan_prior_output(const Config& config, const std::vector<MatrixSet>& sets);
 
 // Per set: the ids not in `kept` (sorted by id), as sorted runs.

@@ -1,7 +1,8 @@
 #pragma once
 // Deciding, on every rank, what this run writes: all ids for a fresh job, or with resume only
-// the ids an earlier run did not leave intact (global rank 0 scans the output directory and
-// broadcasts the result). Collective.
+// the ids an earlier run did not leave intact. With resume, global rank 0 lists the output
+// directory, every rank checks a share of the candidate rows (reading and decompressing their
+// chunks), and rank 0 merges the result and broadcasts what is missing. Collective.
 #include <mpi.h>
 
 #include <cstdint>

@@ -14,6 +14,8 @@ Cases (each: a first run stopped, then --resume, then a comparison with the refe
   - an ingest of two shapes (two matrix sets) interrupted in the middle, then resumed;
   - a resume of a resumed, complete job: "nothing to do", exit 0, master unchanged;
   - a resume with a changed config (matrices.seed) is refused: exit 2, one line, nothing written;
+    also onto shards without a master (compression.level);
+  - a byte flipped in one stored chunk of a complete job: resume rewrites exactly that matrix;
   - a fresh run (no --resume) into a directory holding an unfinished run is refused: exit 2.
 After every run nothing new may remain in /dev/shm.
 
@@ -355,6 +357,34 @@ def main():
         errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
         check(code == 2 and len(errors) == 1 and "--resume" in errors[0],
               f"fresh run over an unfinished one refused: exit {code}, {errors}")
+        # Shards without a master, from another config: refused too, naming the shard.
+        config, path = write_config(tmp, "unfinished", **{"compression": {"level": 18}})
+        code, out, err = run(shmjob, path, "--resume")
+        errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
+        check(code == 2 and len(errors) == 1 and "unfinished.shard-0000" in errors[0]
+              and "compression.level: 19 in the earlier run, 18 now" in errors[0],
+              f"shards of another config refused: exit {code}, {errors}")
+
+        # A corrupted chunk in a complete job: resume finds it and writes that matrix again.
+        config, path = write_config(tmp, "term_middle")
+        with h5py.File(os.path.join(config["output_dir"], "term_middle.h5")) as f:
+            victim = f["index"][17]
+        shard_path = os.path.join(config["output_dir"], f"term_middle.shard-{int(victim['shard']):05d}.h5")
+        with h5py.File(shard_path) as f:
+            info = f["data"].id.get_chunk_info_by_coord((int(victim["row"]), 0, 0))
+        with open(shard_path, "r+b") as f:
+            f.seek(info.byte_offset + info.size // 2)
+            byte = f.read(1)
+            f.seek(info.byte_offset + info.size // 2)
+            f.write(bytes([byte[0] ^ 0x5A]))
+        code, out, err = run(shmjob, path, "--resume")
+        check(code == 0 and "kept 59 of 60" in out and "1 index row(s) whose matrix is not intact" in out,
+              f"corrupted chunk: resume keeps 59 and rewrites 1 (exit {code}): {out.splitlines()[:2]}")
+        compare_with_reference("corrupted chunk", config, reference)
+        with h5py.File(os.path.join(config["output_dir"], "term_middle.h5")) as f:
+            check(int(f["index"][17]["shard"]) != int(victim["shard"]),
+                  "corrupted chunk: the master maps matrix 17 to its new shard")
+
         check(not leftover_entries(shm_before), "nothing left in /dev/shm at the end")
     print(f"{len(passed)} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
