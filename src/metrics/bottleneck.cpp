@@ -108,13 +108,20 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
       sentence = "Compression limited this run: compressors were busy " + pct(z.busy) +
                  " of the time while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
                  pct(w.wait_input) + " for input.";
-      if (spare >= 0 || !cores_full)
+      // Waiting ranks sleep, so with more working ranks than cores the compressors already get
+      // every cycle the others leave: more of them would only share the same cores.
+      if (!cores_full)
         suggestion = "Give more ranks to compression (" + std::string(kKeys[1]) + ", now " + now(1) + ")" +
                      from_spare + ", or lower compression.level (now " + std::to_string(c.level) + ").";
       else
-        suggestion = "Every core of the node is already in use (" + std::to_string(c.busy_ranks) + " ranks on " +
-                     std::to_string(c.cores) + " cores): lower compression.level (now " +
-                     std::to_string(c.level) + ") or run on more cores/nodes; more compressors alone will not help.";
+        suggestion = "The node's " + std::to_string(c.cores) + " cores already run " +
+                     std::to_string(c.busy_ranks) + " working ranks, so more compressors would only share them: "
+                     "lower compression.level (now " + std::to_string(c.level) +
+                     ") or run on more cores (more nodes)" +
+                     (spare >= 0 ? "; the " + std::string(kPlural[spare]) + " (busy " +
+                                       pct(u[static_cast<std::size_t>(spare)].active()) +
+                                       ") can give up ranks to compression when cores are added."
+                                 : ".");
       break;
     default:
       sentence = "Writing limited this run: writers were busy " + pct(w.active()) + " of the time (" +
