@@ -287,7 +287,7 @@ def compare_row(run):
 
 COMPARE_COLUMNS = [
     ("run", "run", str), ("status", "status", str), ("ranks", "ranks", str), ("split", "P/C/W", str),
-    ("level", "level", str), ("shuffle", "shuffle", str), ("matrices", "matrices", str),
+    ("level", "level", str), ("shuffle", "shuffle", lambda v: "on" if v else "off"), ("matrices", "matrices", str),
     ("seconds", "seconds", lambda v: fmt_number(v, 2)), ("mb_per_s_in", "MB/s in", fmt_number),
     ("mb_per_s_out", "MB/s out", fmt_number), ("matrices_per_s", "matrices/s", fmt_number),
     ("ratio", "ratio", lambda v: fmt_number(v, 2)),
@@ -300,3 +300,41 @@ COMPARE_COLUMNS = [
 
 def compare_cells(row):
     return [("–" if row[key] is None else fmt(row[key])) for key, _, fmt in COMPARE_COLUMNS]
+
+
+# --- schema --------------------------------------------------------------------------------
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics.schema.json")
+
+
+def schema_errors(path):
+    """Every record of a log (and its other nodes' logs) checked against metrics.schema.json:
+    a list of "file:line: problem" strings, empty when the log is valid. Needs python3-jsonschema."""
+    import jsonschema  # only this check needs it
+
+    with open(SCHEMA_PATH) as f:
+        validator = jsonschema.Draft7Validator(json.load(f))
+    problems = []
+    node_files = sorted(glob.glob(glob.escape(path) + ".node*"))
+    for file in [path] + node_files:
+        with open(file, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    problems.append(f"{file}:{number}: not JSON ({e})")
+                    continue
+                for error in validator.iter_errors(record):
+                    # oneOf hides the reason: report the branch that matches the record's type.
+                    reasons = [error]
+                    if error.validator == "oneOf" and error.context:
+                        wanted = f"#/definitions/{record.get('type')}"
+                        branch = [e for e in error.context
+                                  if error.validator_value[e.schema_path[0]].get("$ref") == wanted]
+                        reasons = branch or error.context
+                    for r in reasons:
+                        where = "/".join(str(p) for p in r.absolute_path) or "(record)"
+                        problems.append(f"{file}:{number}: {record.get('type')}: {where}: {r.message[:200]}")
+    return problems
