@@ -163,9 +163,12 @@ def verdict(run):
     """The bottleneck verdict: the job_end record's, else the last sample's (provisional)."""
     if run.end and "bottleneck" in run.end:
         return dict(run.end["bottleneck"], provisional=False)
-    for s in reversed(run.node_samples(0)):
-        if "bottleneck" in s:
-            return dict(s["bottleneck"], provisional=True, t=s["t"])
+    # A killed job's last samples may come after it stopped moving (the launcher tearing it
+    # down): take the verdict at the last sample that showed progress.
+    samples = [s for s in run.node_samples(0) if "bottleneck" in s]
+    if samples:
+        chosen = next(s for s in samples if s["written"] == samples[-1]["written"])
+        return dict(chosen["bottleneck"], provisional=True, t=chosen["t"])
     return {"stage": "none", "sentence": "The log has no sample yet.", "suggestion": "", "evidence": {},
             "provisional": True}
 
