@@ -373,6 +373,23 @@ def facts_html(run):
     return f'<table class="facts">{body}</table>'
 
 
+def cpu_html(run):
+    """CPU seconds per stage against what the node's cores could give: tells whether the
+    machine itself was full (busy ranks then only share the cores)."""
+    e, s = run.end, run.start or {}
+    if not e:
+        return no_data("CPU totals come with the job_end record.")
+    cores = (s.get("topology") or {}).get("cores") or 0
+    nodes = (s.get("plan") or {}).get("nodes", 1)
+    available = cores * nodes * e["seconds"]
+    parts = ", ".join(f"{sm.PLURAL.get(role, role)} {cpu:.1f} s" for role, cpu in e["cpu_s_by_role"].items())
+    used = sum(e["cpu_s_by_role"].values())
+    share = f" = {sm.pct(used / available)} of the {cores * nodes} cores × {e['seconds']:.2f} s" if available else ""
+    return (f'<p id="cpu">CPU time of the ranks (start-up included): {E(parts)}; {used:.1f} s in all{E(share)}. '
+            "A stage busy most of the time while the cores are nearly all used gets no faster with more ranks; "
+            "with cores to spare it does.</p>")
+
+
 def render(run, follow_every=None):
     series = sm.series(run)
     title = f"shmjob report: {run.name}"
@@ -385,6 +402,7 @@ def render(run, follow_every=None):
          'stage\'s rank-seconds over the data flow. Busy: CPU work; disk: writers inside HDF5 writes; '
          'input: nothing to work on (the stage before is slower); free slot: output slots all held '
          'downstream (the stage after is slower).</p>'),
+        ("CPU", cpu_html(run)),
         ("Utilisation per rank over time",
          f'<div class="plot">{heatmap_figure(series)}</div><p class="sub">Fraction of each sample '
          'interval a rank was busy (CPU work or, for writers, the disk). Idle ranks are left out.</p>'),
