@@ -288,6 +288,7 @@ tr.error td{background:#fde2e1}tr.warning td{background:#fff6e0}
 .empty{color:#888;font-style:italic}
 details pre{background:#fff;border:1px solid #e2e2e2;padding:8px;font-size:11px;overflow-x:auto}
 .facts td:first-child{width:160px;color:#666}
+#cpu{font-size:13px}
 """
 
 # Records script errors on the page itself, so a headless browser's DOM dump can show them.

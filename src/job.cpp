@@ -79,8 +79,10 @@ void print_progress(const nlohmann::json& sample) {
     if (r["role"] == "compressor") raw += r["bytes_in"].get<std::uint64_t>();
   const double elapsed = t;
   const double rate = elapsed > 0 ? static_cast<double>(raw) / elapsed / 1e6 : 0;
-  const double eta = done > 0 ? elapsed * double(expected - done) / double(done) : 0;
-  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  ETA %.0f s   ",
+  char eta[32] = "ETA --";  // unknown until the first matrix is written
+  if (done > 0 && expected >= done)
+    std::snprintf(eta, sizeof eta, "ETA %.0f s", elapsed * double(expected - done) / double(done));
+  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  %s   ",
                static_cast<unsigned long long>(done), static_cast<unsigned long long>(expected),
                static_cast<double>(raw) / 1e6, rate, eta);
   std::fflush(stderr);
