@@ -31,6 +31,9 @@ nlohmann::json library_versions() {
           {"zstd", ZSTD_versionString()},
           {"hdf5", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
           {"mpi", mpi_version},
+#ifdef SHMJOB_HWLOC_BUILD_VERSION
+          {"hwloc", SHMJOB_HWLOC_BUILD_VERSION},
+#endif
           {"hwloc_api", std::to_string(hw >> 16) + "." + std::to_string((hw >> 8) & 0xff) + "." +
                         std::to_string(hw & 0xff)}};
 }
