@@ -1,7 +1,6 @@
 // The life of one job after its setup (see job.hpp).
 #include "job.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>

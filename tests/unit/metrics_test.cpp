@@ -2,11 +2,13 @@
 // bottleneck verdict on stage times where the answer is known.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "metrics/bottleneck.hpp"
+#include "metrics/job_records.hpp"
 #include "metrics/latency_histogram.hpp"
 
 namespace shmjob::metrics {
@@ -114,6 +116,25 @@ TEST(Bottleneck, UtilisationFractionsOfRankSeconds) {
   EXPECT_DOUBLE_EQ(u["producer"]["wait_slot"].get<double>(), 0.25);
   EXPECT_DOUBLE_EQ(u["writer"]["active"].get<double>(), 0.5);
   EXPECT_EQ(u["compressor"]["ranks"], 4);
+}
+
+// The launcher as the start record names it, from the variables mpirun and srun set.
+TEST(LaunchInfo, MpirunSrunOrUnknown) {
+  for (const char* name : {"OMPI_MCA_orte_hnp_uri", "OMPI_MCA_orte_local_daemon_uri", "PRTE_MCA_prte_hnp_uri",
+                           "SLURM_STEP_ID", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_JOB_NODELIST",
+                           "SLURM_CLUSTER_NAME"})
+    unsetenv(name);
+  EXPECT_EQ(launch_info(), nlohmann::json({{"launcher", "unknown"}}));
+  setenv("SLURM_JOB_ID", "4711", 1);
+  setenv("SLURM_STEP_ID", "0", 1);
+  setenv("SLURM_PROCID", "3", 1);
+  const nlohmann::json srun = launch_info();
+  EXPECT_EQ(srun["launcher"], "srun");
+  EXPECT_EQ(srun["slurm_job_id"], "4711");
+  setenv("OMPI_MCA_orte_hnp_uri", "123.0;tcp://127.0.0.1:1", 1);  // mpirun inside an allocation
+  const nlohmann::json mpirun = launch_info();
+  EXPECT_EQ(mpirun["launcher"], "mpirun");
+  EXPECT_EQ(mpirun["slurm_job_id"], "4711");
 }
 
 }  // namespace
