@@ -52,7 +52,7 @@ def no_data(message):
 def throughput_figure(run, series):
     if len(series.t) < 2:
         return no_data("Not enough samples for a time series yet.")
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    fig, ax = plt.subplots(figsize=(10, 3.12))
     mb_in = series.rate("bytes_in", {"compressor"}) / 1e6
     mb_out = series.rate("bytes_out", {"writer"}) / 1e6
     ax.step(series.t[1:], mb_in, where="pre", label="in (raw bytes compressed)", color="#4e79a7")
@@ -60,6 +60,12 @@ def throughput_figure(run, series):
     if run.end:
         ax.axhline(run.end["mb_per_s_in"], color="#4e79a7", ls=":", lw=1, label="run average in")
         ax.axhline(run.end["mb_per_s_out"], color="#59a14f", ls=":", lw=1, label="run average out")
+    for event in run.events:  # signals and errors where they happened
+        if event.get("kind") in ("signal", "error") and event.get("t") is not None:
+            ax.axvline(event["t"], color="#e15759" if event["kind"] == "error" else "#f28e2b", lw=1, ls="--")
+            ax.annotate(event["kind"] + ("" if event.get("rank") is None else f" (rank {event['rank']})"),
+                        (event["t"], 1), xycoords=("data", "axes fraction"), fontsize=7, rotation=90,
+                        va="top", ha="right", color="#555")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("MB/s")
     ax.set_xlim(0, max(series.t[-1], 1e-3))
@@ -72,7 +78,7 @@ def stage_time_figure(run):
     use = sm.stage_use(run)
     if not use:
         return no_data("No stage utilisation yet.")
-    fig, ax = plt.subplots(figsize=(7.5, 1.9))
+    fig, ax = plt.subplots(figsize=(10, 2.28))
     labels = []
     for row, stage in enumerate(reversed(sm.STAGES)):
         u = use.get(stage, {})
@@ -101,7 +107,7 @@ def heatmap_figure(series):
         return no_data("Not enough samples for the utilisation map yet.")
     util = util[rows]
     height = min(0.18 * len(rows) + 1.0, 9)
-    fig, ax = plt.subplots(figsize=(7.5, height))
+    fig, ax = plt.subplots(figsize=(10, height))
     ax.grid(False)
     # One column per sample interval (pcolormesh keeps uneven intervals honest).
     mesh = ax.pcolormesh(series.t, np.arange(len(rows) + 1), util, cmap="viridis", vmin=0, vmax=1,
@@ -121,7 +127,7 @@ def queues_figure(series):
     samples = series.node_samples.get(0) or next(iter(series.node_samples.values()), [])
     if not samples:
         return no_data("No samples yet.")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 2.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.88))
     t, ready = sm.node_metric(samples, lambda s: sum(s["queues"]["ready"]))
     _, inbox = sm.node_metric(samples, lambda s: sum(s["queues"]["writer_inbox"]))
     a.step(t, ready, where="post", label="ready for compression", color="#f28e2b")
@@ -151,7 +157,7 @@ def latency_figure(run, series):
     buckets = ((run.end or {}).get("latency") or {}).get("buckets")
     if not np.isfinite(p50).any() and not buckets:
         return no_data("No matrix has been written yet.")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 2.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.88))
     for values, label, style in ((p50, "p50", "-"), (p90, "p90", "--"), (p99, "p99", ":")):
         a.plot(t, values * 1e3, style, marker=".", label=label, color="#b07aa1")
     a.set_title("produced → written, per sample (ms)", fontsize=9)
@@ -180,7 +186,7 @@ def ratio_figure(run, series):
     have_series = len(series.t) >= 2
     if not dist.get("counts") and not have_series:
         return no_data("No matrix has been compressed yet.")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 2.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.88))
     if dist.get("counts"):
         edges = np.array(dist["edges"])
         widths = np.diff(edges) if len(edges) > 1 else np.array([max(edges[0] * 0.02, 1e-3)])
@@ -281,7 +287,7 @@ h1{font-size:22px;margin:4px 0}h2{font-size:16px;margin:26px 0 8px;border-bottom
 .verdict .sentence{font-size:16px;font-weight:600;margin:4px 0}
 .verdict .suggestion{font-size:14px}
 .plot{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:6px;overflow-x:auto}
-.plot svg{max-width:100%;height:auto}
+.plot svg{width:100%;height:auto}
 table{border-collapse:collapse;font-size:12px;background:#fff;width:100%}
 th,td{border:1px solid #e2e2e2;padding:3px 6px;text-align:left}th{background:#f0f0ee}
 tr.error td{background:#fde2e1}tr.warning td{background:#fff6e0}
