@@ -437,7 +437,7 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
-                     "slots", "compression", "metrics", "placement", "flush"});
+                     "slots", "compression", "metrics", "placement", "flush", "testing"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -476,6 +476,8 @@ Config parse_config(const json& document) {
     c.metrics.interval_s = read_interval(*interval, metrics.path("interval_s"));
   parse_placement(top, c.placement);
   parse_flush(top, c.flush);
+  const Section testing = top.section("testing", {"writer_delay_ms"});
+  read_integer_into(testing, "writer_delay_ms", {0, 60000, false}, c.testing.writer_delay_ms);
   return c;
 }
 
@@ -545,6 +547,8 @@ json to_json(const Config& c) {
        {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
         {"interval_s", c.flush.interval_s}}},
   };
+  if (c.testing != TestingConfig{})  // test-only: recorded only when used
+    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}};
   if (c.input) {
     document.erase("matrices");
     document["input"] = to_json(*c.input);

@@ -1,5 +1,6 @@
 #include "interrupt.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include "shmjob/error.hpp"
@@ -9,25 +10,36 @@ namespace {
 constexpr int kSignals[3] = {SIGTERM, SIGINT, SIGUSR1};
 
 // The one piece of process-global state: a signal handler can reach nothing else. Storing to a
-// lock-free atomic is async-signal-safe, and so is _exit.
+// lock-free atomic is async-signal-safe, and so are clock_gettime, write and _exit.
 std::atomic<std::atomic<std::uint32_t>*> g_interrupt_flag{nullptr};
+static_assert(std::atomic<std::atomic<std::uint32_t>*>::is_always_lock_free);
+// Where this rank notes which signal came when (its metrics counters), for the metrics events.
+std::atomic<metrics::SignalNote*> g_signal_note{nullptr};
+static_assert(std::atomic<metrics::SignalNote*>::is_always_lock_free);
 // Signals this process received (not the node's flag: every rank of a node may get its own
 // first signal, e.g. SIGTERM to all ranks, and that is still a first signal).
 std::atomic<int> g_signals_received{0};
-static_assert(std::atomic<std::atomic<std::uint32_t>*>::is_always_lock_free);
 static_assert(std::atomic<int>::is_always_lock_free);
 
-extern "C" void on_interrupt(int signo) {
+extern "C" void on_interrupt(int signal_number) {
   if (g_signals_received.fetch_add(1) > 0) {
     static constexpr char kMessage[] = "shmjob: second signal: aborting now (flushed shards are kept for --resume)\n";
     [[maybe_unused]] const auto ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-    _exit(kExitAbortedBySignal + signo);
+    _exit(kExitAbortedBySignal + signal_number);
+  }
+  if (auto* note = g_signal_note.load()) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);  // async-signal-safe
+    note->epoch_ns.store(std::int64_t{now.tv_sec} * 1000000000 + now.tv_nsec);
+    note->number.store(static_cast<std::uint32_t>(signal_number));
+    note->count.fetch_add(1);
   }
   if (auto* flag = g_interrupt_flag.load()) flag->store(1);
 }
 }  // namespace
 
-InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag) {
+InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag, metrics::SignalNote* note) {
+  g_signal_note.store(note);
   g_interrupt_flag.store(&flag);
   struct sigaction action {};
   action.sa_handler = on_interrupt;
@@ -39,6 +51,7 @@ InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag) {
 InterruptHandler::~InterruptHandler() {
   for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &previous_[i], nullptr);
   g_interrupt_flag.store(nullptr);
+  g_signal_note.store(nullptr);
 }
 
 }  // namespace shmjob

@@ -83,6 +83,13 @@ struct FlushConfig {
   friend bool operator==(const FlushConfig&, const FlushConfig&) = default;
 };
 
+// Test-only knobs (the "testing" section): they make a run slow on purpose so tests can
+// produce a known bottleneck. Never set them in production configs.
+struct TestingConfig {
+  int writer_delay_ms = 0;  // a writer sleeps this long after every chunk write ("slow disk")
+  friend bool operator==(const TestingConfig&, const TestingConfig&) = default;
+};
+
 struct Config {
   std::string job = "shmjob";
   std::filesystem::path output_dir = "out";
@@ -98,6 +105,7 @@ struct Config {
   MetricsConfig metrics;
   PlacementConfig placement;
   FlushConfig flush;
+  TestingConfig testing;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
   std::filesystem::path metrics_path() const {

@@ -3,7 +3,7 @@
 claiming the job is complete, and nothing left in /dev/shm.
 
   - disk full mid-run (a 600 KiB tmpfs): the line names the shard and "No space left on
-    device"; then the tmpfs is grown and --resume finishes the job: every matrix read through
+    device", the writer's error is an event in the metrics log (kept outside the tmpfs); then the tmpfs is grown and --resume finishes the job: every matrix read through
     the master equals its regenerated value and the index crc32;
   - an unwritable output directory (a read-only tmpfs; root ignores permission bits): as
     output_dir itself, and as the parent of output_dir;
@@ -75,14 +75,16 @@ def disk_full_then_resume(shmjob, tmp, mnt):
     config = {"job": "full", "output_dir": os.path.join(mnt, "out"),
               "matrices": {"count": 40, "rows": 200, "cols": 200, "kind": "random"},
               "stages": {"producers": 1, "compressors": 2, "writers": 1},
-              "compression": {"level": 1}, "flush": {"every_matrices": 2}}
+              "compression": {"level": 1}, "flush": {"every_matrices": 2},
+              # The log outside the full disk, so the writer's error event can be written.
+              "metrics": {"path": os.path.join(tmp, "full-metrics.jsonl")}}
     path = write(tmp, "full", config)
     result = run(shmjob, path)
     expect_io_error("disk full", result, ["full.shard-00000.h5", "No space left on device"])
     master = os.path.join(config["output_dir"], "full.h5")
     check(not os.path.exists(master), "disk full: no master file")
     records = []
-    with open(os.path.join(config["output_dir"], "metrics.jsonl")) as f:
+    with open(config["metrics"]["path"]) as f:
         for line in f:  # the full disk may have cut the last line
             try:
                 records.append(json.loads(line))
@@ -90,6 +92,9 @@ def disk_full_then_resume(shmjob, tmp, mnt):
                 pass
     ends = [r for r in records if r.get("type") == "job_end"]
     check(all(r["status"] == "failed" for r in ends), "disk full: the metrics log does not call the job done")
+    error_events = [r for r in records if r.get("type") == "event" and r.get("kind") == "error"]
+    check(any("No space left on device" in e["message"] and e["rank"] == 3 for e in error_events),
+          f"disk full: the writer's (rank 3) error is an event in the metrics log: {error_events}")
 
     subprocess.run(["mount", "-o", "remount,size=16m", mnt], check=True)
     result = run(shmjob, path, "--resume")
