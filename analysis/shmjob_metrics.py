@@ -84,7 +84,9 @@ def load(path):
         for record in _read_lines(file, run):
             kind = record.get("type")
             if kind == "job_start":
-                run.start = record
+                # A resumed job appends its run to the earlier runs' log (node 0's; the other
+                # nodes' logs start afresh): the last run is the run.
+                run.start, run.end, run.samples, run.events = record, None, [], []
             elif kind == "sample":
                 run.samples.append(record)
             elif kind == "event":

@@ -158,7 +158,9 @@ int Job::run() {
       const auto path = node.index == 0 ? config_.metrics_path()
                                         : std::filesystem::path(config_.metrics_path().string() +
                                                                 ".node" + std::to_string(node.index));
-      log_ = std::make_unique<metrics::MetricsLog>(path, work_.resuming);
+      // A resumed job's run follows the earlier runs' in node 0's log (after its own job_start);
+      // the other nodes' logs hold samples only, so they start afresh.
+      log_ = std::make_unique<metrics::MetricsLog>(path, work_.resuming && node.index == 0);
     }
     if (world_rank_ == 0) {
       log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));

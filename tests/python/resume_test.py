@@ -32,6 +32,7 @@ import time
 import h5py
 import numpy as np
 
+import shmjob_metrics
 from shm_check import leftover_entries, shm_entries
 
 COUNT = 60
@@ -179,6 +180,13 @@ def resume_and_compare(shmjob, name, config, path, reference, must_keep=True):
                     os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns == mtimes[n]
                     for n in before_shards)
     check(unchanged, f"{name}: the earlier shards were not rewritten ({before_shards})")
+    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    with open(metrics) as f:
+        starts = sum('"job_start"' in line for line in f)
+    last = shmjob_metrics.load(metrics)
+    check(starts == 2 and last.end is not None and last.end["status"] == "complete" and last.start["config"]["resume"]
+          and all(s["written"] <= s["expected"] for s in last.samples),
+          f"{name}: the resumed run is appended to the metrics log and read back as the last run")
     compare_with_reference(name, config, reference)
 
 
