@@ -1,6 +1,7 @@
 // shmjob: run a job under MPI.
 //   mpirun -n 16 shmjob jobs/default.json
 //   mpirun -n 4 shmjob ingest frames/*.h5 --out compressed/ --level 5 --shuffle
+//   shmjob read|inspect|verify OUT ...   (src/app/*_command.cpp; no MPI)
 #include <mpi.h>
 
 #include <cctype>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "app/commands.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
@@ -79,8 +81,14 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   ingest_cmd->add_flag("--quiet", options.quiet, "no summary and no progress line");
 
+  // Reading the output needs no MPI.
+  const shmjob::app::Subcommand readers[] = {shmjob::app::add_read_command(app),
+                                             shmjob::app::add_inspect_command(app),
+                                             shmjob::app::add_verify_command(app)};
   try {
     app.parse(argc, argv);
+    for (const auto& r : readers)
+      if (r.command->parsed()) return shmjob::app::run_subcommand(r);
     if (!ingest_cmd->parsed() && config_path.empty())
       throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {
