@@ -387,8 +387,8 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
   const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
   if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
     fail("slots.slot_bytes", std::to_string(layout.raw_slot_bytes) + " bytes is too large for zstd");
-  // A compressed slot holds a frame-size table and one frame per tile (see tile_grid.hpp).
-  layout.compressed_slot_bytes = std::max<std::uint64_t>(bound + sizeof(std::uint64_t), tiled_bytes);
+  // A compressed slot holds one frame per tile, plus a frame-size table when there are several.
+  layout.compressed_slot_bytes = std::max<std::uint64_t>(bound, tiled_bytes);
 
   if (!slots.memory_budget_mb) {
     layout.raw_slots_per_producer = slots.per_producer;

@@ -40,8 +40,8 @@ struct TileGrid {
 // clamped to the matrix.
 TileGrid tile_grid(std::uint32_t rows, std::uint32_t cols, const std::optional<ChunkShape>& chunk) noexcept;
 
-// Bytes a compressed slot needs for one matrix: the frame-size table (one uint64 per tile)
-// followed by zstd's bound for every (full-size) tile.
+// Bytes a compressed slot needs for one matrix: zstd's bound for every (full-size) tile, plus a
+// frame-size table (one uint64 per tile) when there is more than one tile.
 std::uint64_t packed_tiles_capacity(const TileGrid& grid, std::size_t element_size) noexcept;
 
 }  // namespace shmjob

@@ -33,7 +33,7 @@ std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& gr
                                      std::size_t element_size, std::byte* out, std::size_t capacity) {
   const std::uint64_t tiles = grid.count();
   const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * element_size);
-  const std::size_t table_bytes = static_cast<std::size_t>(tiles) * sizeof(std::uint64_t);
+  const std::size_t table_bytes = tiles > 1 ? static_cast<std::size_t>(tiles) * sizeof(std::uint64_t) : 0;
   if (capacity < table_bytes) throw CodecError("compressed slot too small for the tile table");
   const bool whole = tiles == 1;  // the matrix is its own tile: no gathering copy
   if (!whole && tile_.size() < tile_bytes) tile_.resize(tile_bytes);
@@ -52,7 +52,7 @@ std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& gr
     }
     const std::size_t frame = zstd_.compress(input, tile_bytes, out + used, capacity - used);
     const std::uint64_t size = frame;
-    std::memcpy(out + k * sizeof(std::uint64_t), &size, sizeof size);
+    if (tiles > 1) std::memcpy(out + k * sizeof(std::uint64_t), &size, sizeof size);
     used += frame;
     frames += frame;
   }
@@ -60,6 +60,7 @@ std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& gr
 }
 
 std::uint64_t PackedTiles::size(std::uint64_t k) const noexcept {
+  if (tiles_ == 1) return frame_bytes_;
   std::uint64_t bytes = 0;
   std::memcpy(&bytes, packed_ + k * sizeof(std::uint64_t), sizeof bytes);
   return bytes;

@@ -1,7 +1,8 @@
 #pragma once
 // Compressing a matrix tile by tile, and decoding one stored tile. A compressed slot holds a
 // matrix as "packed tiles": a table of frame sizes (one uint64 per tile, row-major tile order)
-// followed by the frames back to back. Each frame is one HDF5 chunk: the full-size tile
+// followed by the frames back to back; a matrix of one tile is just its frame (its size is the
+// slot header's compressed_bytes), as before tiles existed. Each frame is one HDF5 chunk: the full-size tile
 // (edge tiles zero padded), optionally byte-shuffled, zstd-compressed with its content size.
 #include <cstddef>
 #include <cstdint>
@@ -34,12 +35,14 @@ class TileCompressor {
 // The frames of packed tiles, read back from a slot.
 class PackedTiles {
  public:
-  PackedTiles(const std::byte* packed, std::uint64_t tiles) noexcept : packed_(packed), tiles_(tiles) {}
+  // `frame_bytes`: the total of the frames (what compress() returned).
+  PackedTiles(const std::byte* packed, std::uint64_t tiles, std::uint64_t frame_bytes) noexcept
+      : packed_(packed), tiles_(tiles), frame_bytes_(frame_bytes) {}
   std::uint64_t size(std::uint64_t k) const noexcept;
   // Calls f(k, frame, frame_bytes) for every tile in order.
   template <class F>
   void for_each(F&& f) const {
-    const std::byte* frame = packed_ + tiles_ * sizeof(std::uint64_t);
+    const std::byte* frame = packed_ + table_bytes();
     for (std::uint64_t k = 0; k < tiles_; ++k) {
       const std::uint64_t bytes = size(k);
       f(k, frame, bytes);
@@ -48,8 +51,10 @@ class PackedTiles {
   }
 
  private:
+  std::uint64_t table_bytes() const noexcept { return tiles_ > 1 ? tiles_ * sizeof(std::uint64_t) : 0; }
+
   const std::byte* packed_;
-  std::uint64_t tiles_;
+  std::uint64_t tiles_, frame_bytes_;
 };
 
 // How a stored chunk was encoded: the filters that were applied (HDF5's pipeline minus the

@@ -52,10 +52,11 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   }
 }
 
-void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed) {
+void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed,
+                               std::uint64_t frame_bytes) {
   const TileGrid& grid = grids_.at(part);
   const hid_t data = data_.at(part);
-  codec::PackedTiles(packed, grid.count()).for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
+  codec::PackedTiles(packed, grid.count(), frame_bytes).for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
     const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};
     check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, offset.data(), static_cast<std::size_t>(bytes), frame),
           "write row " + std::to_string(row) + " of " + path_.string());

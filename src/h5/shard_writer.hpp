@@ -33,7 +33,7 @@ class ShardWriter {
 
   // Stores matrix `row` of a part from its packed tiles (a compressed slot, see tile_codec.hpp):
   // one H5Dwrite_chunk per tile at the tile's offset.
-  void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed);
+  void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes);
   // Stores the shard's index table (all its rows, sorted by id) and closes the file, reporting
   // any late write error.
   void finish(std::span<const IndexRow> rows);

@@ -61,7 +61,7 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
       if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count)
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
       const std::uint64_t row = h.matrix_id - part.first_id;
-      shard->write_matrix(set, row, ctx.slot_data(frame));
+      shard->write_matrix(set, row, ctx.slot_data(frame), h.compressed_bytes);
       rows.push_back({h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes,
                       h.crc32, h.min, h.max, h.mean, h.producer, h.compressor, ctx.world_rank(),
                       h.t_produced, h.t_compressed, ctx.now(), h.source_file, h.source_dataset,

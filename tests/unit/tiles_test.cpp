@@ -97,7 +97,7 @@ TEST(TileCodec, PackedTilesRoundTripWithPadding) {
     codec::TileCompressor compressor(3, shuffle);
     std::vector<std::byte> packed(packed_tiles_capacity(g, 2));
     const std::size_t frames = compressor.compress(bytes, g, 2, packed.data(), packed.size());
-    const codec::PackedTiles tiles(packed.data(), g.count());
+    const codec::PackedTiles tiles(packed.data(), g.count(), frames);
     std::size_t total = 0;
     std::vector<std::byte> scratch, decoded(12), expected(12);
     tiles.for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t size) {
