@@ -218,16 +218,22 @@ struct Reader::Impl {
                         kExitBadInput);
     const std::size_t es = dtype_size(info.dtype);
     Matrix m{id, r.size(), c.size(), info.dtype, {}};
-    m.bytes.resize(static_cast<std::size_t>(m.rows * m.cols * es));
-    if (m.bytes.empty()) return m;
+    const auto bytes = static_cast<std::size_t>(m.rows * m.cols * es);
+    if (bytes == 0) return m;
     const TileGrid grid = grid_of(row, set);
     const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * es);
-    // The whole matrix in one tile that the cache would not keep: decode straight into the result.
-    if (whole && grid.count() == 1 && !cache.keeps(tile_bytes)) {
-      TileGrid g = grid;
-      decode(row, set, 0, g, m.bytes.data());
+    if (whole && grid.count() == 1) {
+      if (!cache.keeps(tile_bytes)) {  // the cache would not keep it: decode straight into the result
+        m.bytes.resize(bytes);
+        TileGrid g = grid;
+        decode(row, set, 0, g, m.bytes.data());
+      } else {
+        const Tile t = tile(row, set, 0, grid);
+        m.bytes.assign(t->begin(), t->end());  // one pass, no zero fill first
+      }
       return m;
     }
+    m.bytes.resize(bytes);
     for (std::uint64_t tr = r.begin / grid.tile_rows; tr <= (r.end - 1) / grid.tile_rows; ++tr)
       for (std::uint64_t tc = c.begin / grid.tile_cols; tc <= (c.end - 1) / grid.tile_cols; ++tc) {
         const std::uint64_t k = tr * grid.grid_cols() + tc;
