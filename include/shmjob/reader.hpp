@@ -7,7 +7,8 @@
 //
 // Thread safety: every method may be called from several threads at once. HDF5 (serial build)
 // is not thread-safe, so all HDF5 calls of all Readers in the process are serialised; decoding
-// runs outside that lock, in the calling thread.
+// runs outside that lock, in the calling thread. Opening a Reader turns off HDF5's automatic
+// error-stack printing for the process (errors reach the caller as exceptions instead).
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

@@ -25,6 +25,7 @@ struct IngestArgs {
   std::string out;
   std::string dataset = "/data";
   std::string job;
+  std::string chunk;  // "RxC": tiles instead of one chunk per matrix
   int level = 3;
   bool shuffle = false;
   bool recursive = false;
@@ -42,11 +43,22 @@ nlohmann::json ingest_config(const IngestArgs& a) {
     job = job.substr(0, 64);
     if (job.empty()) job = "ingest";
   }
-  return {{"job", job},
-          {"output_dir", a.out},
-          {"overwrite", a.overwrite},
-          {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
-          {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  nlohmann::json config = {
+      {"job", job},
+      {"output_dir", a.out},
+      {"overwrite", a.overwrite},
+      {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
+      {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  if (!a.chunk.empty()) {
+    // "256x256" -> [256, 256]; anything else goes to the config check as written, which names it.
+    const auto x = a.chunk.find('x');
+    const auto digits = [](const std::string& t) { return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos; };
+    if (x != std::string::npos && digits(a.chunk.substr(0, x)) && digits(a.chunk.substr(x + 1)))
+      config["compression"]["chunk"] = {std::stoul(a.chunk.substr(0, x)), std::stoul(a.chunk.substr(x + 1))};
+    else
+      config["compression"]["chunk"] = a.chunk;
+  }
+  return config;
 }
 
 }  // namespace
@@ -76,6 +88,7 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--recursive", ingest.recursive, "with a group: include its subgroups");
   ingest_cmd->add_option("--level", ingest.level, "zstd level (1-22)")->capture_default_str();
   ingest_cmd->add_flag("--shuffle", ingest.shuffle, "byte shuffle before zstd");
+  ingest_cmd->add_option("--chunk", ingest.chunk, "store matrices as RxC tiles (e.g. 256x256; clamped to each shape)");
   ingest_cmd->add_option("--job", ingest.job, "job name (default: the first input's file name)");
   ingest_cmd->add_flag("--overwrite", ingest.overwrite, "replace a job of the same name in --out");
   ingest_cmd->add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");

@@ -72,6 +72,13 @@ struct Reader::Impl {
   mutable std::map<std::uint32_t, ShardFile> shards;
 
   Impl(std::filesystem::path m, ReaderOptions o) : master(std::move(m)), options(o), cache(o.cache_bytes) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Shard handles are HDF5 objects: close them under the lock.
+  ~Impl() {
+    const std::lock_guard lock(reader::hdf5_mutex());
+    shards.clear();
+  }
 
   std::filesystem::path shard_path(std::uint32_t shard) const {
     const auto it = shard_names.find(shard);
@@ -308,12 +315,7 @@ Reader::Reader(const std::filesystem::path& path, ReaderOptions options)
   impl_->load();
 }
 
-Reader::~Reader() {
-  if (!impl_) return;
-  // Shard handles are HDF5 objects: close them under the lock.
-  const std::lock_guard lock(reader::hdf5_mutex());
-  impl_->shards.clear();
-}
+Reader::~Reader() = default;
 Reader::Reader(Reader&&) noexcept = default;
 Reader& Reader::operator=(Reader&&) noexcept = default;
 

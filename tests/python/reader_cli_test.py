@@ -5,7 +5,8 @@ with h5py reading the same output through the plugin.
 usage: reader_cli_test.py SHMJOB
 
 Jobs: tiled float32 with shuffle (tiles that do not divide the matrix, 2 writers), one chunk per
-matrix int16 (3 writers), and an ingest of two shapes with tiles clamped to each shape. For each:
+matrix int16 (3 writers), and an ingest of two shapes with tiles clamped to each shape
+(`shmjob ingest --chunk 16x64`; a malformed --chunk exits 2 naming compression.chunk). For each:
 `read --out .npy` and `.csv` and the printed text equal h5py's slice of the master's virtual
 dataset (whole matrices, slices across tiles, empty slices), bad requests exit 2 with one line,
 `inspect` and `inspect --index` describe the output, `verify` passes.
@@ -135,9 +136,13 @@ def main():
             f["frames"] = rng.integers(0, 250, size=(5, 50, 40), dtype=np.uint8)
         with h5py.File(os.path.join(inputs, "b.h5"), "w") as f:
             f["frames"] = rng.normal(size=(3, 30, 20))
-        ingest = job(shmjob, tmp, "ingest", 4, {
-            "input": {"files": [os.path.join(inputs, "*.h5")], "dataset": "/frames"},
-            "compression": {"chunk": [16, 64]}})
+        ingest = os.path.join(tmp, "ingest")
+        run(["mpirun", "-n", "4", shmjob, "ingest", os.path.join(inputs, "*.h5"), "--dataset", "/frames",
+             "--chunk", "16x64", "--out", ingest, "--job", "ingest", "--quiet"])
+        bad = run(["mpirun", "-n", "3", shmjob, "ingest", os.path.join(inputs, "*.h5"), "--dataset", "/frames",
+                   "--chunk", "16", "--out", os.path.join(tmp, "bad"), "--quiet"], expect=2)
+        if "compression.chunk" not in bad.stderr:
+            raise Failed("ingest --chunk 16: %r" % bad.stderr)
         with h5py.File(os.path.join(ingest, "ingest.h5"), "r") as f:
             names = [s["name"] for s in json.loads(f.attrs["datasets"])]
             firsts = {s["name"]: s["first_id"] for s in json.loads(f.attrs["datasets"])}

@@ -6,8 +6,8 @@ usage: verify_command_test.py SHMJOB
 A clean output passes (exit 0). Each corruption must exit 1 and name the matrix ids and the
 file: a flipped byte inside one stored chunk (located with h5py's chunk index), a truncated
 shard, a missing shard (the VDS then reads fill values without an error, which h5py shows),
-a master whose status is not "complete", and a duplicated index row. A directory without a
-master exits 2.
+a master whose status is not "complete", a duplicated index row, and a VDS that maps ids to
+other shards than the index says. A directory without a master exits 2.
 """
 import json
 import os
@@ -108,6 +108,20 @@ def main():
         text = verify(shmjob, out, 1)
         expect_lines(text, "matrix 4:", "2 times", case="doubled id")
         expect_lines(text, "matrix 5:", "missing from the index", case="missing id")
+
+        # A master whose VDS maps the two shards' blocks the other way round (h5py would read the
+        # wrong matrices for those ids without any error).
+        out = copy("vds")
+        with h5py.File(os.path.join(out, "v.h5"), "r+") as f:
+            shape, dtype = f["data"].shape, f["data"].dtype
+            layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+            n0 = first1
+            layout[0:n0] = h5py.VirtualSource("v.shard-00001.h5", "/data", shape=(n1,) + shape[1:])[0:n0]
+            layout[n0:] = h5py.VirtualSource("v.shard-00000.h5", "/data", shape=(n0,) + shape[1:])[0:n1]
+            del f["data"]
+            f.create_virtual_dataset("data", layout)
+        expect_lines(verify(shmjob, out, 1), "matrices 0..%d:" % (n0 - 1), "virtual dataset data maps this id to "
+                     "v.shard-00001.h5", case="swapped VDS")
 
         # Not an output directory at all.
         os.makedirs(os.path.join(tmp, "empty"))
