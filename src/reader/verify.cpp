@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "h5/h5_handle.hpp"
@@ -188,37 +190,55 @@ VerifyReport verify_output(const std::filesystem::path& path) {
   }
 
   // Every indexed matrix in a usable shard: chunks stored with the indexed size, decodable, CRC.
-  for (const IndexRow& row : rows) {
+  // The Reader is thread-safe and decodes outside its HDF5 lock: one worker per core.
+  const auto check_matrix = [&](const IndexRow& row, std::vector<VerifyProblem>& found) {
+    const auto note = [&](std::string file, std::string what) { found.push_back({row.id, row.id, std::move(file), std::move(what)}); };
     if (const auto bad = bad_shards.find(row.shard); bad != bad_shards.end()) {
       std::string file;
       try {
         file = r.shard_path(row.shard).string();
       } catch (const std::exception&) {
       }
-      add(row.id, file, bad->second);
-      continue;
+      note(file, bad->second);
+      return false;
     }
     try {
       const MatrixSetInfo& s = r.set_of(row.id);
       const std::string file = r.shard_path(row.shard).string();
       const std::uint64_t raw = std::uint64_t{s.rows} * s.cols * dtype_size(s.dtype);
       if (row.raw_bytes != raw)
-        add(row.id, master, "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " +
-                                std::to_string(raw));
+        note(master, "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " + std::to_string(raw));
       const std::uint64_t stored = r.stored_bytes(row.id);
       if (stored != row.compressed_bytes)
-        add(row.id, file, "chunks hold " + std::to_string(stored) + " bytes, the index says " +
-                              std::to_string(row.compressed_bytes));
+        note(file, "chunks hold " + std::to_string(stored) + " bytes, the index says " +
+                       std::to_string(row.compressed_bytes));
       r.read(row.id);
-      ++report.matrices_read;
+      return true;
     } catch (const std::exception& e) {
       std::string message = e.what();
       // Reader messages start with "matrix <id>: "; the problem line adds that itself.
       const std::string prefix = "matrix " + std::to_string(row.id) + ": ";
       if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
-      add(row.id, "", message);
+      note("", message);
+      return false;
     }
-  }
+  };
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> read_ok{0};
+  std::mutex found_mutex;
+  const auto worker = [&] {
+    std::vector<VerifyProblem> found;
+    for (std::size_t i; (i = next.fetch_add(1)) < rows.size();)
+      if (check_matrix(rows[i], found)) ++read_ok;
+    const std::lock_guard lock(found_mutex);
+    problems.insert(problems.end(), found.begin(), found.end());
+  };
+  const unsigned workers = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  std::vector<std::thread> threads;
+  for (unsigned w = 1; w < workers; ++w) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  report.matrices_read = read_ok.load();
   report.problems = merged(std::move(problems));
   return report;
 }
