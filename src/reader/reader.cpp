@@ -104,8 +104,10 @@ struct Reader::Impl {
   const IndexRow& row_of(std::uint64_t id) const {
     set_index(id);  // out of range: its own message
     if (const IndexRow* r = find(id)) return *r;
-    throw ReaderError(id_text(id) + " is not in the index of " + master.string() + " (status " +
-                          attributes.at("status") + ": it was not written)",
+    const std::string& status = attributes.at("status");
+    throw ReaderError(id_text(id) + " is not in the index of " + master.string() +
+                          (status == "complete" ? std::string(" although its status is complete (run shmjob verify)")
+                                                : " (status " + status + ": it was not written)"),
                       kExitBadInput);
   }
 
@@ -118,7 +120,12 @@ struct Reader::Impl {
       if (!std::filesystem::exists(path, ec))
         throw ReaderError(id_text(row.id) + ": shard " + path.string() + " is missing");
       ShardFile f;
-      f.file = h5::File(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open shard " + path.string());
+      try {
+        f.file = h5::File(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open shard " + path.string());
+      } catch (const H5Error& e) {
+        throw ReaderError(id_text(row.id) + ": " + path.string() + " cannot be opened (truncated or not HDF5; " +
+                          "run shmjob verify): " + e.what());
+      }
       it = shards.emplace(row.shard, std::move(f)).first;
     }
     ShardFile& file = it->second;

@@ -272,6 +272,19 @@ TEST(ReaderErrors, MissingShardIsNamed) {
   EXPECT_NE(message.find("job.shard-00001.h5 is missing"), std::string::npos) << message;
 }
 
+TEST(ReaderErrors, TruncatedShardIsNamed) {
+  TempDir dir;
+  write_output(dir.path(), DType::float32, 16, 16, 4, ChunkShape{8, 8}, false, 2);
+  const fs::path shard = dir.path() / "job.shard-00000.h5";
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+  const Reader reader(dir.path());
+  EXPECT_EQ(reader.read(3).rows, 16u);
+  std::string message;
+  EXPECT_EQ(error_code_of([&] { reader.read_slice(1, {0, 2}, {0, 2}); }, &message), kExitRuntime);
+  EXPECT_NE(message.find("matrix 1: "), std::string::npos) << message;
+  EXPECT_NE(message.find("job.shard-00000.h5 cannot be opened"), std::string::npos) << message;
+}
+
 TEST(ReaderErrors, FindMaster) {
   TempDir dir;
   std::string message;
