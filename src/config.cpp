@@ -448,7 +448,7 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "matrices", "input", "stages", "slots",
-                     "compression", "metrics", "placement"});
+                     "compression", "metrics", "placement", "testing"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -491,6 +491,8 @@ Config parse_config(const json& document) {
     c.metrics.interval_s = interval->get<double>();
   }
   parse_placement(top, c.placement);
+  const Section testing = top.section("testing", {"writer_delay_ms"});
+  read_integer_into(testing, "writer_delay_ms", {0, 60000, false}, c.testing.writer_delay_ms);
   return c;
 }
 
@@ -559,6 +561,8 @@ json to_json(const Config& c) {
   // Written only when set, so configs of untiled jobs read as before.
   if (c.compression.chunk)
     document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
+  if (c.testing != TestingConfig{})  // test-only: recorded only when used
+    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}};
   if (c.input) {
     document.erase("matrices");
     document["input"] = to_json(*c.input);

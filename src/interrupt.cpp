@@ -1,5 +1,7 @@
 #include "interrupt.hpp"
 
+#include <time.h>
+
 namespace shmjob {
 namespace {
 constexpr int kSignals[3] = {SIGTERM, SIGINT, SIGUSR1};
@@ -8,13 +10,24 @@ constexpr int kSignals[3] = {SIGTERM, SIGINT, SIGUSR1};
 // lock-free atomic is async-signal-safe.
 std::atomic<std::atomic<std::uint32_t>*> g_interrupt_flag{nullptr};
 static_assert(std::atomic<std::atomic<std::uint32_t>*>::is_always_lock_free);
+// Where this rank notes which signal came when (its metrics counters), for the metrics events.
+std::atomic<metrics::SignalNote*> g_signal_note{nullptr};
+static_assert(std::atomic<metrics::SignalNote*>::is_always_lock_free);
 
-extern "C" void on_interrupt(int) {
+extern "C" void on_interrupt(int signal_number) {
+  if (auto* note = g_signal_note.load()) {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);  // async-signal-safe
+    note->epoch_ns.store(std::int64_t{now.tv_sec} * 1000000000 + now.tv_nsec);
+    note->number.store(static_cast<std::uint32_t>(signal_number));
+    note->count.fetch_add(1);
+  }
   if (auto* flag = g_interrupt_flag.load()) flag->store(1);
 }
 }  // namespace
 
-InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag) {
+InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag, metrics::SignalNote* note) {
+  g_signal_note.store(note);
   g_interrupt_flag.store(&flag);
   struct sigaction action {};
   action.sa_handler = on_interrupt;
@@ -26,6 +39,7 @@ InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag) {
 InterruptHandler::~InterruptHandler() {
   for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &previous_[i], nullptr);
   g_interrupt_flag.store(nullptr);
+  g_signal_note.store(nullptr);
 }
 
 }  // namespace shmjob

@@ -7,12 +7,15 @@
 #include <csignal>
 #include <cstdint>
 
+#include "metrics/rank_counters.hpp"
+
 namespace shmjob {
 
 class InterruptHandler {
  public:
-  // Installs the handlers; while this object lives a signal stores 1 into `flag`.
-  explicit InterruptHandler(std::atomic<std::uint32_t>& flag);
+  // Installs the handlers; while this object lives a signal stores 1 into `flag` and, if given,
+  // notes its number and time in `note` (the metrics log reports it as an event).
+  explicit InterruptHandler(std::atomic<std::uint32_t>& flag, metrics::SignalNote* note = nullptr);
   // Restores the previous handlers.
   ~InterruptHandler();
   InterruptHandler(const InterruptHandler&) = delete;

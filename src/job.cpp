@@ -1,7 +1,6 @@
 // The life of one job after its setup (see job.hpp).
 #include "job.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "h5/master_writer.hpp"
 #include "h5/shard_writer.hpp"
 #include "interrupt.hpp"
+#include "metrics/node_sampler.hpp"
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
 #include "mpi/node_window.hpp"
@@ -29,13 +29,6 @@ using mpi::agree;
 using mpi::as_failure;
 using mpi::gather_to_root;
 using mpi::gatherv_to_root;
-
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  const auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
-  return tv(usage.ru_utime) + tv(usage.ru_stime);
-}
 
 std::string host_name() {
   char name[64] = {};
@@ -85,8 +78,10 @@ void print_progress(const nlohmann::json& sample) {
     if (r["role"] == "compressor") raw += r["bytes_in"].get<std::uint64_t>();
   const double elapsed = t;
   const double rate = elapsed > 0 ? static_cast<double>(raw) / elapsed / 1e6 : 0;
-  const double eta = done > 0 ? elapsed * double(expected - done) / double(done) : 0;
-  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  ETA %.0f s   ",
+  char eta[32] = "ETA --";  // unknown until the first matrix is written
+  if (done > 0 && expected >= done)
+    std::snprintf(eta, sizeof eta, "ETA %.0f s", elapsed * double(expected - done) / double(done));
+  std::fprintf(stderr, "\r[shmjob] %llu/%llu matrices  %.0f MB  %.0f MB/s  %s   ",
                static_cast<unsigned long long>(done), static_cast<unsigned long long>(expected),
                static_cast<double>(raw) / 1e6, rate, eta);
   std::fflush(stderr);
@@ -145,6 +140,7 @@ int Job::run() {
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(plan, node_rank).total);
   stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
   ctx.initialise_own_segment();
+  ctx.my_counters().pid.store(static_cast<std::uint64_t>(getpid()));  // for the node's sampler
   window.sync_barrier();
 
   RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role),
@@ -167,7 +163,11 @@ int Job::run() {
                                                                 ".node" + std::to_string(node.index));
       log_ = std::make_unique<metrics::MetricsLog>(path);
     }
-    if (world_rank_ == 0) log_->append(metrics::start_record(config_, plan_record, start_epoch_));
+    if (world_rank_ == 0) {
+      log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));
+      for (const std::string& note : plan.notes)
+        log_->append(metrics::event_record(ctx.now(), "warning", "plan", -1, node.index, note));
+    }
   } catch (const std::exception& e) {
     failure_ = as_failure(e);
     ctx.abort_node();
@@ -176,14 +176,16 @@ int Job::run() {
   const bool show_progress =
       world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
   {
-    const InterruptHandler interrupt_handler(ctx.control().interrupted);
+    const InterruptHandler interrupt_handler(ctx.control().interrupted, &ctx.my_counters().signal);
+    std::optional<metrics::NodeSampler> node_sampler;
     std::optional<metrics::PeriodicSampler> sampler;
-    if (log_)
+    if (log_) {
+      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context());
       sampler.emplace(config_.metrics.interval_s, [&] {
-        const nlohmann::json sample = metrics::sample_record(ctx, node.index);
-        log_->append(sample);
+        const nlohmann::json sample = node_sampler->tick();
         if (show_progress) print_progress(sample);
       });
+    }
     if (failure_.code == kExitOk) run_my_stage(ctx);
     // Node barrier in the window: finished ranks sleep instead of spinning in MPI_Barrier.
     shm::NodeControl& control = ctx.control();
@@ -197,11 +199,7 @@ int Job::run() {
   double flow_seconds = 0;
   mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
 
-  const metrics::RankCounters& c = ctx.my_counters();
-  const RankTotals mine{cpu_seconds(), static_cast<double>(c.busy_ns.load()) * 1e-9,
-                        static_cast<double>(c.wait_ns.load()) * 1e-9,
-                        c.matrices.load(), c.bytes_in.load(), c.bytes_out.load()};
-  const std::vector<RankTotals> totals = gather_to_root(mine, world_);
+  const std::vector<RankTotals> totals = gather_to_root(metrics::rank_totals(ctx.my_counters()), world_);
   int code = agree(world_, failure_);
   // A signal on any node makes the job "interrupted" (unless it failed).
   const int interrupted_here = static_cast<int>(ctx.control().interrupted.load());
@@ -230,6 +228,24 @@ int Job::run() {
   return code;
 }
 
+nlohmann::json Job::topology_json() const {
+  const TopologyView view = topology_.view();
+  return {{"summary", view.summary()}, {"source", topology_.source()},
+          {"this_system", view.this_system}, {"numa_domains", view.numa.size()},
+          {"cores", view.core_count()}, {"pus", view.pu_count()},
+          {"oversubscribed", plan_.oversubscribed}, {"lanes", plan_.lanes.size()}};
+}
+
+metrics::DiagnosisContext Job::diagnosis_context() const {
+  metrics::DiagnosisContext c;
+  c.cores = topology_.view().core_count();
+  c.busy_ranks = layout_.producers + layout_.compressors + layout_.writers;
+  c.ranks_per_node = {layout_.producers, layout_.compressors, layout_.writers};
+  c.level = config_.compression.level;
+  c.ingest = config_.input.has_value();
+  return c;
+}
+
 void Job::run_my_stage(const stages::StageContext& ctx) {
   const RankPlan& me = ctx.me();
   try {
@@ -249,6 +265,7 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
     failure_.code = kExitRuntime;
     failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) +
                        " " + std::to_string(me.role_index) + "): " + failure_.message;
+    ctx.my_counters().record_error(failure_.message.c_str());  // the node's sampler logs it
     ctx.abort_node();
   }
 }
@@ -265,6 +282,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     summary.compressed_bytes += r.compressed_bytes;
   }
   summary.matrices = rows.size();
+  for (const MatrixSet& set : sets_) summary.expected += set.count;
   const std::vector<h5::ShardInfo> shards = shard_infos(config_.job, sets_.size(), parts);
 
   if (written) {
@@ -297,7 +315,9 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
-  if (log_) log_->append(metrics::end_record(summary, placements, totals, written ? "" : "see stderr"));
+  if (log_)
+    log_->append(metrics::end_record(summary, placements, totals, rows, diagnosis_context(),
+                                     written ? "" : "see stderr"));
   if (code == kExitInterrupted) {
     std::uint64_t expected = 0;
     for (const MatrixSet& set : sets_) expected += set.count;

@@ -41,6 +41,8 @@ class Job {
 
  private:
   void run_my_stage(const stages::StageContext& ctx);
+  nlohmann::json topology_json() const;                    // for the start record
+  metrics::DiagnosisContext diagnosis_context() const;     // for the bottleneck verdict
   void finish_on_root(int code, const std::vector<metrics::RankPlacement>& placements,
                       const std::vector<metrics::RankTotals>& totals, const std::vector<IndexRow>& rows,
                       const std::vector<ShardPartRecord>& parts, double flow_seconds);

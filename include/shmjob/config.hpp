@@ -85,6 +85,13 @@ struct PlacementConfig {
   friend bool operator==(const PlacementConfig&, const PlacementConfig&) = default;
 };
 
+// Test-only knobs (the "testing" section): they make a run slow on purpose so tests can
+// produce a known bottleneck. Never set them in production configs.
+struct TestingConfig {
+  int writer_delay_ms = 0;  // a writer sleeps this long after every chunk write ("slow disk")
+  friend bool operator==(const TestingConfig&, const TestingConfig&) = default;
+};
+
 struct Config {
   std::string job = "shmjob";
   std::filesystem::path output_dir = "out";
@@ -96,6 +103,7 @@ struct Config {
   CompressionConfig compression;
   MetricsConfig metrics;
   PlacementConfig placement;
+  TestingConfig testing;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
   std::filesystem::path metrics_path() const {

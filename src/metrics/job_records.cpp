@@ -5,11 +5,16 @@
 #include <mpi.h>
 #include <zstd.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include "shmjob/version.hpp"
-#include "stages/stage_context.hpp"
 
 namespace shmjob::metrics {
 
@@ -26,6 +31,9 @@ nlohmann::json library_versions() {
           {"zstd", ZSTD_versionString()},
           {"hdf5", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release)},
           {"mpi", mpi_version},
+#ifdef SHMJOB_HWLOC_BUILD_VERSION
+          {"hwloc", SHMJOB_HWLOC_BUILD_VERSION},
+#endif
           {"hwloc_api", std::to_string(hw >> 16) + "." + std::to_string((hw >> 8) & 0xff) + "." +
                         std::to_string(hw & 0xff)}};
 }
@@ -53,44 +61,166 @@ nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const nlohmann
   return {{"nodes", nodes}, {"ranks", list}, {"node0", node0_plan}};
 }
 
-nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s) {
-  return {{"type", "job_start"}, {"time", iso_time_utc(start_epoch_s)}, {"job", config.job},
-          {"config", to_json(config)}, {"plan", plan}, {"versions", library_versions()}};
+nlohmann::json launch_info() {
+  const auto env = [](const char* name) -> const char* { return std::getenv(name); };
+  // Open MPI's mpirun (ORTE) gives its ranks the contact URI of the mpirun process; srun gives
+  // each task its step id and process id, and no mpirun variables.
+  std::string launcher = "unknown";
+  if (env("OMPI_MCA_orte_hnp_uri") || env("OMPI_MCA_orte_local_daemon_uri") || env("PRTE_MCA_prte_hnp_uri"))
+    launcher = "mpirun";
+  else if (env("SLURM_STEP_ID") && env("SLURM_PROCID"))
+    launcher = "srun";
+  nlohmann::json info = {{"launcher", launcher}};
+  for (const auto& [key, name] : {std::pair{"slurm_job_id", "SLURM_JOB_ID"},
+                                  std::pair{"slurm_step_id", "SLURM_STEP_ID"},
+                                  std::pair{"slurm_nodelist", "SLURM_JOB_NODELIST"},
+                                  std::pair{"slurm_cluster", "SLURM_CLUSTER_NAME"}})
+    if (const char* value = env(name)) info[key] = value;
+  return info;
 }
 
-nlohmann::json sample_record(const stages::StageContext& ctx, int node_index) {
-  nlohmann::json ranks = nlohmann::json::array();
-  std::uint64_t written = 0;
-  for (const auto& r : ctx.plan().ranks) {
-    const RankCounters& c = ctx.counters(r.node_rank);
-    const auto load = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-    if (r.role == Role::writer) written += load(c.matrices);
-    ranks.push_back({{"rank", ctx.world_rank(r.node_rank)}, {"role", role_name(r.role)},
-                     {"matrices", load(c.matrices)}, {"bytes_in", load(c.bytes_in)},
-                     {"bytes_out", load(c.bytes_out)}, {"busy_s", static_cast<double>(load(c.busy_ns)) * 1e-9},
-                     {"wait_s", static_cast<double>(load(c.wait_ns)) * 1e-9}});
-  }
-  std::uint64_t expected = 0;
-  for (int w = 0; w < ctx.order().writers(); ++w) expected += ctx.order().writer_total(w);
-  return {{"type", "sample"}, {"t", ctx.now()}, {"node", node_index},
-          {"written", written}, {"expected", expected}, {"ranks", ranks}};
+nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s,
+                            const nlohmann::json& topology) {
+  nlohmann::json hosts = nlohmann::json::array();
+  std::set<std::string> seen;
+  std::size_t ranks = 0;
+  if (plan.contains("ranks"))
+    for (const auto& r : plan["ranks"]) {
+      ++ranks;
+      const std::string host = r.value("host", "");
+      if (seen.insert(host).second) hosts.push_back(host);
+    }
+  return {{"type", "job_start"},
+          {"schema_version", kSchemaVersion},
+          {"time", iso_time_utc(start_epoch_s)},
+          {"epoch_s", start_epoch_s},
+          {"job", config.job},
+          {"world_size", ranks},
+          {"hosts", hosts},
+          {"launch", launch_info()},
+          {"topology", topology},
+          {"config", to_json(config)},
+          {"plan", plan},
+          {"versions", library_versions()}};
 }
+
+nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank,
+                            int node, const std::string& message) {
+  return {{"type", "event"}, {"t", t},       {"level", level}, {"kind", kind},
+          {"rank", rank >= 0 ? nlohmann::json(rank) : nlohmann::json(nullptr)},
+          {"node", node},    {"message", message}};
+}
+
+RankTotals rank_totals(const RankCounters& c) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto tv = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  const auto s = [](const std::atomic<std::uint64_t>& ns) { return static_cast<double>(ns.load()) * 1e-9; };
+  RankTotals t{};
+  t.cpu_s = tv(usage.ru_utime) + tv(usage.ru_stime);
+  t.busy_s = s(c.busy_ns);
+  t.wait_input_s = s(c.wait_input_ns);
+  t.wait_slot_s = s(c.wait_slot_ns);
+  t.wait_disk_s = s(c.wait_disk_ns);
+  t.matrices = c.matrices.load();
+  t.bytes_in = c.bytes_in.load();
+  t.bytes_out = c.bytes_out.load();
+  t.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
+  for (int b = 0; b < kLatencyBuckets; ++b) t.latency[static_cast<std::size_t>(b)] = c.latency[b].load();
+  t.latency_max_s = s(c.latency_max_ns);
+  return t;
+}
+
+namespace {
+
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double position = q * static_cast<double>(sorted.size() - 1);
+  const auto below = static_cast<std::size_t>(std::floor(position));
+  const std::size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (sorted[above] - sorted[below]) * (position - static_cast<double>(below));
+}
+
+// Quantiles and a 20-bin histogram of the matrices' compression ratios (raw / stored bytes).
+nlohmann::json ratio_distribution(const std::vector<IndexRow>& rows) {
+  std::vector<double> ratios;
+  ratios.reserve(rows.size());
+  for (const IndexRow& r : rows)
+    if (r.compressed_bytes > 0) ratios.push_back(double(r.raw_bytes) / double(r.compressed_bytes));
+  std::sort(ratios.begin(), ratios.end());
+  nlohmann::json d = {{"n", ratios.size()}};
+  if (ratios.empty()) return d;
+  const double lo = ratios.front(), hi = ratios.back();
+  constexpr int kBins = 20;
+  const int bins = hi > lo ? kBins : 1;
+  std::vector<std::uint64_t> counts(static_cast<std::size_t>(bins), 0);
+  for (const double r : ratios) {
+    const int b = hi > lo ? static_cast<int>((r - lo) / (hi - lo) * bins) : 0;
+    ++counts[static_cast<std::size_t>(std::clamp(b, 0, bins - 1))];
+  }
+  std::vector<double> edges;
+  for (int b = 0; b <= bins; ++b) edges.push_back(hi > lo ? lo + (hi - lo) * b / bins : lo);
+  d.update({{"min", lo}, {"p10", quantile(ratios, 0.1)}, {"p50", quantile(ratios, 0.5)},
+            {"p90", quantile(ratios, 0.9)}, {"max", hi}, {"edges", edges}, {"counts", counts}});
+  return d;
+}
+
+// The writers' latency histograms merged: percentiles and the non-empty buckets.
+nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals) {
+  LatencyCounts merged{};
+  double max_s = 0;
+  for (std::size_t i = 0; i < ranks.size() && i < totals.size(); ++i) {
+    if (static_cast<Role>(ranks[i].role) != Role::writer) continue;
+    for (std::size_t b = 0; b < merged.size(); ++b) merged[b] += totals[i].latency[b];
+    max_s = std::max(max_s, totals[i].latency_max_s);
+  }
+  nlohmann::json record = latency_summary(merged, max_s);
+  nlohmann::json buckets = nlohmann::json::array();
+  for (int b = 0; b < kLatencyBuckets; ++b) {
+    if (merged[static_cast<std::size_t>(b)] == 0) continue;
+    const double upper = latency_bucket_upper_s(b);
+    buckets.push_back({latency_bucket_lower_s(b), std::isfinite(upper) ? nlohmann::json(upper) : nlohmann::json(nullptr),
+                       merged[static_cast<std::size_t>(b)]});
+  }
+  record["buckets"] = buckets;  // [lower_s, upper_s (null: unbounded), matrices]
+  return record;
+}
+
+}  // namespace
 
 nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>& ranks,
-                          const std::vector<RankTotals>& totals, const std::string& error) {
+                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                          const DiagnosisContext& diagnosis, const std::string& error) {
   nlohmann::json per_rank = nlohmann::json::array();
   std::map<std::string, double> cpu_by_role;
+  StageTimes stages{};
   for (std::size_t i = 0; i < ranks.size() && i < totals.size(); ++i) {
     const std::string role(role_name(static_cast<Role>(ranks[i].role)));
     const RankTotals& t = totals[i];
-    per_rank.push_back({{"rank", ranks[i].world_rank}, {"role", role}, {"cpu_s", t.cpu_s},
-                        {"busy_s", t.busy_s}, {"wait_s", t.wait_s}, {"matrices", t.matrices},
-                        {"bytes_in", t.bytes_in}, {"bytes_out", t.bytes_out}});
+    per_rank.push_back({{"rank", ranks[i].world_rank}, {"role", role}, {"node", ranks[i].node},
+                        {"cpu_s", t.cpu_s}, {"busy_s", t.busy_s},
+                        {"wait_s", t.wait_input_s + t.wait_slot_s + t.wait_disk_s},
+                        {"wait_input_s", t.wait_input_s}, {"wait_slot_s", t.wait_slot_s},
+                        {"wait_disk_s", t.wait_disk_s}, {"max_rss_bytes", t.max_rss_bytes},
+                        {"matrices", t.matrices}, {"bytes_in", t.bytes_in}, {"bytes_out", t.bytes_out}});
     cpu_by_role[role] += t.cpu_s;
+    if (const int stage = stage_index(role); stage >= 0) {
+      StageTime& st = stages[static_cast<std::size_t>(stage)];
+      ++st.ranks;
+      st.busy_s += t.busy_s;
+      st.wait_input_s += t.wait_input_s;
+      st.wait_slot_s += t.wait_slot_s;
+      st.wait_disk_s += t.wait_disk_s;
+      st.cpu_s += t.cpu_s;
+      st.matrices += t.matrices;
+    }
   }
+  DiagnosisContext context = diagnosis;
+  context.seconds = s.seconds;
   nlohmann::json record = {{"type", "job_end"},
                            {"status", s.status},
                            {"matrices", s.matrices},
+                           {"expected", s.expected},
                            {"seconds", s.seconds},
                            {"wall_seconds", s.wall_seconds},
                            {"raw_bytes", s.raw_bytes},
@@ -100,6 +230,10 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                            {"matrices_per_s", s.matrices_per_s()},
                            {"ratio", s.ratio()},
                            {"cpu_s_by_role", cpu_by_role},
+                           {"stages", stage_utilisation(stages, s.seconds)},
+                           {"bottleneck", diagnose(stages, context)},
+                           {"latency", latency_record(ranks, totals)},
+                           {"compression_ratios", ratio_distribution(rows)},
                            {"ranks", per_rank}};
   if (!error.empty()) record["error"] = error;
   return record;

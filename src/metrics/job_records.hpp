@@ -6,10 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/bottleneck.hpp"
+#include "metrics/latency_histogram.hpp"
+#include "metrics/rank_counters.hpp"
 #include "shmjob/config.hpp"
+#include "shmjob/index_row.hpp"
 #include "shmjob/role_plan.hpp"
-
-namespace shmjob::stages { class StageContext; }
 
 namespace shmjob::metrics {
 
@@ -23,11 +25,16 @@ struct RankPlacement {
   char binding[160];        // what was bound, or why not
 };
 
-// One rank's totals at the end, gathered on rank 0.
+// One rank's totals at the end, gathered on rank 0 (fixed size: sent as bytes).
 struct RankTotals {
-  double cpu_s, busy_s, wait_s;
+  double cpu_s, busy_s, wait_input_s, wait_slot_s, wait_disk_s;
   std::uint64_t matrices, bytes_in, bytes_out;
+  std::uint64_t max_rss_bytes;
+  LatencyCounts latency;  // writers only
+  double latency_max_s;
 };
+// This rank's totals from its counters and its own resource usage.
+RankTotals rank_totals(const RankCounters& counters);
 
 nlohmann::json library_versions();
 std::string iso_time_utc(double epoch_seconds);
@@ -36,13 +43,23 @@ std::string iso_time_utc(double epoch_seconds);
 // rank's placement and binding.
 nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const nlohmann::json& node0_plan);
 
-nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s);
-// A snapshot of every rank's counters on the context's node.
-nlohmann::json sample_record(const stages::StageContext& ctx, int node_index);
+// How the job was launched, from the environment: {"launcher": "mpirun" | "srun" | "unknown",
+// "slurm_job_id": ... (if any), "slurm_step_id", "slurm_nodelist"}.
+nlohmann::json launch_info();
+
+inline constexpr int kSchemaVersion = 1;  // docs/metrics.md, analysis/metrics.schema.json
+
+nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s,
+                            const nlohmann::json& topology);
+// {"type": "event", "t", "level": "info" | "warning" | "error", "kind", "rank" (or null), "node",
+//  "message"}
+nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank,
+                            int node, const std::string& message);
 
 struct JobSummary {
   std::string status;
   std::uint64_t matrices = 0;
+  std::uint64_t expected = 0;  // matrices the job was to write
   double seconds = 0;       // data flow: setup done to last shard closed
   double wall_seconds = 0;  // including setup and the master file
   std::uint64_t raw_bytes = 0, compressed_bytes = 0;
@@ -52,7 +69,10 @@ struct JobSummary {
   double matrices_per_s() const { return seconds > 0 ? static_cast<double>(matrices) / seconds : 0; }
 };
 
+// Totals, rates, per-stage utilisation, latency and compression-ratio distributions and the
+// bottleneck verdict. `rows` are the index rows written (for the ratio distribution).
 nlohmann::json end_record(const JobSummary& summary, const std::vector<RankPlacement>& ranks,
-                          const std::vector<RankTotals>& totals, const std::string& error);
+                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                          const DiagnosisContext& diagnosis, const std::string& error);
 
 }  // namespace shmjob::metrics

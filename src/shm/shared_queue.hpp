@@ -10,6 +10,7 @@
 // "full with p - 1" when the capacity is 1). try_push reports "full" only when the queue holds
 // `capacity` values: if the cell it needs is still being emptied by a pop that has already
 // claimed it (a popper preempted between its two steps), it waits for that pop to finish.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,14 @@ class SharedQueue {
     bool popped = false;
     not_empty_.wait_until([&] { return (popped = try_pop(value)) || give_up(); });
     return popped;
+  }
+
+  // How many values the queue holds, for monitoring only: a snapshot that may be stale by the
+  // time it returns (two loads, no lock).
+  std::uint64_t approx_size() const noexcept {
+    const std::uint64_t head = head_.load(std::memory_order_relaxed);
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    return tail > head ? std::min(tail - head, capacity_) : 0;
   }
 
   // Wakes every waiter so it re-checks its give_up condition (used on abort).

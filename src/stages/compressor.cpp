@@ -68,10 +68,13 @@ void run_compressor(const StageContext& ctx) {
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
+    // Take an output slot before a raw one: a raw slot held while waiting would stall a producer.
     {
-      // Take an output slot before a raw one: a raw slot held while waiting would stall a producer.
-      ScopedTimer waiting(me.wait_ns);
+      ScopedTimer waiting(me.wait_slot_ns);  // writers hold every compressed slot
       if (!free_slots.pop_wait(out, aborted)) break;
+    }
+    {
+      ScopedTimer waiting(me.wait_input_ns);  // no raw slot ready: producers are behind
       if (!raw_slots.next(raw)) {
         free_slots.try_push(out);
         break;

@@ -32,7 +32,7 @@ void run_producer(const StageContext& ctx, MatrixSource& source) {
 
       shm::SlotHandle slot = 0;
       {
-        ScopedTimer waiting(me.wait_ns);
+        ScopedTimer waiting(me.wait_slot_ns);  // compressors hold every raw slot
         if (!free_slots.pop_wait(slot, aborted)) break;
       }
       {

@@ -1,8 +1,10 @@
 // Writer: stores each compressed matrix it receives as the chunk(s) of its own shard file, records
 // the index row and frees the compressed slot. At the end it checks it got every id it owns.
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "h5/shard_writer.hpp"
 #include "shmjob/error.hpp"
@@ -33,6 +35,7 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   shm::SharedQueue& inbox = ctx.queue(ctx.node_rank());
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
+  const std::chrono::milliseconds delay(config.testing.writer_delay_ms);
 
   std::vector<h5::ShardPart> parts;
   for (int s = 0; s < order.sets(); ++s) {
@@ -49,25 +52,37 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   while (true) {
     shm::SlotHandle frame = 0;
     {
-      ScopedTimer waiting(me.wait_ns);
+      ScopedTimer waiting(me.wait_input_ns);  // compressors are behind
       if (!inbox.pop_wait(frame, aborted)) return rows;
     }
     if (frame == shm::kEndOfStream) break;
     {
-      ScopedTimer busy(me.busy_ns);
+      // Busy is the bookkeeping around the write; the write itself is time spent on the disk.
+      using Clock = std::chrono::steady_clock;
+      const Clock::time_point started = Clock::now();
+      Clock::duration on_disk{};
       const shm::CompressedSlotHeader h = ctx.compressed_header(frame);
       const auto set = static_cast<std::size_t>(order.set_of(h.matrix_id));
       const h5::ShardPart& part = parts[set];
       if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count)
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
       const std::uint64_t row = h.matrix_id - part.first_id;
+      const Clock::time_point write_start = Clock::now();
       shard->write_matrix(set, row, ctx.slot_data(frame), h.compressed_bytes);
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);  // testing: a slow disk
+      on_disk = Clock::now() - write_start;
       rows.push_back({h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes,
                       h.crc32, h.min, h.max, h.mean, h.producer, h.compressor, ctx.world_rank(),
                       h.t_produced, h.t_compressed, ctx.now(), h.source_file, h.source_dataset,
                       h.source_index});
       me.add(me.bytes_in, h.compressed_bytes);
       me.add(me.bytes_out, h.compressed_bytes);
+      me.record_latency(rows.back().t_written - h.t_produced);
+      const auto ns = [](Clock::duration d) {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+      };
+      me.add(me.wait_disk_ns, ns(on_disk));
+      me.add(me.busy_ns, ns(Clock::now() - started - on_disk));
     }
     me.add(me.matrices, 1);
     if (!ctx.queue(shm::handle_owner(frame)).try_push(frame)) throw std::logic_error("free queue overflow");
@@ -79,7 +94,7 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
                 " matrices for its " + std::to_string(order.writer_total(writer)) +
                 " ids (lost or duplicated)");
   if (shard) {
-    ScopedTimer busy(me.busy_ns);
+    ScopedTimer disk(me.wait_disk_ns);
     shard->finish(rows);
   }
   return rows;

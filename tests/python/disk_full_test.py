@@ -28,7 +28,9 @@ def main():
             config = {"job": "full", "output_dir": os.path.join(mnt, "out"),
                       "matrices": {"count": 40, "rows": 200, "cols": 200, "kind": "random"},
                       "stages": {"producers": 1, "compressors": 2, "writers": 1},
-                      "compression": {"level": 1}}
+                      "compression": {"level": 1},
+                      # The log outside the full disk, so its error event can be written.
+                      "metrics": {"path": os.path.join(tmp, "metrics.jsonl")}}
             path = os.path.join(tmp, "full.json")
             with open(path, "w") as f:
                 json.dump(config, f)
@@ -45,14 +47,17 @@ def main():
             files = os.listdir(config["output_dir"])
             if "full.h5" in files:
                 problems.append("a master file was written for a failed job")
-            with open(os.path.join(config["output_dir"], "metrics.jsonl")) as f:
+            with open(config["metrics"]["path"]) as f:
                 records = [json.loads(line) for line in f if line.strip()]
             if records and records[-1].get("type") == "job_end" and records[-1]["status"] != "failed":
                 problems.append(f"job_end status {records[-1]['status']}")
+            error_events = [r for r in records if r.get("type") == "event" and r["kind"] == "error"]
+            if not any("No space left on device" in e["message"] and e["rank"] == 3 for e in error_events):
+                problems.append(f"no error event from the writer (rank 3) in the metrics log: {error_events}")
             print(errors[0] if errors else run.stderr)
             for p in problems:
                 print("FAIL:", p)
-            print(f"{4 - len(problems)} passed, {len(problems)} failed")
+            print(f"{5 - len(problems)} passed, {len(problems)} failed")
             sys.exit(1 if problems else 0)
         finally:
             subprocess.run(["umount", mnt])

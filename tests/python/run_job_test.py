@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 
+import shmjob_metrics  # analysis/, on PYTHONPATH
 from shm_check import leftover_entries, shm_entries
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +48,19 @@ def check_metrics(path, config, ranks):
     last_sample = [r for r in records if r["type"] == "sample"][-1]
     if last_sample["written"] != last_sample["expected"]:
         fail("last sample does not show every matrix written")
+    # Every record against the versioned schema (analysis/metrics.schema.json), and the end
+    # record's distributions and stage totals count every matrix.
+    problems = shmjob_metrics.schema_errors(path)
+    if problems:
+        fail("metrics log does not match its schema:\n  " + "\n  ".join(problems[:10]))
+    count = config["matrices"]["count"]
+    if end["latency"]["n"] != count or end["compression_ratios"]["n"] != count:
+        fail(f"end record latency/ratio distributions count {end['latency']['n']}/"
+             f"{end['compression_ratios']['n']} matrices, not {count}")
+    if end["stages"]["writer"]["matrices"] != count or end["stages"]["compressor"]["matrices"] != count:
+        fail(f"end record stages count {end['stages']} matrices, not {count}")
+    if end["bottleneck"]["stage"] not in ("producer", "compressor", "writer", "none"):
+        fail(f"end record bottleneck {end['bottleneck']}")
 
 
 def main():

@@ -786,3 +786,27 @@ TEST(ConfigLayout, AutoRuleGivesIngestsFewerProducers) {
 
 }  // namespace
 }  // namespace shmjob
+
+// ---- testing section (test-only knobs) ----------------------------------------------------
+namespace shmjob {
+namespace {
+
+TEST(ConfigTesting, WriterDelayAcceptedAndRecordedOnlyWhenSet) {
+  EXPECT_EQ(config_with("/testing/writer_delay_ms", 25).testing.writer_delay_ms, 25);
+  const Config plain = parse_config(minimal());
+  EXPECT_EQ(plain.testing.writer_delay_ms, 0);
+  EXPECT_FALSE(to_json(plain).contains("testing"));
+  const Config slow = config_with("/testing/writer_delay_ms", 25);
+  EXPECT_EQ(to_json(slow)["testing"]["writer_delay_ms"], 25);
+  EXPECT_EQ(parse_config(to_json(slow)), slow);
+}
+
+TEST(ConfigTesting, WriterDelayRejected) {
+  expect_message(parse_error(with("/testing/writer_delay_ms", -1)), {"testing.writer_delay_ms"});
+  expect_message(parse_error(with("/testing/writer_delay_ms", 60001)), {"testing.writer_delay_ms", "60000"});
+  expect_message(parse_error(with("/testing/writer_delay_ms", "slow")), {"testing.writer_delay_ms"});
+  expect_message(parse_error(with("/testing/disk", 1)), {"testing", "disk"});
+}
+
+}  // namespace
+}  // namespace shmjob

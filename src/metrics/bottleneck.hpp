@@ -1,0 +1,42 @@
+#pragma once
+// Which stage limited the run, from where the ranks' time went (docs/metrics.md, "The
+// bottleneck"). One function serves the end record (job totals) and every sample (the node's
+// counters so far), so the report shows the same verdict the job wrote and, for a run that is
+// still going or was killed, the latest one.
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace shmjob::metrics {
+
+// One stage's ranks added up (seconds are rank-seconds).
+struct StageTime {
+  int ranks = 0;
+  double busy_s = 0, wait_input_s = 0, wait_slot_s = 0, wait_disk_s = 0, cpu_s = 0;
+  std::uint64_t matrices = 0;
+};
+enum StageIndex { kProducers = 0, kCompressors = 1, kWriters = 2 };
+using StageTimes = std::array<StageTime, 3>;
+// The StageIndex of a role name ("producer", ...); -1 for "idle" and anything else.
+int stage_index(const std::string& role);
+
+struct DiagnosisContext {
+  double seconds = 0;         // the time the stages ran (data flow)
+  int cores = 0;              // cores of a node (0: unknown)
+  int busy_ranks = 0;         // producer + compressor + writer ranks on a node
+  std::array<int, 3> ranks_per_node{};  // stage counts on a node, for "now N"
+  int level = 0;              // compression.level
+  bool ingest = false;        // producers read HDF5 files
+};
+
+// {"producer": {"ranks", "busy", "wait_input", "wait_slot", "wait_disk", "active", "cpu_s",
+//  "matrices"}, ...}: fractions of the stage's rank-seconds (active = busy + wait_disk).
+nlohmann::json stage_utilisation(const StageTimes& stages, double seconds);
+
+// {"stage": "compressor" | "producer" | "writer" | "none", "sentence", "suggestion",
+//  "evidence": {...fractions...}}
+nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& context);
+
+}  // namespace shmjob::metrics

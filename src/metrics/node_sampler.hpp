@@ -1,0 +1,38 @@
+#pragma once
+// The node's sampler: every interval it reads the counters every rank of the node keeps in its
+// window segment (and /proc for CPU time and RSS), and appends to the node's metrics log the
+// events it noticed (signals received, errors) and one "sample" record. It runs on one rank per
+// node, on the PeriodicSampler's thread: no MPI calls, no locks the stages take.
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "metrics/bottleneck.hpp"
+#include "metrics/latency_histogram.hpp"
+#include "metrics/metrics_log.hpp"
+
+namespace shmjob::stages { class StageContext; }
+
+namespace shmjob::metrics {
+
+class NodeSampler {
+ public:
+  NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log, DiagnosisContext diagnosis);
+  // Appends the new events, then the sample; returns the sample (for the progress line).
+  nlohmann::json tick();
+
+ private:
+  void append_events();
+  nlohmann::json sample();
+
+  const stages::StageContext& ctx_;
+  int node_index_;
+  MetricsLog& log_;
+  DiagnosisContext diagnosis_;
+  LatencyCounts previous_latency_{};
+  std::vector<std::uint32_t> signals_seen_;
+  std::vector<bool> error_seen_;
+};
+
+}  // namespace shmjob::metrics

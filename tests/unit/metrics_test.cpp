@@ -1,0 +1,141 @@
+// The metrics pieces that need no MPI: the latency histogram's buckets and percentiles, and the
+// bottleneck verdict on stage times where the answer is known.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "metrics/bottleneck.hpp"
+#include "metrics/job_records.hpp"
+#include "metrics/latency_histogram.hpp"
+
+namespace shmjob::metrics {
+namespace {
+
+TEST(LatencyHistogram, BucketsCoverEveryValueOnce) {
+  EXPECT_EQ(latency_bucket(0.0), 0);
+  EXPECT_EQ(latency_bucket(-1.0), 0);
+  EXPECT_EQ(latency_bucket(std::nan("")), 0);
+  EXPECT_EQ(latency_bucket(1e9), kLatencyBuckets - 1);
+  for (int b = 1; b < kLatencyBuckets - 1; ++b) {
+    const double lo = latency_bucket_lower_s(b), hi = latency_bucket_upper_s(b);
+    EXPECT_NEAR(hi / lo, std::sqrt(2.0), 1e-12);
+    EXPECT_EQ(latency_bucket(lo * 1.0001), b) << lo;
+    EXPECT_EQ(latency_bucket(hi * 0.9999), b) << hi;
+    EXPECT_EQ(latency_bucket_upper_s(b - 1), latency_bucket_lower_s(b));
+  }
+}
+
+TEST(LatencyHistogram, QuantilesWithinOneBucketOfTheExactOnes) {
+  std::mt19937_64 random(7);
+  std::lognormal_distribution<double> latency(std::log(0.02), 1.0);  // around 20 ms
+  std::vector<double> values(5000);
+  LatencyCounts counts{};
+  double max = 0;
+  for (double& v : values) {
+    v = latency(random);
+    ++counts[static_cast<std::size_t>(latency_bucket(v))];
+    max = std::max(max, v);
+  }
+  std::sort(values.begin(), values.end());
+  for (const double q : {0.5, 0.9, 0.99}) {
+    const double exact = values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1))];
+    const double estimate = latency_quantile(counts, q, max);
+    EXPECT_LT(estimate / exact, std::sqrt(2.0)) << q;
+    EXPECT_GT(estimate / exact, 1 / std::sqrt(2.0)) << q;
+  }
+  EXPECT_DOUBLE_EQ(latency_quantile(counts, 1.0, max), max);
+  EXPECT_EQ(latency_quantile(LatencyCounts{}, 0.5, 0), 0.0);
+}
+
+StageTimes times(double producers_busy, double producers_wait_slot, double compressors_busy,
+                 double compressors_wait_input, double compressors_wait_slot, double writers_disk,
+                 double writers_wait_input, int ranks = 1) {
+  StageTimes s{};
+  for (StageTime& t : s) t.ranks = ranks, t.matrices = 100;
+  s[kProducers].busy_s = producers_busy * ranks;
+  s[kProducers].wait_slot_s = producers_wait_slot * ranks;
+  s[kCompressors].busy_s = compressors_busy * ranks;
+  s[kCompressors].wait_input_s = compressors_wait_input * ranks;
+  s[kCompressors].wait_slot_s = compressors_wait_slot * ranks;
+  s[kWriters].wait_disk_s = writers_disk * ranks;
+  s[kWriters].wait_input_s = writers_wait_input * ranks;
+  return s;
+}
+
+DiagnosisContext context(int cores) {
+  DiagnosisContext c;
+  c.seconds = 1.0;
+  c.cores = cores;
+  c.busy_ranks = 6;
+  c.ranks_per_node = {2, 2, 2};
+  c.level = 3;
+  return c;
+}
+
+TEST(Bottleneck, CompressorsBusyProducersWaitingForSlots) {
+  const auto v = diagnose(times(0.3, 0.65, 0.97, 0.0, 0.01, 0.1, 0.85, 2), context(64));
+  EXPECT_EQ(v["stage"], "compressor");
+  EXPECT_NE(v["sentence"].get<std::string>().find("compressors were busy 97%"), std::string::npos) << v;
+  EXPECT_NE(v["sentence"].get<std::string>().find("producers waited 65% for a free slot"), std::string::npos);
+  EXPECT_NE(v["suggestion"].get<std::string>().find("more ranks to compression"), std::string::npos) << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("take them from the writers"), std::string::npos) << v;
+}
+
+TEST(Bottleneck, CompressorsOnFullCoresSuggestALowerLevel) {
+  const auto v = diagnose(times(0.3, 0.65, 0.97, 0.0, 0.01, 0.1, 0.85, 2), context(2));
+  EXPECT_EQ(v["stage"], "compressor");
+  EXPECT_NE(v["suggestion"].get<std::string>().find("lower compression.level (now 3)"), std::string::npos) << v;
+}
+
+TEST(Bottleneck, WritersInTheDiskCompressorsWaitingForSlots) {
+  const auto v = diagnose(times(0.1, 0.9, 0.2, 0.0, 0.75, 0.95, 0.02), context(64));
+  EXPECT_EQ(v["stage"], "writer");
+  EXPECT_NE(v["sentence"].get<std::string>().find("95% inside HDF5 writes"), std::string::npos) << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("faster storage"), std::string::npos) << v;
+}
+
+TEST(Bottleneck, ProducersBusyCompressorsStarved) {
+  const auto v = diagnose(times(0.96, 0.0, 0.3, 0.68, 0.0, 0.05, 0.9), context(64));
+  EXPECT_EQ(v["stage"], "producer");
+  EXPECT_NE(v["sentence"].get<std::string>().find("compressors waited 68% for input"), std::string::npos) << v;
+}
+
+TEST(Bottleneck, NothingBusyNamesNoStage) {
+  EXPECT_EQ(diagnose(times(0.1, 0.1, 0.3, 0.6, 0.0, 0.05, 0.9), context(64))["stage"], "none");
+  StageTimes empty{};
+  for (StageTime& t : empty) t.ranks = 1;
+  EXPECT_EQ(diagnose(empty, context(64))["stage"], "none");
+}
+
+TEST(Bottleneck, UtilisationFractionsOfRankSeconds) {
+  const auto u = stage_utilisation(times(0.5, 0.25, 1, 0, 0, 0.5, 0.5, 4), 1.0);
+  EXPECT_DOUBLE_EQ(u["producer"]["busy"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(u["producer"]["wait_slot"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(u["writer"]["active"].get<double>(), 0.5);
+  EXPECT_EQ(u["compressor"]["ranks"], 4);
+}
+
+// The launcher as the start record names it, from the variables mpirun and srun set.
+TEST(LaunchInfo, MpirunSrunOrUnknown) {
+  for (const char* name : {"OMPI_MCA_orte_hnp_uri", "OMPI_MCA_orte_local_daemon_uri", "PRTE_MCA_prte_hnp_uri",
+                           "SLURM_STEP_ID", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_JOB_NODELIST",
+                           "SLURM_CLUSTER_NAME"})
+    unsetenv(name);
+  EXPECT_EQ(launch_info(), nlohmann::json({{"launcher", "unknown"}}));
+  setenv("SLURM_JOB_ID", "4711", 1);
+  setenv("SLURM_STEP_ID", "0", 1);
+  setenv("SLURM_PROCID", "3", 1);
+  const nlohmann::json srun = launch_info();
+  EXPECT_EQ(srun["launcher"], "srun");
+  EXPECT_EQ(srun["slurm_job_id"], "4711");
+  setenv("OMPI_MCA_orte_hnp_uri", "123.0;tcp://127.0.0.1:1", 1);  // mpirun inside an allocation
+  const nlohmann::json mpirun = launch_info();
+  EXPECT_EQ(mpirun["launcher"], "mpirun");
+  EXPECT_EQ(mpirun["slurm_job_id"], "4711");
+}
+
+}  // namespace
+}  // namespace shmjob::metrics
