@@ -6,16 +6,20 @@ usage: reader_cli_test.py SHMJOB
 
 Jobs: tiled float32 with shuffle (tiles that do not divide the matrix, 2 writers), one chunk per
 matrix int16 (3 writers), and an ingest of two shapes with tiles clamped to each shape
-(`shmjob ingest --chunk 16x64`; a malformed --chunk exits 2 naming compression.chunk). For each:
+(`shmjob ingest --chunk 16x64`; a malformed --chunk exits 2 naming compression.chunk), and a tiled
+job interrupted with SIGUSR1 (read of a written id, a clear error for an unwritten one, verify
+names only the status and the unwritten ids). For each:
 `read --out .npy` and `.csv` and the printed text equal h5py's slice of the master's virtual
 dataset (whole matrices, slices across tiles, empty slices), bad requests exit 2 with one line,
 `inspect` and `inspect --index` describe the output, `verify` passes.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import h5py
 import numpy as np
@@ -107,6 +111,59 @@ def check_inspect_verify(shmjob, out, count, words):
         raise Failed("verify %s: %r" % (out, r.stdout))
 
 
+def interrupted_job(shmjob, tmp):
+    """A tiled job stopped by SIGUSR1 to mpirun after a few matrices: master "interrupted"."""
+    name = "intr"
+    config = {"job": name, "output_dir": os.path.join(tmp, name),
+              "matrices": {"count": 40, "rows": 512, "cols": 256, "kind": "smooth"},
+              "stages": {"producers": 1, "compressors": 2, "writers": 2},
+              "compression": {"level": 19, "chunk": [128, 128]}, "metrics": {"interval_s": 0.1}}
+    path = os.path.join(tmp, name + ".json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    job = subprocess.Popen(["mpirun", "-n", "5", shmjob, "--quiet", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with open(metrics) as f:
+                samples = [json.loads(l) for l in f if '"sample"' in l]
+            if samples and samples[-1]["written"] >= 3:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    job.send_signal(signal.SIGUSR1)
+    out, err = job.communicate(timeout=300)
+    if job.returncode != 3:
+        raise Failed("interrupted job exited %d: %s" % (job.returncode, err))
+    return config["output_dir"]
+
+
+def check_interrupted(shmjob, tmp, out):
+    with h5py.File(os.path.join(out, "intr.h5"), "r") as f:
+        written = sorted(int(i) for i in f["index"]["id"])
+    missing = sorted(set(range(40)) - set(written))
+    if not written or not missing:
+        raise Failed("interrupted job wrote %d of 40 matrices" % len(written))
+    check_reads(shmjob, tmp, out, [("data", written[0], None, None), ("data", written[-1], (100, 300), (50, 200))])
+    r = run([shmjob, "read", out, "--id", str(missing[0])], expect=2)
+    if "not in the index" not in r.stderr or "interrupted" not in r.stderr:
+        raise Failed("read of an unwritten id: %r" % r.stderr)
+    if "status interrupted" not in run([shmjob, "inspect", out]).stdout:
+        raise Failed("inspect does not show the interrupted status")
+    text = run([shmjob, "verify", out], expect=1).stdout
+    problems = [l for l in text.splitlines() if l.startswith("problem: ")]
+    # Only the status and the ids that were never written: every written matrix verifies.
+    unexpected = [l for l in problems if "status is 'interrupted'" not in l and "missing from the index" not in l]
+    if unexpected or not any("status is 'interrupted'" in l for l in problems):
+        raise Failed("verify of an interrupted output: %s" % problems)
+    if "%d of 40 matrices read back intact" % len(written) not in text:
+        raise Failed("verify did not read every written matrix: %r" % text.splitlines()[-1])
+    print("ok: interrupted output: %d of 40 written, read/inspect/verify agree" % len(written))
+
+
 def main():
     shmjob = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="shmjob-reader-") as tmp:
@@ -155,6 +212,8 @@ def main():
             if not np.array_equal(np.load(os.path.join(tmp, "in.npy")), src["frames"][3]):
                 raise Failed("ingest: read differs from the input matrix")
         check_inspect_verify(shmjob, ingest, 8, ["chunks [16, 40]", "chunks [16, 20]", u8, f64])
+
+        check_interrupted(shmjob, tmp, interrupted_job(shmjob, tmp))
     print("OK")
 
 
