@@ -19,7 +19,9 @@ plugin directory before starting Python, or let :func:`ensure_plugin` find it::
     job = so.open_job("out/smooth-1k.h5")
     print(job.status, job.config["matrices"], job.shards)
     print(job.index["crc32"][:5], job.index.dtype.names)
-    m = job.read_matrix(7)                 # numpy array (rows, cols)
+    m = job.read_matrix(7)                 # numpy array (rows, cols), through the master's VDS
+    m = job.read_by_index(7)               # the same from its shard, located by the index table
+    part = job.read_by_index(7, rows=slice(100, 200), cols=slice(0, 50))   # only those tiles
     with job.h5() as f:                    # the master as an h5py.File, for bulk reads
         block = f["data"][10:20]
 
@@ -34,8 +36,10 @@ Requires h5py and numpy only (Debian: python3-h5py, python3-numpy).
 import glob
 import json
 import os
+import zlib
 
 import h5py
+import numpy as np
 
 __all__ = ["ZSTD_FILTER_ID", "PLUGIN_FILE", "PluginNotFound", "JobOutput", "open_job",
            "plugin_hint", "plugin_available", "find_plugin_dir", "ensure_plugin"]
@@ -138,6 +142,25 @@ class JobOutput:
         """Matrix ``matrix_id`` through the master's virtual dataset (needs the plugin)."""
         with self.h5() as f:
             return f["data"][int(matrix_id)]
+
+    def index_row(self, matrix_id):
+        """The index row of ``matrix_id`` (the index is sorted by id); KeyError if not written."""
+        i = int(np.searchsorted(self.index["id"], matrix_id))
+        if i >= len(self.index) or self.index["id"][i] != matrix_id:
+            raise KeyError("matrix %d is not in the index of %s (status %s)" % (matrix_id, self.path, self.status))
+        return self.index[i]
+
+    def read_by_index(self, matrix_id, rows=slice(None), cols=slice(None)):
+        """Matrix ``matrix_id`` (or a slice of it) read from its shard, located through the index
+        table, without the virtual dataset: a missing shard is an error here, not zeros. A whole
+        matrix is checked against the index's CRC-32."""
+        row = self.index_row(matrix_id)
+        shard = os.path.join(self.directory, "%s.shard-%05d.h5" % (self.job, int(row["shard"])))
+        with h5py.File(shard, "r") as f:
+            m = f["data"][int(row["row"]), rows, cols]
+        if m.shape == self.shape and zlib.crc32(m.tobytes()) != int(row["crc32"]):
+            raise ValueError("matrix %d in %s does not match its CRC-32: the file is corrupt" % (matrix_id, shard))
+        return m
 
     def __repr__(self):
         return "<shmjob job %r: %s, %s matrices %s %s, %d shards>" % (

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shmjob/error.hpp"
+#include "shmjob/tile_grid.hpp"
 
 namespace shmjob {
 namespace {
@@ -313,6 +314,33 @@ void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
                                    ")");
 }
 
+// compression.chunk: [rows, cols] of positive integers, or "matrix" (one chunk per matrix).
+// A synthetic job's tiles must fit its matrices; an ingest's are clamped to each shape.
+void parse_chunk(const Section& compression, const MatrixSpec* m, std::optional<ChunkShape>& chunk) {
+  const json* value = compression.find("chunk");
+  if (value == nullptr) return;
+  const std::string path = compression.path("chunk");
+  if (value->is_string() && value->get_ref<const std::string&>() == "matrix") {
+    chunk.reset();
+    return;
+  }
+  if (!value->is_array() || value->size() != 2)
+    fail_got(path, "[rows, cols] or \"matrix\"", *value);
+  const auto dim = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(
+        read_integer((*value)[i], path + "[" + std::to_string(i) + "]", {1, kMaxDim, true}));
+  };
+  chunk = ChunkShape{dim(0), dim(1)};
+  if (m == nullptr) return;
+  if (chunk->rows > m->rows || chunk->cols > m->cols)
+    fail(path, show(*value) + " is larger than the matrix (" + describe_matrix(*m) +
+                   "); at most [" + std::to_string(m->rows) + ", " + std::to_string(m->cols) + "]");
+  const TileGrid grid = tile_grid(m->rows, m->cols, chunk);
+  if (grid.count() > kMaxTilesPerMatrix)
+    fail(path, show(*value) + " cuts each matrix into " + std::to_string(grid.count()) +
+                   " tiles, more than " + std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
+}
+
 // --- layout arithmetic ---------------------------------------------------------------------
 
 std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
@@ -353,12 +381,14 @@ void resolve_stages(const StageCounts& stages, int n, bool reads_input, NodeLayo
   layout.idle = n - sum;
 }
 
-void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, NodeLayout& layout) {
+void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes,
+                   NodeLayout& layout) {
   layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
   const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
   if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
     fail("slots.slot_bytes", std::to_string(layout.raw_slot_bytes) + " bytes is too large for zstd");
-  layout.compressed_slot_bytes = bound;
+  // A compressed slot holds one frame per tile, plus a frame-size table when there are several.
+  layout.compressed_slot_bytes = std::max<std::uint64_t>(bound, tiled_bytes);
 
   if (!slots.memory_budget_mb) {
     layout.raw_slots_per_producer = slots.per_producer;
@@ -464,11 +494,12 @@ Config parse_config(const json& document) {
 
   parse_slots(top, c.input ? MatrixSpec{} : c.matrices, c.slots);
 
-  const Section compression = top.section("compression", {"level", "shuffle"});
+  const Section compression = top.section("compression", {"level", "shuffle", "chunk"});
   read_integer_into(compression, "level",
                     {1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false},
                     c.compression.level);
   read_bool_into(compression, "shuffle", c.compression.shuffle);
+  parse_chunk(compression, c.input ? nullptr : &c.matrices, c.compression.chunk);
 
   const Section metrics = top.section("metrics", {"path", "interval_s"});
   if (const std::string* path = read_string(metrics, "path")) c.metrics.path = *path;
@@ -547,6 +578,9 @@ json to_json(const Config& c) {
        {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
         {"interval_s", c.flush.interval_s}}},
   };
+  // Written only when set, so configs of untiled jobs read as before.
+  if (c.compression.chunk)
+    document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
   if (c.testing != TestingConfig{})  // test-only: recorded only when used
     document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}};
   if (c.input) {
@@ -570,7 +604,14 @@ NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t la
                                  std::to_string(largest_matrix_bytes) + " bytes)");
   NodeLayout layout;
   resolve_stages(config.stages, node_ranks, config.input.has_value(), layout);
-  resolve_slots(config.slots, largest_matrix_bytes, layout);
+  // Tiles are stored full size (edge tiles padded), which can need more than the matrix's bound.
+  std::uint64_t tiled_bytes = config.slots.compressed_slot_bytes.value_or(0);
+  if (!config.input && config.matrices.rows > 0)
+    tiled_bytes = std::max(tiled_bytes,
+                           packed_tiles_capacity(tile_grid(config.matrices.rows, config.matrices.cols,
+                                                           config.compression.chunk),
+                                                 dtype_size(config.matrices.dtype)));
+  resolve_slots(config.slots, largest_matrix_bytes, tiled_bytes, layout);
   return layout;
 }
 

@@ -19,6 +19,7 @@
 #include "resume/resume_plan.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "shmjob/tile_grid.hpp"
 #include "shmjob/topology.hpp"
 #include "stages/matrix_source.hpp"
 #include "topology/binding.hpp"
@@ -73,6 +74,21 @@ std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
   return bytes;
 }
 
+// The compressed slot size the sets need with their tiles (edge tiles are stored padded).
+std::uint64_t largest_packed_tiles(const std::vector<MatrixSet>& sets, const CompressionConfig& compression) {
+  std::uint64_t bytes = 0;
+  for (const MatrixSet& s : sets) {
+    const TileGrid grid = tile_grid(s.rows, s.cols, compression.chunk);
+    if (grid.count() > kMaxTilesPerMatrix)
+      throw ConfigError("compression.chunk: [" + std::to_string(grid.tile_rows) + ", " +
+                        std::to_string(grid.tile_cols) + "] cuts a " + std::to_string(s.rows) + " x " +
+                        std::to_string(s.cols) + " matrix into " + std::to_string(grid.count()) +
+                        " tiles, more than " + std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
+    bytes = std::max(bytes, packed_tiles_capacity(grid, dtype_size(s.dtype)));
+  }
+  return bytes;
+}
+
 // The output sets: one for a synthetic job, one per shape/dtype of the input.
 std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& catalog) {
   return config.input ? stages::ingest_matrix_sets(catalog) : synthetic_matrix_sets(config.matrices);
@@ -82,6 +98,7 @@ std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& 
 void check_sizes(const Config& config, const InputCatalog& catalog,
                  const std::vector<MatrixSet>& sets, int node_ranks) {
   if (config.input) check_input_fits(catalog, config.slots);
+  largest_packed_tiles(sets, config.compression);  // too many tiles is a config error
   resolve_layout(config, node_ranks, largest_matrix(sets));
 }
 
@@ -91,6 +108,7 @@ RolePlan plan_for(const TopologyView& view, const std::vector<CpuSet>& allowed,
                   const Config& config, const std::vector<MatrixSet>& sets) {
   Config sizing = config;
   if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix(sets);
+  sizing.slots.compressed_slot_bytes = largest_packed_tiles(sets, config.compression);
   return compute_role_plan(view, allowed, sizing);
 }
 

@@ -41,12 +41,24 @@ struct SlotConfig {
   int per_compressor = 4;  // compressed slots owned by each compressor
   std::optional<std::uint64_t> slot_bytes;        // raw slot size; default: one matrix
   std::optional<std::uint64_t> memory_budget_mb;  // if set, slot counts derive from it
+  // Not a config key: the compressed slot size an ingest's sets need with tiled chunks (set by
+  // the job from its matrix sets; nullopt: derived from the config's matrices).
+  std::optional<std::uint64_t> compressed_slot_bytes;
   friend bool operator==(const SlotConfig&, const SlotConfig&) = default;
+};
+
+// Shape of the HDF5 chunks (tiles) a matrix is stored in. Edge tiles of a matrix whose shape
+// is not a multiple are stored full size, zero padded, as HDF5 stores partial edge chunks.
+struct ChunkShape {
+  std::uint32_t rows = 0, cols = 0;
+  friend bool operator==(const ChunkShape&, const ChunkShape&) = default;
 };
 
 struct CompressionConfig {
   int level = 3;
   bool shuffle = false;
+  // nullopt: one chunk per matrix. Larger than a matrix of an ingest: clamped to that matrix.
+  std::optional<ChunkShape> chunk;
   friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;
 };
 
@@ -128,7 +140,7 @@ struct NodeLayout {
   int raw_slots_per_producer = 0;
   int compressed_slots_per_compressor = 0;
   std::uint64_t raw_slot_bytes = 0;         // >= one matrix
-  std::uint64_t compressed_slot_bytes = 0;  // zstd's bound for raw_slot_bytes
+  std::uint64_t compressed_slot_bytes = 0;  // zstd's bounds of every tile plus the size table
 };
 NodeLayout resolve_layout(const Config& config, int node_ranks);
 // The same for matrices of several sizes (an ingest): slots are sized for the largest.

@@ -1,6 +1,7 @@
 // shmjob: run a job under MPI.
 //   mpirun -n 16 shmjob jobs/default.json
 //   mpirun -n 4 shmjob ingest frames/*.h5 --out compressed/ --level 5 --shuffle
+//   shmjob read|inspect|verify OUT ...   (src/app/*_command.cpp; no MPI)
 #include <mpi.h>
 
 #include <cctype>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "app/commands.hpp"
 #include "cleanup/stale_launcher_files.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
@@ -24,6 +26,7 @@ struct IngestArgs {
   std::string out;
   std::string dataset = "/data";
   std::string job;
+  std::string chunk;  // "RxC": tiles instead of one chunk per matrix
   int level = 3;
   bool shuffle = false;
   bool recursive = false;
@@ -41,11 +44,22 @@ nlohmann::json ingest_config(const IngestArgs& a) {
     job = job.substr(0, 64);
     if (job.empty()) job = "ingest";
   }
-  return {{"job", job},
-          {"output_dir", a.out},
-          {"overwrite", a.overwrite},
-          {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
-          {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  nlohmann::json config = {
+      {"job", job},
+      {"output_dir", a.out},
+      {"overwrite", a.overwrite},
+      {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
+      {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  if (!a.chunk.empty()) {
+    // "256x256" -> [256, 256]; anything else goes to the config check as written, which names it.
+    const auto x = a.chunk.find('x');
+    const auto digits = [](const std::string& t) { return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos; };
+    if (x != std::string::npos && digits(a.chunk.substr(0, x)) && digits(a.chunk.substr(x + 1)))
+      config["compression"]["chunk"] = {std::stoul(a.chunk.substr(0, x)), std::stoul(a.chunk.substr(x + 1))};
+    else
+      config["compression"]["chunk"] = a.chunk;
+  }
+  return config;
 }
 
 }  // namespace
@@ -77,6 +91,7 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--recursive", ingest.recursive, "with a group: include its subgroups");
   ingest_cmd->add_option("--level", ingest.level, "zstd level (1-22)")->capture_default_str();
   ingest_cmd->add_flag("--shuffle", ingest.shuffle, "byte shuffle before zstd");
+  ingest_cmd->add_option("--chunk", ingest.chunk, "store matrices as RxC tiles (e.g. 256x256; clamped to each shape)");
   ingest_cmd->add_option("--job", ingest.job, "job name (default: the first input's file name)");
   ingest_cmd->add_flag("--overwrite", ingest.overwrite, "replace a job of the same name in --out");
   ingest_cmd->add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
@@ -89,9 +104,15 @@ int main(int argc, char** argv) {
                  "session directories of dead mpiruns); running jobs are not touched");
   cleanup_cmd->add_flag("--dry-run", dry_run, "only list what would be removed");
 
+  // Reading the output needs no MPI.
+  const shmjob::app::Subcommand readers[] = {shmjob::app::add_read_command(app),
+                                             shmjob::app::add_inspect_command(app),
+                                             shmjob::app::add_verify_command(app)};
   try {
     app.parse(argc, argv);
     if (cleanup_cmd->parsed()) return shmjob::cleanup::run_cleanup(dry_run);
+    for (const auto& r : readers)
+      if (r.command->parsed()) return shmjob::app::run_subcommand(r);
     if (!ingest_cmd->parsed() && config_path.empty())
       throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {

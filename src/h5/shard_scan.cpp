@@ -2,9 +2,10 @@
 
 #include <array>
 
+#include <cstring>
+
 #include "codec/matrix_stats.hpp"
-#include "codec/shuffle.hpp"
-#include "codec/zstd_codec.hpp"
+#include "codec/tile_codec.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 
@@ -46,6 +47,11 @@ const ShardReader::Part* ShardReader::part(const MatrixSet& set) const {
     check(H5Aread(attr, H5T_NATIVE_ULLONG, &first), "read first_id of " + where);
     p.extent = {first, dims[0]};
     const PropList dcpl(H5Dget_create_plist(p.data), "H5Dget_create_plist");
+    std::array<hsize_t, 3> chunk{};
+    if (H5Pget_chunk(dcpl, 3, chunk.data()) != 3 || chunk[0] != 1 || chunk[1] == 0 || chunk[2] == 0 ||
+        chunk[1] > set.rows || chunk[2] > set.cols)
+      throw H5Error("HDF5: " + where + ": not chunked by matrix or tile");
+    p.grid = {set.rows, set.cols, static_cast<std::uint32_t>(chunk[1]), static_cast<std::uint32_t>(chunk[2])};
     const int filters = check(H5Pget_nfilters(dcpl), "H5Pget_nfilters");
     for (int i = 0; i < filters; ++i) {
       unsigned flags = 0;
@@ -67,33 +73,41 @@ std::string ShardReader::problem_with(const IndexRow& row, const MatrixSet& set)
   if (row.id < p->extent.first_id || row.id - p->extent.first_id != row.row || row.row >= p->extent.count)
     return "row " + std::to_string(row.row) + " does not hold id " + std::to_string(row.id);
   if (row.raw_bytes != set.bytes()) return "raw size differs";
-  const std::array<hsize_t, 3> offset{row.row, 0, 0};
-  hsize_t stored = 0;
-  if (H5Dget_chunk_storage_size(p->data, offset.data(), &stored) < 0 || stored == 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return "chunk missing";
+  const TileGrid& grid = p->grid;
+  const std::size_t element = dtype_size(set.dtype);
+  const std::size_t tile_bytes = grid.tile_elements() * element;
+  tile_.resize(tile_bytes);
+  matrix_.resize(set.bytes());
+  std::uint64_t stored_total = 0;
+  for (std::uint64_t k = 0; k < grid.count(); ++k) {
+    const std::array<hsize_t, 3> offset{row.row, grid.first_row(k), grid.first_col(k)};
+    hsize_t stored = 0;
+    if (H5Dget_chunk_storage_size(p->data, offset.data(), &stored) < 0 || stored == 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return "chunk missing";
+    }
+    stored_total += stored;
+    if (stored_total > row.compressed_bytes) return "chunks larger than the index says";
+    frame_.resize(stored);
+    std::uint32_t mask = 0;
+    if (H5Dread_chunk(p->data, H5P_DEFAULT, offset.data(), &mask, frame_.data()) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return "chunk unreadable";
+    }
+    if (mask != 0) return "chunk stored with filters skipped";
+    try {
+      codec::decode_chunk(frame_, {p->shuffled, true}, element, tile_.data(), tile_bytes, scratch_);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    // The tile's valid part into its place in the row-major matrix.
+    const std::size_t row_bytes = std::size_t{grid.valid_cols(k)} * element;
+    for (std::uint32_t r = 0; r < grid.valid_rows(k); ++r)
+      std::memcpy(matrix_.data() + ((std::size_t{grid.first_row(k)} + r) * set.cols + grid.first_col(k)) * element,
+                  tile_.data() + std::size_t{r} * grid.tile_cols * element, row_bytes);
   }
-  if (stored != row.compressed_bytes) return "chunk size differs from the index";
-  frame_.resize(stored);
-  std::uint32_t mask = 0;
-  if (H5Dread_chunk(p->data, H5P_DEFAULT, offset.data(), &mask, frame_.data()) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return "chunk unreadable";
-  }
-  if (mask != 0) return "chunk stored with filters skipped";
-  raw_.resize(set.bytes());
-  try {
-    codec::decompress(frame_.data(), frame_.size(), raw_.data(), raw_.size());
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  const std::byte* data = raw_.data();
-  if (p->shuffled) {
-    unshuffled_.resize(raw_.size());
-    codec::unshuffle(raw_.data(), unshuffled_.data(), raw_.size(), dtype_size(set.dtype));
-    data = unshuffled_.data();
-  }
-  if (codec::crc32_of(data, set.bytes()) != row.crc32) return "crc32 differs from the index";
+  if (stored_total != row.compressed_bytes) return "chunk sizes differ from the index";
+  if (codec::crc32_of(matrix_.data(), set.bytes()) != row.crc32) return "crc32 differs from the index";
   return "";
 }
 

@@ -11,6 +11,7 @@
 #include "h5/h5_handle.hpp"
 #include "shmjob/index_row.hpp"
 #include "shmjob/matrix_set.hpp"
+#include "shmjob/tile_grid.hpp"
 
 namespace shmjob::h5 {
 
@@ -28,16 +29,18 @@ class ShardReader {
   };
   // The dataset of `set`: its first_id attribute and number of rows.
   Extent extent(const MatrixSet& set) const;
-  // Empty when `row`'s matrix is stored intact in this file: the chunk at row `row.row` of the
-  // dataset of `set` exists, its size equals row.compressed_bytes, it decompresses (zstd,
-  // then unshuffle when the dataset declares shuffle) to set.bytes() bytes whose crc32 equals
-  // row.crc32, and row.row == row.id - first_id. Otherwise what is wrong.
+  // Empty when `row`'s matrix is stored intact in this file: every chunk (tile) of row
+  // `row.row` of the dataset of `set` exists, their sizes add up to row.compressed_bytes, each
+  // decompresses (zstd, then unshuffle when the dataset declares shuffle) to a full tile, and
+  // the assembled set.bytes() bytes have the crc32 row.crc32; and row.row == row.id - first_id.
+  // Otherwise what is wrong.
   std::string problem_with(const IndexRow& row, const MatrixSet& set) const;
 
  private:
   struct Part {
     Dataset data;
     Extent extent;
+    TileGrid grid;
     bool shuffled = false;
   };
   const Part* part(const MatrixSet& set) const;
@@ -45,7 +48,7 @@ class ShardReader {
   std::filesystem::path path_;
   File file_;
   mutable std::vector<std::pair<std::string, Part>> parts_;  // opened on first use
-  mutable std::vector<std::byte> frame_, raw_, unshuffled_;
+  mutable std::vector<std::byte> frame_, tile_, matrix_, scratch_;
 };
 
 }  // namespace shmjob::h5

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "codec/tile_codec.hpp"
+#include "h5/index_table.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 
@@ -15,7 +17,8 @@ namespace {
 Dataset create_matrix_dataset(hid_t file, const MatrixSet& set, std::uint64_t count,
                               const CompressionConfig& compression, const std::string& where) {
   const std::array<hsize_t, 3> dims{count, set.rows, set.cols};
-  const std::array<hsize_t, 3> chunk{1, set.rows, set.cols};
+  const TileGrid grid = tile_grid(set.rows, set.cols, compression.chunk);
+  const std::array<hsize_t, 3> chunk{1, grid.tile_rows, grid.tile_cols};
   Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
   PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
   check(H5Pset_chunk(dcpl, 3, chunk.data()), "H5Pset_chunk");
@@ -68,6 +71,7 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   for (const auto& [name, value] : attributes) write_string_attribute(file_, name.c_str(), value);
   for (const ShardPart& part : parts) {
     data_.emplace_back();
+    grids_.push_back(tile_grid(part.set->rows, part.set->cols, compression.chunk));
     if (part.count == 0) continue;
     data_.back() = create_matrix_dataset(file_, *part.set, part.count, compression, where);
     write_u64_attribute(data_.back(), "first_id", part.first_id);
@@ -76,11 +80,15 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   flush({});
 }
 
-void ShardWriter::write_chunk(std::size_t part, std::uint64_t row, const void* frame,
-                              std::size_t frame_bytes) {
-  const std::array<hsize_t, 3> offset{row, 0, 0};
-  check(H5Dwrite_chunk(data_.at(part), H5P_DEFAULT, 0, offset.data(), frame_bytes, frame),
-        "write row " + std::to_string(row) + " of " + path_.string());
+void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed,
+                               std::uint64_t frame_bytes) {
+  const TileGrid& grid = grids_.at(part);
+  const hid_t data = data_.at(part);
+  codec::PackedTiles(packed, grid.count(), frame_bytes).for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
+    const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};
+    check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, offset.data(), static_cast<std::size_t>(bytes), frame),
+          "write row " + std::to_string(row) + " of " + path_.string());
+  });
 }
 
 void ShardWriter::flush(std::span<const IndexRow> new_rows) {

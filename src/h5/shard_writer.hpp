@@ -1,7 +1,7 @@
 #pragma once
 // One writer rank's serial HDF5 file. For each matrix set the writer has ids of, a dataset of
 // the set's name, [count, rows, cols], holds matrices first .. first+count-1 at row id - first,
-// one matrix per chunk, with the filter pipeline (optional shuffle, then zstd 32015) declared so
+// one matrix per chunk or tiles of compression.chunk, with the filter pipeline (optional shuffle, then zstd 32015) declared so
 // any HDF5 reader with the plugin decodes it; the chunks arrive already compressed and are
 // stored as they are with H5Dwrite_chunk. After a resume a writer's ids may have holes (ids an
 // earlier run kept): those rows are never written and the master does not map them.
@@ -25,6 +25,7 @@
 #include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
 #include "shmjob/matrix_set.hpp"
+#include "shmjob/tile_grid.hpp"
 
 namespace shmjob::h5 {
 
@@ -43,7 +44,9 @@ class ShardWriter {
   ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
               const CompressionConfig& compression, const std::map<std::string, std::string>& attributes);
 
-  void write_chunk(std::size_t part, std::uint64_t row, const void* frame, std::size_t frame_bytes);
+  // Stores matrix `row` of a part from its packed tiles (a compressed slot, see tile_codec.hpp):
+  // one H5Dwrite_chunk per tile at the tile's offset.
+  void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes);
   // Makes everything written so far durable: appends `new_rows` to the shard's index, flushes
   // HDF5's caches to the file and fsyncs it.
   void flush(std::span<const IndexRow> new_rows);
@@ -57,6 +60,7 @@ class ShardWriter {
   std::filesystem::path path_;
   File file_;
   std::vector<Dataset> data_;  // per part; invalid for empty parts
+  std::vector<TileGrid> grids_;  // per part
   GrowingIndex index_;
 };
 

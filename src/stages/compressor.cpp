@@ -5,8 +5,7 @@
 #include <vector>
 
 #include "codec/matrix_stats.hpp"
-#include "codec/shuffle.hpp"
-#include "codec/zstd_codec.hpp"
+#include "codec/tile_codec.hpp"
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
@@ -65,8 +64,7 @@ void run_compressor(const StageContext& ctx) {
   const auto aborted = [&] { return ctx.aborted(); };
   RawSlotSource raw_slots(ctx);
 
-  codec::ZstdCompressor zstd(config.compression.level);
-  std::vector<std::byte> shuffled(config.compression.shuffle ? layout.raw_slot_bytes : 0);
+  codec::TileCompressor tiles(config.compression.level, config.compression.shuffle);
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
@@ -88,13 +86,10 @@ void run_compressor(const StageContext& ctx) {
       const MatrixSet& set = ctx.set_of(h.matrix_id);
       const std::byte* data = ctx.slot_data(raw);
       const codec::MatrixStats stats = codec::compute_stats(data, set.elements(), set.dtype);
-      const void* input = data;
-      if (config.compression.shuffle) {
-        codec::shuffle(data, shuffled.data(), set.bytes(), dtype_size(set.dtype));
-        input = shuffled.data();
-      }
-      const std::size_t frame_bytes =
-          zstd.compress(input, set.bytes(), ctx.slot_data(out), layout.compressed_slot_bytes);
+      // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
+      const TileGrid grid = tile_grid(set.rows, set.cols, config.compression.chunk);
+      const std::size_t frame_bytes = tiles.compress(data, grid, dtype_size(set.dtype), ctx.slot_data(out),
+                                                     layout.compressed_slot_bytes);
       ctx.compressed_header(out) = {h.matrix_id,    frame_bytes,      stats.crc32,
                                     stats.min,      stats.max,        stats.mean,
                                     h.t_produced,   ctx.now(),        h.producer,

@@ -1,4 +1,4 @@
-// Writer: stores each compressed frame it receives as one chunk of its own shard file, records
+// Writer: stores each compressed matrix it receives as the chunk(s) of its own shard file, records
 // the index row and frees the compressed slot. At the end it checks it got every id it owns.
 #include <algorithm>
 #include <chrono>
@@ -110,7 +110,7 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
       const std::uint64_t row = h.matrix_id - part.first_id;
       const Clock::time_point write_start = Clock::now();
-      shard->write_chunk(set, row, ctx.slot_data(frame), h.compressed_bytes);
+      shard->write_matrix(set, row, ctx.slot_data(frame), h.compressed_bytes);
       if (delay.count() > 0) std::this_thread::sleep_for(delay);  // testing: a slow disk
       on_disk = Clock::now() - write_start;
       rows.push_back({h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes,

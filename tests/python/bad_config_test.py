@@ -51,6 +51,7 @@ CASES = [
     ("unknown kind", with_changes(("matrices.kind", "gaussian")), ["matrices.kind", "gaussian"]),
     ("level out of range", with_changes(("compression.level", 30)), ["compression.level", "30"]),
     ("shuffle not a bool", with_changes(("compression.shuffle", "yes")), ["compression.shuffle"]),
+    ("tile larger than the matrix", with_changes(("compression.chunk", [100000, 1])), ["compression.chunk", "larger"]),
     ("zero interval", with_changes(("metrics.interval_s", 0)), ["metrics.interval_s"]),
     ("memory budget too small",
      with_changes(("matrices.rows", 2000), ("matrices.cols", 2000), ("slots.memory_budget_mb", 1)),

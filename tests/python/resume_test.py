@@ -11,7 +11,8 @@ Cases (each: a first run stopped, then --resume, then a comparison with the refe
   - SIGTERM twice to every rank -> each aborts at once with 128+15 (mpirun reports it);
   - SIGKILL of one compressor, and of one writer, mid-run -> mpirun aborts the job (time
     printed, not asserted), shards readable up to their last flush;
-  - an ingest of two shapes (two matrix sets) interrupted in the middle, then resumed;
+  - an ingest of two shapes (two matrix sets) in 32x40 tiles interrupted in the middle, then
+    resumed;
   - a resume of a resumed, complete job: "nothing to do", exit 0, master unchanged;
   - a resume with a changed config (matrices.seed) is refused: exit 2, one line, nothing written;
     also onto shards without a master (compression.level);
@@ -180,6 +181,9 @@ def resume_and_compare(shmjob, name, config, path, reference, must_keep=True):
                     os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns == mtimes[n]
                     for n in before_shards)
     check(unchanged, f"{name}: the earlier shards were not rewritten ({before_shards})")
+    verify = subprocess.run([shmjob, "verify", config["output_dir"]], capture_output=True, text=True)
+    check(verify.returncode == 0, f"{name}: shmjob verify accepts the resumed output: "
+                                  f"{[l for l in (verify.stdout + verify.stderr).splitlines() if 'problem' in l][:4] or verify.stdout.strip().splitlines()[-1:]}")
     metrics = os.path.join(config["output_dir"], "metrics.jsonl")
     with open(metrics) as f:
         starts = sum('"job_start"' in line for line in f)
@@ -273,7 +277,8 @@ def kill_case(shmjob, tmp, role, reference, shm_before):
 
 
 def ingest_case(shmjob, tmp, shm_before):
-    """An ingest of two shapes (two matrix sets, two virtual datasets) interrupted and resumed."""
+    """An ingest of two shapes (two matrix sets, two virtual datasets), stored in 32x40 tiles,
+    interrupted and resumed."""
     rng = np.random.default_rng(4)
     inputs = os.path.join(tmp, "inputs")
     os.makedirs(inputs)
@@ -287,8 +292,9 @@ def ingest_case(shmjob, tmp, shm_before):
                   "input": {"files": [os.path.join(inputs, "a.h5"), os.path.join(inputs, "b.h5")],
                             "dataset": "/data"},
                   "stages": {"producers": 1, "compressors": 2, "writers": 2},
-                  "compression": {"level": 19, "shuffle": True}, "metrics": {"interval_s": 0.1},
-                  "flush": {"every_matrices": 3}}
+                  # Tiled chunks (edge tiles too): resume checks a matrix tile by tile.
+                  "compression": {"level": 19, "shuffle": True, "chunk": [32, 40]},
+                  "metrics": {"interval_s": 0.1}, "flush": {"every_matrices": 3}}
         path = os.path.join(tmp, name + ".json")
         with open(path, "w") as f:
             json.dump(config, f)

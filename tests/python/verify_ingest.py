@@ -298,8 +298,10 @@ def open_shards(directory, job, names, sets, comp, p):
                          % (name, key, obj.shape, s["rows"], s["cols"]))
             ok &= p.check(obj.dtype == np.dtype(s["dtype"]),
                           "%s:%s dtype %s, expected %s" % (name, key, obj.dtype, s["dtype"]))
-            ok &= p.check(obj.chunks == (1, s["rows"], s["cols"]),
-                          "%s:%s chunks %s, expected one matrix" % (name, key, obj.chunks))
+            chunk = comp.get("chunk") or [s["rows"], s["cols"]]
+            tile = (1, min(chunk[0], s["rows"]), min(chunk[1], s["cols"]))
+            ok &= p.check(obj.chunks == tile,
+                          "%s:%s chunks %s, expected %s" % (name, key, obj.chunks, tile))
             pipeline = filter_pipeline(obj)
             expected = ([(SHUFFLE_FILTER, None)] if comp.get("shuffle") else []) + \
                 [(ZSTD_FILTER, (comp.get("level"),))]

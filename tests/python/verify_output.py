@@ -10,7 +10,7 @@ values, without any error):
   attributes agree with the config, `data` is a virtual dataset [count, rows, cols] of the
   configured dtype whose mappings are exactly the listed shards, each one contiguous block;
 - every listed shard, opened directly: `data` is [count_w, rows, cols] with a `first_id`
-  attribute, chunks of 1 x rows x cols, filters shuffle (2, iff compression.shuffle) then zstd
+  attribute, chunks of 1 x rows x cols (or compression.chunk tiles), filters shuffle (2, iff compression.shuffle) then zstd
   (32015, cd_values = [level]); all count_w chunks are stored (get_num_chunks, get_chunk_info)
   with filter mask 0 and the size the index records; its own `index` equals the master index rows
   for its ids; the shard blocks tile [0, count) without gaps or overlap;
@@ -236,32 +236,52 @@ def open_shards(directory, job, names, m, comp, vblocks, index, p):
     return shards
 
 
-def stored_chunks(dsid, n, rows):
-    """Yields (row, filter mask, stored size) for each stored chunk of a [rows, R, C] dataset
-    chunked by matrix, or (None, offset, None) for a chunk at an unexpected offset.
+def tile_shape(comp, rows, cols):
+    """The chunk of one matrix: compression.chunk clamped to the matrix, or the whole matrix."""
+    chunk = comp.get("chunk")
+    if chunk is None or chunk == "matrix":
+        return rows, cols
+    return min(chunk[0], rows), min(chunk[1], cols)
+
+
+def stored_chunks(dsid, n, rows, tile, shape):
+    """Yields (row, filter mask, stored size summed over the row's tiles) for each matrix row
+    of a [rows, R, C] dataset chunked by `tile`, or (None, offset, None) for a chunk at an
+    unexpected offset. A row with a missing tile is not yielded.
 
     H5Dget_chunk_info(i) walks the chunk index from the start on each call (HDF5 1.10), so asking
     it for every chunk is quadratic: fine for a few thousand chunks, minutes for 100k. Larger
-    shards are checked per row with H5Dread_chunk instead (a keyed lookup; it reads the
+    shards are checked per chunk with H5Dread_chunk instead (a keyed lookup; it reads the
     compressed frame, which costs less than the decompressed reads that follow anyway).
     """
-    if rows <= CHUNK_INFO_LIMIT:
+    tr, tc = tile
+    offsets = [(r, c) for r in range(0, shape[0], tr) for c in range(0, shape[1], tc)]
+    per_row = {}
+    if rows * len(offsets) <= CHUNK_INFO_LIMIT:
         seen = set()
         for i in range(n):
             info = dsid.get_chunk_info(i)
             row = int(info.chunk_offset[0])
-            if tuple(info.chunk_offset[1:]) != (0, 0) or not 0 <= row < rows or row in seen:
+            inner = tuple(int(x) for x in info.chunk_offset[1:])
+            if inner not in offsets or not 0 <= row < rows or (row, inner) in seen:
                 yield None, info.chunk_offset, None
                 continue
-            seen.add(row)
-            yield row, int(info.filter_mask), int(info.size)
+            seen.add((row, inner))
+            mask, size, k = per_row.get(row, (0, 0, 0))
+            per_row[row] = (mask | int(info.filter_mask), size + int(info.size), k + 1)
     else:
         for row in range(rows):
-            try:
-                mask, frame = dsid.read_direct_chunk((row, 0, 0))
-            except (RuntimeError, OSError, ValueError):
-                continue  # not stored: reported by the caller
-            yield row, int(mask), len(frame)
+            for inner in offsets:
+                try:
+                    mask, frame = dsid.read_direct_chunk((row,) + inner)
+                except (RuntimeError, OSError, ValueError):
+                    continue  # not stored: reported by the caller
+                m0, size, k = per_row.get(row, (0, 0, 0))
+                per_row[row] = (m0 | int(mask), size + len(frame), k + 1)
+    for row in sorted(per_row):
+        mask, size, k = per_row[row]
+        if k == len(offsets):
+            yield row, mask, size
 
 
 def check_shard(shard, m, comp, vblock, master_index, p):
@@ -286,8 +306,9 @@ def check_shard(shard, m, comp, vblock, master_index, p):
                 "%s: master maps ids [%d, %d), but the shard holds [%d, %d) (first_id %d, %d rows)"
                 % (name, vblock[0], vblock[0] + vblock[1], shard.first_id,
                    shard.first_id + shard.count, shard.first_id, shard.count))
-    ok &= p.check(data.chunks == (1, rows, cols),
-                  "%s: chunks %s, expected (1, %d, %d)" % (name, data.chunks, rows, cols))
+    tile = tile_shape(comp, rows, cols)
+    ok &= p.check(data.chunks == (1,) + tile,
+                  "%s: chunks %s, expected (1, %d, %d)" % (name, data.chunks, tile[0], tile[1]))
     pipeline = filter_pipeline(data)
     ids = [code for code, _ in pipeline]
     expected = ([SHUFFLE_FILTER] if comp["shuffle"] else []) + [ZSTD_FILTER]
@@ -307,10 +328,11 @@ def check_shard(shard, m, comp, vblock, master_index, p):
     sizes = master_index["compressed_bytes"] if master_index is not None and in_range else None
     dsid = data.id
     n = dsid.get_num_chunks()
-    p.check(n == shard.count, "%s: %d chunks stored, expected %d (one per matrix)"
-            % (name, n, shard.count))
+    tiles = -(-rows // tile[0]) * -(-cols // tile[1])
+    p.check(n == shard.count * tiles, "%s: %d chunks stored, expected %d (%d per matrix)"
+            % (name, n, shard.count * tiles, tiles))
     seen = np.zeros(shard.count, dtype=bool)
-    for row, mask, size in stored_chunks(dsid, n, shard.count):
+    for row, mask, size in stored_chunks(dsid, n, shard.count, tile, (rows, cols)):
         if row is None:
             p.add("%s: unexpected chunk at offset %s" % (name, mask))
             continue

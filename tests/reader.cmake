@@ -1,0 +1,18 @@
+# Tiled chunks and reading the output (issue 6).
+shmjob_unit_test(unit_tiles unit/tiles_test.cpp)
+target_link_libraries(unit_tiles PRIVATE shmjob_codec shmjob_base)
+
+# Reader: files written with the real shard/master writers, read back and compared with HDF5.
+shmjob_unit_test(unit_reader unit/reader_test.cpp)
+target_link_libraries(unit_reader PRIVATE shmjob_core shmjob_reader)
+target_include_directories(unit_reader PRIVATE ${PROJECT_SOURCE_DIR}/src)
+
+# A tiled job (tiles that do not divide the matrix, shuffle) read back by h5py and h5dump.
+shmjob_mpi_test(mpi_tiled_chunks 5
+  [=[{"matrices": {"count": 23, "rows": 100, "cols": 70, "dtype": "float32", "kind": "random"},
+      "stages": {"producers": 1, "compressors": 2, "writers": 2},
+      "compression": {"chunk": [32, 25], "shuffle": true}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
+# shmjob read / inspect / verify on real runs (tiled, untiled, ingest) against h5py.
+shmjob_mpi_script(reader_cli reader_cli_test.py $<TARGET_FILE:shmjob>)
+# shmjob verify: clean output passes, each corruption is named with its ids and file.
+shmjob_mpi_script(verify_command verify_command_test.py $<TARGET_FILE:shmjob>)
