@@ -3,7 +3,7 @@
 
 usage: verify_command_test.py SHMJOB
 
-A clean output passes (exit 0). Each corruption must exit 1 and name the matrix ids and the
+A clean output passes (exit 0). Each corruption must exit 3 (a broken output) and name the matrix ids and the
 file: a flipped byte inside one stored chunk (located with h5py's chunk index), a truncated
 shard, a missing shard (the VDS then reads fill values without an error, which h5py shows),
 a master whose status is not "complete", a duplicated index row, and a VDS that maps ids to
@@ -75,13 +75,13 @@ def main():
             b = f.read(1)
             f.seek(info.byte_offset + info.size // 2)
             f.write(bytes([b[0] ^ 0x10]))
-        expect_lines(verify(shmjob, out, 1), "matrix 2:", "v.shard-00000.h5", case="flipped byte")
+        expect_lines(verify(shmjob, out, 3), "matrix 2:", "v.shard-00000.h5", case="flipped byte")
 
         # A truncated shard: it cannot be opened; all its matrices are named.
         out = copy("truncated")
         shard1 = os.path.join(out, "v.shard-00001.h5")
         os.truncate(shard1, os.path.getsize(shard1) // 2)
-        expect_lines(verify(shmjob, out, 1), "matrices %d..%d:" % (first1, first1 + n1 - 1), "v.shard-00001.h5",
+        expect_lines(verify(shmjob, out, 3), "matrices %d..%d:" % (first1, first1 + n1 - 1), "v.shard-00001.h5",
                      "cannot be opened", case="truncated shard")
 
         # A missing shard: h5py reads zeros through the VDS without an error; verify does not.
@@ -90,14 +90,14 @@ def main():
         with h5py.File(os.path.join(out, "v.h5"), "r") as f:
             if np.any(f["data"][first1]):
                 raise Failed("expected the VDS to read fill values for a missing shard")
-        expect_lines(verify(shmjob, out, 1), "matrices %d..%d:" % (first1, first1 + n1 - 1), "v.shard-00001.h5",
+        expect_lines(verify(shmjob, out, 3), "matrices %d..%d:" % (first1, first1 + n1 - 1), "v.shard-00001.h5",
                      "missing", case="missing shard")
 
         # A master whose status is not complete.
         out = copy("status")
         with h5py.File(os.path.join(out, "v.h5"), "r+") as f:
             f.attrs["status"] = "interrupted"
-        expect_lines(verify(shmjob, out, 1), "v.h5", "status is 'interrupted'", case="status")
+        expect_lines(verify(shmjob, out, 3), "v.h5", "status is 'interrupted'", case="status")
 
         # An index row doubled (id 4 listed twice, id 5 missing).
         out = copy("index")
@@ -105,7 +105,7 @@ def main():
             index = f["index"][...]
             index[5] = index[4]
             f["index"][...] = index
-        text = verify(shmjob, out, 1)
+        text = verify(shmjob, out, 3)
         expect_lines(text, "matrix 4:", "2 times", case="doubled id")
         expect_lines(text, "matrix 5:", "missing from the index", case="missing id")
 
@@ -120,7 +120,7 @@ def main():
             layout[n0:] = h5py.VirtualSource("v.shard-00000.h5", "/data", shape=(n0,) + shape[1:])[0:n1]
             del f["data"]
             f.create_virtual_dataset("data", layout)
-        expect_lines(verify(shmjob, out, 1), "matrices 0..%d:" % (n0 - 1), "virtual dataset data maps this id to "
+        expect_lines(verify(shmjob, out, 3), "matrices 0..%d:" % (n0 - 1), "virtual dataset data maps this id to "
                      "v.shard-00001.h5", case="swapped VDS")
 
         # Not an output directory at all.
