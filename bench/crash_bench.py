@@ -109,8 +109,8 @@ def main():
                     with h5py.File(os.path.join(config["output_dir"], n)) as f:
                         flushed += len(f["index"])
                         opened += 1
-                except (OSError, KeyError):
-                    pass
+                except (OSError, KeyError) as e:
+                    print(f"        {n} does not open right after the crash: {e}")
             r = subprocess.run(["mpirun", "-n", "5", args.shmjob, "--resume", path], capture_output=True, text=True)
             line = next((l for l in r.stdout.splitlines() if l.startswith("shmjob: resume:")), "")
             kept = int(line.split("kept ")[1].split()[0]) if "kept " in line else 0
