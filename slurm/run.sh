@@ -1,21 +1,95 @@
 #!/usr/bin/env bash
-# shmjob on Slurm: sbatch slurm/run.sh [CONFIG] [--resume]   (default: jobs/default.json)
-# After a time limit (exit 4) or a crash, submit again with --resume: it keeps what is intact
-# and writes the rest.
-# Run from the repository root after scripts/build.sh. One node, 16 tasks; more tasks than
-# cores needs --overcommit (idle shmjob ranks sleep, they do not spin).
+# shmjob on Slurm:  sbatch [sbatch options] slurm/run.sh [CONFIG] [shmjob options]
+#
+# Submit from the repository root after scripts/build.sh (CONFIG defaults to jobs/default.json).
+# Every #SBATCH line below is a default: options on the sbatch command line override it, e.g.
+#   sbatch --nodes=4 --ntasks-per-node=64 --time=02:00:00 --requeue slurm/run.sh jobs/big.json
+#
 #SBATCH --job-name=shmjob
 #SBATCH --nodes=1
 #SBATCH --ntasks=16
+# More tasks than cores is fine (idle shmjob ranks sleep, they do not spin) but Slurm needs to be
+# told, or the job pends forever on small nodes.
 #SBATCH --overcommit
 #SBATCH --output=shmjob-%j.out
-# SIGTERM two minutes before the time limit: shmjob drains and writes an "interrupted" master.
-#SBATCH --signal=TERM@120
-set -euo pipefail
+# SIGUSR1 to this script 2 minutes before the time limit; it forwards it to the ranks, which stop
+# producing, drain and write an "interrupted" master that a later run resumes (--resume).
+#SBATCH --signal=B:USR1@120
+#
+# Environment: SHMJOB_BIN (default build/shmjob), SHMJOB_LAUNCHER=srun|mpirun (default: srun if
+# it can start PMIx jobs here, else mpirun), SHMJOB_REPORT=0 to skip the HTML report.
+set -uo pipefail
+
 config=${1:-jobs/default.json}
-shift $(( $# > 0 ? 1 : 0 ))
+shift || true
 root=${SLURM_SUBMIT_DIR:-$(pwd)}
-cd "$root"
-export HDF5_PLUGIN_PATH="$root/build/plugins"
-# Debian's Open MPI talks to Slurm through PMIx; srun delivers Slurm's signals to every rank.
-exec srun --mpi=pmix build/shmjob "$@" "$config"
+cd "$root" || exit 1
+bin=${SHMJOB_BIN:-$root/build/shmjob}
+python=/usr/bin/python3
+export HDF5_PLUGIN_PATH=${HDF5_PLUGIN_PATH:-$(dirname "$bin")/plugins}
+
+if [ ! -x "$bin" ]; then
+  echo "run.sh: $bin is not built; run scripts/build.sh first (or set SHMJOB_BIN)" >&2
+  exit 2
+fi
+if [ ! -r "$config" ]; then
+  echo "run.sh: cannot read config $config" >&2
+  exit 2
+fi
+
+args=("$config" "$@")
+# A requeued job (scontrol requeue, preemption, --requeue after a node failure) finishes what the
+# previous attempt left instead of starting over.
+if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ] && [[ " $* " != *" --resume "* ]]; then
+  echo "run.sh: restart ${SLURM_RESTART_COUNT} of job ${SLURM_JOB_ID:-?}: resuming" >&2
+  args+=(--resume)
+fi
+
+launcher=${SHMJOB_LAUNCHER:-}
+if [ -z "$launcher" ]; then
+  # Debian's Open MPI reaches Slurm through PMIx only; without it srun cannot wire up MPI.
+  if srun --mpi=list 2>&1 | grep -q pmix; then launcher=srun; else launcher=mpirun; fi
+fi
+case $launcher in
+  srun) cmd=(srun --mpi=pmix --kill-on-bad-exit=1 "$bin" "${args[@]}") ;;
+  # mpirun reads the allocation from Slurm; shmjob pins its ranks itself.
+  mpirun) cmd=(mpirun --bind-to none "$bin" "${args[@]}") ;;
+  *) echo "run.sh: SHMJOB_LAUNCHER must be srun or mpirun, not '$launcher'" >&2; exit 2 ;;
+esac
+echo "run.sh: ${cmd[*]}" >&2
+
+# Run the launcher in the background so the trap can forward Slurm's warning signal (bash runs
+# traps only between commands, and `wait` returns early when one fires).
+"${cmd[@]}" &
+launcher_pid=$!
+forward() {
+  echo "run.sh: $1 received, forwarding USR1 to the ranks (they drain and stop)" >&2
+  kill -USR1 "$launcher_pid" 2>/dev/null
+}
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+while true; do
+  wait "$launcher_pid"
+  status=$?
+  kill -0 "$launcher_pid" 2>/dev/null || break
+done
+trap - USR1 TERM INT
+
+# Where the output went: the config's output_dir and metrics.path.
+read -r out_dir metrics < <("$python" - "$config" <<'EOF'
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+out = c.get("output_dir", "out")
+m = c.get("metrics", {}).get("path", "metrics.jsonl")
+print(os.path.abspath(out), os.path.abspath(m if os.path.isabs(m) else os.path.join(out, m)))
+EOF
+)
+echo "run.sh: shmjob exited with $status; output in $out_dir" >&2
+if [ -f "$metrics" ] && [ "${SHMJOB_REPORT:-1}" != 0 ] && [ -f "$root/analysis/report.py" ]; then
+  report="$(dirname "$metrics")/report.html"
+  if "$python" "$root/analysis/report.py" "$metrics" -o "$report"; then
+    echo "run.sh: metrics log $metrics, report $report" >&2
+  fi
+fi
+exit "$status"
