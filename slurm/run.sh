@@ -22,7 +22,8 @@ set -uo pipefail
 
 config=${1:-jobs/default.json}
 shift || true
-root=${SLURM_SUBMIT_DIR:-$(pwd)}
+# The job starts in sbatch's --chdir (default: where sbatch ran): the repository root.
+root=$(pwd)
 cd "$root" || exit 1
 bin=${SHMJOB_BIN:-$root/build/shmjob}
 python=/usr/bin/python3
@@ -91,5 +92,7 @@ if [ -f "$metrics" ] && [ "${SHMJOB_REPORT:-1}" != 0 ] && [ -f "$root/analysis/r
   if "$python" "$root/analysis/report.py" "$metrics" -o "$report"; then
     echo "run.sh: metrics log $metrics, report $report" >&2
   fi
+elif [ ! -f "$root/analysis/report.py" ]; then
+  echo "run.sh: no report: $root/analysis/report.py not found (submit from the repository root)" >&2
 fi
 exit "$status"

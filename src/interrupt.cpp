@@ -49,7 +49,19 @@ InterruptHandler::InterruptHandler(std::atomic<std::uint32_t>& flag, metrics::Si
 }
 
 InterruptHandler::~InterruptHandler() {
-  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &previous_[i], nullptr);
+  for (int i = 0; i < 3; ++i) {
+    // SIGUSR1 asks to drain: once the job is over there is nothing to drain, and its default
+    // action (terminate) would turn a finished job into a failed one (e.g. Slurm's time-limit
+    // warning arriving while the ranks finalize). TERM and INT keep their meaning.
+    if (kSignals[i] == SIGUSR1 && previous_[i].sa_handler == SIG_DFL) {
+      struct sigaction ignore {};
+      ignore.sa_handler = SIG_IGN;
+      sigemptyset(&ignore.sa_mask);
+      sigaction(SIGUSR1, &ignore, nullptr);
+      continue;
+    }
+    sigaction(kSignals[i], &previous_[i], nullptr);
+  }
   g_interrupt_flag.store(nullptr);
   g_signal_note.store(nullptr);
 }

@@ -19,7 +19,8 @@ class InterruptHandler {
   // Installs the handlers; while this object lives a first signal stores 1 into `flag` and, if
   // given, notes its number and time in `note` (the metrics log reports it as an event).
   explicit InterruptHandler(std::atomic<std::uint32_t>& flag, metrics::SignalNote* note = nullptr);
-  // Restores the previous handlers.
+  // Restores the previous handlers, except that SIGUSR1 (drain) is ignored from then on if it
+  // had its default action: a late drain request must not kill a finished job.
   ~InterruptHandler();
   InterruptHandler(const InterruptHandler&) = delete;
   InterruptHandler& operator=(const InterruptHandler&) = delete;
