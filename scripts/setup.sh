@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
   python3 python3-h5py python3-numpy python3-matplotlib
   python3-jsonschema python3-pil chromium fonts-dejavu-core
+  clang libclang-rt-14-dev zstd
 )
 
 missing=()

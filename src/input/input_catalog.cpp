@@ -546,8 +546,18 @@ InputCatalog InputCatalog::scan(const InputConfig& config) {
   catalog.files_ = expand_input_files(config.files);
   if (catalog.files_.size() > std::numeric_limits<std::uint32_t>::max())
     throw InputError("more than 2^32-1 input files");
-  for (std::size_t i = 0; i < catalog.files_.size(); ++i)
+  // Counted as the files are scanned: 2^32 datasets of 2^40 matrices each would overflow a
+  // total taken at the end.
+  std::uint64_t matrices = 0;
+  for (std::size_t i = 0; i < catalog.files_.size(); ++i) {
+    const std::size_t before = catalog.datasets_.size();
     FileScanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_).scan();
+    for (std::size_t d = before; d < catalog.datasets_.size(); ++d) {
+      matrices += catalog.datasets_[d].matrices;  // each <= 2^40: no overflow before the check
+      if (matrices > kMaxMatrices)
+        throw InputError(catalog.files_[i] + ": more than 2^40 matrices in the input so far");
+    }
+  }
   if (catalog.datasets_.size() > std::numeric_limits<std::uint32_t>::max())
     throw InputError("more than 2^32-1 input datasets");
   catalog.index_matrices();
@@ -621,7 +631,13 @@ std::vector<MatrixShape> InputCatalog::shapes() const {
 
 std::uint64_t InputCatalog::total_bytes() const {
   std::uint64_t total = 0;
-  for (const InputDataset& d : datasets_) total += d.matrices * d.shape.bytes();
+  // Saturates: up to 2^40 matrices of up to 4 GiB each exceed 64 bits.
+  for (const InputDataset& d : datasets_) {
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(d.matrices, d.shape.bytes(), &bytes) ||
+        __builtin_add_overflow(total, bytes, &total))
+      return std::numeric_limits<std::uint64_t>::max();
+  }
   return total;
 }
 
