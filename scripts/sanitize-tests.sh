@@ -19,7 +19,11 @@ rm -rf "$logs" && mkdir -p "$logs"
 # halt_on_error: the first error ends the process (a non-zero exit the test sees) and its report
 # is in the log directory whatever the test does with stderr. exitcode 86 marks "sanitizer".
 # quarantine_size_mb: 16 MPI ranks x ASan's default 256 MB would crowd a small node.
-export ASAN_OPTIONS="halt_on_error=1:exitcode=86:detect_leaks=1:quarantine_size_mb=32:log_path=$logs/asan:strict_string_checks=1:check_initialization_order=1"
+# fast_unwind_on_malloc=0: full allocation stacks through Open MPI/HDF5 frames (built without
+# frame pointers), so lsan.supp can match them by library; disable_dlclose keeps Open MPI's
+# components loaded at exit, so their frames still have a library name when leaks are reported.
+export ASAN_OPTIONS="halt_on_error=1:exitcode=86:detect_leaks=1:quarantine_size_mb=32:log_path=$logs/asan:strict_string_checks=1:check_initialization_order=1:fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
 

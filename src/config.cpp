@@ -540,7 +540,7 @@ Config load_config(const std::filesystem::path& path) {
   }
   if (std::ferror(file.get()) != 0) cannot_read(errno);  // e.g. EISDIR for a directory
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-    throw ConfigError(name + " is empty");
+    throw ConfigError(name + " is not valid JSON: the file is empty");
 
   json document;
   try {
