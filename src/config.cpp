@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shmjob/error.hpp"
+#include "utf8.hpp"
 
 namespace shmjob {
 namespace {
@@ -230,6 +231,13 @@ const std::string* read_string(const Section& section, std::string_view key,
   if (value == nullptr) return nullptr;
   if (!value->is_string() || value->get_ref<const std::string&>().empty())
     fail_got(section.path(key), std::string(expectation), *value);
+  // Possible in a document built in code (shmjob ingest --out): a NUL would cut a path short
+  // at the C API, and every string is recorded in the master file and the JSON metrics log.
+  const std::string& text = value->get_ref<const std::string&>();
+  if (text.find('\0') != std::string::npos)
+    fail_got(section.path(key), std::string(expectation) + " without NUL characters", *value);
+  if (!is_valid_utf8(text))
+    fail_got(section.path(key), std::string(expectation) + " in valid UTF-8", *value);
   return &value->get_ref<const std::string&>();
 }
 

@@ -22,6 +22,7 @@
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "utf8.hpp"
 
 namespace shmjob {
 namespace {
@@ -41,24 +42,6 @@ std::optional<std::string> number_after(const std::string& text, std::string_vie
 
 // HDF5 (1.10) refuses chunks of 4 GiB or more, and shmjob stores one matrix per chunk.
 constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
-
-bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > text.size()) return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
-    const std::uint32_t lead = c & (0x7Fu >> n);
-    std::uint32_t point = n == 1 ? c : lead;
-    for (std::size_t k = 1; k < n; ++k) point = (point << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
-    const std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (point < smallest[n] || point > 0x10FFFF || (point >= 0xD800 && point <= 0xDFFF)) return false;
-    i += n;
-  }
-  return true;
-}
 
 // `text` with bytes that are not printable ASCII written as \xHH, for one-line messages.
 std::string printable(std::string_view text) {
@@ -191,7 +174,7 @@ class FileScanner {
 
   void scan() {
     // Input names are recorded as UTF-8 text (master file, metrics log).
-    if (!valid_utf8(name_))
+    if (!is_valid_utf8(name_))
       throw InputError(printable(name_) +
                        ": file name is not valid UTF-8 (shmjob records input names as UTF-8 text; rename the file)");
     open();
@@ -361,7 +344,7 @@ class FileScanner {
 
   void scan_child(hid_t group, const std::string& name, const std::string& child,
                   bool& skipped_groups) {
-    if (!valid_utf8(name)) bad(printable(child), "object name is not valid UTF-8");
+    if (!is_valid_utf8(name)) bad(printable(child), "object name is not valid UTF-8");
     refuse_foreign_link(group, name, child);
     if (h5::check(H5Oexists_by_name(group, name.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
       bad(child, "dangling link");

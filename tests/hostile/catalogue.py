@@ -113,6 +113,10 @@ config_case("lone surrogate escape", '{"job": "\\ud800", "matrices": {"count": 4
 config_case("job name with a newline", dict(with_matrices(), job="a\nb"), ["job", "1 to 64 characters"])
 config_case("job name non-ASCII", dict(with_matrices(), job="j\u00f6b"), ["job", "1 to 64 characters"])
 config_case("empty output_dir", dict(with_matrices(), output_dir=""), ["output_dir", "non-empty string"])
+config_case("NUL in output_dir", dict(with_matrices(), output_dir="out\u0000x"),
+            ["output_dir", "without NUL characters"])
+config_case("NUL in metrics.path", dict(with_matrices(), metrics={"path": "m\u0000.jsonl"}),
+            ["metrics.path", "without NUL characters"])
 config_case("input and matrices", dict(with_matrices(), input={"files": ["a.h5"]}), ["matrices", "not allowed together"])
 config_case("input.files empty", {"input": {"files": []}}, ["input.files"])
 config_case("input.files holds a number", {"input": {"files": ["a.h5", 7]}}, ["input.files"])
@@ -316,4 +320,25 @@ ingest_case("paths with spaces, input via a symlink (works)", spaces_and_symlink
 CASES[-1].setup = (lambda inner: lambda cwd: [a if a != "out" else "out dir" for a in inner(cwd)])(CASES[-1].setup)
 
 
-ingest_case("non-UTF-8 input file name", non_utf8_name, ["input:", "in-", "not valid UTF-8"])
+def non_utf8_glob(cwd):
+    non_utf8_name(cwd)
+    return "*.h5"
+
+
+ingest_case("non-UTF-8 input file name, given", non_utf8_name, ["input.files[0]", "must be valid UTF-8 text"])
+ingest_case("non-UTF-8 input file name, matched by a glob", non_utf8_glob,
+            ["input: in-\\xFF.h5: file name is not valid UTF-8"], ranks=3)
+
+
+def non_utf8_out(cwd):
+    h5(cwd, "in.h5", lambda f: f.create_dataset("data", data=np.zeros((2, 3, 3))))
+    return ["ingest", "in.h5", "--out", os.fsdecode(b"out-\xff"), "--job", "j"]
+
+
+def non_utf8_dataset(cwd):
+    h5(cwd, "in.h5", lambda f: f.create_dataset("data", data=np.zeros((2, 3, 3))))
+    return ["ingest", "in.h5", "--dataset", os.fsdecode(b"/da\xffta"), "--out", "out", "--job", "j"]
+
+
+CASES.append(Case("ingest --out not UTF-8", non_utf8_out, ["output_dir", "valid UTF-8"], ranks=3))
+CASES.append(Case("ingest --dataset not UTF-8", non_utf8_dataset, ["input.dataset", "must be valid UTF-8 text"]))
