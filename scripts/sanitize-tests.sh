@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds shmjob with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ (or
-# $SHMJOB_ASAN_BUILD_DIR) and runs the WHOLE test suite with it (ctest arguments are passed on).
+# $SHMJOB_ASAN_BUILD_DIR) and runs the whole test suite with it but one CPU-time test (below;
+# ctest arguments are passed on).
 # Every sanitizer report of every process (unit tests, each MPI rank) goes to a file under
 # build-asan/sanitizer-logs/; the run fails if the suite fails or if any report was written.
 # The h5zstd plugin is built without sanitizers (h5py, an uninstrumented python, loads it); its
@@ -29,7 +30,11 @@ export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppres
 
 status=0
 start=$(date +%s)
-ctest --test-dir "$build" --output-on-failure -j2 "$@" || status=$?
+# mpi_idle_ranks_sleep asserts that idle ranks use under 4% of the wall time in CPU; ASan's
+# start-up alone (shadow memory, full-stack unwinding of MPI_Init's mallocs) costs each rank
+# about 0.4 s of CPU, so it cannot pass here. It runs in the normal suite, where a spinning
+# rank fails it.
+ctest --test-dir "$build" --output-on-failure -j2 -E '^mpi_idle_ranks_sleep$' "$@" || status=$?
 echo "sanitized suite: $(( $(date +%s) - start )) s, ctest exit $status"
 if compgen -G "$logs/*" >/dev/null; then
   echo "sanitizer reports:"
