@@ -9,14 +9,17 @@
 #include <initializer_list>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "shmjob/error.hpp"
 #include "shmjob/tile_grid.hpp"
+#include "utf8.hpp"
 
 namespace shmjob {
 namespace {
@@ -35,6 +38,7 @@ constexpr std::uint64_t kMib = std::uint64_t{1} << 20;
 // HDF5 stores each matrix as one chunk and chunk sizes are 32-bit.
 constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
 constexpr std::size_t kMaxJobName = 64;
+constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
 constexpr double kMaxIntervalS = 3600.0;
 constexpr std::string_view kAuto = "auto";
 constexpr std::string_view kJobNameRule =
@@ -228,6 +232,13 @@ const std::string* read_string(const Section& section, std::string_view key,
   if (value == nullptr) return nullptr;
   if (!value->is_string() || value->get_ref<const std::string&>().empty())
     fail_got(section.path(key), std::string(expectation), *value);
+  // Possible in a document built in code (shmjob ingest --out): a NUL would cut a path short
+  // at the C API, and every string is recorded in the master file and the JSON metrics log.
+  const std::string& text = value->get_ref<const std::string&>();
+  if (text.find('\0') != std::string::npos)
+    fail_got(section.path(key), std::string(expectation) + " without NUL characters", *value);
+  if (!is_valid_utf8(text))
+    fail_got(section.path(key), std::string(expectation) + " in valid UTF-8", *value);
   return &value->get_ref<const std::string&>();
 }
 
@@ -448,6 +459,55 @@ json auto_or(const std::optional<int>& value) {
   return value ? json(*value) : json(kAuto);
 }
 
+// Rules nlohmann's parser does not enforce, checked while it parses (its callback sees every
+// key and the depth): a key given twice in one object is an error (nlohmann would silently keep
+// the last one, so the job would not be the one the user reads), and so is nesting deeper than
+// any config needs (error messages print values, and printing is recursive).
+class StrictObjects {
+ public:
+  explicit StrictObjects(std::string name) : name_(std::move(name)) {}
+
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxDepth)
+      throw ConfigError(name_ + " is nested deeper than " + std::to_string(kMaxDepth) +
+                        " levels (under \"" + dotted() + "\")");
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start: open_.emplace_back(); break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end: open_.pop_back(); break;
+      case json::parse_event_t::key: {
+        Open& object = open_.back();
+        object.key = parsed.get<std::string>();
+        if (!object.keys.insert(object.key).second)
+          throw ConfigError("duplicate key \"" + dotted() + "\" in " + name_ +
+                            " (each key may appear once per object)");
+        break;
+      }
+      case json::parse_event_t::value: break;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 32;
+  struct Open {
+    std::string key;  // the key being read in this object (empty in an array)
+    std::set<std::string> keys;
+  };
+
+  // The keys leading to the current position, "matrices.count".
+  std::string dotted() const {
+    std::string text;
+    for (const Open& o : open_)
+      if (!o.key.empty()) text += (text.empty() ? "" : ".") + o.key;
+    return text;
+  }
+
+  std::string name_;
+  std::vector<Open> open_;
+};
+
 }  // namespace
 
 std::string_view data_kind_name(DataKind kind) noexcept {
@@ -526,14 +586,22 @@ Config load_config(const std::filesystem::path& path) {
   std::string text;
   std::array<char, 1 << 16> buffer{};
   std::size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0)
+  while ((got = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
     text.append(buffer.data(), got);
+    // A bound, so /dev/zero or a runaway generator behind <(...) cannot eat the memory.
+    if (text.size() > kMaxConfigBytes)
+      throw ConfigError(name + " is larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                        " MiB; a job config is a few hundred bytes");
+  }
   if (std::ferror(file.get()) != 0) cannot_read(errno);  // e.g. EISDIR for a directory
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw ConfigError(name + " is not valid JSON: the file is empty");
 
   json document;
   try {
-    document = json::parse(text);
-  } catch (const json::parse_error& e) {
+    document = json::parse(text, StrictObjects(name));
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double ("1e400", found by fuzzing).
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep "parse error at line..".
     std::string message = e.what();
     if (auto tag_end = message.find("] "); message.starts_with("[json.exception.") &&

@@ -17,6 +17,7 @@
 #include "mpi/mpi_error.hpp"
 #include "output_dir.hpp"
 #include "resume/resume_plan.hpp"
+#include "shm/memory_check.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
 #include "shmjob/tile_grid.hpp"
@@ -164,6 +165,7 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   if (const int code = agree(world, failure)) return code;
   try {
     setup.plan = plan_node(*setup.topology, node, config, setup.sets);
+    shm::check_node_memory(setup.plan, shm::available_shared_memory());
     if (create_output && world_rank == 0) prepare_output_dir(config);
   } catch (const std::exception& e) {
     failure = as_failure(e);

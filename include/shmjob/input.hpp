@@ -90,7 +90,7 @@ class InputCatalog {
   // and the k-th of them (0 <= k < count(shape); binary search, else std::out_of_range).
   std::uint64_t count(const MatrixShape& shape) const noexcept;
   InputMatrix matrix(const MatrixShape& shape, std::uint64_t k) const;
-  std::uint64_t total_bytes() const;       // sum of every matrix's bytes
+  std::uint64_t total_bytes() const;       // sum of every matrix's bytes (saturates at 2^64-1)
   std::uint64_t max_matrix_bytes() const;  // largest single matrix (slot size)
 
   // "file.h5:/frames[12]", as error messages name a matrix.

@@ -1,5 +1,7 @@
 #include "h5/zstd_filter.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 
@@ -53,9 +55,11 @@ std::size_t compress_chunk(int level, std::size_t nbytes, std::size_t* buf_size,
 
 std::size_t decompress_chunk(std::size_t nbytes, std::size_t* buf_size, void** buf) noexcept {
   const unsigned long long content = ZSTD_getFrameContentSize(*buf, nbytes);
-  // 0 is "failed" to HDF5, so an empty frame cannot be reported either.
+  // 0 is "failed" to HDF5, so an empty frame cannot be reported either. HDF5 does not tell a
+  // filter the chunk's expected size, so a header claiming more than the frame could hold is
+  // refused before anything is allocated (see zstd_max_content_size).
   if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || content == 0 ||
-      content > SIZE_MAX)
+      content > zstd_max_content_size(nbytes))
     return 0;
   const auto raw_bytes = static_cast<std::size_t>(content);
   void* out = std::malloc(raw_bytes);
@@ -87,6 +91,14 @@ constexpr H5Z_class2_t kZstdClass{
 };
 
 }  // namespace
+
+std::uint64_t zstd_max_content_size(std::size_t frame_bytes) noexcept {
+  // Every block that yields data costs at least 4 bytes of the frame (a 3-byte block header and
+  // one RLE byte) and yields at most ZSTD_BLOCKSIZE_MAX (128 KiB).
+  const std::uint64_t by_blocks =
+      (std::uint64_t{frame_bytes} / 4 + 1) * std::uint64_t{ZSTD_BLOCKSIZE_MAX};
+  return std::min({by_blocks, kMaxChunkBytes, std::uint64_t{SIZE_MAX}});
+}
 
 const H5Z_class2_t* zstd_filter_class() noexcept { return &kZstdClass; }
 

@@ -22,6 +22,7 @@
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "utf8.hpp"
 
 namespace shmjob {
 namespace {
@@ -37,6 +38,26 @@ std::optional<std::string> number_after(const std::string& text, std::string_vie
   const auto end = text.find_first_not_of("0123456789", start);
   if (end == start) return std::nullopt;
   return text.substr(start, end - start);
+}
+
+// HDF5 (1.10) refuses chunks of 4 GiB or more, and shmjob stores one matrix per chunk.
+constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
+
+// `text` with bytes that are not printable ASCII written as \xHH, for one-line messages.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
 }
 
 std::string shape_text(const std::vector<hsize_t>& dims) {
@@ -152,6 +173,10 @@ class FileScanner {
       : name_(std::move(name)), index_(index), config_(config), out_(out) {}
 
   void scan() {
+    // Input names are recorded as UTF-8 text (master file, metrics log).
+    if (!is_valid_utf8(name_))
+      throw InputError(printable(name_) +
+                       ": file name is not valid UTF-8 (shmjob records input names as UTF-8 text; rename the file)");
     open();
     const std::string path = object_path(config_.dataset);
     resolve(path);
@@ -186,12 +211,48 @@ class FileScanner {
     throw InputError(name_ + ":" + object + ": " + problem);
   }
 
+  static std::string file_type_name(std::filesystem::file_type type) {
+    switch (type) {
+      case std::filesystem::file_type::fifo: return "a FIFO";
+      case std::filesystem::file_type::character: return "a character device";
+      case std::filesystem::file_type::block: return "a block device";
+      case std::filesystem::file_type::socket: return "a socket";
+      default: return "not a plain file";
+    }
+  }
+
+  // External links would make shmjob read a file the user did not list (any path the input's
+  // author chose), and user-defined links run code HDF5 finds elsewhere: both are refused.
+  void refuse_foreign_link(hid_t location, const std::string& name, const std::string& shown) {
+    H5L_info_t info{};
+    h5::check(H5Lget_info(location, name.c_str(), &info, H5P_DEFAULT), "H5Lget_info");
+    if (info.type == H5L_TYPE_HARD || info.type == H5L_TYPE_SOFT) return;
+    if (info.type != H5L_TYPE_EXTERNAL)
+      bad(shown, "user-defined link (type " + std::to_string(static_cast<int>(info.type)) +
+                     "): not followed");
+    std::vector<char> value(info.u.val_size + 1, '\0');
+    h5::check(H5Lget_val(location, name.c_str(), value.data(), value.size(), H5P_DEFAULT),
+              "H5Lget_val");
+    const char* file = nullptr;
+    const char* object = nullptr;
+    unsigned flags = 0;
+    h5::check(H5Lunpack_elink_val(value.data(), value.size(), &flags, &file, &object),
+              "H5Lunpack_elink_val");
+    bad(shown, "external link to " + printable(file ? file : "?") + ":" +
+                   printable(object ? object : "?") +
+                   ": not followed (list that file as an input instead)");
+  }
+
   void open() {
     std::error_code error;
     const auto status = std::filesystem::status(name_, error);
     if (status.type() == std::filesystem::file_type::not_found) bad_file("no such file");
     if (error) bad_file("cannot access: " + error.message());
     if (std::filesystem::is_directory(status)) bad_file("is a directory, not an HDF5 file");
+    // A FIFO would block the scan forever and a device has no end: regular files only
+    // (symbolic links are followed; a loop is the "cannot access" above).
+    if (!std::filesystem::is_regular_file(status))
+      bad_file("is not a regular file (" + file_type_name(status.type()) + ")");
 
     if (::access(name_.c_str(), R_OK) != 0)
       bad_file("cannot read: " + std::error_code(errno, std::generic_category()).message());
@@ -232,6 +293,7 @@ class FileScanner {
         if (h5::check(H5Lexists(file_, prefix.c_str(), H5P_DEFAULT), "H5Lexists") == 0)
           bad(path, prefix == path ? "no such dataset or group"
                                    : "no such dataset or group (" + prefix + " does not exist)");
+        refuse_foreign_link(file_, prefix, prefix);
         if (h5::check(H5Oexists_by_name(file_, prefix.c_str(), H5P_DEFAULT), "H5Oexists_by_name") ==
             0)
           bad(path, "no such dataset or group (" + prefix + " is a dangling link)");
@@ -282,6 +344,8 @@ class FileScanner {
 
   void scan_child(hid_t group, const std::string& name, const std::string& child,
                   bool& skipped_groups) {
+    if (!is_valid_utf8(name)) bad(printable(child), "object name is not valid UTF-8");
+    refuse_foreign_link(group, name, child);
     if (h5::check(H5Oexists_by_name(group, name.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
       bad(child, "dangling link");
     h5::Handle<H5Oclose> object(H5Oopen(group, name.c_str(), H5P_DEFAULT), "H5Oopen");
@@ -330,6 +394,16 @@ class FileScanner {
       bad(path, "matrix shape " + shape_text(dims) + " exceeds 2^32-1 rows or columns");
     d.shape.rows = static_cast<std::uint32_t>(rows);
     d.shape.cols = static_cast<std::uint32_t>(cols);
+    // rows x cols x element size can exceed 64 bits (2^32-1 squared x 8): multiply checked.
+    std::uint64_t bytes = 0;
+    const bool overflow =
+        __builtin_mul_overflow(std::uint64_t{rows}, std::uint64_t{cols}, &bytes) ||
+        __builtin_mul_overflow(bytes, std::uint64_t{dtype_size(d.shape.dtype)}, &bytes);
+    if (overflow || bytes > kMaxMatrixBytes)
+      bad(path, "one matrix of shape " + shape_text(dims) + " is " +
+                    (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
+                    " bytes, more than HDF5's chunk limit of 4 GiB - 1 (" +
+                    std::to_string(kMaxMatrixBytes) + " bytes)");
     d.sliced = rank == 3;
     d.matrices = d.sliced ? dims[0] : 1;
     if (d.matrices > kMaxMatrices) bad(path, "more than 2^40 matrices");
@@ -455,8 +529,18 @@ InputCatalog InputCatalog::scan(const InputConfig& config) {
   catalog.files_ = expand_input_files(config.files);
   if (catalog.files_.size() > std::numeric_limits<std::uint32_t>::max())
     throw InputError("more than 2^32-1 input files");
-  for (std::size_t i = 0; i < catalog.files_.size(); ++i)
+  // Counted as the files are scanned: 2^32 datasets of 2^40 matrices each would overflow a
+  // total taken at the end.
+  std::uint64_t matrices = 0;
+  for (std::size_t i = 0; i < catalog.files_.size(); ++i) {
+    const std::size_t before = catalog.datasets_.size();
     FileScanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_).scan();
+    for (std::size_t d = before; d < catalog.datasets_.size(); ++d) {
+      matrices += catalog.datasets_[d].matrices;  // each <= 2^40: no overflow before the check
+      if (matrices > kMaxMatrices)
+        throw InputError(catalog.files_[i] + ": more than 2^40 matrices in the input so far");
+    }
+  }
   if (catalog.datasets_.size() > std::numeric_limits<std::uint32_t>::max())
     throw InputError("more than 2^32-1 input datasets");
   catalog.index_matrices();
@@ -530,7 +614,13 @@ std::vector<MatrixShape> InputCatalog::shapes() const {
 
 std::uint64_t InputCatalog::total_bytes() const {
   std::uint64_t total = 0;
-  for (const InputDataset& d : datasets_) total += d.matrices * d.shape.bytes();
+  // Saturates: up to 2^40 matrices of up to 4 GiB each exceed 64 bits.
+  for (const InputDataset& d : datasets_) {
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(d.matrices, d.shape.bytes(), &bytes) ||
+        __builtin_add_overflow(total, bytes, &total))
+      return std::numeric_limits<std::uint64_t>::max();
+  }
   return total;
 }
 
@@ -597,7 +687,8 @@ InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
     d.big_endian = (flags & kBigEndianFlag) != 0;
     d.sliced = (flags & kSlicedFlag) != 0;
     if (d.shape.rows == 0 || d.shape.cols == 0 || d.matrices == 0 ||
-        (!d.sliced && d.matrices != 1) || d.matrices > kMaxMatrices)
+        (!d.sliced && d.matrices != 1) || d.matrices > kMaxMatrices ||
+        d.shape.elements() > kMaxMatrixBytes / dtype_size(d.shape.dtype))
       Reader::malformed("bad shape for " + d.path);
     total += d.matrices;
     if (total > kMaxMatrices) Reader::malformed("too many matrices");

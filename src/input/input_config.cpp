@@ -15,6 +15,7 @@
 
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "utf8.hpp"
 
 namespace shmjob {
 namespace {
@@ -47,12 +48,20 @@ bool usable_string(const json& value) {
   return !text.empty() && text.find('\0') == std::string::npos;
 }
 
+// Names are recorded as UTF-8 text (master file, metrics log); a document built in code
+// (shmjob ingest's arguments) can hold any bytes.
+void require_utf8(const std::string& path, const json& value) {
+  if (!is_valid_utf8(value.get_ref<const std::string&>()))
+    fail_got(path, "valid UTF-8 text", value);
+}
+
 std::vector<std::string> parse_files(const json& value) {
   const std::string path = key_path("files");
   constexpr std::string_view kExpected =
       "a non-empty string or a non-empty list of non-empty strings";
   if (value.is_string()) {
     if (!usable_string(value)) fail_got(path, kExpected, value);
+    require_utf8(path, value);
     return {value.get<std::string>()};
   }
   if (!value.is_array() || value.empty()) fail_got(path, kExpected, value);
@@ -60,6 +69,7 @@ std::vector<std::string> parse_files(const json& value) {
   for (std::size_t i = 0; i < value.size(); ++i) {
     if (!usable_string(value[i]))
       fail_got(path + "[" + std::to_string(i) + "]", "a non-empty string", value[i]);
+    require_utf8(path + "[" + std::to_string(i) + "]", value[i]);
     files.push_back(value[i].get<std::string>());
   }
   return files;
@@ -69,6 +79,7 @@ std::vector<std::string> parse_files(const json& value) {
 std::string parse_dataset(const json& value) {
   if (!usable_string(value))
     fail_got(key_path("dataset"), "an HDF5 object path such as \"/frames\"", value);
+  require_utf8(key_path("dataset"), value);
   std::string path = value.get<std::string>();
   if (path.front() != '/') path.insert(path.begin(), '/');
   while (path.size() > 1 && path.back() == '/') path.pop_back();

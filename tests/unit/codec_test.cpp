@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <zstd.h>
@@ -130,7 +131,14 @@ Bytes structured(DType dtype, std::size_t elements) {
     using T = decltype(zero);
     Bytes out(elements * sizeof(T));
     for (std::size_t i = 0; i < elements; ++i) {
-      const auto value = static_cast<T>(static_cast<double>(i % 97) * 1.25 - 40.0);
+      const double x = static_cast<double>(i % 97) * 1.25 - 40.0;
+      // Through int64 for integer types: a negative double cast straight to an unsigned type
+      // is undefined behaviour (UBSan's float-cast-overflow); int64 -> unsigned wraps.
+      T value{};
+      if constexpr (std::is_floating_point_v<T>)
+        value = static_cast<T>(x);
+      else
+        value = static_cast<T>(static_cast<std::int64_t>(x));
       std::memcpy(out.data() + i * sizeof(T), &value, sizeof(T));
     }
     return out;

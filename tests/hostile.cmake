@@ -1,0 +1,26 @@
+# Hostile input (issue 7): the catalogue of bad configs and inputs, unit tests of the bounds, and
+# the fuzz targets' corpora and regression inputs replayed without libFuzzer (the libFuzzer
+# builds themselves: -DSHMJOB_FUZZ=ON, scripts/fuzz.sh). Included from tests/CMakeLists.txt.
+
+shmjob_unit_test(unit_hostile unit/hostile_test.cpp)
+target_link_libraries(unit_hostile PRIVATE shmjob_core)
+target_include_directories(unit_hostile PRIVATE ${PROJECT_SOURCE_DIR}/src)
+
+# Each fuzz target built with a replay main: every file of its corpus and regression directory.
+foreach(target config chunk shard)
+  add_executable(fuzz_replay_${target} fuzz/${target}_fuzz.cpp fuzz/replay_main.cpp)
+  target_link_libraries(fuzz_replay_${target} PRIVATE shmjob_core)
+  target_include_directories(fuzz_replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  set(dirs ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
+  if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/regressions/${target})
+    list(APPEND dirs ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/regressions/${target})
+  endif()
+  add_test(NAME fuzz_replay_${target} COMMAND fuzz_replay_${target} ${dirs})
+  # No plugin directory: the in-process zstd filter (instrumented in sanitized builds) decodes.
+  set_tests_properties(fuzz_replay_${target} PROPERTIES LABELS unit
+                       ENVIRONMENT "HDF5_PLUGIN_PATH=${PROJECT_BINARY_DIR}/no-plugins")
+endforeach()
+
+# The catalogue: most cases as single-process runs (same code path, fast), a few under mpirun
+# with several ranks to show that every rank agrees.
+shmjob_mpi_script(mpi_hostile_inputs hostile_test.py $<TARGET_FILE:shmjob>)
