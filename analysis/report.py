@@ -397,6 +397,30 @@ def cpu_html(run):
             "with cores to spare it does.</p>")
 
 
+def nodes_html(run):
+    """Each node's share of the matrices: with several nodes, producers claim blocks of matrices
+    from one job-wide counter, so a slower node takes fewer. None for a one-node job."""
+    shares = (run.end or {}).get("nodes")
+    if shares and len(shares) > 1:
+        total = sum(n["matrices"] for n in shares) or 1
+        body = "".join(
+            f'<tr><td>{n["node"]}</td><td>{E(n["host"])}</td><td>{n["ranks"]}</td>'
+            f'<td class="num">{n["matrices"]}</td><td class="num">{sm.pct(n["matrices"] / total)}</td>'
+            f'<td class="num">{n["raw_bytes"] / 1e6:.1f}</td><td class="num">{n["shards"]}</td>'
+            f'<td class="num">{n["blocks"]}</td></tr>' for n in shares)
+        return ('<table class="nodes" id="nodes"><tr><th>node</th><th>host</th><th>ranks</th>'
+                '<th>matrices</th><th>share</th><th>MB in</th><th>shards</th><th>blocks claimed</th></tr>'
+                f'{body}</table><p class="sub">Matrices per node: what each node\'s writers wrote. '
+                'Producers of every node claim blocks of matrices from one job-wide counter, so a '
+                'slower node claims fewer blocks.</p>')
+    if len(run.nodes) > 1:  # still running, or killed: the nodes' last samples
+        last = {n: (run.node_samples(n) or [{}])[-1].get("written", 0) for n in run.nodes}
+        body = "".join(f"<tr><td>{n}</td><td class=\"num\">{w}</td></tr>" for n, w in last.items())
+        return (f'<table class="nodes" id="nodes"><tr><th>node</th><th>written so far</th></tr>{body}'
+                '</table><p class="sub">Matrices per node from each node\'s last sample.</p>')
+    return None
+
+
 def render(run, follow_every=None):
     series = sm.series(run)
     title = f"shmjob report: {run.name}"
@@ -417,6 +441,7 @@ def render(run, follow_every=None):
         ("Latency", f'<div class="plot">{latency_figure(run, series)}</div>'),
         ("Compression ratio", f'<div class="plot">{ratio_figure(run, series)}</div>'),
         ("Plan and ranks", rank_table(run, series)),
+        *([("Nodes", nodes)] if (nodes := nodes_html(run)) else []),
         ("Errors and events", events_table(run)),
         ("Run", facts_html(run) + "<details><summary>config (every default filled in)</summary><pre>"
                 + E(json.dumps((run.start or {}).get("config", {}), indent=2)) + "</pre></details>"),

@@ -527,7 +527,7 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
-                     "slots", "compression", "metrics", "placement", "flush", "testing"});
+                     "slots", "compression", "metrics", "placement", "flush", "multinode", "testing"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -567,8 +567,16 @@ Config parse_config(const json& document) {
     c.metrics.interval_s = read_interval(*interval, metrics.path("interval_s"));
   parse_placement(top, c.placement);
   parse_flush(top, c.flush);
-  const Section testing = top.section("testing", {"writer_delay_ms"});
+  const Section multinode = top.section("multinode", {"min_block"});
+  read_integer_into(multinode, "min_block", {1, std::uint64_t{1} << 30, false}, c.multinode.min_block);
+  const Section testing = top.section("testing", {"writer_delay_ms", "pretend_nodes", "slow_node"});
   read_integer_into(testing, "writer_delay_ms", {0, 60000, false}, c.testing.writer_delay_ms);
+  read_integer_into(testing, "pretend_nodes", {1, 64, false}, c.testing.pretend_nodes);
+  if (testing.find("slow_node")) {
+    int node = 0;
+    read_integer_into(testing, "slow_node", {0, 63, false}, node);
+    c.testing.slow_node = node;
+  }
   return c;
 }
 
@@ -645,12 +653,16 @@ json to_json(const Config& c) {
       {"flush",
        {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
         {"interval_s", c.flush.interval_s}}},
+      {"multinode", {{"min_block", c.multinode.min_block}}},
   };
   // Written only when set, so configs of untiled jobs read as before.
   if (c.compression.chunk)
     document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
-  if (c.testing != TestingConfig{})  // test-only: recorded only when used
-    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}};
+  if (c.testing != TestingConfig{}) {  // test-only: recorded only when used
+    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms},
+                           {"pretend_nodes", c.testing.pretend_nodes}};
+    if (c.testing.slow_node) document["testing"]["slow_node"] = *c.testing.slow_node;
+  }
   if (c.input) {
     document.erase("matrices");
     document["input"] = to_json(*c.input);

@@ -12,6 +12,7 @@
 #include "h5/shard_writer.hpp"
 #include "interrupt.hpp"
 #include "metrics/node_sampler.hpp"
+#include "mpi/claim_counter.hpp"
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
 #include "mpi/node_window.hpp"
@@ -119,10 +120,22 @@ int Job::run() {
   const NodeInfo node = node_info(world_, node_);
   const RolePlan& plan = plan_;
   const RankPlan& me = plan.ranks.at(static_cast<std::size_t>(node_rank));
-  std::vector<std::vector<stages::IdRange>> node_sets;  // this node's ids to write, per set
-  for (const auto& runs : work_.todo)
-    node_sets.push_back(stages::split_evenly(runs, node.count)[static_cast<std::size_t>(node.index)]);
-  const stages::WorkOrder order(node_sets, layout_.writers);
+  // One node: the ids are split among its writers up front (one block per shard). Several
+  // nodes: producers claim blocks job-wide (stages/handout.hpp); the static order is empty.
+  const bool multinode = node.count > 1;
+  const stages::WorkOrder order(multinode ? std::vector<std::vector<stages::IdRange>>(work_.todo.size())
+                                          : work_.todo,
+                                layout_.writers);
+  std::optional<mpi::ClaimCounter> claims;
+  std::optional<stages::Handout> handout;
+  if (multinode) {
+    claims.emplace(world_);
+    const int my_producers = node_rank == 0 ? layout_.producers : 0;
+    int producers = 0;
+    mpi::check(MPI_Allreduce(&my_producers, &producers, 1, MPI_INT, MPI_SUM, world_), "MPI_Allreduce");
+    handout.emplace(stages::Handout{stages::IdList(work_.todo), static_cast<std::uint64_t>(producers),
+                                    config_.multinode.min_block, &*claims});
+  }
   const std::uint32_t first_shard = work_.first_shard + first_shard_of_node(world_, node_, layout_.writers);
   std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
   mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
@@ -133,7 +146,8 @@ int Job::run() {
   BindResult binding = bind_current_process(topology_, me, plan.pinning);
   if (plan.pinning == PinningMode::none) binding.reason = plan.pinning_reason;  // the node's why
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(plan, node_rank).total);
-  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0);
+  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0,
+                           node.index, handout ? &*handout : nullptr);
   ctx.initialise_own_segment();
   ctx.my_counters().pid.store(static_cast<std::uint64_t>(getpid()));  // for the node's sampler
   window.sync_barrier();
@@ -206,11 +220,16 @@ int Job::run() {
   if (code == kExitOk && interrupted != 0) code = kExitInterrupted;
 
   std::vector<ShardPartRecord> my_parts;
-  if (me.role == Role::writer)
+  const auto shard = first_shard + static_cast<std::uint32_t>(me.role_index);
+  if (me.role == Role::writer && !handout)
     for (int s = 0; s < order.sets(); ++s) {
       const stages::IdRange r = order.writer_range(me.role_index, s);
-      my_parts.push_back({first_shard + static_cast<std::uint32_t>(me.role_index),
-                          static_cast<std::uint32_t>(s), r.first, r.count});
+      my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
+    }
+  if (me.role == Role::writer && handout && !rows_.empty())  // a shard exists only if it got a matrix
+    for (int s = 0; s < handout->ids.sets(); ++s) {
+      const stages::IdRange r = handout->ids.set_span(s);
+      my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
     }
   const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);
   const std::vector<IndexRow> rows = gatherv_to_root(rows_, world_);
@@ -289,6 +308,15 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
 
   if (written) {
     std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+    // Every id at most once, and all of them in a complete job: what the writers of all nodes
+    // wrote must add up (with several nodes no writer knows its ids in advance).
+    for (std::size_t i = 1; i < sorted.size(); ++i)
+      if (sorted[i].id == sorted[i - 1].id)
+        throw Error("matrix " + std::to_string(sorted[i].id) + " was written twice (shards " +
+                    std::to_string(sorted[i - 1].shard) + " and " + std::to_string(sorted[i].shard) + ")");
+    if (code == kExitOk && rows.size() != summary.expected)
+      throw Error(std::to_string(rows.size()) + " matrices were written for the " +
+                  std::to_string(summary.expected) + " this run had to write (lost matrices)");
     nlohmann::json shard_names = nlohmann::json::array();
     for (const auto& s : shards) shard_names.push_back(s.file_name);
     const double end = stages::wall_clock_seconds();
@@ -352,6 +380,14 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   if (!work_.prior.kept.empty())
     std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %zu\n",
                 work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices), sorted.size());
+  if (const nlohmann::json nodes = metrics::node_shares(placements, totals, rows); nodes.size() > 1) {
+    std::string shares;
+    for (const auto& n : nodes)
+      shares += (shares.empty() ? "" : ", ") + std::string("node ") + std::to_string(n["node"].get<int>()) + " " +
+                std::to_string(n["matrices"].get<std::uint64_t>()) + " (" +
+                std::to_string(n["blocks"].get<std::uint64_t>()) + " blocks)";
+    std::printf("  %zu nodes, matrices written per node: %s\n", nodes.size(), shares.c_str());
+  }
   std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
               std::string(pinning_mode_name(plan_.pinning)).c_str(), plan_.pinning_reason.c_str());
   for (const std::string& note : plan_.notes) std::printf("  note: %s\n", note.c_str());

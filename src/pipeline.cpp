@@ -132,6 +132,7 @@ RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, cons
 // Everything decided before the job runs: the config, the inputs, the sets, the topology and
 // the node's plan. Each step ends with all ranks agreeing; a failure returns its exit code.
 struct JobSetup {
+  std::optional<mpi::Communicator> pretend_node;  // testing.pretend_nodes: this rank's pretend node
   std::optional<Config> config;
   InputCatalog catalog;
   std::vector<MatrixSet> sets;
@@ -139,7 +140,21 @@ struct JobSetup {
   RolePlan plan;
 };
 
-int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& node,
+// testing.pretend_nodes = N: the node's ranks in N contiguous groups (sizes differing by at
+// most one, larger first), each then set up and run as a node of its own.
+mpi::Communicator split_pretend_nodes(const mpi::Communicator& node, int pretend_nodes) {
+  const int n = node.size(), r = node.rank();
+  const int parts = std::min(pretend_nodes, n);
+  const int base = n / parts, extra = n % parts;
+  const int color = r < extra * (base + 1) ? r / (base + 1) : extra + (r - extra * (base + 1)) / base;
+  MPI_Comm raw = MPI_COMM_NULL;
+  mpi::check(MPI_Comm_split(node.get(), color, r, &raw), "MPI_Comm_split (pretend nodes)");
+  return mpi::Communicator(raw);
+}
+
+// `shared`: the ranks sharing this node's memory. The node the job is set up for is that, or
+// with testing.pretend_nodes this rank's part of it (setup.pretend_node).
+int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& shared,
            bool create_output, JobSetup& setup) {
   int world_rank = 0;
   mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
@@ -151,6 +166,8 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   }
   if (const int code = agree(world, failure)) return code;
   const Config& config = *setup.config;
+  if (config.testing.pretend_nodes > 1) setup.pretend_node.emplace(split_pretend_nodes(shared, config.testing.pretend_nodes));
+  const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
 
   if (config.input) {
     if (const int code = share_catalog(*config.input, world, setup.catalog)) return code;
@@ -200,10 +217,11 @@ int run_job(const std::function<Config()>& load_config_only, const RunOptions& o
     config.resume = config.resume || options.resume;
     return config;
   };
-  const mpi::Communicator node = node_communicator(world);
+  const mpi::Communicator shared = node_communicator(world);
   JobSetup setup;
-  if (const int code = set_up(load, world, node, true, setup)) return code;
+  if (const int code = set_up(load, world, shared, true, setup)) return code;
   const Config& config = *setup.config;
+  const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
   resume::ResumePlan work;
   if (const int code = resume::plan_run(config, setup.sets, options.quiet, world, work)) return code;
   if (work.already_complete) {
@@ -219,9 +237,10 @@ int run_job(const std::function<Config()>& load_config_only, const RunOptions& o
 }
 
 int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
-  const mpi::Communicator node = node_communicator(world);
+  const mpi::Communicator shared = node_communicator(world);
   JobSetup setup;
-  if (const int code = set_up([&] { return load_config(config_path); }, world, node, false, setup)) return code;
+  if (const int code = set_up([&] { return load_config(config_path); }, world, shared, false, setup)) return code;
+  const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
   // Node leaders send their plans (one JSON line each) to rank 0: it prints node 0's table and
   // every node's plan as JSON.
   std::string mine;

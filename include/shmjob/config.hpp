@@ -99,7 +99,22 @@ struct FlushConfig {
 // produce a known bottleneck. Never set them in production configs.
 struct TestingConfig {
   int writer_delay_ms = 0;  // a writer sleeps this long after every chunk write ("slow disk")
+  // Splits each real node's ranks into this many pretend nodes (contiguous blocks of node
+  // ranks, sizes differing by at most one), each with its own window, plan, lanes, shards and
+  // sampler: runs the multi-node code path on one machine.
+  int pretend_nodes = 1;
+  // Only this node's writers sleep writer_delay_ms (nullopt: every node's): a slow node.
+  std::optional<int> slow_node;
   friend bool operator==(const TestingConfig&, const TestingConfig&) = default;
+};
+
+// Jobs on several nodes (see README, "Several nodes"): producers of every node claim blocks of
+// the job's matrices from one job-wide counter; a block is the remaining matrices divided by
+// twice the number of producers in the job, but at least `min_block` (smaller: finer balance
+// at the end; larger: fewer claims and fewer virtual-dataset mappings in the master).
+struct MultinodeConfig {
+  std::uint64_t min_block = 8;
+  friend bool operator==(const MultinodeConfig&, const MultinodeConfig&) = default;
 };
 
 struct Config {
@@ -117,6 +132,7 @@ struct Config {
   MetricsConfig metrics;
   PlacementConfig placement;
   FlushConfig flush;
+  MultinodeConfig multinode;
   TestingConfig testing;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }

@@ -125,6 +125,7 @@ RankTotals rank_totals(const RankCounters& c) {
   t.matrices = c.matrices.load();
   t.bytes_in = c.bytes_in.load();
   t.bytes_out = c.bytes_out.load();
+  t.blocks = c.blocks.load();
   t.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
   for (int b = 0; b < kLatencyBuckets; ++b) t.latency[static_cast<std::size_t>(b)] = c.latency[b].load();
   t.latency_max_s = s(c.latency_max_ns);
@@ -188,6 +189,39 @@ nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std
 
 }  // namespace
 
+nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
+                           const std::vector<IndexRow>& rows) {
+  struct Share {
+    std::string host;
+    int ranks = 0;
+    std::uint64_t matrices = 0, raw_bytes = 0, blocks = 0;
+    std::set<std::uint32_t> shards;
+  };
+  std::map<int, Share> by_node;
+  std::map<int, int> node_of_rank;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    Share& share = by_node[ranks[i].node];
+    if (share.host.empty()) share.host = ranks[i].host;
+    ++share.ranks;
+    node_of_rank[ranks[i].world_rank] = ranks[i].node;
+    if (i < totals.size()) share.blocks += totals[i].blocks;
+  }
+  for (const IndexRow& r : rows) {
+    const auto node = node_of_rank.find(r.writer);
+    if (node == node_of_rank.end()) continue;
+    Share& share = by_node[node->second];
+    ++share.matrices;
+    share.raw_bytes += r.raw_bytes;
+    share.shards.insert(r.shard);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [node, share] : by_node)
+    out.push_back({{"node", node}, {"host", share.host}, {"ranks", share.ranks},
+                   {"matrices", share.matrices}, {"raw_bytes", share.raw_bytes},
+                   {"shards", share.shards.size()}, {"blocks", share.blocks}});
+  return out;
+}
+
 nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>& ranks,
                           const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
                           const DiagnosisContext& diagnosis, const std::string& error) {
@@ -234,7 +268,8 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                            {"bottleneck", diagnose(stages, context)},
                            {"latency", latency_record(ranks, totals)},
                            {"compression_ratios", ratio_distribution(rows)},
-                           {"ranks", per_rank}};
+                           {"ranks", per_rank},
+                           {"nodes", node_shares(ranks, totals, rows)}};
   if (!error.empty()) record["error"] = error;
   return record;
 }

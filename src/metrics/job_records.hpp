@@ -30,6 +30,7 @@ struct RankTotals {
   double cpu_s, busy_s, wait_input_s, wait_slot_s, wait_disk_s;
   std::uint64_t matrices, bytes_in, bytes_out;
   std::uint64_t max_rss_bytes;
+  std::uint64_t blocks;   // producers on several nodes: blocks claimed
   LatencyCounts latency;  // writers only
   double latency_max_s;
 };
@@ -68,6 +69,12 @@ struct JobSummary {
   double ratio() const { return compressed_bytes > 0 ? double(raw_bytes) / double(compressed_bytes) : 0; }
   double matrices_per_s() const { return seconds > 0 ? static_cast<double>(matrices) / seconds : 0; }
 };
+
+// Per node (from the writers' index rows): {"node", "host", "ranks", "matrices", "raw_bytes",
+// "shards", "blocks"}: each node's share of the job; blocks are those its producers claimed
+// job-wide (0 on a single node, which splits its ids statically).
+nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
+                           const std::vector<IndexRow>& rows);
 
 // Totals, rates, per-stage utilisation, latency and compression-ratio distributions and the
 // bottleneck verdict. `rows` are the index rows written (for the ratio distribution).

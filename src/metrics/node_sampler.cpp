@@ -131,6 +131,8 @@ nlohmann::json NodeSampler::sample() {
 
   std::uint64_t expected = 0;
   for (int w = 0; w < ctx_.order().writers(); ++w) expected += ctx_.order().writer_total(w);
+  // Several nodes: how many this node writes is decided as it goes; expected is the job's.
+  if (ctx_.handout() != nullptr) expected = ctx_.handout()->ids.size();
   DiagnosisContext diagnosis = diagnosis_;
   diagnosis.seconds = t;
   return {{"type", "sample"},

@@ -22,6 +22,7 @@ struct alignas(64) RawSlotHeader {
   std::int32_t producer;  // world rank
   std::uint32_t source_file, source_dataset;
   std::uint64_t source_index;
+  std::int32_t writer;    // node-local writer index the matrix goes to (the producer decides)
 };
 
 // Written by the compressor; read by the writer for the index row.
@@ -34,6 +35,7 @@ struct alignas(64) CompressedSlotHeader {
   std::int32_t producer, compressor;  // world ranks
   std::uint32_t source_file, source_dataset;
   std::uint64_t source_index;
+  std::int32_t writer;  // node-local writer index, from the raw slot
 };
 
 }  // namespace shmjob::shm

@@ -1,6 +1,6 @@
 // Compressor: takes whichever raw slot is ready next (any producer's: pulling balances the load),
 // computes checksum and statistics, optionally shuffles, compresses into one of its own
-// compressed slots, frees the raw slot and hands the frame to the writer that owns the id.
+// compressed slots, frees the raw slot and hands the frame to the writer the producer chose.
 #include <stdexcept>
 #include <vector>
 
@@ -94,13 +94,13 @@ void run_compressor(const StageContext& ctx) {
                                     stats.min,      stats.max,        stats.mean,
                                     h.t_produced,   ctx.now(),        h.producer,
                                     ctx.world_rank(), h.source_file,  h.source_dataset,
-                                    h.source_index};
+                                    h.source_index, h.writer};
       me.add(me.bytes_in, set.bytes());
       me.add(me.bytes_out, frame_bytes);
     }
     me.add(me.matrices, 1);
     if (!ctx.queue(shm::handle_owner(raw)).try_push(raw)) throw std::logic_error("free queue overflow");
-    const int writer = ctx.order().writer_of(ctx.compressed_header(out).matrix_id);
+    const int writer = ctx.compressed_header(out).writer;
     if (!ctx.queue(ctx.plan().node_rank_of(Role::writer, writer)).try_push(out))
       throw std::logic_error("writer inbox overflow");
   }

@@ -1,53 +1,112 @@
-// Producer: takes the next id of its lane's work order (then, once its lane has none left, of
-// the other lanes', so a slow lane does not hold the job up), waits for one of its own free raw
-// slots (backpressure), has its source write the matrix straight into the slot and queues it on
-// its lane's ready queue.
+// Producer: takes the next matrix id, waits for one of its own free raw slots (backpressure),
+// has its source write the matrix straight into the slot and queues it on its lane's ready
+// queue, naming the writer it goes to.
+//   One node: the next id of its lane's work order (then, once its lane has none left, of the
+//   other lanes', so a slow lane does not hold the job up).
+//   Several nodes: the ids of a block it claims job-wide (handout.hpp), cut among its lane's
+//   writers; then the next block, until none is left: a slow node claims fewer blocks.
 #include <stdexcept>
 
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
 
-void run_producer(const StageContext& ctx, MatrixSource& source) {
-  shm::NodeControl& control = ctx.control();
-  shm::SharedQueue& free_slots = ctx.queue(ctx.node_rank());
-  const int my_lane = ctx.me().lane;
-  shm::SharedQueue& ready = ctx.ready_queue(my_lane);
-  metrics::RankCounters& me = ctx.my_counters();
-  const std::size_t capacity = ctx.plan().layout.raw_slot_bytes;
-  const auto aborted = [&] { return ctx.aborted(); };
+namespace {
+// Produces one matrix into a raw slot. False if the node aborted while it waited for a slot.
+class Production {
+ public:
+  Production(const StageContext& ctx, MatrixSource& source)
+      : ctx_(ctx), source_(source), free_slots_(ctx.queue(ctx.node_rank())),
+        ready_(ctx.ready_queue(ctx.me().lane)), me_(ctx.my_counters()),
+        capacity_(ctx.plan().layout.raw_slot_bytes) {}
 
+  bool produce(std::uint64_t id, int writer) {
+    const MatrixSet& set = ctx_.set_of(id);
+    shm::SlotHandle slot = 0;
+    {
+      ScopedTimer waiting(me_.wait_slot_ns);  // compressors hold every raw slot
+      if (!free_slots_.pop_wait(slot, [&] { return ctx_.aborted(); })) return false;
+    }
+    {
+      ScopedTimer busy(me_.busy_ns);
+      source_.fill(id, set, ctx_.slot_data(slot), capacity_);
+    }
+    const Provenance from = source_.provenance(id);
+    ctx_.raw_header(slot) = {id, ctx_.now(), ctx_.world_rank(), from.file, from.dataset, from.index, writer};
+    me_.add(me_.matrices, 1);
+    me_.add(me_.bytes_out, set.bytes());
+    if (!ready_.try_push(slot)) throw std::logic_error("ready queue overflow");
+    ctx_.control().ready.notify_all();
+    return true;
+  }
+
+  // An interrupt stops taking new ids; ids already taken are finished (drain).
+  bool stopping() const {
+    return ctx_.aborted() || ctx_.control().interrupted.load(std::memory_order_relaxed) != 0;
+  }
+
+ private:
+  const StageContext& ctx_;
+  MatrixSource& source_;
+  shm::SharedQueue& free_slots_;
+  shm::SharedQueue& ready_;
+  metrics::RankCounters& me_;
+  std::size_t capacity_;
+};
+
+void produce_work_order(const StageContext& ctx, Production& production) {
+  shm::NodeControl& control = ctx.control();
+  const int my_lane = ctx.me().lane;
   for (int step = 0; step < ctx.lanes() && !ctx.aborted(); ++step) {
     const int lane = (my_lane + step) % ctx.lanes();
     const StageContext::WriterSpan writers = ctx.lane_writers(lane);
     const std::uint64_t tickets = ctx.order().ticket_count(writers.first, writers.count);
     std::atomic<std::uint64_t>& next = control.lane_ticket[lane].next;
-    // An interrupt stops taking new ids; ids already taken are finished (drain).
-    while (!ctx.aborted() && control.interrupted.load(std::memory_order_relaxed) == 0) {
+    while (!production.stopping()) {
       const std::uint64_t ticket = next.fetch_add(1, std::memory_order_relaxed);
       if (ticket >= tickets) break;
       const auto id = ctx.order().id_for_ticket(ticket, writers.first, writers.count);
       if (!id) continue;
-      const MatrixSet& set = ctx.set_of(*id);
-
-      shm::SlotHandle slot = 0;
-      {
-        ScopedTimer waiting(me.wait_slot_ns);  // compressors hold every raw slot
-        if (!free_slots.pop_wait(slot, aborted)) break;
-      }
-      {
-        ScopedTimer busy(me.busy_ns);
-        source.fill(*id, set, ctx.slot_data(slot), capacity);
-      }
-      const Provenance from = source.provenance(*id);
-      ctx.raw_header(slot) = {*id, ctx.now(), ctx.world_rank(), from.file, from.dataset, from.index};
-      me.add(me.matrices, 1);
-      me.add(me.bytes_out, set.bytes());
-      if (!ready.try_push(slot)) throw std::logic_error("ready queue overflow");
-      control.ready.notify_all();
+      if (!production.produce(*id, ctx.order().writer_of(*id))) return;
     }
   }
+}
+
+void produce_claimed_blocks(const StageContext& ctx, Production& production) {
+  const Handout& handout = *ctx.handout();
+  BlockSchedule schedule = handout.schedule();
+  StageContext::WriterSpan writers = ctx.lane_writers(ctx.me().lane);
+  if (writers.count == 0) writers = {0, ctx.plan().layout.writers};  // a lane without writers
+  metrics::RankCounters& me = ctx.my_counters();
+  while (!production.stopping()) {
+    const IdRange block = schedule.block(handout.counter->claim());
+    if (block.count == 0) break;
+    me.add(me.blocks, 1);
+    // Each writer gets a contiguous piece (one run of its shard); tickets interleave the
+    // writers so all of them stay busy: ticket t -> piece t % W, its (t / W)-th position.
+    const std::vector<IdRange> pieces = split_evenly(block, writers.count);
+    const std::uint64_t longest = pieces.front().count;  // split_evenly puts larger pieces first
+    const auto n = static_cast<std::uint64_t>(writers.count);
+    for (std::uint64_t t = 0; t < longest * n; ++t) {
+      if (production.stopping()) return;
+      const IdRange& piece = pieces[static_cast<std::size_t>(t % n)];
+      const std::uint64_t k = t / n;
+      if (k >= piece.count) continue;
+      if (!production.produce(handout.ids.id_at(piece.first + k), writers.first + static_cast<int>(t % n)))
+        return;
+    }
+  }
+}
+}  // namespace
+
+void run_producer(const StageContext& ctx, MatrixSource& source) {
+  Production production(ctx, source);
+  if (ctx.handout() != nullptr)
+    produce_claimed_blocks(ctx, production);
+  else
+    produce_work_order(ctx, production);
   // Compressors stop once every producer is done and the ready queues are empty.
+  shm::NodeControl& control = ctx.control();
   control.producers_done.fetch_add(1);
   control.ready.notify_all();
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 namespace shmjob::stages {
 
@@ -15,7 +16,7 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
                            const RolePlan& plan, const mpi::NodeWindow& window,
                            const WorkOrder& order, int node_rank,
                            std::vector<int> world_ranks, std::uint32_t first_shard,
-                           double start_epoch_s)
+                           double start_epoch_s, int node_index, const Handout* handout)
     : config_(config),
       sets_(sets),
       plan_(plan),
@@ -24,7 +25,9 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
       node_rank_(node_rank),
       world_ranks_(std::move(world_ranks)),
       first_shard_(first_shard),
-      start_epoch_s_(start_epoch_s) {
+      start_epoch_s_(start_epoch_s),
+      node_index_(node_index),
+      handout_(handout) {
   if (lanes() > shm::kMaxLanes)
     throw std::logic_error("the plan has more than " + std::to_string(shm::kMaxLanes) + " lanes");
   for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(plan_, r.node_rank));
@@ -88,6 +91,16 @@ StageContext::WriterSpan StageContext::lane_writers(int lane) const {
   if (ranks.empty()) return {};
   return {plan_.ranks.at(static_cast<std::size_t>(ranks.front())).role_index,
           static_cast<int>(ranks.size())};
+}
+
+int StageContext::set_index_of(std::uint64_t id) const {
+  for (std::size_t s = 0; s < sets_.size(); ++s)
+    if (id >= sets_[s].first_id && id - sets_[s].first_id < sets_[s].count) return static_cast<int>(s);
+  throw std::out_of_range("matrix id " + std::to_string(id) + " belongs to no set of the job");
+}
+
+const MatrixSet& StageContext::set_of(std::uint64_t id) const {
+  return sets_[static_cast<std::size_t>(set_index_of(id))];
 }
 
 double StageContext::now() const { return wall_clock_seconds() - start_epoch_s_; }

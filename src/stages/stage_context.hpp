@@ -13,6 +13,7 @@
 #include "shmjob/config.hpp"
 #include "shmjob/matrix_set.hpp"
 #include "shmjob/role_plan.hpp"
+#include "stages/handout.hpp"
 #include "stages/work_order.hpp"
 
 namespace shmjob::stages {
@@ -21,7 +22,8 @@ class StageContext {
  public:
   StageContext(const Config& config, const std::vector<MatrixSet>& sets, const RolePlan& plan,
                const mpi::NodeWindow& window, const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
-               std::uint32_t first_shard, double start_epoch_s);
+               std::uint32_t first_shard, double start_epoch_s, int node_index = 0,
+               const Handout* handout = nullptr);
 
   // Constructs this rank's own control structures in its segment and touches its slot pages
   // (first touch places them near the rank). Call once per rank before the setup barrier.
@@ -29,9 +31,13 @@ class StageContext {
 
   const Config& config() const noexcept { return config_; }
   const std::vector<MatrixSet>& sets() const noexcept { return sets_; }
-  const MatrixSet& set_of(std::uint64_t id) const { return sets_.at(static_cast<std::size_t>(order_.set_of(id))); }
+  const MatrixSet& set_of(std::uint64_t id) const;  // the job's set holding `id`
+  int set_index_of(std::uint64_t id) const;
   const RolePlan& plan() const noexcept { return plan_; }
-  const WorkOrder& order() const noexcept { return order_; }
+  const WorkOrder& order() const noexcept { return order_; }  // single node: the static split
+  // Several nodes: blocks claimed job-wide (nullptr on a single node).
+  const Handout* handout() const noexcept { return handout_; }
+  int node_index() const noexcept { return node_index_; }
   int node_rank() const noexcept { return node_rank_; }
   int world_rank(int node_rank) const { return world_ranks_.at(static_cast<std::size_t>(node_rank)); }
   int world_rank() const { return world_rank(node_rank_); }
@@ -75,6 +81,8 @@ class StageContext {
   std::vector<int> world_ranks_;
   std::uint32_t first_shard_;
   double start_epoch_s_;
+  int node_index_;
+  const Handout* handout_;
   std::vector<shm::SegmentLayout> layouts_;
   std::vector<int> ready_owner_;  // per lane: the node rank holding its ready queue
 };

@@ -1,5 +1,6 @@
 // Writer: stores each compressed matrix it receives as the chunk(s) of its own shard file, records
-// the index row and frees the compressed slot. At the end it checks it got every id it owns.
+// the index row and frees the compressed slot. At the end it checks it got every id it owns (one
+// node) or no id twice (several nodes, where the job checks the whole on rank 0).
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -56,27 +57,36 @@ class FlushSchedule {
 std::vector<IndexRow> run_writer(const StageContext& ctx) {
   const Config& config = ctx.config();
   const WorkOrder& order = ctx.order();
+  const Handout* handout = ctx.handout();
   const int writer = ctx.me().role_index;
   const std::uint32_t shard_number = ctx.first_shard() + static_cast<std::uint32_t>(writer);
   shm::SharedQueue& inbox = ctx.queue(ctx.node_rank());
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
-  const std::chrono::milliseconds delay(config.testing.writer_delay_ms);
+  const bool slow = !config.testing.slow_node || *config.testing.slow_node == ctx.node_index();
+  const std::chrono::milliseconds delay(slow ? config.testing.writer_delay_ms : 0);
 
+  // One node: the writer's span of each set (its ids). Several nodes: the whole span of each
+  // set's ids to write, since any of them may come; only the rows written get chunks, and the
+  // master maps each run of them.
   std::vector<h5::ShardPart> parts;
-  for (int s = 0; s < order.sets(); ++s) {
-    const IdRange r = order.writer_range(writer, s);
+  for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s) {
+    const IdRange r = handout ? handout->ids.set_span(s) : order.writer_range(writer, s);
     parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], r.first, r.count});
   }
   std::optional<h5::ShardWriter> shard;
-  if (order.writer_total(writer) > 0)
+  const auto open_shard = [&] {
     shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), parts,
                   config.compression,
                   std::map<std::string, std::string>{{"config", to_json(config).dump()},
                                                      {"datasets", resume::sets_to_json(ctx.sets()).dump()}});
+  };
+  // Several nodes: a writer that gets no matrix leaves no file, so the shard is made on the
+  // first one.
+  if (!handout && order.writer_total(writer) > 0) open_shard();
 
   std::vector<IndexRow> rows;
-  rows.reserve(order.writer_total(writer));
+  if (!handout) rows.reserve(order.writer_total(writer));
   FlushSchedule flush(config.flush);
   std::size_t flushed_rows = 0;
   while (true) {
@@ -104,8 +114,9 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
       const Clock::time_point started = Clock::now();
       Clock::duration on_disk{};
       const shm::CompressedSlotHeader h = ctx.compressed_header(frame);
-      const auto set = static_cast<std::size_t>(order.set_of(h.matrix_id));
+      const auto set = static_cast<std::size_t>(ctx.set_index_of(h.matrix_id));
       const h5::ShardPart& part = parts[set];
+      if (handout && !shard) open_shard();
       if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count)
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
       const std::uint64_t row = h.matrix_id - part.first_id;
@@ -131,10 +142,16 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   }
 
   std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-  if (!complete(rows, order, writer, ctx.control().interrupted.load() != 0))
+  if (handout) {
+    // Which ids come is decided at run time; the job checks the whole on rank 0 (job.cpp).
+    for (std::size_t i = 1; i < rows.size(); ++i)
+      if (rows[i].id == rows[i - 1].id)
+        throw Error("writer " + std::to_string(writer) + " received matrix " + std::to_string(rows[i].id) + " twice");
+  } else if (!complete(rows, order, writer, ctx.control().interrupted.load() != 0)) {
     throw Error("writer " + std::to_string(writer) + " received " + std::to_string(rows.size()) +
                 " matrices for its " + std::to_string(order.writer_total(writer)) +
                 " ids (lost or duplicated)");
+  }
   if (shard) {
     ScopedTimer disk(me.wait_disk_ns);
     shard->finish(rows);

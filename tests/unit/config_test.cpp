@@ -454,7 +454,8 @@ json full_document() {
     "compression": {"level": 22, "shuffle": true},
     "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25},
     "placement": {"pinning": "cores", "work_sharing": "shared"},
-    "flush": {"every_matrices": 64, "interval_s": 2.5}
+    "flush": {"every_matrices": 64, "interval_s": 2.5},
+    "multinode": {"min_block": 32}
   })");
 }
 
@@ -550,7 +551,8 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "compression": {"level": 3, "shuffle": false},
     "metrics": {"path": "metrics.jsonl", "interval_s": 1.0},
     "placement": {"pinning": "auto", "work_sharing": "lane_local"},
-    "resume": false, "flush": {"every_matrices": null, "interval_s": 10.0}
+    "resume": false, "flush": {"every_matrices": null, "interval_s": 10.0},
+    "multinode": {"min_block": 8}
   })"));
 }
 
@@ -837,6 +839,27 @@ TEST(ConfigTesting, WriterDelayAcceptedAndRecordedOnlyWhenSet) {
   const Config slow = config_with("/testing/writer_delay_ms", 25);
   EXPECT_EQ(to_json(slow)["testing"]["writer_delay_ms"], 25);
   EXPECT_EQ(parse_config(to_json(slow)), slow);
+}
+
+TEST(ConfigTesting, PretendNodesAndSlowNode) {
+  const Config plain = parse_config(minimal());
+  EXPECT_EQ(plain.testing.pretend_nodes, 1);
+  EXPECT_FALSE(plain.testing.slow_node.has_value());
+  EXPECT_EQ(plain.multinode.min_block, 8U);
+  json doc = minimal();
+  doc["testing"] = {{"pretend_nodes", 3}, {"slow_node", 1}, {"writer_delay_ms", 5}};
+  doc["multinode"] = {{"min_block", 2}};
+  const Config c = parse_config(doc);
+  EXPECT_EQ(c.testing.pretend_nodes, 3);
+  EXPECT_EQ(c.testing.slow_node, 1);
+  EXPECT_EQ(c.multinode.min_block, 2U);
+  EXPECT_EQ(to_json(c)["testing"]["slow_node"], 1);
+  EXPECT_EQ(parse_config(to_json(c)), c);
+  expect_message(parse_error(with("/testing/pretend_nodes", 0)), {"testing.pretend_nodes"});
+  expect_message(parse_error(with("/testing/pretend_nodes", 65)), {"testing.pretend_nodes", "64"});
+  expect_message(parse_error(with("/testing/slow_node", -1)), {"testing.slow_node"});
+  expect_message(parse_error(with("/multinode/min_block", 0)), {"multinode.min_block"});
+  expect_message(parse_error(with("/multinode/blocks", 4)), {"multinode", "blocks"});
 }
 
 TEST(ConfigTesting, WriterDelayRejected) {

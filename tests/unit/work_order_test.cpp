@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "stages/block_schedule.hpp"
+#include "stages/id_list.hpp"
 #include "stages/work_order.hpp"
 
 namespace shmjob::stages {
@@ -320,6 +322,85 @@ TEST(WorkOrder, WithHolesEveryMissingIdOnceToTheWriterWhoseSpanHoldsIt) {
   EXPECT_EQ(two.writer_count(0, 0), 8u);  // 0,1,2,10,11,20,21,22
   EXPECT_EQ(two.writer_range(1, 0), (IdRange{23, 7}));
   EXPECT_EQ(two.writer_range(0, 1).count + two.writer_range(1, 1).count, 1u);
+}
+
+}  // namespace
+}  // namespace shmjob::stages
+
+// ---- several nodes: the id list and the block schedule -----------------------------------
+namespace shmjob::stages {
+namespace {
+
+TEST(IdList, PositionsWalkEverySetsRunsInOrder) {
+  // Set 0 holds ids 0..9 (3..5 kept by an earlier run), set 1 ids 10..19 (all to write).
+  const IdList ids({{{0, 3}, {6, 4}}, {{10, 10}}});
+  EXPECT_EQ(ids.size(), 17U);
+  std::vector<std::uint64_t> got;
+  for (std::uint64_t p = 0; p < ids.size(); ++p) got.push_back(ids.id_at(p));
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}));
+  EXPECT_EQ(ids.set_span(0), (IdRange{0, 10}));
+  EXPECT_EQ(ids.set_span(1), (IdRange{10, 10}));
+  EXPECT_EQ(ids.set_of(7), 0);
+  EXPECT_EQ(ids.set_of(10), 1);
+  EXPECT_THROW(ids.id_at(17), std::out_of_range);
+  EXPECT_THROW(ids.set_of(20), std::out_of_range);
+}
+
+TEST(IdList, ASetWithNothingToWriteHasAnEmptySpan) {
+  const IdList ids({{}, {{5, 2}}});
+  EXPECT_EQ(ids.size(), 2U);
+  EXPECT_EQ(ids.set_span(0).count, 0U);
+  EXPECT_EQ(ids.id_at(0), 5U);
+}
+
+// Blocks for claims 0, 1, 2, ... until the first empty one.
+std::vector<IdRange> all_blocks(BlockSchedule schedule) {
+  std::vector<IdRange> out;
+  for (std::uint64_t claim = 0;; ++claim) {
+    const IdRange b = schedule.block(claim);
+    if (b.count == 0) break;
+    out.push_back(b);
+  }
+  return out;
+}
+
+TEST(BlockSchedule, BlocksTileTheListAndShrinkToTheMinimum) {
+  for (const std::uint64_t total : {1ULL, 7ULL, 60ULL, 1000ULL, 200000ULL})
+    for (const std::uint64_t claimers : {1ULL, 2ULL, 5ULL, 64ULL})
+      for (const std::uint64_t min_block : {1ULL, 4ULL, 16ULL}) {
+        const std::vector<IdRange> blocks = all_blocks(BlockSchedule(total, claimers, min_block));
+        std::uint64_t next = 0;
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          EXPECT_EQ(blocks[i].first, next);
+          EXPECT_GE(blocks[i].count, 1U);
+          if (i + 1 < blocks.size()) {
+            EXPECT_GE(blocks[i].count, std::min(min_block, total));
+            EXPECT_GE(blocks[i].count, blocks[i + 1].count);  // guided: never growing
+          }
+          next = blocks[i].end();
+        }
+        EXPECT_EQ(next, total) << total << " " << claimers << " " << min_block;
+      }
+}
+
+TEST(BlockSchedule, FirstBlockIsAShareOfTwiceTheClaimersAndFewBlocksInAll) {
+  const std::vector<IdRange> blocks = all_blocks(BlockSchedule(200000, 32, 8));
+  EXPECT_EQ(blocks.front(), (IdRange{0, 3125}));  // 200000 / 64
+  EXPECT_LT(blocks.size(), 600U);                   // a few hundred VDS mappings per writer count
+  EXPECT_EQ(blocks.back().count <= 8, true);
+}
+
+TEST(BlockSchedule, AnyClaimOrderGivesTheSameBlocks) {
+  const std::vector<IdRange> in_order = all_blocks(BlockSchedule(1000, 3, 4));
+  BlockSchedule jumping(1000, 3, 4);
+  for (std::size_t i = in_order.size(); i-- > 0;) EXPECT_EQ(jumping.block(i), in_order[i]);
+  EXPECT_EQ(jumping.block(in_order.size()).count, 0U);
+  EXPECT_EQ(jumping.block(in_order.size() + 100).count, 0U);
+}
+
+TEST(BlockSchedule, NothingToHandOut) {
+  BlockSchedule empty(0, 4, 8);
+  EXPECT_EQ(empty.block(0).count, 0U);
 }
 
 }  // namespace
