@@ -382,10 +382,12 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
                 work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices), sorted.size());
   if (const nlohmann::json nodes = metrics::node_shares(placements, totals, rows); nodes.size() > 1) {
     std::string shares;
-    for (const auto& n : nodes)
+    for (const auto& n : nodes) {
+      const auto blocks = n["blocks"].get<std::uint64_t>();
       shares += (shares.empty() ? "" : ", ") + std::string("node ") + std::to_string(n["node"].get<int>()) + " " +
-                std::to_string(n["matrices"].get<std::uint64_t>()) + " (" +
-                std::to_string(n["blocks"].get<std::uint64_t>()) + " blocks)";
+                std::to_string(n["matrices"].get<std::uint64_t>()) + " (" + std::to_string(blocks) +
+                (blocks == 1 ? " block)" : " blocks)");
+    }
     std::printf("  %zu nodes, matrices written per node: %s\n", nodes.size(), shares.c_str());
   }
   std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
