@@ -64,3 +64,8 @@ shmjob_mpi_script(mpi_interrupt interrupt_test.py $<TARGET_FILE:shmjob>)
 shmjob_mpi_script(mpi_resume resume_test.py $<TARGET_FILE:shmjob>)
 # shmjob cleanup after a SIGKILLed mpirun, while another job runs.
 shmjob_mpi_script(mpi_cleanup cleanup_test.py $<TARGET_FILE:shmjob>)
+# The pipeline benchmark driver (bench/run --quick: tiny workloads and their bounds) and
+# compare.py reading its results; no timing is asserted.
+if(SHMJOB_BUILD_BENCH)
+  shmjob_mpi_script(bench_run_smoke bench_run_smoke_test.py $<TARGET_FILE:shmjob> $<TARGET_FILE:bound_bench>)
+endif()
