@@ -11,6 +11,10 @@ namespace shmjob::stages {
 void run_producer(const StageContext& ctx, MatrixSource& source) {
   shm::NodeControl& control = ctx.control();
   shm::SharedQueue& free_slots = ctx.queue(ctx.node_rank());
+  // With no free slot, sleep until half of them are back rather than waking for each one the
+  // compressors return (a futex wake and two context switches per matrix); producing is fast
+  // next to compressing, so the other half keeps the compressors fed meanwhile.
+  free_slots.set_wake_batch(free_slots.capacity() / 2);
   const int my_lane = ctx.me().lane;
   shm::SharedQueue& ready = ctx.ready_queue(my_lane);
   metrics::RankCounters& me = ctx.my_counters();
