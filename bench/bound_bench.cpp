@@ -7,7 +7,7 @@
 //       (shuffle? + zstd, TileCompressor), same level and shuffle. Matrices are generated in
 //       batches of about B bytes OUTSIDE the timed part; only the compression of each batch is
 //       timed (P threads pull ids from a shared counter, as compressor ranks pull slots). No
-//       checksum, no statistics, no hand-off, no I/O.
+//       checksum, no statistics, no hand-off, no I/O. cpu_seconds: the compressing threads' CPU.
 //
 //   bound_bench disk --bytes N --dir D [--block B]
 //       The disk bound: N bytes written sequentially to a new file in D in blocks of B bytes,
@@ -17,7 +17,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <barrier>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,9 +43,9 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-double process_cpu_seconds() {
+double thread_cpu_seconds() {
   timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
@@ -111,8 +112,15 @@ int compress_bound(const Args& a) {
   std::vector<std::uint64_t> compressed(static_cast<std::size_t>(threads), 0);
   std::atomic<std::uint64_t> next{0};
   std::uint64_t batch_first = 0, batch_count = 0;
+  // Batch hand-over with a mutex and condition variable: every waiting thread sleeps. (A
+  // std::barrier spins in libstdc++: the waiting main thread then burnt a core that the
+  // compressing threads needed, and its CPU counted as theirs.)
+  std::mutex mutex;
+  std::condition_variable start_cv, done_cv;
+  std::uint64_t generation = 0;  // batches started
+  int running = 0;               // threads still working on the current batch
   bool done = false;
-  std::barrier sync(threads + 1);
+  std::vector<double> thread_cpu(static_cast<std::size_t>(threads), 0.0);
 
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
@@ -120,17 +128,25 @@ int compress_bound(const Args& a) {
       shmjob::codec::TileCompressor compressor(level, shuffle);
       std::byte* out = outs[static_cast<std::size_t>(t)].data();
       std::fill(out, out + capacity, std::byte{0});  // touched before the timed part
+      std::uint64_t seen = 0;
       while (true) {
-        sync.arrive_and_wait();  // a batch is ready (or done)
-        if (done) return;
+        {
+          std::unique_lock lock(mutex);
+          start_cv.wait(lock, [&] { return done || generation != seen; });
+          if (done) return;
+          seen = generation;
+        }
+        const double cpu0 = thread_cpu_seconds();
         for (std::uint64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < batch_count;)
           compressed[static_cast<std::size_t>(t)] +=
               compressor.compress(matrices.data() + i * raw, grid, element, out, capacity);
-        sync.arrive_and_wait();  // batch finished
+        thread_cpu[static_cast<std::size_t>(t)] += thread_cpu_seconds() - cpu0;
+        std::lock_guard lock(mutex);
+        if (--running == 0) done_cv.notify_one();
       }
     });
 
-  double timed = 0, generating = 0, cpu_timed = 0;
+  double timed = 0, generating = 0;
   while (batch_first < spec.count) {
     batch_count = std::min(batch, spec.count - batch_first);
     const Clock::time_point g = Clock::now();
@@ -138,17 +154,25 @@ int compress_bound(const Args& a) {
       shmjob::generate_matrix(spec, batch_first + i, matrices.data() + i * raw);
     generating += seconds_since(g);
     next.store(0);
-    const double cpu0 = process_cpu_seconds();
     const Clock::time_point t0 = Clock::now();
-    sync.arrive_and_wait();  // start
-    sync.arrive_and_wait();  // every thread finished the batch
+    {
+      std::unique_lock lock(mutex);
+      running = threads;
+      ++generation;
+      start_cv.notify_all();
+      done_cv.wait(lock, [&] { return running == 0; });
+    }
     timed += seconds_since(t0);
-    cpu_timed += process_cpu_seconds() - cpu0;
     batch_first += batch_count;
   }
-  done = true;
-  sync.arrive_and_wait();
+  {
+    std::lock_guard lock(mutex);
+    done = true;
+  }
+  start_cv.notify_all();
   for (auto& th : pool) th.join();
+  double cpu_timed = 0;
+  for (double c : thread_cpu) cpu_timed += c;
 
   std::uint64_t out_bytes = 0;
   for (std::uint64_t c : compressed) out_bytes += c;
