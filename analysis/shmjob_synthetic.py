@@ -43,7 +43,7 @@ _U_64 = np.uint64(64)
 _TWO_POW_MINUS_53 = 2.0 ** -53  # 0x1.0p-53, exact
 _TWO_POW_MINUS_24 = 2.0 ** -24  # 0x1.0p-24, exact
 _EXP_MINUS_4 = 0.018315638888734179  # the same literal as kExpMinus4 in src/synthetic.cpp
-_MAX_POISSON_DRAWS = 64
+_MAX_POISSON_VALUE = 63
 
 
 # --- splitmix64 ---------------------------------------------------------------------------------
@@ -117,24 +117,24 @@ def _fill_smooth(stream, dt, rows, cols):
     return np.rint((v + 1.0) * 0.25 * vmax).astype(dt)
 
 
+def _poisson_cdf():
+    """cdf[k] for k = 0..62, summed exactly as PoissonTable in src/synthetic.cpp."""
+    p = s = _EXP_MINUS_4
+    cdf = [s]
+    for k in range(1, _MAX_POISSON_VALUE):
+        p = p * 4.0 / float(k)
+        s = s + p
+        cdf.append(s)
+    return np.array(cdf, dtype=np.float64)
+
+
+_POISSON_CDF = _poisson_cdf()
+
+
 def _fill_poisson(stream, dt, n):
-    count = np.full(n, _MAX_POISSON_DRAWS - 1, dtype=np.int64)  # 63 if the loop never breaks
-    p = np.ones(n, dtype=np.float64)
-    active = np.arange(n, dtype=np.uint64)  # elements still drawing
-    base = active * _U_64  # e * 64
-    for draw in range(_MAX_POISSON_DRAWS - 1):
-        if active.size == 0:
-            break
-        with np.errstate(over="ignore"):
-            k = base + np.uint64(draw)
-        pa = p[active] * stream.u53(k)
-        p[active] = pa
-        done = pa <= _EXP_MINUS_4
-        count[active[done]] = draw
-        keep = ~done
-        active = active[keep]
-        base = base[keep]
-    return count.astype(dt)
+    # Inversion: the number of cdf entries <= u (cdf is non-decreasing), 0..63.
+    u = stream.u53(np.arange(n, dtype=np.uint64))
+    return np.searchsorted(_POISSON_CDF, u, side="right").astype(dt)
 
 
 # --- public API ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 namespace shmjob {
 namespace {
@@ -14,7 +15,7 @@ constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
 constexpr double kTwoPowMinus53 = 0x1.0p-53;
 constexpr double kTwoPowMinus24 = 0x1.0p-24;
 constexpr double kExpMinus4 = 0.018315638888734179;  // exp(-4), the Poisson lambda is 4
-constexpr int kMaxPoissonDraws = 64;
+constexpr int kMaxPoissonValue = 63;
 
 constexpr std::uint64_t mix(std::uint64_t z) noexcept {
   z += kGolden;
@@ -59,34 +60,89 @@ T smooth_value(double v) noexcept {
   }
 }
 
+// One row of a smooth matrix, the terms that depend on the column precomputed (a1*y, y, a4*y*y)
+// and those that depend on the row passed in (a0*x, a2*x, a3*x*x): the same operations in the
+// same order as the formula, so the same bits. The float64 row is compiled for AVX2 and SSE4.1
+// as well (division and rint vectorise bit-exactly; no FMA: -ffp-contract=off) and picked at
+// load time; the other dtypes use the template.
 template <class T>
-void fill_smooth(const MatrixSpec& spec, const Stream& s, T* out) noexcept {
-  double a[6];
-  for (int k = 0; k < 6; ++k) a[k] = 2.0 * s.u53(static_cast<std::uint64_t>(k)) - 1.0;
-  const double rows = spec.rows, cols = spec.cols;
-  for (std::uint32_t r = 0; r < spec.rows; ++r) {
-    const double x = static_cast<double>(r) / rows;
-    T* row = out + std::uint64_t{r} * spec.cols;
-    for (std::uint32_t c = 0; c < spec.cols; ++c) {
-      const double y = static_cast<double>(c) / cols;
-      const double v = (a[0] * x + a[1] * y + a[2] * x * y + a[3] * x * x + a[4] * y * y + a[5]) / 6.0;
-      row[c] = smooth_value<T>(v);
-    }
+void smooth_row(const double* a1y, const double* y, const double* a4yy, double a0x, double a2x,
+                double a3xx, double a5, T* row, std::uint32_t cols) noexcept {
+  for (std::uint32_t c = 0; c < cols; ++c) {
+    const double v = ((((a0x + a1y[c]) + a2x * y[c]) + a3xx) + a4yy[c]) + a5;
+    row[c] = smooth_value<T>(v / 6.0);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "sse4.1", "default")))
+#endif
+void smooth_row_f64(const double* a1y, const double* y, const double* a4yy, double a0x, double a2x,
+                    double a3xx, double a5, double* row, std::uint32_t cols) noexcept {
+  for (std::uint32_t c = 0; c < cols; ++c) {
+    const double v = ((((a0x + a1y[c]) + a2x * y[c]) + a3xx) + a4yy[c]) + a5;
+    row[c] = std::rint((v / 6.0) * 100000.0) / 1000.0;
   }
 }
 
 template <class T>
-void fill_poisson(const MatrixSpec& spec, const Stream& s, T* out) noexcept {
-  const std::uint64_t n = spec.elements();
-  for (std::uint64_t e = 0; e < n; ++e) {
-    double p = 1.0;
-    int count = 0;
-    for (; count < kMaxPoissonDraws - 1; ++count) {
-      p *= s.u53(e * kMaxPoissonDraws + static_cast<std::uint64_t>(count));
-      if (p <= kExpMinus4) break;
-    }
-    out[e] = static_cast<T>(count);
+void fill_smooth(const MatrixSpec& spec, const Stream& s, T* out) {
+  double a[6];
+  for (int k = 0; k < 6; ++k) a[k] = 2.0 * s.u53(static_cast<std::uint64_t>(k)) - 1.0;
+  const double rows = spec.rows, cols = spec.cols;
+  std::vector<double> y(spec.cols), a1y(spec.cols), a4yy(spec.cols);
+  for (std::uint32_t c = 0; c < spec.cols; ++c) {
+    y[c] = static_cast<double>(c) / cols;
+    a1y[c] = a[1] * y[c];
+    a4yy[c] = a[4] * y[c] * y[c];
   }
+  for (std::uint32_t r = 0; r < spec.rows; ++r) {
+    const double x = static_cast<double>(r) / rows;
+    T* row = out + std::uint64_t{r} * spec.cols;
+    if constexpr (std::is_same_v<T, double>)
+      smooth_row_f64(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.cols);
+    else
+      smooth_row<T>(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.cols);
+  }
+}
+
+// Poisson(lambda 4) by inversion of its CDF, one uniform per element: value = the number of
+// k in 0..62 with cdf[k] <= u53(e), where p_0 = exp(-4) (the literal), p_k = p_(k-1) * 4.0 / k
+// and cdf[k] = cdf[k-1] + p_k, all in double in that order (numpy's searchsorted(side="right")
+// gives the same count). A guide table on the top 8 bits of u starts the search near the answer,
+// so an element costs one splitmix64 and about one comparison (Knuth's product method, used
+// before, drew five uniforms per element on average and made a producer as slow as a compressor).
+struct PoissonTable {
+  static constexpr int kEntries = kMaxPoissonValue;  // cdf[0..62]; values 0..63
+  double cdf[kEntries];
+  std::uint8_t guide[257];
+  PoissonTable() noexcept {
+    double p = kExpMinus4, sum = kExpMinus4;
+    cdf[0] = sum;
+    for (int k = 1; k < kEntries; ++k) {
+      p = p * 4.0 / static_cast<double>(k);
+      sum = sum + p;
+      cdf[k] = sum;
+    }
+    for (int g = 0; g <= 256; ++g) {
+      const double edge = static_cast<double>(g) / 256.0;
+      int n = 0;
+      while (n < kEntries && cdf[n] <= edge) ++n;
+      guide[g] = static_cast<std::uint8_t>(n);
+    }
+  }
+  int value(double u) const noexcept {
+    int n = guide[static_cast<int>(u * 256.0)];  // u < 1: index 0..255; cdf[k] <= g/256 <= u
+    while (n < kEntries && cdf[n] <= u) ++n;
+    return n;
+  }
+};
+
+template <class T>
+void fill_poisson(const MatrixSpec& spec, const Stream& s, T* out) noexcept {
+  static const PoissonTable table;
+  const std::uint64_t n = spec.elements();
+  for (std::uint64_t e = 0; e < n; ++e) out[e] = static_cast<T>(table.value(s.u53(e)));
 }
 
 }  // namespace

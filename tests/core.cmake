@@ -68,3 +68,8 @@ shmjob_mpi_script(mpi_cleanup cleanup_test.py $<TARGET_FILE:shmjob>)
 # ingest of two sets, a slowed node, an interrupt resumed on another node count; each compared
 # with a single-node run.
 shmjob_mpi_script(mpi_multinode multinode_test.py $<TARGET_FILE:shmjob>)
+# The pipeline benchmark driver (bench/run --quick: tiny workloads and their bounds) and
+# compare.py reading its results; no timing is asserted.
+if(SHMJOB_BUILD_BENCH)
+  shmjob_mpi_script(bench_run_smoke bench_run_smoke_test.py $<TARGET_FILE:shmjob> $<TARGET_FILE:bound_bench>)
+endif()

@@ -14,8 +14,10 @@
 //            v = (a0*x + a1*y + a2*x*y + a3*x*x + a4*y*y + a5) / 6          (in [-1, 1])
 //            float64: rint(v * 100000) / 1000; float32: (float) of that;
 //            signed ints: rint(v * 0.25 * max); unsigned: rint((v + 1) * 0.25 * max)
-//   poisson: Knuth's method, lambda 4: p = 1; for n = 0..62 { p *= u53(e*64 + n); if p <= exp(-4)
-//            (the literal 0.018315638888734179) break }; value = n (63 if never) in the dtype
+//   poisson: lambda 4, by inversion: p_0 = exp(-4) (the literal 0.018315638888734179),
+//            p_k = p_(k-1) * 4.0 / k, cdf[k] = cdf[k-1] + p_k for k = 0..62 (double, in order);
+//            value = the number of k with cdf[k] <= u53(e) (0..63), in the dtype. (Earlier
+//            builds used Knuth's product of uniforms: the same law, other values.)
 #include <cstdint>
 
 #include "shmjob/config.hpp"

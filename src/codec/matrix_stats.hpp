@@ -1,6 +1,7 @@
 #pragma once
 // Per-matrix facts recorded in the index: a CRC-32 of the raw bytes (zlib's crc32, the same value
-// Python's zlib.crc32(array.tobytes()) gives) and min/max/mean of the values as float64.
+// Python's zlib.crc32(array.tobytes()) gives; computed with libdeflate) and min/max/mean of the
+// values as float64.
 #include <cstddef>
 #include <cstdint>
 
@@ -10,8 +11,8 @@ namespace shmjob::codec {
 
 struct MatrixStats {
   std::uint32_t crc32 = 0;
-  // NaN values are skipped; all-NaN (or zero elements) gives NaN. The mean is a plain sum in
-  // double divided by the count of non-NaN values.
+  // NaN values are skipped; all-NaN (or zero elements) gives NaN. The mean is a sum in double
+  // (8 interleaved partial sums, added at the end) divided by the count of non-NaN values.
   double min = 0, max = 0, mean = 0;
 };
 

@@ -46,7 +46,8 @@ class SharedQueue {
         if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           cell.value = value;
           cell.sequence.store(2 * pos + 1, std::memory_order_release);
-          not_empty_.notify_all();
+          const std::uint64_t batch = wake_batch_.load(std::memory_order_relaxed);
+          if (batch <= 1 || approx_size() >= batch) not_empty_.notify_all();
           return true;
         }
       } else if (seq < 2 * pos) {
@@ -99,6 +100,13 @@ class SharedQueue {
   // Wakes every waiter so it re-checks its give_up condition (used on abort).
   void wake_all() noexcept { not_empty_.notify_all(); }
 
+  // Lets a consumer with cheap work sleep until `batch` values have gathered instead of waking
+  // (a futex wake, two context switches) for every value: a push wakes the waiters only once the
+  // queue holds `batch` values. Waiters still wake on wake_all() and on their periodic recheck,
+  // so whoever depends on the consumer draining a part-filled queue (the end of the stream, a
+  // stage that cannot go on until its slots come back) must call wake_all(). Default 1: every push.
+  void set_wake_batch(std::uint64_t batch) noexcept { wake_batch_.store(std::max<std::uint64_t>(batch, 1)); }
+
  private:
   struct Cell {
     std::atomic<std::uint64_t> sequence;
@@ -111,6 +119,7 @@ class SharedQueue {
   alignas(64) std::atomic<std::uint64_t> head_{0};
   alignas(64) FutexEvent not_empty_;
   std::uint64_t capacity_;
+  std::atomic<std::uint64_t> wake_batch_{1};
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

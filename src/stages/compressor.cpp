@@ -69,8 +69,10 @@ void run_compressor(const StageContext& ctx) {
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
     // Take an output slot before a raw one: a raw slot held while waiting would stall a producer.
-    {
+    if (!free_slots.try_pop(out)) {
       ScopedTimer waiting(me.wait_slot_ns);  // writers hold every compressed slot
+      // Writers sleep until a few frames have gathered (set_wake_batch): ours are all there.
+      for (int w = 0; w < layout.writers; ++w) ctx.queue(ctx.plan().node_rank_of(Role::writer, w)).wake_all();
       if (!free_slots.pop_wait(out, aborted)) break;
     }
     {
@@ -107,9 +109,11 @@ void run_compressor(const StageContext& ctx) {
 
   const auto compressors = static_cast<std::uint32_t>(layout.compressors);
   if (control.compressors_done.fetch_add(1) + 1 == compressors)
-    for (int w = 0; w < layout.writers; ++w)
-      if (!ctx.queue(ctx.plan().node_rank_of(Role::writer, w)).try_push(shm::kEndOfStream))
-        throw std::logic_error("writer inbox overflow");
+    for (int w = 0; w < layout.writers; ++w) {
+      shm::SharedQueue& inbox = ctx.queue(ctx.plan().node_rank_of(Role::writer, w));
+      if (!inbox.try_push(shm::kEndOfStream)) throw std::logic_error("writer inbox overflow");
+      inbox.wake_all();  // below the writer's wake batch, the push alone may not wake it
+    }
 }
 
 }  // namespace shmjob::stages

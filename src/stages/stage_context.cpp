@@ -47,9 +47,13 @@ void StageContext::initialise_own_segment() {
   if (s.queue == shm::SegmentLayout::npos) return;
   shm::SharedQueue* q = shm::SharedQueue::create(at(node_rank_, s.queue), s.queue_capacity);
   if (s.slot_count == 0) return;
-  // Every slot starts free. Touching the pages now keeps page faults out of the timed run.
+  // Every slot starts free. The slot data is NOT touched here: the owner (producer: raw slot,
+  // compressor: compressed slot) is the first to write each slot, so first touch still places
+  // its pages on the owner's NUMA domain; the faults happen during the first pass through the
+  // slots, overlapped with the other ranks' work, instead of delaying the start of every rank
+  // (16 ranks of the default job touched 450 MB, 0.65 s of the start-up here). A compressed slot
+  // is sized for the worst case (compressBound) and only its used part is ever touched.
   std::memset(at(node_rank_, s.slot_headers), 0, s.slot_data - s.slot_headers);
-  std::memset(at(node_rank_, s.slot_data), 0, s.slot_stride * s.slot_count);
   for (std::uint32_t i = 0; i < s.slot_count; ++i) q->try_push(shm::make_handle(node_rank_, i));
 }
 

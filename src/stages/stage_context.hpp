@@ -25,8 +25,9 @@ class StageContext {
                std::uint32_t first_shard, double start_epoch_s, int node_index = 0,
                const Handout* handout = nullptr);
 
-  // Constructs this rank's own control structures in its segment and touches its slot pages
-  // (first touch places them near the rank). Call once per rank before the setup barrier.
+  // Constructs this rank's own control structures in its segment and queues its slots as free
+  // (their pages are first touched by this rank when it fills them: NUMA-local, see the .cpp).
+  // Call once per rank before the setup barrier.
   void initialise_own_segment();
 
   const Config& config() const noexcept { return config_; }

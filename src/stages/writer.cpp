@@ -61,6 +61,11 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   const int writer = ctx.me().role_index;
   const std::uint32_t shard_number = ctx.first_shard() + static_cast<std::uint32_t>(writer);
   shm::SharedQueue& inbox = ctx.queue(ctx.node_rank());
+  // Writing a chunk is cheap next to compressing it: wake for a few frames at a time, not for
+  // each (compressors wake us when they run out of slots, and at the end of the stream).
+  const NodeLayout& layout = ctx.plan().layout;
+  inbox.set_wake_batch(std::uint64_t(layout.compressors) * std::uint64_t(layout.compressed_slots_per_compressor) /
+                       (2 * std::uint64_t(std::max(layout.writers, 1))));
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
   const bool slow = !config.testing.slow_node || *config.testing.slow_node == ctx.node_index();

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -367,7 +368,7 @@ TEST(Stats, UnalignedInput) {
   EXPECT_EQ(s.crc32, crc32_of(v.data(), v.size() * sizeof(double)));
 }
 
-TEST(Stats, MeanIsSimpleDoubleSummation) {
+TEST(Stats, MeanOfIntegersIsExact) {
   std::vector<std::int32_t> v(1000);
   double sum = 0;
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -379,6 +380,46 @@ TEST(Stats, MeanIsSimpleDoubleSummation) {
   EXPECT_EQ(s.min, -300000.0);
   EXPECT_EQ(s.max, 999.0 * 999.0 - 300000.0);
 }
+
+// The vector path (blocks of 128 KiB, 8 values per step, a scalar tail) against a plain
+// one-value-at-a-time reference and zlib's crc32, over several blocks, an odd length, NaNs and
+// infinities at block edges, for both float types.
+template <class T>
+void check_against_reference(DType dtype) {
+  std::vector<T> v(300007);
+  std::uint64_t x = 88172645463325252ULL;
+  for (auto& e : v) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    e = static_cast<T>(static_cast<double>(x >> 11) * 0x1.0p-53 * 2000.0 - 1000.0);
+  }
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  for (std::size_t i : {std::size_t{0}, std::size_t{16383}, std::size_t{16384}, std::size_t{32768}, v.size() - 1})
+    v[i] = nan;
+  v[7] = T(-5000);
+  v[v.size() - 2] = T(4000);
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
+  std::size_t n = 0;
+  for (T e : v) {
+    if (std::isnan(e)) continue;
+    lo = std::min(lo, static_cast<double>(e));
+    hi = std::max(hi, static_cast<double>(e));
+    sum += static_cast<double>(e);
+    ++n;
+  }
+  const MatrixStats s = compute_stats(v.data(), v.size(), dtype);
+  EXPECT_EQ(s.min, -5000.0);
+  EXPECT_EQ(s.max, 4000.0);
+  EXPECT_EQ(s.min, lo);
+  EXPECT_EQ(s.max, hi);
+  EXPECT_NEAR(s.mean, sum / static_cast<double>(n), 1e-9 * 5000.0);
+  const uLong zlib = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(v.data()),
+                           static_cast<uInt>(v.size() * sizeof(T)));
+  EXPECT_EQ(s.crc32, static_cast<std::uint32_t>(zlib));
+  EXPECT_EQ(crc32_of(v.data(), v.size() * sizeof(T)), static_cast<std::uint32_t>(zlib));
+}
+
+TEST(Stats, VectorPathEqualsReferenceFloat64) { check_against_reference<double>(DType::float64); }
+TEST(Stats, VectorPathEqualsReferenceFloat32) { check_against_reference<float>(DType::float32); }
 
 }  // namespace
 }  // namespace shmjob::codec
