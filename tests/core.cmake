@@ -64,6 +64,8 @@ shmjob_mpi_script(mpi_interrupt interrupt_test.py $<TARGET_FILE:shmjob>)
 shmjob_mpi_script(mpi_resume resume_test.py $<TARGET_FILE:shmjob>)
 # shmjob cleanup after a SIGKILLed mpirun, while another job runs.
 shmjob_mpi_script(mpi_cleanup cleanup_test.py $<TARGET_FILE:shmjob>)
+# It looks at the whole node's /dev/shm: no other test's job may come and go meanwhile.
+set_tests_properties(mpi_cleanup PROPERTIES RUN_SERIAL TRUE)
 # Several nodes on one machine (testing.pretend_nodes): 2 and 3 pretend nodes, synthetic and an
 # ingest of two sets, a slowed node, an interrupt resumed on another node count; each compared
 # with a single-node run.

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
+#include "app/launcher_rank.hpp"
 #include "cleanup/stale_launcher_files.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
@@ -116,13 +117,17 @@ int main(int argc, char** argv) {
     if (!ingest_cmd->parsed() && config_path.empty())
       throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : shmjob::kExitBadInput;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Every rank parses the same command line and fails alike; one of them says why, in the
+    // same one-line form as every other error.
+    if (shmjob::app::launcher_rank() == 0)
+      std::fprintf(stderr, "shmjob: error: %s (see shmjob --help)\n", e.what());
+    return shmjob::kExitBadInput;
   }
 
   if (plan_only && plan_ranks > 0) return shmjob::print_plan(config_path, plan_ranks, plan_topology);
   if (!plan_topology.empty() || (plan_ranks > 0 && !plan_only)) {
-    std::fprintf(stderr, "shmjob: error: --ranks and --topology go with --plan\n");
+    if (shmjob::app::launcher_rank() == 0) std::fprintf(stderr, "shmjob: error: --ranks and --topology go with --plan\n");
     return shmjob::kExitBadInput;
   }
 

@@ -342,3 +342,19 @@ def non_utf8_dataset(cwd):
 
 CASES.append(Case("ingest --out not UTF-8", non_utf8_out, ["output_dir", "valid UTF-8"], ranks=3))
 CASES.append(Case("ingest --dataset not UTF-8", non_utf8_dataset, ["input.dataset", "must be valid UTF-8 text"]))
+
+
+# --- the command line: parsed by every rank before MPI starts, reported once ---------------------
+def command_line_case(name, args, expect):
+    def setup(cwd):
+        write(cwd, "job.json", json.dumps({"output_dir": "out", "matrices": GOOD_MATRICES}))
+        h5(cwd, "in.h5", lambda f: f.create_dataset("data", data=np.zeros((2, 3, 3))))
+        return list(args)
+    CASES.append(Case(name, setup, expect, ranks=3))
+
+
+command_line_case("unknown option", ["--bogus", "job.json"], ["--bogus", "not expected", "shmjob --help"])
+command_line_case("no config and no subcommand", [], ["config", "required"])
+command_line_case("ingest without --out", ["ingest", "in.h5"], ["--out", "required"])
+command_line_case("ingest --level not a number", ["ingest", "in.h5", "--out", "out", "--level", "high"],
+                  ["--level", "high"])

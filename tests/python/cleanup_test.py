@@ -77,7 +77,6 @@ def main():
         a_entries = shm_entries() - before
         job_b = subprocess.Popen(["mpirun", "-n", "3", shmjob, path_b], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
-        started_b = time.time()
         check(wait_for_samples(config_b), "job B runs")
         b_ranks = children(job_b.pid)
         b_entries = shm_entries() - before - a_entries
@@ -86,6 +85,7 @@ def main():
         deadline = time.time() + 60
         while any(alive(p) for p in b_ranks) and time.time() < deadline:
             time.sleep(0.1)
+        ended_b = time.time()  # B's ranks wrote their segments until here
         stray = [p for p in b_ranks if alive(p)]
         check(not stray, f"B's ranks end when their mpirun is killed ({stray} left)")
         for p in stray:
@@ -95,7 +95,7 @@ def main():
         print(f"      left by the killed mpirun: {left_b}, session dir exists: {os.path.isdir(b_session)}")
         check(bool(left_b), "a SIGKILLed mpirun leaves vader segments in /dev/shm (what cleanup is for)")
 
-        time.sleep(max(0.0, started_b + 6 - time.time()))  # cleanup leaves files younger than 5 s
+        time.sleep(max(0.0, ended_b + 6 - time.time()))  # cleanup leaves files younger than 5 s
         check(job_a.poll() is None, "job A still runs when cleanup starts (else the test proves less)")
         dry = subprocess.run([shmjob, "cleanup", "--dry-run"], capture_output=True, text=True)
         listed = dry.stdout
