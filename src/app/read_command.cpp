@@ -77,7 +77,8 @@ void write_npy(std::FILE* out, const Matrix& m) {
                                       static_cast<unsigned char>(length & 0xFF), static_cast<unsigned char>(length >> 8)};
   std::fwrite(preamble, 1, sizeof preamble, out);
   std::fwrite(header.data(), 1, header.size(), out);
-  std::fwrite(m.bytes.data(), 1, m.bytes.size(), out);
+  // An empty slice (rows 3:3) has no data, and fwrite must not see its null pointer.
+  if (!m.bytes.empty()) std::fwrite(m.bytes.data(), 1, m.bytes.size(), out);
 }
 
 int run_read(const ReadArgs& a) {
