@@ -221,14 +221,10 @@ int Job::run() {
 
   std::vector<ShardPartRecord> my_parts;
   const auto shard = first_shard + static_cast<std::uint32_t>(me.role_index);
-  if (me.role == Role::writer && !handout)
-    for (int s = 0; s < order.sets(); ++s) {
-      const stages::IdRange r = order.writer_range(me.role_index, s);
-      my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
-    }
-  if (me.role == Role::writer && handout && !rows_.empty())  // a shard exists only if it got a matrix
-    for (int s = 0; s < handout->ids.sets(); ++s) {
-      const stages::IdRange r = handout->ids.set_span(s);
+  // Several nodes: a writer's shard exists only if it got a matrix.
+  if (me.role == Role::writer && (!handout || !rows_.empty()))
+    for (int s = 0; s < static_cast<int>(sets_.size()); ++s) {
+      const stages::IdRange r = ctx.shard_span(me.role_index, s);
       my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
     }
   const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);

@@ -23,6 +23,7 @@
 #include "shmjob/tile_grid.hpp"
 #include "shmjob/topology.hpp"
 #include "stages/matrix_source.hpp"
+#include "stages/work_order.hpp"
 #include "topology/binding.hpp"
 
 namespace shmjob {
@@ -143,10 +144,11 @@ struct JobSetup {
 // testing.pretend_nodes = N: the node's ranks in N contiguous groups (sizes differing by at
 // most one, larger first), each then set up and run as a node of its own.
 mpi::Communicator split_pretend_nodes(const mpi::Communicator& node, int pretend_nodes) {
-  const int n = node.size(), r = node.rank();
-  const int parts = std::min(pretend_nodes, n);
-  const int base = n / parts, extra = n % parts;
-  const int color = r < extra * (base + 1) ? r / (base + 1) : extra + (r - extra * (base + 1)) / base;
+  const int r = node.rank();
+  const std::vector<stages::IdRange> groups =
+      stages::split_evenly(stages::IdRange{0, static_cast<std::uint64_t>(node.size())}, std::min(pretend_nodes, node.size()));
+  int color = 0;
+  while (!groups[static_cast<std::size_t>(color)].contains(static_cast<std::uint64_t>(r))) ++color;
   MPI_Comm raw = MPI_COMM_NULL;
   mpi::check(MPI_Comm_split(node.get(), color, r, &raw), "MPI_Comm_split (pretend nodes)");
   return mpi::Communicator(raw);

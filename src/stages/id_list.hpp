@@ -2,8 +2,10 @@
 // The ids a multi-node run writes, as one list: the ids to write of every set (all of a set's
 // ids, or after a resume only the missing ones), set after set, in id order. A position in
 // this list is what the nodes claim in blocks (block_schedule.hpp); a block may span runs and
-// sets.
+// sets. It is the work order of a single writer (which takes every id, set after set), read
+// by position.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "stages/work_order.hpp"
@@ -20,14 +22,12 @@ class IdList {
   std::uint64_t id_at(std::uint64_t position) const;  // position < size()
   // First .. last id of set s to write (count 0 if none): a shard's dataset of set s covers it,
   // holding id at row id - first.
-  const IdRange& set_span(int set) const { return spans_.at(static_cast<std::size_t>(set)); }
-  int sets() const noexcept { return static_cast<int>(spans_.size()); }
+  const IdRange& set_span(int set) const;
+  int sets() const noexcept { return order_ ? order_->sets() : 0; }
   int set_of(std::uint64_t id) const;  // the set whose span holds `id`
 
  private:
-  std::vector<IdRange> runs_;               // every set's runs, concatenated
-  std::vector<std::uint64_t> offsets_;      // positions before each run
-  std::vector<IdRange> spans_;              // per set
+  std::optional<WorkOrder> order_;  // one writer: its k-th ticket is the k-th id of the list
   std::uint64_t size_ = 0;
 };
 

@@ -87,18 +87,15 @@ void produce_claimed_blocks(const StageContext& ctx, Production& production) {
     const IdRange block = schedule.block(handout.counter->claim());
     if (block.count == 0) break;
     me.add(me.blocks, 1);
-    // Each writer gets a contiguous piece (one run of its shard); tickets interleave the
-    // writers so all of them stay busy: ticket t -> piece t % W, its (t / W)-th position.
-    const std::vector<IdRange> pieces = split_evenly(block, writers.count);
-    const std::uint64_t longest = pieces.front().count;  // split_evenly puts larger pieces first
-    const auto n = static_cast<std::uint64_t>(writers.count);
-    for (std::uint64_t t = 0; t < longest * n; ++t) {
+    // The block's positions as a one-node work order over the lane's writers: each writer gets
+    // a contiguous piece (one run of its shard) and tickets interleave the writers.
+    const WorkOrder pieces(block, writers.count);
+    for (std::uint64_t t = 0; t < pieces.ticket_count(); ++t) {
       if (production.stopping()) return;
-      const IdRange& piece = pieces[static_cast<std::size_t>(t % n)];
-      const std::uint64_t k = t / n;
-      if (k >= piece.count) continue;
-      if (!production.produce(handout.ids.id_at(piece.first + k), writers.first + static_cast<int>(t % n)))
-        return;
+      const std::optional<std::uint64_t> position = pieces.id_for_ticket(t);
+      if (!position) continue;
+      const int writer = writers.first + static_cast<int>(t % static_cast<std::uint64_t>(writers.count));
+      if (!production.produce(handout.ids.id_at(*position), writer)) return;
     }
   }
 }

@@ -39,6 +39,12 @@ class StageContext {
   // Several nodes: blocks claimed job-wide (nullptr on a single node).
   const Handout* handout() const noexcept { return handout_; }
   int node_index() const noexcept { return node_index_; }
+  // The ids node-local writer w's shard dataset of set s covers (row = id - first). One node:
+  // the writer's span of the set. Several nodes: the whole span of the set's ids to write, since
+  // any of them may come; only the rows written get chunks, and the master maps each run.
+  IdRange shard_span(int writer, int set) const {
+    return handout_ ? handout_->ids.set_span(set) : order_.writer_range(writer, set);
+  }
   int node_rank() const noexcept { return node_rank_; }
   int world_rank(int node_rank) const { return world_ranks_.at(static_cast<std::size_t>(node_rank)); }
   int world_rank() const { return world_rank(node_rank_); }

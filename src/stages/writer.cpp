@@ -1,6 +1,6 @@
 // Writer: stores each compressed matrix it receives as the chunk(s) of its own shard file, records
 // the index row and frees the compressed slot. At the end it checks it got every id it owns (one
-// node) or no id twice (several nodes, where the job checks the whole on rank 0).
+// node; with several nodes rank 0 checks the whole).
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -71,12 +71,9 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   const bool slow = !config.testing.slow_node || *config.testing.slow_node == ctx.node_index();
   const std::chrono::milliseconds delay(slow ? config.testing.writer_delay_ms : 0);
 
-  // One node: the writer's span of each set (its ids). Several nodes: the whole span of each
-  // set's ids to write, since any of them may come; only the rows written get chunks, and the
-  // master maps each run of them.
   std::vector<h5::ShardPart> parts;
   for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s) {
-    const IdRange r = handout ? handout->ids.set_span(s) : order.writer_range(writer, s);
+    const IdRange r = ctx.shard_span(writer, s);
     parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], r.first, r.count});
   }
   std::optional<h5::ShardWriter> shard;
@@ -147,12 +144,8 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   }
 
   std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-  if (handout) {
-    // Which ids come is decided at run time; the job checks the whole on rank 0 (job.cpp).
-    for (std::size_t i = 1; i < rows.size(); ++i)
-      if (rows[i].id == rows[i - 1].id)
-        throw Error("writer " + std::to_string(writer) + " received matrix " + std::to_string(rows[i].id) + " twice");
-  } else if (!complete(rows, order, writer, ctx.control().interrupted.load() != 0)) {
+  // Several nodes: which ids come is decided at run time; rank 0 checks the whole (job.cpp).
+  if (!handout && !complete(rows, order, writer, ctx.control().interrupted.load() != 0)) {
     throw Error("writer " + std::to_string(writer) + " received " + std::to_string(rows.size()) +
                 " matrices for its " + std::to_string(order.writer_total(writer)) +
                 " ids (lost or duplicated)");
