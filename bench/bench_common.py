@@ -12,13 +12,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 ROLES = ("producer", "compressor", "writer", "idle")
 
 
-def default_shmjob():
+def default_tool(name):
+    """A program built next to bench/: build-bench/ then build/ (top level or bench/), else PATH."""
     here = os.path.dirname(os.path.abspath(__file__))
     for build in ("build-bench", "build"):
-        path = os.path.join(here, "..", build, "shmjob")
-        if os.access(path, os.X_OK):
-            return os.path.normpath(path)
-    return shutil.which("shmjob") or "shmjob"
+        for sub in ("bench", ""):
+            path = os.path.normpath(os.path.join(here, "..", build, sub, name))
+            if os.access(path, os.X_OK) and os.path.isfile(path):
+                return path
+    return shutil.which(name) or name
+
+
+def default_shmjob():
+    return default_tool("shmjob")
 
 
 def machine_jiffies():
