@@ -308,8 +308,8 @@ void parse_matrices(const Section& top, MatrixSpec& m) {
 void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
   const Section s = top.section(
       "slots", {"per_producer", "per_compressor", "slot_bytes", "memory_budget_mb"});
-  read_integer_into(s, "per_producer", {1, kMaxSlots, false}, slots.per_producer);
-  read_integer_into(s, "per_compressor", {1, kMaxSlots, false}, slots.per_compressor);
+  read_auto_integer_into(s, "per_producer", {1, kMaxSlots, false}, slots.per_producer);
+  read_auto_integer_into(s, "per_compressor", {1, kMaxSlots, false}, slots.per_compressor);
   read_auto_integer_into(s, "slot_bytes", {1, kMaxSlotBytes, true}, slots.slot_bytes);
   if (const json* budget = s.find("memory_budget_mb")) {
     if (budget->is_null())
@@ -392,6 +392,16 @@ void resolve_stages(const StageCounts& stages, int n, bool reads_input, NodeLayo
   layout.idle = n - sum;
 }
 
+// The "auto" slot count: a handful of slots for large matrices (double buffering is all they
+// need), many for small ones, so a sleeping stage wakes once per batch of matrices rather than
+// for each (each wake-up is a futex call and two context switches when ranks share cores: with 4
+// slots of 64x64 float64, W-small ran at 0.68 and 0.70 of its compression bound, with 64 at 0.72
+// and 0.75, interleaved; its CPU per matrix fell from 0.184-0.195 ms to 0.174 ms).
+int auto_slot_count(std::uint64_t slot_bytes) {
+  constexpr std::uint64_t kAutoSlotMemory = 16 * kMib, kFewest = 4, kMost = 64;
+  return static_cast<int>(std::clamp(kAutoSlotMemory / std::max<std::uint64_t>(slot_bytes, 1), kFewest, kMost));
+}
+
 void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes,
                    NodeLayout& layout) {
   layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
@@ -402,8 +412,9 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
   layout.compressed_slot_bytes = std::max<std::uint64_t>(bound, tiled_bytes);
 
   if (!slots.memory_budget_mb) {
-    layout.raw_slots_per_producer = slots.per_producer;
-    layout.compressed_slots_per_compressor = slots.per_compressor;
+    const int automatic = auto_slot_count(layout.raw_slot_bytes);
+    layout.raw_slots_per_producer = slots.per_producer.value_or(automatic);
+    layout.compressed_slots_per_compressor = slots.per_compressor.value_or(automatic);
     return;
   }
   // One "slot set" = one raw slot per producer + one compressed slot per compressor; the
@@ -640,8 +651,8 @@ json to_json(const Config& c) {
         {"compressors", auto_or(c.stages.compressors)},
         {"writers", auto_or(c.stages.writers)}}},
       {"slots",
-       {{"per_producer", c.slots.per_producer},
-        {"per_compressor", c.slots.per_compressor},
+       {{"per_producer", auto_or(c.slots.per_producer)},
+        {"per_compressor", auto_or(c.slots.per_compressor)},
         {"slot_bytes", c.slots.slot_bytes ? json(*c.slots.slot_bytes) : json(kAuto)},
         {"memory_budget_mb",
          c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},

@@ -37,8 +37,9 @@ struct StageCounts {
 };
 
 struct SlotConfig {
-  int per_producer = 4;    // raw slots owned by each producer
-  int per_compressor = 4;  // compressed slots owned by each compressor
+  // Raw slots owned by each producer and compressed slots owned by each compressor; nullopt
+  // means "auto": about 16 MiB of slots per rank, at least 4 and at most 64 (config.cpp).
+  std::optional<int> per_producer, per_compressor;
   std::optional<std::uint64_t> slot_bytes;        // raw slot size; default: one matrix
   std::optional<std::uint64_t> memory_budget_mb;  // if set, slot counts derive from it
   // Not a config key: the compressed slot size an ingest's sets need with tiled chunks (set by

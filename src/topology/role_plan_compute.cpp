@@ -240,8 +240,16 @@ std::vector<int> apportion(int total, const std::vector<int>& sizes, std::vector
 }
 
 // Per-lane stage counts, or nullopt when explicit counts cannot be split so every lane fits.
+// `auto` counts follow the lane's ranks while it has a core for each, and its cores once it has
+// more ranks than cores: then one compressor per core (compressing is the work), producers and
+// writers by the same rule over the cores, sharing them (they need a few percent of a core
+// each), and the other ranks idle. On 2 cores, 16 ranks: 1/2/1 + 12 idle; the rank-based split
+// (4/10/2) ran W-large at 0.81 and W-small at 0.73 of 1/2/1's throughput (bench/README.md):
+// compressors beyond the cores only add context switches and cache misses. Producers that read
+// HDF5 need half as many ranks as generating ones (resolve_stages).
 std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
-                                                    const std::vector<int>& sizes) {
+                                                    const std::vector<int>& sizes,
+                                                    const std::vector<int>& cores, bool reads_input) {
   const Size lanes = sizes.size();
   std::vector<LaneStages> out(lanes);
   struct Explicit {
@@ -257,11 +265,11 @@ std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
       for (Size g = 0; g < lanes; ++g) out[g].*field = share[g];
       fixed.push_back(std::move(e));
     } else if (divisor > 0) {
-      for (Size g = 0; g < lanes; ++g) out[g].*field = std::max(1, sizes[g] / divisor);
+      for (Size g = 0; g < lanes; ++g) out[g].*field = std::max(1, std::min(sizes[g], cores[g]) / divisor);
     }
     return true;
   };
-  if (!stage(stages.producers, &LaneStages::producers, 4) ||
+  if (!stage(stages.producers, &LaneStages::producers, reads_input ? 8 : 4) ||
       !stage(stages.writers, &LaneStages::writers, 8) ||
       !stage(stages.compressors, &LaneStages::compressors, 0))
     return std::nullopt;
@@ -290,7 +298,10 @@ std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
     ++(out[to].*from->field);
   }
   if (auto_compressors)
-    for (Size g = 0; g < lanes; ++g) out[g].compressors = sizes[g] - out[g].producers - out[g].writers;
+    for (Size g = 0; g < lanes; ++g) {
+      out[g].compressors = sizes[g] - out[g].producers - out[g].writers;
+      if (sizes[g] > cores[g]) out[g].compressors = std::min(out[g].compressors, std::max(1, cores[g]));
+    }
   return out;
 }
 
@@ -579,7 +590,7 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     for (int g = 0; g < lanes; ++g)
       crowded = crowded || (n <= in.total_usable_cores && sizes[sz(g)] > lane_cores[sz(g)]);
     if (crowded) continue;
-    auto split = split_stages(config.stages, sizes);
+    auto split = split_stages(config.stages, sizes, lane_cores, config.input.has_value());
     if (!split) continue;
     lane_of_rank = std::move(*assigned);
     stages = std::move(*split);
@@ -656,6 +667,10 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
   if (n > in.total_usable_cores)
     plan.notes.push_back(std::to_string(n) + " ranks on " + std::to_string(in.total_usable_cores) +
                          " cores: cores shared, " + per_core(n, in.total_usable_cores));
+  if (n > in.total_usable_cores && !config.stages.compressors && plan.layout.idle > 0)
+    plan.notes.push_back("auto stages follow the " + std::to_string(in.total_usable_cores) +
+                         " cores (one compressor per core): " + std::to_string(plan.layout.idle) +
+                         " ranks idle; set stages.compressors to use them");
   for (LanePlan& lane : plan.lanes) {
     std::map<int, int> ranks_in;  // NUMA os index -> ranks
     std::set<int> cores;

@@ -23,11 +23,15 @@ RUNS = {
     "compressor": (4, {"job": "few_compressors",
                        "matrices": {"count": 24, "rows": 256, "cols": 256, "kind": "random"},
                        "stages": {"producers": 1, "compressors": 1, "writers": 2},
-                       "compression": {"level": 17}, "metrics": {"interval_s": 0.1}}),
+                       "compression": {"level": 17}, "metrics": {"interval_s": 0.1},
+                       # 4 slots: with auto's 32 (512 KiB matrices) all 24 would fit at once and
+                       # the producer would never have to wait
+                       "slots": {"per_producer": 4, "per_compressor": 4}}),
     "writer": (5, {"job": "slow_writer",
                    "matrices": {"count": 60, "rows": 128, "cols": 128, "kind": "smooth"},
                    "stages": {"producers": 2, "compressors": 2, "writers": 1},
                    "compression": {"level": 1}, "metrics": {"interval_s": 0.1},
+                   "slots": {"per_producer": 4, "per_compressor": 4},
                    "testing": {"writer_delay_ms": 25}}),
 }
 

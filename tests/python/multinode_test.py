@@ -36,7 +36,10 @@ REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "a
 COUNT = 60
 SYNTHETIC = {"matrices": {"count": COUNT, "rows": 96, "cols": 80, "kind": "smooth", "seed": 11},
              "compression": {"level": 3}, "metrics": {"interval_s": 0.1},
-             "flush": {"every_matrices": 4}, "multinode": {"min_block": 2}}
+             "flush": {"every_matrices": 4}, "multinode": {"min_block": 2},
+             # 4 slots, not auto's 64: the slowed node and the interrupt need backpressure to
+             # show (with 64 a node buffers whole blocks and the job ends before the signal)
+             "slots": {"per_producer": 4, "per_compressor": 4}}
 
 failures = []
 

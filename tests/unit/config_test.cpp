@@ -275,17 +275,17 @@ TEST(ConfigReject, StageTooLarge) {
 
 TEST(ConfigReject, PerProducerZero) {
   EXPECT_EQ(parse_error(with("/slots/per_producer", 0)),
-            "config: slots.per_producer: must be an integer between 1 and 1024, got 0");
+            "config: slots.per_producer: must be an integer between 1 and 1024 (or \"auto\"), got 0");
 }
 
 TEST(ConfigReject, PerCompressorTooLarge) {
   expect_message(parse_error(with("/slots/per_compressor", 1025)),
-                 {"slots.per_compressor: must be an integer between 1 and 1024, got 1025"});
+                 {"slots.per_compressor: must be an integer between 1 and 1024 (or \"auto\"), got 1025"});
 }
 
 TEST(ConfigReject, PerCompressorString) {
   expect_message(parse_error(with("/slots/per_compressor", "4")),
-                 {"slots.per_compressor: must be an integer between 1 and 1024, got \"4\""});
+                 {"slots.per_compressor: must be an integer between 1 and 1024 (or \"auto\"), got \"4\""});
 }
 
 TEST(ConfigReject, SlotBytesZero) {
@@ -429,8 +429,8 @@ TEST(ConfigParse, Defaults) {
   EXPECT_FALSE(c.stages.producers);
   EXPECT_FALSE(c.stages.compressors);
   EXPECT_FALSE(c.stages.writers);
-  EXPECT_EQ(c.slots.per_producer, 4);
-  EXPECT_EQ(c.slots.per_compressor, 4);
+  EXPECT_FALSE(c.slots.per_producer);  // auto
+  EXPECT_FALSE(c.slots.per_compressor);
   EXPECT_FALSE(c.slots.slot_bytes);
   EXPECT_FALSE(c.slots.memory_budget_mb);
   EXPECT_EQ(c.compression.level, 3);
@@ -546,7 +546,7 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "matrices": {"count": 10, "rows": 100, "cols": 100, "dtype": "float64", "kind": "smooth",
                  "seed": 0},
     "stages": {"producers": "auto", "compressors": "auto", "writers": "auto"},
-    "slots": {"per_producer": 4, "per_compressor": 4, "slot_bytes": "auto",
+    "slots": {"per_producer": "auto", "per_compressor": "auto", "slot_bytes": "auto",
               "memory_budget_mb": null},
     "compression": {"level": 3, "shuffle": false},
     "metrics": {"path": "metrics.jsonl", "interval_s": 1.0},
@@ -692,6 +692,21 @@ TEST(ConfigLayout, SlotSizesDefaultToOneMatrix) {
   EXPECT_EQ(l.compressed_slot_bytes, kBigBound);
   EXPECT_EQ(l.raw_slots_per_producer, 4);
   EXPECT_EQ(l.compressed_slots_per_compressor, 4);
+}
+
+TEST(ConfigLayout, AutoSlotCountsFollowTheMatrixSize) {
+  // About 16 MiB of slots per rank, at least 4, at most 64.
+  const auto slots = [](int rows, int cols, json slots_section = json::object()) {
+    json doc = with("/matrices/rows", rows, with("/matrices/cols", cols));
+    doc["slots"] = std::move(slots_section);
+    const NodeLayout l = resolve_layout(parse_config(doc), 8);
+    return std::pair{l.raw_slots_per_producer, l.compressed_slots_per_compressor};
+  };
+  EXPECT_EQ(slots(64, 64), std::pair(64, 64));        // 32 KiB: 512 would fit, capped at 64
+  EXPECT_EQ(slots(512, 512), std::pair(8, 8));        // 2 MiB
+  EXPECT_EQ(slots(1000, 1000), std::pair(4, 4));      // 8 MB: 2 would fit, at least 4
+  EXPECT_EQ(slots(64, 64, {{"per_producer", 3}}), std::pair(3, 64));  // explicit counts kept
+  EXPECT_EQ(slots(64, 64, {{"per_compressor", "auto"}, {"per_producer", "auto"}}), std::pair(64, 64));
 }
 
 TEST(ConfigLayout, SmallMatrixBoundHasMargin) {

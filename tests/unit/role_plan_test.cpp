@@ -424,9 +424,11 @@ std::string notes_of(const RolePlan& plan) {
   return all;
 }
 
-TEST(RolePlan, OneLaneFollowsResolveLayoutsRule) {
-  for (int n : {3, 4, 5, 8, 16, 23, 64}) {
-    const RolePlan plan = compute_role_plan(this_machine(), launcher(this_machine(), n, Launch::anywhere),
+TEST(RolePlan, OneLaneFollowsResolveLayoutsRuleWhileEachRankHasACore) {
+  // uniform_view({16}): one NUMA domain of 16 cores.
+  const TopologyView one_domain = uniform_view({16});
+  for (int n : {3, 4, 5, 8, 13, 16}) {
+    const RolePlan plan = compute_role_plan(one_domain, launcher(one_domain, n, Launch::anywhere),
                                             config_with());
     const NodeLayout want = resolve_layout(config_with(), n);
     ASSERT_EQ(plan.lanes.size(), 1U);
@@ -687,15 +689,57 @@ TEST(RolePlanStages, ExplicitCountBelowDomainsReducesLanes) {
 }
 
 TEST(RolePlanStages, AutoRulePerLane) {
-  // Two lanes of 12: producers 12/4 = 3, writers 12/8 = 1, compressors 8 per lane.
+  // Two lanes of 8 ranks on 8 cores each: producers 8/4 = 2, writers 8/8 = 1, compressors 5.
   const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 24, Launch::anywhere), config_with());
+      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config_with());
   ASSERT_EQ(plan.lanes.size(), 2U);
   for (const LanePlan& lane : plan.lanes) {
-    EXPECT_EQ(lane.producers, 3);
+    EXPECT_EQ(lane.producers, 2);
+    EXPECT_EQ(lane.compressors, 5);
+    EXPECT_EQ(lane.writers, 1);
+    EXPECT_EQ(lane.idle, 0);
+  }
+}
+
+TEST(RolePlanStages, IngestNeedsHalfAsManyProducers) {
+  // One lane of 16 ranks on 16 cores: producers 16/8 = 2 for an ingest (16/4 = 4 generating).
+  const TopologyView one_domain = uniform_view({16});
+  const Config ingest = parse_config(json{{"input", {{"files", {"in.h5"}}, {"dataset", "/data"}}}});
+  const RolePlan plan = compute_role_plan(one_domain, launcher(one_domain, 16, Launch::anywhere), ingest);
+  EXPECT_EQ(plan.layout.producers, 2);
+  EXPECT_EQ(plan.layout.compressors, 12);
+  EXPECT_EQ(plan.layout.writers, 2);
+  EXPECT_EQ(plan.layout.producers, resolve_layout(ingest, 16).producers);
+}
+
+TEST(RolePlanStages, AutoFollowsTheCoresOnceRanksOutnumberThem) {
+  // Two lanes of 12 ranks on 8 cores each: the counts of 8 ranks, one compressor per core
+  // (2/8/1), the 12th rank idle.
+  const RolePlan two_lanes =
+      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 24, Launch::anywhere), config_with());
+  ASSERT_EQ(two_lanes.lanes.size(), 2U);
+  for (const LanePlan& lane : two_lanes.lanes) {
+    EXPECT_EQ(lane.producers, 2);
     EXPECT_EQ(lane.compressors, 8);
     EXPECT_EQ(lane.writers, 1);
+    EXPECT_EQ(lane.idle, 1);
   }
+  // 2 cores: 1/1/1 for 3 ranks, then 1/2/1 and the rest idle, however many ranks.
+  for (int n : {3, 4, 5, 8, 16, 64}) {
+    const RolePlan plan = compute_role_plan(this_machine(), launcher(this_machine(), n, Launch::anywhere),
+                                            config_with());
+    ASSERT_EQ(plan.lanes.size(), 1U);
+    EXPECT_EQ(plan.layout.producers, 1) << n;
+    EXPECT_EQ(plan.layout.compressors, n == 3 ? 1 : 2) << n;
+    EXPECT_EQ(plan.layout.writers, 1) << n;
+    EXPECT_EQ(plan.layout.idle, n == 3 ? 0 : n - 4) << n;
+  }
+  // Explicit counts are kept; only the auto ones follow the cores.
+  const RolePlan explicit_producers = compute_role_plan(
+      this_machine(), launcher(this_machine(), 16, Launch::anywhere), config_with({{"producers", 3}}));
+  EXPECT_EQ(explicit_producers.layout.producers, 3);
+  EXPECT_EQ(explicit_producers.layout.compressors, 2);
+  EXPECT_EQ(explicit_producers.layout.writers, 1);
 }
 
 TEST(RolePlanStages, ConfigErrorsMatchResolveLayout) {
@@ -753,7 +797,8 @@ TEST(PlanFormat, TableHasLanesNotesAndOneRowPerRank) {
   const std::string without = plan_table(plan, false);
   EXPECT_NE(with.find("rank  role        index  lane  NUMA  cores  PUs  shared"), std::string::npos) << with;
   EXPECT_NE(with.find("note: 16 ranks on 2 cores: cores shared, 8 ranks per core"), std::string::npos);
-  EXPECT_NE(with.find("stages: 4 producers, 10 compressors, 2 writers, 0 idle"), std::string::npos);
+  EXPECT_NE(with.find("stages: 1 producer, 2 compressors, 1 writer, 12 idle"), std::string::npos) << with;
+  EXPECT_NE(with.find("note: auto stages follow the 2 cores (one compressor per core): 12 ranks idle"), std::string::npos) << with;
   EXPECT_EQ(without.find("shared\n"), std::string::npos) << without;
   EXPECT_EQ(std::count(with.begin(), with.end(), '\n'), std::count(without.begin(), without.end(), '\n'));
   EXPECT_NE(with.find("  0  producer        0     0  0     0      0    yes\n"), std::string::npos) << with;
