@@ -16,3 +16,9 @@ shmjob_mpi_test(mpi_tiled_chunks 5
 shmjob_mpi_script(reader_cli reader_cli_test.py $<TARGET_FILE:shmjob>)
 # shmjob verify: clean output passes, each corruption is named with its ids and file.
 shmjob_mpi_script(verify_command verify_command_test.py $<TARGET_FILE:shmjob>)
+
+# The shard writer's metadata cache stays bounded (reopen after a flush), and a writer killed
+# after a reopen leaves every flushed matrix readable.
+shmjob_unit_test(unit_shard_writer unit/shard_writer_test.cpp)
+target_link_libraries(unit_shard_writer PRIVATE shmjob_core)
+target_include_directories(unit_shard_writer PRIVATE ${PROJECT_SOURCE_DIR}/src)

@@ -81,6 +81,15 @@ GrowingIndex::GrowingIndex(hid_t location, const char* name, const std::string& 
                      std::string("create dataset ") + name + " in " + where_);
 }
 
+GrowingIndex GrowingIndex::open(hid_t location, const char* name, const std::string& where, std::uint64_t rows) {
+  GrowingIndex index;
+  index.memory_type_ = index_row_type();
+  index.where_ = where;
+  index.dataset_ = Dataset(H5Dopen2(location, name, H5P_DEFAULT), std::string("reopen dataset ") + name + " in " + where);
+  index.size_ = rows;
+  return index;
+}
+
 void GrowingIndex::write_at(std::uint64_t first, std::span<const IndexRow> rows) {
   if (rows.empty()) return;
   const std::string what = "write the index of " + where_;

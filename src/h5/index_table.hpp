@@ -24,6 +24,8 @@ class GrowingIndex {
  public:
   GrowingIndex() = default;
   GrowingIndex(hid_t location, const char* name, const std::string& where);
+  // The table `name` this class created earlier in `location`, holding `rows` rows.
+  static GrowingIndex open(hid_t location, const char* name, const std::string& where, std::uint64_t rows);
   void append(std::span<const IndexRow> rows);
   // Replaces the whole table by `rows` (as many as were appended).
   void rewrite(std::span<const IndexRow> rows);

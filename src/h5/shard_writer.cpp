@@ -45,6 +45,15 @@ void keep_metadata_until_flush(hid_t fapl) {
   mdc.decr_mode = H5C_decr__off;
   check(H5Pset_mdc_config(fapl, &mdc), "H5Pset_mdc_config");
 }
+
+PropList shard_access_properties() {
+  PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
+  // 1.8 format: HDF5 1.10's superblock v3 marks a file "open for write" until it is closed, and
+  // a shard whose writer was killed could then only be opened after h5clear.
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  keep_metadata_until_flush(fapl);
+  return fapl;
+}
 }  // namespace
 
 std::string shard_file_name(const std::string& job, std::uint32_t shard) {
@@ -59,17 +68,15 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
     : path_(std::move(path)) {
   register_zstd_filter();
   const std::string where = path_.string();
-  PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
-  // 1.8 format: HDF5 1.10's superblock v3 marks a file "open for write" until it is closed, and
-  // a shard whose writer was killed could then only be opened after h5clear.
-  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
-  keep_metadata_until_flush(fapl);
+  const PropList fapl = shard_access_properties();
   PropList fcpl(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate");
   // Freed space (e.g. an index chunk's old copy) is never handed out again in this session.
   check(H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, false, 1), "H5Pset_file_space_strategy");
   file_ = File(H5Fcreate(where.c_str(), H5F_ACC_EXCL, fcpl, fapl), "create " + where);
   for (const auto& [name, value] : attributes) write_string_attribute(file_, name.c_str(), value);
   for (const ShardPart& part : parts) {
+    names_.push_back(part.set->name);
+    has_data_.push_back(part.count > 0);
     data_.emplace_back();
     grids_.push_back(tile_grid(part.set->rows, part.set->cols, compression.chunk));
     if (part.count == 0) continue;
@@ -98,6 +105,31 @@ void ShardWriter::flush(std::span<const IndexRow> new_rows) {
   check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle");
   if (handle != nullptr && ::fsync(*static_cast<int*>(handle)) != 0)
     throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
+  if (metadata_cache_bytes() > kMetadataCacheLimit) reopen();
+}
+
+std::size_t ShardWriter::metadata_cache_bytes() const {
+  std::size_t max_size = 0, min_clean = 0, current = 0;
+  int entries = 0;
+  check(H5Fget_mdc_size(file_, &max_size, &min_clean, &current, &entries), "H5Fget_mdc_size");
+  return current;
+}
+
+// Everything is on disk (flush() just ran): closing writes nothing new, and the reopened file
+// starts with an empty cache. Free space is not tracked (H5F_FSPACE_STRATEGY_NONE), so the new
+// session does not reuse space the flushed metadata points at either.
+void ShardWriter::reopen() {
+  const std::string where = path_.string();
+  const std::uint64_t index_rows = index_.size();
+  index_.close("close the index of " + where);
+  for (Dataset& d : data_) d.close("close a dataset of " + where);
+  file_.close("close " + where);
+  const PropList fapl = shard_access_properties();
+  file_ = File(H5Fopen(where.c_str(), H5F_ACC_RDWR, fapl), "reopen " + where);
+  for (std::size_t i = 0; i < data_.size(); ++i)
+    if (has_data_[i])
+      data_[i] = Dataset(H5Dopen2(file_, names_[i].c_str(), H5P_DEFAULT), "reopen dataset " + names_[i] + " in " + where);
+  index_ = GrowingIndex::open(file_, "index", where, index_rows);
 }
 
 void ShardWriter::finish(std::span<const IndexRow> rows) {

@@ -48,17 +48,32 @@ class ShardWriter {
   // one H5Dwrite_chunk per tile at the tile's offset.
   void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes);
   // Makes everything written so far durable: appends `new_rows` to the shard's index, flushes
-  // HDF5's caches to the file and fsyncs it.
+  // HDF5's caches to the file and fsyncs it. Then, if the metadata cache holds more than
+  // kMetadataCacheLimit bytes, closes and reopens the file to empty it (see below).
   void flush(std::span<const IndexRow> new_rows);
   // Stores the shard's index table (all its rows, sorted by id) and closes the file, reporting
   // any late write error.
   void finish(std::span<const IndexRow> rows);
 
   const std::filesystem::path& path() const noexcept { return path_; }
+  // Bytes in the file's metadata cache now (H5Fget_mdc_size).
+  std::size_t metadata_cache_bytes() const;
+
+  // With evictions off, the cache keeps every chunk-index node this session loaded: a writer
+  // grew by ~0.5 KB per matrix (131 MB after 200,000 matrices), most of it v1 B-tree nodes,
+  // ~18 KB in memory each for up to 64 chunks. HDF5 1.10 has no call that drops clean entries,
+  // so once a flush has made them clean and the cache passes this size, the file is closed and
+  // reopened. H5Fget_mdc_size counts the entries' file images (~56 bytes per chunk here), about
+  // an eighth of the memory they take: 1 MiB is ~8 MB of memory.
+  static constexpr std::size_t kMetadataCacheLimit = std::size_t{1} << 20;
 
  private:
+  void reopen();
+
   std::filesystem::path path_;
   File file_;
+  std::vector<std::string> names_;  // per part: its dataset's name
+  std::vector<bool> has_data_;      // per part: count > 0, so it has a dataset
   std::vector<Dataset> data_;  // per part; invalid for empty parts
   std::vector<TileGrid> grids_;  // per part
   GrowingIndex index_;
