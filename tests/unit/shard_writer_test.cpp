@@ -102,6 +102,14 @@ TEST(ShardWriterCache, StaysBoundedAndAKilledWriterKeepsEveryFlushedMatrix) {
   // An independent read of the dead writer's file: the index holds the flushed rows, and each
   // row's chunk is the frame written for it.
   h5::File f(H5Fopen(shard.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open the killed writer's shard");
+  // The file-space strategy (no reuse of freed space) is stored in the file, so it held for
+  // the sessions after each reopen too.
+  h5::PropList fcpl(H5Fget_create_plist(f), "H5Fget_create_plist");
+  H5F_fspace_strategy_t strategy{};
+  hbool_t persist = false;
+  hsize_t threshold = 0;
+  ASSERT_GE(H5Pget_file_space_strategy(fcpl, &strategy, &persist, &threshold), 0);
+  EXPECT_EQ(strategy, H5F_FSPACE_STRATEGY_NONE);
   const std::vector<IndexRow> index = h5::read_index(f, "index");
   ASSERT_EQ(index.size(), kMatrices);
   h5::Dataset data(H5Dopen2(f, "data", H5P_DEFAULT), "open data");
