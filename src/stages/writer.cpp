@@ -33,6 +33,9 @@ bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int w
   return interrupted || mine == order.writer_total(writer);
 }
 
+// How often the writer looks at the size of HDF5's metadata cache (in matrices written).
+constexpr std::uint64_t kCacheCheckEvery = 4096;
+
 // When a writer makes its shard durable (see FlushConfig).
 class FlushSchedule {
  public:
@@ -92,7 +95,13 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   FlushSchedule flush(config.flush);
   std::size_t flushed_rows = 0;
   while (true) {
-    if (shard && flush.due(rows.size() - flushed_rows)) {
+    // Also flush early once HDF5's metadata cache has grown past its limit (looked at every
+    // kCacheCheckEvery matrices): the flush lets the shard drop it (ShardWriter::flush), so a
+    // writer's memory does not depend on how many matrices arrive per flush interval.
+    const std::uint64_t unflushed = rows.size() - flushed_rows;
+    const bool cache_full = shard && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
+                            shard->metadata_cache_bytes() > h5::ShardWriter::kMetadataCacheLimit;
+    if (shard && (cache_full || flush.due(unflushed))) {
       ScopedTimer disk(me.wait_disk_ns);
       shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));
       flushed_rows = rows.size();
