@@ -1,11 +1,13 @@
-// Per-stage costs of the data path on one core (Google Benchmark):
-//   generate/<kind>/<shape>         generate_matrix (what a producer does per matrix)
-//   stats/<kind>/<shape>            compute_stats: CRC-32 + min/max/mean (compressor, per matrix)
-//   shuffle/<shape>                 byte shuffle (compressor, when compression.shuffle is on)
-//   zstd/<kind>/<shape>/L<n>[/shuffle]
+// Per-stage costs of the data path on one core (Google Benchmark), per element type <dtype>
+// (float64, float32, int32, uint8 by default; --dtypes picks others):
+//   generate/<kind>/<dtype>/<shape> generate_matrix (what a producer does per matrix)
+//   stats/<kind>/<dtype>/<shape>    compute_stats: CRC-32 + min/max/mean (compressor, per matrix)
+//   shuffle/<dtype>/<shape>         byte shuffle (compressor, when compression.shuffle is on);
+//                                   a plain copy for 1-byte types
+//   zstd/<kind>/<dtype>/<shape>/L<n>[/shuffle]
 //                                   ZSTD_compress2 at level n; with /shuffle the shuffle is
 //                                   included in the timed work, as a compressor does it
-//   compressor/<kind>/<shape>/L<n>[/shuffle]
+//   compressor/<kind>/<dtype>/<shape>/L<n>[/shuffle]
 //                                   the whole per-matrix work of a compressor rank:
 //                                   stats + (shuffle) + zstd
 // Rates: bytes_per_second is raw (input) bytes per CPU second, items_per_second is matrices per
@@ -14,13 +16,16 @@
 //   build-bench/bench/codec_bench                               all cases
 //   build-bench/bench/codec_bench --benchmark_filter='zstd/smooth'
 //   build-bench/bench/codec_bench --levels=1,3,19               other zstd levels
+//   build-bench/bench/codec_bench --dtypes=float64,int16        other element types
 //   build-bench/bench/codec_bench --benchmark_format=json > codec.json
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -29,6 +34,7 @@
 #include "codec/shuffle.hpp"
 #include "codec/zstd_codec.hpp"
 #include "shmjob/config.hpp"
+#include "shmjob/dtype.hpp"
 #include "shmjob/synthetic.hpp"
 
 namespace {
@@ -45,27 +51,27 @@ struct Shape {
 constexpr DataKind kKinds[] = {DataKind::random, DataKind::smooth, DataKind::poisson};
 const std::vector<Shape> kShapes = {{1000, 1000}, {64, 64}};
 
-MatrixSpec spec_of(DataKind kind, Shape shape) {
+MatrixSpec spec_of(DataKind kind, DType dtype, Shape shape) {
   MatrixSpec spec;
   spec.count = 1;
   spec.rows = shape.rows;
   spec.cols = shape.cols;
-  spec.dtype = DType::float64;
+  spec.dtype = dtype;
   spec.kind = kind;
   spec.seed = 0;
   return spec;
 }
 
 // Distinct matrices the compression cases cycle through, so the ratio is not one matrix's luck
-// (smooth matrices differ per id). Large: 4 matrices (32 MB); small: 64 (2 MB, stays in cache like
-// a real slot would not, which is the honest best case for per-matrix overhead).
+// (smooth matrices differ per id). Large: 4 matrices (32 MB as float64); small: 64 (2 MB as float64,
+// stays in cache like a real slot would not, which is the honest best case for per-matrix overhead).
 std::size_t pool_size(Shape shape) { return shape.rows * shape.cols >= 100000 ? 4 : 64; }
 
-const std::vector<std::vector<std::byte>>& matrices(DataKind kind, Shape shape) {
-  static std::map<std::tuple<int, std::uint32_t, std::uint32_t>, std::vector<std::vector<std::byte>>> cache;
-  auto& pool = cache[{static_cast<int>(kind), shape.rows, shape.cols}];
+const std::vector<std::vector<std::byte>>& matrices(DataKind kind, DType dtype, Shape shape) {
+  static std::map<std::tuple<int, int, std::uint32_t, std::uint32_t>, std::vector<std::vector<std::byte>>> cache;
+  auto& pool = cache[{static_cast<int>(kind), static_cast<int>(dtype), shape.rows, shape.cols}];
   if (pool.empty()) {
-    const MatrixSpec spec = spec_of(kind, shape);
+    const MatrixSpec spec = spec_of(kind, dtype, shape);
     for (std::size_t id = 0; id < pool_size(shape); ++id) {
       pool.emplace_back(spec.bytes());
       shmjob::generate_matrix(spec, id, pool.back().data());
@@ -79,8 +85,8 @@ void set_rates(benchmark::State& state, std::uint64_t bytes_per_item) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes_per_item));
 }
 
-void bm_generate(benchmark::State& state, DataKind kind, Shape shape) {
-  const MatrixSpec spec = spec_of(kind, shape);
+void bm_generate(benchmark::State& state, DataKind kind, DType dtype, Shape shape) {
+  const MatrixSpec spec = spec_of(kind, dtype, shape);
   std::vector<std::byte> out(spec.bytes());
   std::uint64_t id = 0;
   for (auto _ : state) {
@@ -91,9 +97,9 @@ void bm_generate(benchmark::State& state, DataKind kind, Shape shape) {
   set_rates(state, spec.bytes());
 }
 
-void bm_stats(benchmark::State& state, DataKind kind, Shape shape) {
-  const MatrixSpec spec = spec_of(kind, shape);
-  const auto& pool = matrices(kind, shape);
+void bm_stats(benchmark::State& state, DataKind kind, DType dtype, Shape shape) {
+  const MatrixSpec spec = spec_of(kind, dtype, shape);
+  const auto& pool = matrices(kind, dtype, shape);
   std::size_t i = 0;
   for (auto _ : state) {
     auto stats = shmjob::codec::compute_stats(pool[i].data(), spec.elements(), spec.dtype);
@@ -103,13 +109,13 @@ void bm_stats(benchmark::State& state, DataKind kind, Shape shape) {
   set_rates(state, spec.bytes());
 }
 
-void bm_shuffle(benchmark::State& state, Shape shape) {
-  const MatrixSpec spec = spec_of(DataKind::smooth, shape);
-  const auto& pool = matrices(DataKind::smooth, shape);
+void bm_shuffle(benchmark::State& state, DType dtype, Shape shape) {
+  const MatrixSpec spec = spec_of(DataKind::smooth, dtype, shape);
+  const auto& pool = matrices(DataKind::smooth, dtype, shape);
   std::vector<std::byte> out(spec.bytes());
   std::size_t i = 0;
   for (auto _ : state) {
-    shmjob::codec::shuffle(pool[i].data(), out.data(), spec.bytes(), sizeof(double));
+    shmjob::codec::shuffle(pool[i].data(), out.data(), spec.bytes(), shmjob::dtype_size(dtype));
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
     i = (i + 1) % pool.size();
@@ -118,10 +124,10 @@ void bm_shuffle(benchmark::State& state, Shape shape) {
 }
 
 // with_stats = false: shuffle? + zstd (the codec alone); true: the full compressor-rank work.
-void bm_compress(benchmark::State& state, DataKind kind, Shape shape, int level, bool shuffle,
+void bm_compress(benchmark::State& state, DataKind kind, DType dtype, Shape shape, int level, bool shuffle,
                  bool with_stats) {
-  const MatrixSpec spec = spec_of(kind, shape);
-  const auto& pool = matrices(kind, shape);
+  const MatrixSpec spec = spec_of(kind, dtype, shape);
+  const auto& pool = matrices(kind, dtype, shape);
   shmjob::codec::ZstdCompressor zstd(level);
   std::vector<std::byte> shuffled(shuffle ? spec.bytes() : 0);
   std::vector<std::byte> frame(shmjob::codec::compressed_bound(spec.bytes()));
@@ -134,7 +140,7 @@ void bm_compress(benchmark::State& state, DataKind kind, Shape shape, int level,
       benchmark::DoNotOptimize(stats);
     }
     if (shuffle) {
-      shmjob::codec::shuffle(input, shuffled.data(), spec.bytes(), sizeof(double));
+      shmjob::codec::shuffle(input, shuffled.data(), spec.bytes(), shmjob::dtype_size(dtype));
       input = shuffled.data();
     }
     const std::size_t n = zstd.compress(input, spec.bytes(), frame.data(), frame.size());
@@ -148,18 +154,22 @@ void bm_compress(benchmark::State& state, DataKind kind, Shape shape, int level,
 }
 
 std::string kind_name(DataKind kind) { return std::string(shmjob::data_kind_name(kind)); }
+std::string dtype_str(DType dtype) { return std::string(shmjob::dtype_name(dtype)); }
 
-std::vector<int> parse_levels(int& argc, char** argv) {
-  std::vector<int> levels = {1, 3};
+// Removes every --<flag>=a,b,c from argv (before Google Benchmark sees it) and returns the items
+// of the last one, or nullopt if there is none.
+std::optional<std::vector<std::string>> take_list_flag(int& argc, char** argv, const std::string& flag) {
+  std::optional<std::vector<std::string>> items;
+  const std::string prefix = "--" + flag + "=";
   for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--levels=", 9) != 0) continue;
-    levels.clear();
-    std::string list = argv[i] + 9;
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) != 0) continue;
+    items.emplace();
+    const std::string list = argv[i] + prefix.size();
     std::size_t start = 0;
     while (start <= list.size()) {
       const std::size_t comma = list.find(',', start);
       const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!item.empty()) levels.push_back(std::stoi(item));
+      if (!item.empty()) items->push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -167,40 +177,72 @@ std::vector<int> parse_levels(int& argc, char** argv) {
     --argc;
     --i;
   }
-  return levels;
+  return items;
 }
 
-void register_all(const std::vector<int>& levels) {
-  for (const Shape& shape : kShapes)
-    for (DataKind kind : kKinds)
-      benchmark::RegisterBenchmark(("generate/" + kind_name(kind) + "/" + shape.name()).c_str(),
-                                   bm_generate, kind, shape);
-  for (const Shape& shape : kShapes)
-    for (DataKind kind : kKinds)
-      benchmark::RegisterBenchmark(("stats/" + kind_name(kind) + "/" + shape.name()).c_str(),
-                                   bm_stats, kind, shape);
-  for (const Shape& shape : kShapes)
-    benchmark::RegisterBenchmark(("shuffle/" + shape.name()).c_str(), bm_shuffle, shape);
-  for (const bool with_stats : {false, true})
+void register_all(const std::vector<int>& levels, const std::vector<DType>& dtypes) {
+  for (DType dtype : dtypes)
     for (const Shape& shape : kShapes)
       for (DataKind kind : kKinds)
-        for (int level : levels)
-          for (const bool shuffle : {false, true}) {
-            const std::string name = std::string(with_stats ? "compressor/" : "zstd/") + kind_name(kind) +
-                                     "/" + shape.name() + "/L" + std::to_string(level) +
-                                     (shuffle ? "/shuffle" : "");
-            benchmark::RegisterBenchmark(name.c_str(), bm_compress, kind, shape, level, shuffle, with_stats);
-          }
+        benchmark::RegisterBenchmark(
+            ("generate/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_generate,
+            kind, dtype, shape);
+  for (DType dtype : dtypes)
+    for (const Shape& shape : kShapes)
+      for (DataKind kind : kKinds)
+        benchmark::RegisterBenchmark(
+            ("stats/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_stats, kind,
+            dtype, shape);
+  for (DType dtype : dtypes)
+    for (const Shape& shape : kShapes)
+      benchmark::RegisterBenchmark(("shuffle/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_shuffle,
+                                   dtype, shape);
+  for (const bool with_stats : {false, true})
+    for (DType dtype : dtypes)
+      for (const Shape& shape : kShapes)
+        for (DataKind kind : kKinds)
+          for (int level : levels)
+            for (const bool shuffle : {false, true}) {
+              const std::string name = std::string(with_stats ? "compressor/" : "zstd/") + kind_name(kind) + "/" +
+                                       dtype_str(dtype) + "/" + shape.name() + "/L" + std::to_string(level) +
+                                       (shuffle ? "/shuffle" : "");
+              benchmark::RegisterBenchmark(name.c_str(), bm_compress, kind, dtype, shape, level, shuffle,
+                                           with_stats);
+            }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<int> levels = parse_levels(argc, argv);
+  std::vector<int> levels = {1, 3};
+  if (auto items = take_list_flag(argc, argv, "levels")) {
+    levels.clear();
+    for (const std::string& item : *items) {
+      try {
+        levels.push_back(std::stoi(item));
+      } catch (const std::exception&) {
+        std::fprintf(stderr, "codec_bench: --levels: '%s' is not a number\n", item.c_str());
+        return 1;
+      }
+    }
+  }
+  std::vector<DType> dtypes = {DType::float64, DType::float32, DType::int32, DType::uint8};
+  if (auto items = take_list_flag(argc, argv, "dtypes")) {
+    dtypes.clear();
+    for (const std::string& item : *items) {
+      const auto dtype = shmjob::parse_dtype(item);
+      if (!dtype) {
+        std::fprintf(stderr, "codec_bench: --dtypes: unknown dtype '%s' (int8..int64, uint8..uint64, float32, float64)\n",
+                     item.c_str());
+        return 1;
+      }
+      dtypes.push_back(*dtype);
+    }
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("data", "float64, seed 0; zstd via shmjob::codec::ZstdCompressor");
-  register_all(levels);
+  benchmark::AddCustomContext("data", "seed 0, dtype in the name; zstd via shmjob::codec::ZstdCompressor");
+  register_all(levels, dtypes);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -11,6 +11,11 @@ import json
 import sys
 
 
+# Names: <stage>/[<kind>/]<dtype>/<shape>[/L<n>[/shuffle]] (older runs had no <dtype>: float64).
+# Rows of one stage, shape, kind, level and shuffle setting sit together, one per dtype.
+DTYPE_ORDER = ["float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"]
+
+
 def order_key(name):
     stage_order = {"generate": 0, "stats": 1, "shuffle": 2, "zstd": 3, "compressor": 4}
     parts = name.split("/")
@@ -19,7 +24,8 @@ def order_key(name):
     rows = int(shape.split("x")[0])
     level = next((int(p[1:]) for p in parts if p.startswith("L") and p[1:].isdigit()), 0)
     kind = next((kind_order[p] for p in parts if p in kind_order), -1)
-    return (stage_order.get(parts[0], 9), -rows, kind, level, "shuffle" in parts)
+    dtype = next((DTYPE_ORDER.index(p) for p in parts if p in DTYPE_ORDER), 0)
+    return (stage_order.get(parts[0], 9), -rows, kind, level, "shuffle" in parts, dtype)
 
 
 def main():

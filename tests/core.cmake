@@ -74,4 +74,10 @@ shmjob_mpi_script(mpi_multinode multinode_test.py $<TARGET_FILE:shmjob>)
 # compare.py reading its results; no timing is asserted.
 if(SHMJOB_BUILD_BENCH)
   shmjob_mpi_script(bench_run_smoke bench_run_smoke_test.py $<TARGET_FILE:shmjob> $<TARGET_FILE:bound_bench>)
+  # handoff_bench (built only with Google Benchmark, see bench/CMakeLists.txt): every family runs
+  # a few iterations, exits 0, reports no error and leaves nothing in $TMPDIR; no timing asserted.
+  find_package(benchmark QUIET)
+  if(benchmark_FOUND)
+    shmjob_mpi_script(handoff_bench_smoke handoff_bench_smoke_test.py LABEL python $<TARGET_FILE:handoff_bench>)
+  endif()
 endif()
