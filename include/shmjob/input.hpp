@@ -143,8 +143,8 @@ class Hdf5MatrixReader {
   // Reads `matrix` (rows x cols, row-major, native byte order) into destination. Throws
   // InputError (exit code 3, a runtime I/O failure: the job is running) naming
   // "file:/dataset[index]" on failure: a capacity below the matrix's bytes, a chunk that fails
-  // its checksum or filter, an unreadable data region, a file changed since the scan. A matrix not in the catalog is a programming
-  // error: std::out_of_range.
+  // its checksum or filter, an unreadable data region, a file changed since the scan. A matrix
+  // not in the catalog is a programming error: std::out_of_range.
   void read(const InputMatrix& matrix, void* destination, std::size_t capacity);
 
   std::size_t open_files() const noexcept;  // for tests of the cache

@@ -75,8 +75,7 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   file_ = File(H5Fcreate(where.c_str(), H5F_ACC_EXCL, fcpl, fapl), "create " + where);
   for (const auto& [name, value] : attributes) write_string_attribute(file_, name.c_str(), value);
   for (const ShardPart& part : parts) {
-    names_.push_back(part.set->name);
-    has_data_.push_back(part.count > 0);
+    names_.push_back(part.count > 0 ? part.set->name : std::string());
     data_.emplace_back();
     grids_.push_back(tile_grid(part.set->rows, part.set->cols, compression.chunk));
     if (part.count == 0) continue;
@@ -105,7 +104,7 @@ void ShardWriter::flush(std::span<const IndexRow> new_rows) {
   check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle");
   if (handle != nullptr && ::fsync(*static_cast<int*>(handle)) != 0)
     throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
-  if (metadata_cache_bytes() > kMetadataCacheLimit) reopen();
+  if (metadata_cache_full()) reopen();
 }
 
 std::size_t ShardWriter::metadata_cache_bytes() const {
@@ -127,7 +126,7 @@ void ShardWriter::reopen() {
   const PropList fapl = shard_access_properties();
   file_ = File(H5Fopen(where.c_str(), H5F_ACC_RDWR, fapl), "reopen " + where);
   for (std::size_t i = 0; i < data_.size(); ++i)
-    if (has_data_[i])
+    if (!names_[i].empty())
       data_[i] = Dataset(H5Dopen2(file_, names_[i].c_str(), H5P_DEFAULT), "reopen dataset " + names_[i] + " in " + where);
   index_ = GrowingIndex::open(file_, "index", where, index_rows);
 }

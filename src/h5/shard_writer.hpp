@@ -58,6 +58,9 @@ class ShardWriter {
   const std::filesystem::path& path() const noexcept { return path_; }
   // Bytes in the file's metadata cache now (H5Fget_mdc_size).
   std::size_t metadata_cache_bytes() const;
+  // The cache has passed kMetadataCacheLimit: the next flush() will empty it (a writer may
+  // flush early for that).
+  bool metadata_cache_full() const { return metadata_cache_bytes() > kMetadataCacheLimit; }
 
   // With evictions off, the cache keeps every chunk-index node this session loaded: a writer
   // grew by ~0.5 KB per matrix (131 MB after 200,000 matrices), most of it v1 B-tree nodes,
@@ -72,8 +75,7 @@ class ShardWriter {
 
   std::filesystem::path path_;
   File file_;
-  std::vector<std::string> names_;  // per part: its dataset's name
-  std::vector<bool> has_data_;      // per part: count > 0, so it has a dataset
+  std::vector<std::string> names_;  // per part: its dataset's name; empty for empty parts
   std::vector<Dataset> data_;  // per part; invalid for empty parts
   std::vector<TileGrid> grids_;  // per part
   GrowingIndex index_;

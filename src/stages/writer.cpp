@@ -99,8 +99,8 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
     // kCacheCheckEvery matrices): the flush lets the shard drop it (ShardWriter::flush), so a
     // writer's memory does not depend on how many matrices arrive per flush interval.
     const std::uint64_t unflushed = rows.size() - flushed_rows;
-    const bool cache_full = shard && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
-                            shard->metadata_cache_bytes() > h5::ShardWriter::kMetadataCacheLimit;
+    const bool cache_full =
+        shard && unflushed > 0 && unflushed % kCacheCheckEvery == 0 && shard->metadata_cache_full();
     if (shard && (cache_full || flush.due(unflushed))) {
       ScopedTimer disk(me.wait_disk_ns);
       shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));

@@ -11,16 +11,15 @@ import subprocess
 import sys
 import tempfile
 
+from smoke_common import Failures
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def main():
     shmjob, bound = sys.argv[1], sys.argv[2]
-    failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
+    failures = Failures("bench_run_smoke")
+    check = failures.check
 
     with tempfile.TemporaryDirectory(prefix="bench-run-smoke-") as tmp:
         out = os.path.join(tmp, "quick.json")
@@ -30,7 +29,7 @@ def main():
         check(proc.returncode == 0, f"bench/run exited {proc.returncode}: {proc.stderr[-2000:]}")
         check(os.path.exists(out), "no results file")
         if failures:
-            return report(failures)
+            return failures.report()
         with open(out) as f:
             doc = json.load(f)
         check(doc.get("format") == "shmjob-bench" and doc.get("format_version") == 1, "format fields")
@@ -62,14 +61,7 @@ def main():
         check(len(lines) == 3, f"compare.py rows: {cmp.stdout}")
         with open(os.path.join(tmp, "c.html")) as f:
             check('id="bench"' in f.read(), "compare.py HTML has no bench table")
-    return report(failures)
-
-
-def report(failures):
-    for f in failures:
-        print("FAIL:", f)
-    print("bench_run_smoke: %s" % ("ok" if not failures else "%d failure(s)" % len(failures)))
-    return 1 if failures else 0
+    return failures.report()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 
+from smoke_common import Failures
+
 EXPECTED = ["slot/acquire_release/slots:4", "slot/acquire_release/slots:64",
             "slot/acquire_release_wait/slots:4", "slot/acquire_release_wait/slots:64",
             "handoff/pingpong", "handoff/stream/cap:64/batch:1", "handoff/stream/cap:64/batch:32",
@@ -21,11 +23,8 @@ CHUNK_BYTES = {"4KiB": 4 << 10, "32KiB": 32 << 10, "256KiB": 256 << 10, "1MiB": 
 
 def main():
     bench = sys.argv[1]
-    failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
+    failures = Failures("handoff_bench_smoke")
+    check = failures.check
 
     with tempfile.TemporaryDirectory(prefix="handoff-smoke-") as tmp:
         env = dict(os.environ, TMPDIR=tmp)
@@ -34,7 +33,7 @@ def main():
         check(proc.returncode == 0, f"handoff_bench exited {proc.returncode}: {proc.stderr[-2000:]}")
         check(os.listdir(tmp) == [], f"left in TMPDIR: {os.listdir(tmp)}")
         if failures:
-            return report(failures)
+            return failures.report()
         try:
             doc = json.loads(proc.stdout)
         except ValueError as e:
@@ -54,14 +53,7 @@ def main():
             # Random bytes: zstd stores them as raw blocks, so the frame is a little larger.
             check(size < b.get("frame_bytes", 0) < size * 1.01 + 64, f"{name}: frame_bytes {b.get('frame_bytes')}")
             check(b.get("bytes_per_second", 0) > 0, f"{name}: bytes_per_second {b.get('bytes_per_second')}")
-    return report(failures)
-
-
-def report(failures):
-    for f in failures:
-        print("FAIL:", f)
-    print("handoff_bench_smoke: %s" % ("ok" if not failures else "%d failure(s)" % len(failures)))
-    return 1 if failures else 0
+    return failures.report()
 
 
 if __name__ == "__main__":

@@ -424,12 +424,16 @@ std::string notes_of(const RolePlan& plan) {
   return all;
 }
 
+// The plan for n ranks that the launcher left free to run anywhere.
+RolePlan plan_anywhere(const TopologyView& view, int n, const Config& config) {
+  return compute_role_plan(view, launcher(view, n, Launch::anywhere), config);
+}
+
 TEST(RolePlan, OneLaneFollowsResolveLayoutsRuleWhileEachRankHasACore) {
   // uniform_view({16}): one NUMA domain of 16 cores.
   const TopologyView one_domain = uniform_view({16});
   for (int n : {3, 4, 5, 8, 13, 16}) {
-    const RolePlan plan = compute_role_plan(one_domain, launcher(one_domain, n, Launch::anywhere),
-                                            config_with());
+    const RolePlan plan = plan_anywhere(one_domain, n, config_with());
     const NodeLayout want = resolve_layout(config_with(), n);
     ASSERT_EQ(plan.lanes.size(), 1U);
     EXPECT_EQ(plan.layout.producers, want.producers) << n;
@@ -442,8 +446,7 @@ TEST(RolePlan, OneLaneFollowsResolveLayoutsRuleWhileEachRankHasACore) {
 }
 
 TEST(RolePlan, SixteenRanksOnThisMachineShareTwoCores) {
-  const RolePlan plan =
-      compute_role_plan(this_machine(), launcher(this_machine(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(this_machine(), 16, config_with());
   EXPECT_TRUE(plan.oversubscribed);
   EXPECT_TRUE(has_note(plan, "16 ranks on 2 cores: cores shared, 8 ranks per core")) << notes_of(plan);
   std::map<int, int> load;
@@ -461,7 +464,7 @@ TEST(RolePlan, SixteenRanksOnThisMachineShareTwoCores) {
 TEST(RolePlan, CompressorsKeepWholeCoresWhenOthersCanShare) {
   // 5 ranks on 4 cores: 1 producer, 3 compressors, 1 writer; the producer and writer share.
   const TopologyView view = uniform_view({4});
-  const RolePlan plan = compute_role_plan(view, launcher(view, 5, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(view, 5, config_with());
   for (const RankPlan& rp : plan.ranks)
     EXPECT_EQ(rp.shares_core, rp.role != Role::compressor) << rp.node_rank;
   EXPECT_TRUE(has_note(plan, "5 ranks on 4 cores: cores shared, 1-2 ranks per core"))
@@ -469,8 +472,7 @@ TEST(RolePlan, CompressorsKeepWholeCoresWhenOthersCanShare) {
 }
 
 TEST(RolePlan, TwoPackagesSixteenRanksTwoLanesEightCoresEach) {
-  const RolePlan plan = compute_role_plan(two_pack_8core(),
-                                          launcher(two_pack_8core(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config_with());
   ASSERT_EQ(plan.lanes.size(), 2U);
   for (const LanePlan& lane : plan.lanes) {
     EXPECT_EQ(lane.ranks, 8);
@@ -492,8 +494,7 @@ TEST(RolePlan, TwoPackagesSixteenRanksTwoLanesEightCoresEach) {
 }
 
 TEST(RolePlan, SmtMachineSixtyFourRanksOneLanePerDomainWholeCores) {
-  const RolePlan plan =
-      compute_role_plan(smt_machine(), launcher(smt_machine(), 64, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(smt_machine(), 64, config_with());
   ASSERT_EQ(plan.lanes.size(), 8U);
   for (const LanePlan& lane : plan.lanes) {
     EXPECT_EQ(lane.ranks, 8);
@@ -506,8 +507,7 @@ TEST(RolePlan, SmtMachineSixtyFourRanksOneLanePerDomainWholeCores) {
 }
 
 TEST(RolePlan, SmtMachineTwoRanksPerCoreGetOnePuEach) {
-  const RolePlan plan =
-      compute_role_plan(smt_machine(), launcher(smt_machine(), 256, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(smt_machine(), 256, config_with());
   EXPECT_TRUE(plan.oversubscribed);
   std::set<int> pus;
   for (const RankPlan& rp : plan.ranks) {
@@ -518,16 +518,14 @@ TEST(RolePlan, SmtMachineTwoRanksPerCoreGetOnePuEach) {
 }
 
 TEST(RolePlan, SmtMachineThreeRanksPerCoreShareTheWholeCore) {
-  const RolePlan plan =
-      compute_role_plan(smt_machine(), launcher(smt_machine(), 384, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(smt_machine(), 384, config_with());
   for (const RankPlan& rp : plan.ranks) EXPECT_EQ(rp.pus.size(), 2U);
   EXPECT_TRUE(has_note(plan, "384 ranks on 128 cores: cores shared, 3 ranks per core")) << notes_of(plan);
 }
 
 TEST(RolePlan, FewRanksOnManyDomainsPackLanesIntoOneDomainEach) {
   // 8 domains of 8 cores, 16 ranks: at most 5 lanes; each lane's ranks fit one domain.
-  const RolePlan plan =
-      compute_role_plan(eight_numa(), launcher(eight_numa(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(eight_numa(), 16, config_with());
   EXPECT_EQ(plan.lanes.size(), 5U);
   std::set<int> domains;
   for (const LanePlan& lane : plan.lanes) {
@@ -539,8 +537,7 @@ TEST(RolePlan, FewRanksOnManyDomainsPackLanesIntoOneDomainEach) {
 
 TEST(RolePlan, SixRanksOnTwoPackagesSpreadLanesOverPackages) {
   // 2 lanes of 3 over 8 domains: one lane per package.
-  const RolePlan plan =
-      compute_role_plan(smt_machine(), launcher(smt_machine(), 6, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(smt_machine(), 6, config_with());
   ASSERT_EQ(plan.lanes.size(), 2U);
   EXPECT_EQ(plan.lanes[0].numa_domains, std::vector<int>{0});
   EXPECT_EQ(plan.lanes[1].numa_domains, std::vector<int>{4});
@@ -566,7 +563,7 @@ TEST(RolePlan, LauncherSpreadingTooFewRanksMergesDomains) {
 
 TEST(RolePlan, UnequalDomainsGetRanksInProportionToCores) {
   const TopologyView view = uniform_view({12, 4});
-  const RolePlan plan = compute_role_plan(view, launcher(view, 32, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(view, 32, config_with());
   ASSERT_EQ(plan.lanes.size(), 2U);
   EXPECT_EQ(plan.lanes[0].ranks, 24);
   EXPECT_EQ(plan.lanes[1].ranks, 8);
@@ -663,8 +660,7 @@ TEST(RolePlan, RandomNodesKeepTheInvariants) {
 
 TEST(RolePlanStages, ExplicitCountsSplitInProportionToLanes) {
   const Config config = config_with({{"producers", 3}, {"compressors", 9}, {"writers", 2}});
-  const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config);
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config);
   ASSERT_EQ(plan.lanes.size(), 2U);
   EXPECT_EQ(plan.lanes[0].producers + plan.lanes[1].producers, 3);
   EXPECT_EQ(plan.lanes[0].compressors + plan.lanes[1].compressors, 9);
@@ -679,8 +675,7 @@ TEST(RolePlanStages, ExplicitCountsSplitInProportionToLanes) {
 
 TEST(RolePlanStages, ExplicitCountBelowDomainsReducesLanes) {
   const Config config = config_with({{"writers", 1}});
-  const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config);
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config);
   ASSERT_EQ(plan.lanes.size(), 1U);
   EXPECT_EQ(plan.layout.writers, 1);
   EXPECT_TRUE(has_note(plan, "stages.writers = 1 allows at most 1 lane")) << notes_of(plan);
@@ -690,8 +685,7 @@ TEST(RolePlanStages, ExplicitCountBelowDomainsReducesLanes) {
 
 TEST(RolePlanStages, AutoRulePerLane) {
   // Two lanes of 8 ranks on 8 cores each: producers 8/4 = 2, writers 8/8 = 1, compressors 5.
-  const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config_with());
   ASSERT_EQ(plan.lanes.size(), 2U);
   for (const LanePlan& lane : plan.lanes) {
     EXPECT_EQ(lane.producers, 2);
@@ -705,7 +699,7 @@ TEST(RolePlanStages, IngestNeedsHalfAsManyProducers) {
   // One lane of 16 ranks on 16 cores: producers 16/8 = 2 for an ingest (16/4 = 4 generating).
   const TopologyView one_domain = uniform_view({16});
   const Config ingest = parse_config(json{{"input", {{"files", {"in.h5"}}, {"dataset", "/data"}}}});
-  const RolePlan plan = compute_role_plan(one_domain, launcher(one_domain, 16, Launch::anywhere), ingest);
+  const RolePlan plan = plan_anywhere(one_domain, 16, ingest);
   EXPECT_EQ(plan.layout.producers, 2);
   EXPECT_EQ(plan.layout.compressors, 12);
   EXPECT_EQ(plan.layout.writers, 2);
@@ -715,8 +709,7 @@ TEST(RolePlanStages, IngestNeedsHalfAsManyProducers) {
 TEST(RolePlanStages, AutoFollowsTheCoresOnceRanksOutnumberThem) {
   // Two lanes of 12 ranks on 8 cores each: the counts of 8 ranks, one compressor per core
   // (2/8/1), the 12th rank idle.
-  const RolePlan two_lanes =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 24, Launch::anywhere), config_with());
+  const RolePlan two_lanes = plan_anywhere(two_pack_8core(), 24, config_with());
   ASSERT_EQ(two_lanes.lanes.size(), 2U);
   for (const LanePlan& lane : two_lanes.lanes) {
     EXPECT_EQ(lane.producers, 2);
@@ -726,8 +719,7 @@ TEST(RolePlanStages, AutoFollowsTheCoresOnceRanksOutnumberThem) {
   }
   // 2 cores: 1/1/1 for 3 ranks, then 1/2/1 and the rest idle, however many ranks.
   for (int n : {3, 4, 5, 8, 16, 64}) {
-    const RolePlan plan = compute_role_plan(this_machine(), launcher(this_machine(), n, Launch::anywhere),
-                                            config_with());
+    const RolePlan plan = plan_anywhere(this_machine(), n, config_with());
     ASSERT_EQ(plan.lanes.size(), 1U);
     EXPECT_EQ(plan.layout.producers, 1) << n;
     EXPECT_EQ(plan.layout.compressors, n == 3 ? 1 : 2) << n;
@@ -735,8 +727,7 @@ TEST(RolePlanStages, AutoFollowsTheCoresOnceRanksOutnumberThem) {
     EXPECT_EQ(plan.layout.idle, n == 3 ? 0 : n - 4) << n;
   }
   // Explicit counts are kept; only the auto ones follow the cores.
-  const RolePlan explicit_producers = compute_role_plan(
-      this_machine(), launcher(this_machine(), 16, Launch::anywhere), config_with({{"producers", 3}}));
+  const RolePlan explicit_producers = plan_anywhere(this_machine(), 16, config_with({{"producers", 3}}));
   EXPECT_EQ(explicit_producers.layout.producers, 3);
   EXPECT_EQ(explicit_producers.layout.compressors, 2);
   EXPECT_EQ(explicit_producers.layout.writers, 1);
@@ -745,7 +736,7 @@ TEST(RolePlanStages, AutoFollowsTheCoresOnceRanksOutnumberThem) {
 TEST(RolePlanStages, ConfigErrorsMatchResolveLayout) {
   const auto message = [](const Config& config, int n) {
     try {
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), n, Launch::anywhere), config);
+      plan_anywhere(two_pack_8core(), n, config);
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }
@@ -761,8 +752,7 @@ TEST(RolePlanStages, MemoryBudgetUsesThePlansCounts) {
   json doc = {{"matrices", {{"count", 10}, {"rows", 1000}, {"cols", 1000}}},
               {"slots", {{"memory_budget_mb", 1024}}}};
   const Config config = parse_config(doc);
-  const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config);
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config);
   const NodeLayout want = resolve_layout(config, 16);  // same totals here: 4, 10, 2
   EXPECT_EQ(plan.layout.raw_slots_per_producer, want.raw_slots_per_producer);
   EXPECT_EQ(plan.layout.compressed_slots_per_compressor, want.compressed_slots_per_compressor);
@@ -791,8 +781,7 @@ TEST(RolePlanPinning, Modes) {
 // --- formatting ----------------------------------------------------------------------------
 
 TEST(PlanFormat, TableHasLanesNotesAndOneRowPerRank) {
-  const RolePlan plan =
-      compute_role_plan(this_machine(), launcher(this_machine(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(this_machine(), 16, config_with());
   const std::string with = plan_table(plan, true);
   const std::string without = plan_table(plan, false);
   EXPECT_NE(with.find("rank  role        index  lane  NUMA  cores  PUs  shared"), std::string::npos) << with;
@@ -815,8 +804,7 @@ TEST(PlanFormat, TableHasLanesNotesAndOneRowPerRank) {
 }
 
 TEST(PlanFormat, Json) {
-  const RolePlan plan =
-      compute_role_plan(two_pack_8core(), launcher(two_pack_8core(), 16, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config_with());
   const json j = plan_to_json(plan);
   EXPECT_EQ(j.at("lanes").size(), 2U);
   EXPECT_EQ(j.at("ranks").size(), 16U);
@@ -968,7 +956,7 @@ TEST(Topology, ThisMachineIsOneNumaTwoCores) {
 TEST(Binding, SyntheticTopologyIsNeverBound) {
   const Topology topology = Topology::synthetic("pack:2 [numa] core:2 pu:1");
   const TopologyView view = topology.view();
-  const RolePlan plan = compute_role_plan(view, launcher(view, 4, Launch::anywhere), config_with());
+  const RolePlan plan = plan_anywhere(view, 4, config_with());
   const BindResult result = bind_current_process(topology, plan.ranks[0], PinningMode::cores);
   EXPECT_FALSE(result.bound);
   EXPECT_FALSE(result.memory_bound);
