@@ -16,6 +16,7 @@
 #include "app/commands.hpp"
 #include "app/launcher_rank.hpp"
 #include "cleanup/stale_launcher_files.hpp"
+#include "interrupt.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
@@ -138,20 +139,25 @@ int main(int argc, char** argv) {
     return shmjob::kExitInternal;
   }
   int code = shmjob::kExitInternal;
-  try {
-    const std::filesystem::path path(config_path);
-    if (ingest_cmd->parsed())
-      code = shmjob::run_job(ingest_config(ingest), options, MPI_COMM_WORLD);
-    else if (plan_only)
-      code = shmjob::print_plan(path, MPI_COMM_WORLD);
-    else
-      code = shmjob::run_job(path, options, MPI_COMM_WORLD);
-  } catch (const std::exception& e) {
-    // Failures inside run_job's collective steps: this rank cannot agree with the others any
-    // more, so take the whole job down rather than hang.
-    std::fprintf(stderr, "shmjob: error: %s\n", e.what());
-    MPI_Abort(MPI_COMM_WORLD, shmjob::kExitInternal);
+  {
+    // Until MPI is finalized a first signal asks the job to stop (drain), whenever it comes; see
+    // interrupt.hpp. A signal after the job's work is done changes nothing; a second aborts.
+    const shmjob::InterruptHandler signals;
+    try {
+      const std::filesystem::path path(config_path);
+      if (ingest_cmd->parsed())
+        code = shmjob::run_job(ingest_config(ingest), options, MPI_COMM_WORLD);
+      else if (plan_only)
+        code = shmjob::print_plan(path, MPI_COMM_WORLD);
+      else
+        code = shmjob::run_job(path, options, MPI_COMM_WORLD);
+    } catch (const std::exception& e) {
+      // Failures inside run_job's collective steps: this rank cannot agree with the others any
+      // more, so take the whole job down rather than hang.
+      std::fprintf(stderr, "shmjob: error: %s\n", e.what());
+      MPI_Abort(MPI_COMM_WORLD, shmjob::kExitInternal);
+    }
+    MPI_Finalize();
   }
-  MPI_Finalize();
   return code;
 }

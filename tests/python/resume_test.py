@@ -24,6 +24,7 @@ usage: resume_test.py SHMJOB
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,10 @@ RANKS = 5
 BASE = {"matrices": {"count": COUNT, "rows": 128, "cols": 128, "kind": "smooth", "seed": 5},
         "stages": {"producers": 1, "compressors": 2, "writers": 2},
         "compression": {"level": 19}, "metrics": {"interval_s": 0.1},
-        "flush": {"every_matrices": 3}}
+        "flush": {"every_matrices": 3},
+        # Few slots, so that a signal before the end leaves ids nobody took (the `auto` pools,
+        # 64 slots of 128x128, would hold every matrix before the first one is written).
+        "slots": {"per_producer": 4, "per_compressor": 4}}
 
 failures = []
 passed = []
@@ -166,7 +170,7 @@ def shards_of(config):
     return sorted(n for n in os.listdir(config["output_dir"]) if ".shard-" in n)
 
 
-def resume_and_compare(shmjob, name, config, path, reference, must_keep=True):
+def resume_and_compare(shmjob, name, config, path, reference, must_keep=True, leaves_work=False):
     before_shards = shards_of(config)
     sizes = {n: os.path.getsize(os.path.join(config["output_dir"], n)) for n in before_shards}
     mtimes = {n: os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns for n in before_shards}
@@ -177,6 +181,8 @@ def resume_and_compare(shmjob, name, config, path, reference, must_keep=True):
     kept = int(resume_lines[0].split("kept ")[1].split()[0]) if len(resume_lines) == 1 else -1
     if must_keep:
         check(kept > 0, f"{name}: matrices flushed before the stop are kept, not redone ({kept})")
+    if leaves_work:
+        check(0 <= kept < COUNT, f"{name}: the producers stopped taking ids; the resume writes the rest ({kept} kept)")
     unchanged = all(os.path.getsize(os.path.join(config["output_dir"], n)) == sizes[n] and
                     os.stat(os.path.join(config["output_dir"], n)).st_mtime_ns == mtimes[n]
                     for n in before_shards)
@@ -207,7 +213,7 @@ def signal_ranks(job, how_many=1, sig=signal.SIGTERM, gap=0.3):
     return pids
 
 
-def interrupt_case(shmjob, tmp, name, at, reference, how, **changes):
+def interrupt_case(shmjob, tmp, name, at, reference, how, leaves_work=False, **changes):
     config, path = write_config(tmp, name, **changes)
     job = start(shmjob, path)
     written = wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), at)
@@ -225,7 +231,7 @@ def interrupt_case(shmjob, tmp, name, at, reference, how, **changes):
           f"{name}: master {status!r} with {len(index)} of {COUNT} matrices (signal at {written})")
     check(segments and not left_behind(segments),
           f"{name}: none of the job's {len(segments)} /dev/shm files is left after the interrupt")
-    resume_and_compare(shmjob, name, config, path, reference, must_keep=written >= 3)
+    resume_and_compare(shmjob, name, config, path, reference, must_keep=written >= 3, leaves_work=leaves_work)
 
 
 def second_signal_case(shmjob, tmp, reference, shm_before):
@@ -283,7 +289,8 @@ def ingest_case(shmjob, tmp, shm_before):
     inputs = os.path.join(tmp, "inputs")
     os.makedirs(inputs)
     with h5py.File(os.path.join(inputs, "a.h5"), "w") as f:
-        f["data"] = np.cumsum(rng.normal(size=(40, 96, 96)), axis=2).astype("f4")
+        # 400 + 30 matrices: long enough (~2 s) that the signal lands mid-run.
+        f["data"] = np.cumsum(rng.normal(size=(400, 96, 96)), axis=2).astype("f4")
     with h5py.File(os.path.join(inputs, "b.h5"), "w") as f:
         f["data"] = rng.poisson(4, size=(30, 40, 24)).astype("i2")
     configs = {}
@@ -309,6 +316,9 @@ def ingest_case(shmjob, tmp, shm_before):
     check(job.returncode == 4, f"ingest: interrupted, exit {job.returncode}")
     code, out, err = run(shmjob, path, "--resume")
     check(code == 0, f"ingest: --resume exits 0 ({err.strip()[-200:]}) {out.splitlines()[:1]}")
+    kept = re.search(r"kept (\d+) of 430 matrices", out)
+    check(kept is not None and 20 <= int(kept.group(1)) < 430,
+          f"ingest: the interrupted run kept what it wrote and left the rest to the resume ({out.splitlines()[:1]})")
     with h5py.File(os.path.join(tmp, "ingest_reference", "ingest_reference.h5")) as ref, \
             h5py.File(os.path.join(config["output_dir"], "ingest.h5")) as got:
         status = got.attrs["status"]
@@ -334,8 +344,8 @@ def main():
         check(code == 0, f"reference: uninterrupted run exits 0 ({err.strip()[-300:]})")
         reference = read_job(config)
 
-        interrupt_case(shmjob, tmp, "int_early", 1, reference, "SIGINT to the ranks")
-        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, "SIGTERM to the ranks")
+        interrupt_case(shmjob, tmp, "int_early", 1, reference, "SIGINT to the ranks", leaves_work=True)
+        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, "SIGTERM to the ranks", leaves_work=True)
         # Slow writers make the final drain long enough for the signal to land in it, however
         # busy the machine is (the last matrices are still being written when it arrives).
         interrupt_case(shmjob, tmp, "usr1_drain", COUNT - 6, reference, "SIGUSR1 to mpirun",
