@@ -97,14 +97,18 @@ void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::b
   });
 }
 
-void ShardWriter::flush(std::span<const IndexRow> new_rows) {
+void ShardWriter::flush(std::span<const IndexRow> new_rows, FlushTo to) {
   index_.append(new_rows);
   check(H5Fflush(file_, H5F_SCOPE_LOCAL), "flush " + path_.string());
+  if (to == FlushTo::disk) sync_to_disk();
+  if (metadata_cache_full()) reopen();
+}
+
+void ShardWriter::sync_to_disk() {
   void* handle = nullptr;
   check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle");
   if (handle != nullptr && ::fsync(*static_cast<int*>(handle)) != 0)
     throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
-  if (metadata_cache_full()) reopen();
 }
 
 std::size_t ShardWriter::metadata_cache_bytes() const {

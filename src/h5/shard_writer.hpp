@@ -7,8 +7,9 @@
 // earlier run kept): those rows are never written and the master does not map them.
 //
 // Crash consistency: the file's root carries the job's config (attribute "config"), and
-// flush() appends the rows written since the last flush to the shard's "index", flushes HDF5
-// and fsyncs, so a SIGKILL or a node crash leaves a shard that reads back up to its last flush.
+// flush() appends the rows written since the last flush to the shard's "index" and flushes HDF5,
+// so a SIGKILL leaves a shard that reads back up to its last flush; flushed to the disk (fsync),
+// a node crash does too.
 // HDF5 1.10 promises nothing for a file whose writer died, because the metadata cache may write
 // metadata between flushes; so the metadata cache never evicts (dirty metadata reaches the
 // disk only in flush()) and freed file space is never reused (nothing the last flush's
@@ -36,6 +37,11 @@ struct ShardPart {
   std::uint64_t first_id, count;
 };
 
+// Where flush() leaves the file: written to the page cache (a killed process loses nothing
+// flushed) or also synced to the disk (neither does a node crash; an fsync costs 0.1 to 0.2 s
+// here with a few tens of MB written since the last one).
+enum class FlushTo { page_cache, disk };
+
 class ShardWriter {
  public:
   // One dataset per part with count > 0 (parts are indexed like the job's sets). `attributes`
@@ -47,10 +53,11 @@ class ShardWriter {
   // Stores matrix `row` of a part from its packed tiles (a compressed slot, see tile_codec.hpp):
   // one H5Dwrite_chunk per tile at the tile's offset.
   void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes);
-  // Makes everything written so far durable: appends `new_rows` to the shard's index, flushes
-  // HDF5's caches to the file and fsyncs it. Then, if the metadata cache holds more than
-  // kMetadataCacheLimit bytes, closes and reopens the file to empty it (see below).
-  void flush(std::span<const IndexRow> new_rows);
+  // Makes everything written so far readable after a crash: appends `new_rows` to the shard's
+  // index, flushes HDF5's caches to the file and, for FlushTo::disk, fsyncs it. Then, if the
+  // metadata cache holds more than kMetadataCacheLimit bytes, closes and reopens the file to
+  // empty it (see below).
+  void flush(std::span<const IndexRow> new_rows, FlushTo to = FlushTo::disk);
   // Stores the shard's index table (all its rows, sorted by id) and closes the file, reporting
   // any late write error.
   void finish(std::span<const IndexRow> rows);
@@ -71,6 +78,7 @@ class ShardWriter {
   static constexpr std::size_t kMetadataCacheLimit = std::size_t{1} << 20;
 
  private:
+  void sync_to_disk();
   void reopen();
 
   std::filesystem::path path_;

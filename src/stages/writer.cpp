@@ -93,19 +93,27 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   std::vector<IndexRow> rows;
   if (!handout) rows.reserve(order.writer_total(writer));
   FlushSchedule flush(config.flush);
-  std::size_t flushed_rows = 0;
+  std::size_t flushed_rows = 0;  // rows in the shard's index (a killed process keeps them)
+  std::size_t synced_rows = 0;   // of which synced to the disk (a node crash keeps them too)
   while (true) {
-    // Also flush early once HDF5's metadata cache has grown past its limit (looked at every
-    // kCacheCheckEvery matrices): the flush lets the shard drop it (ShardWriter::flush), so a
-    // writer's memory does not depend on how many matrices arrive per flush interval.
+    // The configured flush points sync to the disk. Between them, once HDF5's metadata cache
+    // has grown past its limit (looked at every kCacheCheckEvery matrices), a flush to the page
+    // cache lets the shard drop it (ShardWriter::flush), so a writer's memory does not depend on
+    // how many matrices arrive per flush interval; it skips the fsync, which stalled the
+    // pipeline 0.1 to 0.2 s each time (W-small: four times in 100,000 matrices).
     const std::uint64_t unflushed = rows.size() - flushed_rows;
-    const bool cache_full =
-        shard && unflushed > 0 && unflushed % kCacheCheckEvery == 0 && shard->metadata_cache_full();
-    if (shard && (cache_full || flush.due(unflushed))) {
+    const bool due = shard && flush.due(rows.size() - synced_rows);
+    const bool cache_full = shard && !due && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
+                            shard->metadata_cache_full();
+    if (due || cache_full) {
       ScopedTimer disk(me.wait_disk_ns);
-      shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));
+      shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows),
+                   due ? h5::FlushTo::disk : h5::FlushTo::page_cache);
       flushed_rows = rows.size();
-      flush.flushed();
+      if (due) {
+        synced_rows = rows.size();
+        flush.flushed();
+      }
     }
     shm::SlotHandle frame = 0;
     {

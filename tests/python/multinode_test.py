@@ -179,9 +179,9 @@ def main():
         ingest_reference = read_job(iref_config)
 
         # 2 pretend nodes of 4 + 3 ranks.
-        # Writers sleep 10 ms per matrix, so no node can take all matrices before a late-starting
+        # Writers sleep 25 ms per matrix, so no node can take all matrices before a late-starting
         # one claims its first block (every node must write shards).
-        config, path = write_config(tmp, "two_nodes", SYNTHETIC, testing={"pretend_nodes": 2, "writer_delay_ms": 10})
+        config, path = write_config(tmp, "two_nodes", SYNTHETIC, testing={"pretend_nodes": 2, "writer_delay_ms": 25})
         code, out, err = run(SHMJOB, 7, path)
         check(code == 0, f"two_nodes: exits 0 ({err.strip()[-300:]})")
         check("2 nodes, matrices written per node" in out, f"two_nodes: the summary names each node's share")
@@ -189,7 +189,7 @@ def main():
         print("      two_nodes:", node_checks("two_nodes", config, 2, COUNT))
 
         # An ingest of two sets on 3 pretend nodes of 4 + 3 + 3 ranks.
-        config, path = write_config(tmp, "ingest_three_nodes", ingest_base, testing={"pretend_nodes": 3, "writer_delay_ms": 10})
+        config, path = write_config(tmp, "ingest_three_nodes", ingest_base, testing={"pretend_nodes": 3, "writer_delay_ms": 25})
         code, out, err = run(SHMJOB, 10, path)
         check(code == 0, f"ingest_three_nodes: exits 0 ({err.strip()[-300:]})")
         compare("ingest_three_nodes", config, ingest_reference)
