@@ -87,9 +87,9 @@ struct PlacementConfig {
 };
 
 // How often each writer makes its shard durable: it writes the shard's index so far, flushes
-// HDF5 (H5Fflush) and fsyncs the file after `every_matrices` matrices (nullopt: no count limit)
-// or `interval_s` seconds since its last flush, whichever comes first. A crash loses at most
-// that much work: --resume keeps every matrix up to the last flush.
+// HDF5 (H5Fflush) and fsyncs the file (in the background) after `every_matrices` matrices
+// (nullopt: no count limit) or `interval_s` seconds since its last flush, whichever comes first.
+// A crash loses at most that much work: --resume keeps every matrix up to the last flush.
 struct FlushConfig {
   std::optional<std::uint64_t> every_matrices;
   double interval_s = 10.0;

@@ -1,8 +1,11 @@
 #pragma once
 // This process's rank as its launcher announced it, read before MPI_Init (so before MPI can
 // tell): a bad command line under `mpirun -n 16` is then reported once, by rank 0, not 16 times.
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace shmjob::app {
 
@@ -17,6 +20,20 @@ inline int launcher_rank() {
     if (*end == '\0' && rank >= 0 && rank < (1L << 30)) return static_cast<int>(rank);
   }
   return 0;
+}
+
+// A failure before MPI_Init, where the ranks cannot agree: each fails alike with `code`, rank 0
+// says why in one line. The other ranks wait a moment first: mpirun ends the job at the first
+// non-zero exit, and a rank that exited at once could have the job killed before rank 0 printed
+// (seen under load). With rank 0 first, mpirun also reports rank 0's code.
+inline int fail_before_mpi(int code, const std::string& message) {
+  if (launcher_rank() == 0) {
+    std::fprintf(stderr, "shmjob: error: %s\n", message.c_str());
+    std::fflush(stderr);
+  } else {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  return code;
 }
 
 }  // namespace shmjob::app

@@ -121,15 +121,12 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // Every rank parses the same command line and fails alike; one of them says why, in the
     // same one-line form as every other error.
-    if (shmjob::app::launcher_rank() == 0)
-      std::fprintf(stderr, "shmjob: error: %s (see shmjob --help)\n", e.what());
-    return shmjob::kExitBadInput;
+    return shmjob::app::fail_before_mpi(shmjob::kExitBadInput, std::string(e.what()) + " (see shmjob --help)");
   }
 
   if (plan_only && plan_ranks > 0) return shmjob::print_plan(config_path, plan_ranks, plan_topology);
   if (!plan_topology.empty() || (plan_ranks > 0 && !plan_only)) {
-    if (shmjob::app::launcher_rank() == 0) std::fprintf(stderr, "shmjob: error: --ranks and --topology go with --plan\n");
-    return shmjob::kExitBadInput;
+    return shmjob::app::fail_before_mpi(shmjob::kExitBadInput, "--ranks and --topology go with --plan");
   }
 
   int provided = 0;

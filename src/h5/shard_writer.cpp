@@ -1,5 +1,6 @@
 #include "h5/shard_writer.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -100,15 +101,33 @@ void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::b
 void ShardWriter::flush(std::span<const IndexRow> new_rows, FlushTo to) {
   index_.append(new_rows);
   check(H5Fflush(file_, H5F_SCOPE_LOCAL), "flush " + path_.string());
-  if (to == FlushTo::disk) sync_to_disk();
+  if (to == FlushTo::disk) start_sync();
   if (metadata_cache_full()) reopen();
 }
 
-void ShardWriter::sync_to_disk() {
-  void* handle = nullptr;
-  check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle");
-  if (handle != nullptr && ::fsync(*static_cast<int*>(handle)) != 0)
-    throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
+void ShardWriter::start_sync() {
+  end_sync();
+  // A descriptor of its own, opened afresh: the shard may be closed and reopened (reopen())
+  // while it syncs, and a dup of HDF5's descriptor would share (and keep) HDF5's flock, so the
+  // reopen would fail to lock the file. fsync of any descriptor syncs the file's data.
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
+  try {
+    sync_ = std::async(std::launch::async, [fd] {
+      const int error = ::fsync(fd) == 0 ? 0 : errno;
+      ::close(fd);
+      return error;
+    });
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+void ShardWriter::end_sync() {
+  if (!sync_.valid()) return;
+  if (const int error = sync_.get(); error != 0)
+    throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(error));
 }
 
 std::size_t ShardWriter::metadata_cache_bytes() const {
@@ -141,6 +160,7 @@ void ShardWriter::finish(std::span<const IndexRow> rows) {
   for (Dataset& d : data_) d.close("close a dataset of " + path_.string());
   check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush " + path_.string());
   file_.close("close " + path_.string());
+  end_sync();
 }
 
 }  // namespace shmjob::h5

@@ -96,11 +96,11 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   std::size_t flushed_rows = 0;  // rows in the shard's index (a killed process keeps them)
   std::size_t synced_rows = 0;   // of which synced to the disk (a node crash keeps them too)
   while (true) {
-    // The configured flush points sync to the disk. Between them, once HDF5's metadata cache
-    // has grown past its limit (looked at every kCacheCheckEvery matrices), a flush to the page
-    // cache lets the shard drop it (ShardWriter::flush), so a writer's memory does not depend on
-    // how many matrices arrive per flush interval; it skips the fsync, which stalled the
-    // pipeline 0.1 to 0.2 s each time (W-small: four times in 100,000 matrices).
+    // The configured flush points sync to the disk (an fsync in the background). Between them,
+    // once HDF5's metadata cache has grown past its limit (looked at every kCacheCheckEvery
+    // matrices), a flush to the page cache lets the shard drop it (ShardWriter::flush), so a
+    // writer's memory does not depend on how many matrices arrive per flush interval; it adds
+    // no fsync, so the user's flush settings alone decide how often the file system syncs.
     const std::uint64_t unflushed = rows.size() - flushed_rows;
     const bool due = shard && flush.due(rows.size() - synced_rows);
     const bool cache_full = shard && !due && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
