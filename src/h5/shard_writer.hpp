@@ -41,7 +41,7 @@ struct ShardPart {
 // Where flush() leaves the file: written to the page cache (a killed process loses nothing
 // flushed) or also synced to the disk (neither does a node crash). The fsync runs on a thread of
 // its own while the writer goes on: it takes as long as the disk needs for everything written
-// since the last one (0.1 to 0.7 s here for 70 to 440 MB), and the writer blocked in it stalled
+// since the last one (0.11 to 0.17 s here for about 70 MB), and a writer blocked in it stalled
 // the whole pipeline, whose compressed slots hold only milliseconds of work.
 enum class FlushTo { page_cache, disk };
 
@@ -92,7 +92,7 @@ class ShardWriter {
   std::vector<Dataset> data_;  // per part; invalid for empty parts
   std::vector<TileGrid> grids_;  // per part
   GrowingIndex index_;
-  // The running fsync (on its own descriptor, a dup of HDF5's): its errno, 0 if it succeeded.
+  // The running fsync (on a descriptor of its own, see start_sync): its errno, 0 if it succeeded.
   // Declared last: destroyed first, its destructor waits for the thread.
   std::future<int> sync_;
 };
