@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auto_stages.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/tile_grid.hpp"
 #include "utf8.hpp"
@@ -365,15 +366,13 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
   return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<std::uint64_t>::max() : sum;
 }
 
-// The auto rule: compressors are the bottleneck (zstd costs ~25 ms per 8 MB matrix at level 3,
-// generating it ~5 ms, reading it from HDF5 less), so they get what the producers and writers
-// leave. Producers that read HDF5 need half as many ranks as generating ones.
+// Explicit counts, or the auto rule (auto_stages.hpp) over the node's ranks.
 void resolve_stages(const StageCounts& stages, int n, bool reads_input, NodeLayout& layout) {
   if (n < 3)
     fail("stages", "the job needs at least 3 ranks per node (one per stage), got " +
                        std::to_string(n));
-  layout.producers = stages.producers.value_or(std::max(1, n / (reads_input ? 8 : 4)));
-  layout.writers = stages.writers.value_or(std::max(1, n / 8));
+  layout.producers = stages.producers.value_or(auto_producers(n, reads_input));
+  layout.writers = stages.writers.value_or(auto_writers(n));
   if (stages.compressors) {
     layout.compressors = *stages.compressors;
   } else {

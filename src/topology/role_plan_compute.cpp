@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "auto_stages.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/role_plan.hpp"
 
@@ -245,8 +246,8 @@ std::vector<int> apportion(int total, const std::vector<int>& sizes, std::vector
 // writers by the same rule over the cores, sharing them (they need a few percent of a core
 // each), and the other ranks idle. On 2 cores, 16 ranks: 1/2/1 + 12 idle; the rank-based split
 // (4/10/2) ran W-large at 0.81 and W-small at 0.73 of 1/2/1's throughput (bench/README.md):
-// compressors beyond the cores only add context switches and cache misses. Producers that read
-// HDF5 need half as many ranks as generating ones (resolve_stages).
+// compressors beyond the cores only add context switches and cache misses. The rule itself:
+// auto_stages.hpp.
 std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
                                                     const std::vector<int>& sizes,
                                                     const std::vector<int>& cores, bool reads_input) {
@@ -257,21 +258,24 @@ std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
     std::vector<double> quota;
   };
   std::vector<Explicit> fixed;
-  const auto stage = [&](const std::optional<int>& count, int LaneStages::*field, int divisor) {
+  // `auto_count`: the auto rule for a lane of that many ranks (or cores); none for compressors,
+  // which get what is left.
+  const auto stage = [&](const std::optional<int>& count, int LaneStages::*field,
+                         const std::function<int(int)>& auto_count) {
     if (count) {
       if (*count < num(lanes)) return false;
       Explicit e{field, {}};
       const std::vector<int> share = apportion(*count, sizes, e.quota);
       for (Size g = 0; g < lanes; ++g) out[g].*field = share[g];
       fixed.push_back(std::move(e));
-    } else if (divisor > 0) {
-      for (Size g = 0; g < lanes; ++g) out[g].*field = std::max(1, std::min(sizes[g], cores[g]) / divisor);
+    } else if (auto_count) {
+      for (Size g = 0; g < lanes; ++g) out[g].*field = auto_count(std::min(sizes[g], cores[g]));
     }
     return true;
   };
-  if (!stage(stages.producers, &LaneStages::producers, reads_input ? 8 : 4) ||
-      !stage(stages.writers, &LaneStages::writers, 8) ||
-      !stage(stages.compressors, &LaneStages::compressors, 0))
+  if (!stage(stages.producers, &LaneStages::producers, [&](int n) { return auto_producers(n, reads_input); }) ||
+      !stage(stages.writers, &LaneStages::writers, auto_writers) ||
+      !stage(stages.compressors, &LaneStages::compressors, nullptr))
     return std::nullopt;
   const bool auto_compressors = !stages.compressors;
   const auto need = [&](Size g) {
