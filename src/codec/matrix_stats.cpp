@@ -6,11 +6,21 @@
 #include <limits>
 #include <type_traits>
 
-#include <emmintrin.h>
-#include <libdeflate.h>
+#include <immintrin.h>
+#include <isa-l/crc.h>
+
+// GCC 12's AVX-512 intrinsics initialise their pass-through operand from itself
+// (_mm512_undefined_pd) and warn about it when inlined (GCC bug 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace shmjob::codec {
 namespace {
+
+std::uint32_t crc32_update(std::uint32_t crc, const unsigned char* data, std::size_t bytes) noexcept {
+  return crc32_gzip_refl(crc, data, bytes);
+}
 
 // Statistics and CRC run block by block, so the CRC reads a block from memory and the value scan
 // finds it in cache: one pass over the matrix instead of two (a 1000x1000 float64 matrix does not
@@ -132,44 +142,119 @@ struct FloatAccumulator {
   }
 };
 
+// The same eight lanes in one AVX-512 register each: lane L holds elements i + L, as in the SSE2
+// version (register j, half k is lane 2j + k), and each lane adds its values in the same order,
+// so both give the same bits (the NaN lanes add +0.0, like the SSE2 and-mask). Fewer
+// instructions per value, not more partial sums: the sum's rounding stays what it was.
 template <class T>
-MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements) noexcept {
-  Accumulator<T> acc;
-  std::uint32_t crc = 0;
-  const std::size_t per_block = kBlockBytes / sizeof(T);
-  if constexpr (std::is_floating_point_v<T>) {
-    FloatAccumulator<T> fast;
-    for (std::size_t first = 0; first < elements; first += per_block) {
-      const std::size_t n = std::min(per_block, elements - first);
-      const unsigned char* block = bytes + first * sizeof(T);
-      crc = libdeflate_crc32(crc, block, n * sizeof(T));
-      fast.scan(block, n, acc);  // the tail (elements % 8 of the last block) goes to acc
+struct Avx512Accumulator {
+  static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>);
+  __m512d lo, hi, sum, counted;
+  __attribute__((target("avx512f"))) Avx512Accumulator()
+      : lo(_mm512_set1_pd(std::numeric_limits<double>::infinity())),
+        hi(_mm512_set1_pd(-std::numeric_limits<double>::infinity())),
+        sum(_mm512_setzero_pd()),
+        counted(_mm512_setzero_pd()) {}
+  __attribute__((target("avx512f"))) void scan(const unsigned char* bytes, std::size_t elements,
+                                                Accumulator<T>& rest) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= elements; i += 8) {
+      __m512d v;
+      if constexpr (std::is_same_v<T, double>)
+        v = _mm512_loadu_pd(bytes + i * sizeof(T));
+      else
+        v = _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(bytes + i * sizeof(T))));
+      const __mmask8 number = _mm512_cmp_pd_mask(v, v, _CMP_EQ_OQ);
+      lo = _mm512_min_pd(v, lo);
+      hi = _mm512_max_pd(v, hi);
+      sum = _mm512_add_pd(sum, _mm512_maskz_mov_pd(number, v));
+      counted = _mm512_add_pd(counted, _mm512_maskz_mov_pd(number, _mm512_set1_pd(1.0)));
     }
-    fast.fold_into(acc);
-  } else {
-    for (std::size_t first = 0; first < elements; first += per_block) {
-      const std::size_t n = std::min(per_block, elements - first);
-      const unsigned char* block = bytes + first * sizeof(T);
-      crc = libdeflate_crc32(crc, block, n * sizeof(T));
-      acc.scan(block, n);
+    for (std::size_t j = 0; i < elements; ++i, ++j) rest.add(j, Accumulator<T>::load(bytes + i * sizeof(T)));
+  }
+  __attribute__((target("avx512f"))) void fold_into(Accumulator<T>& rest) const noexcept {
+    double l[8], h[8], s[8], c[8];
+    _mm512_storeu_pd(l, lo);
+    _mm512_storeu_pd(h, hi);
+    _mm512_storeu_pd(s, sum);
+    _mm512_storeu_pd(c, counted);
+    for (std::size_t lane = 0; lane < kLanes; ++lane) {
+      rest.lo[lane] = std::min(rest.lo[lane], l[lane]);
+      rest.hi[lane] = std::max(rest.hi[lane], h[lane]);
+      rest.sum[lane] += s[lane];
+      rest.counted[lane] += static_cast<std::uint64_t>(c[lane]);
     }
   }
+};
+
+template <class T, class Fast>
+MatrixStats float_stats_and_crc(const unsigned char* bytes, std::size_t elements) noexcept {
+  Accumulator<T> acc;
+  Fast fast;
+  std::uint32_t crc = 0;
+  const std::size_t per_block = kBlockBytes / sizeof(T);
+  for (std::size_t first = 0; first < elements; first += per_block) {
+    const std::size_t n = std::min(per_block, elements - first);
+    const unsigned char* block = bytes + first * sizeof(T);
+    crc = crc32_update(crc, block, n * sizeof(T));
+    fast.scan(block, n, acc);  // the tail (elements % 8 of the last block) goes to acc
+  }
+  fast.fold_into(acc);
   MatrixStats stats = acc.result();
   stats.crc32 = crc;
   return stats;
 }
 
+template <class T>
+MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, FloatScan scan) noexcept {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (scan == FloatScan::avx512) return float_stats_and_crc<T, Avx512Accumulator<T>>(bytes, elements);
+    return float_stats_and_crc<T, FloatAccumulator<T>>(bytes, elements);
+  } else {
+    Accumulator<T> acc;
+    std::uint32_t crc = 0;
+    const std::size_t per_block = kBlockBytes / sizeof(T);
+    for (std::size_t first = 0; first < elements; first += per_block) {
+      const std::size_t n = std::min(per_block, elements - first);
+      const unsigned char* block = bytes + first * sizeof(T);
+      crc = crc32_update(crc, block, n * sizeof(T));
+      acc.scan(block, n);
+    }
+    MatrixStats stats = acc.result();
+    stats.crc32 = crc;
+    return stats;
+  }
+}
+
+FloatScan widest_float_scan() noexcept {
+  return float_scan_available(FloatScan::avx512) ? FloatScan::avx512 : FloatScan::sse2;
+}
+
 }  // namespace
 
-// libdeflate's CRC-32 is zlib's (gzip polynomial, same initial value and final xor), computed
-// with carry-less multiplication where the CPU has it: about 10x zlib 1.2's table method here.
+// ISA-L's crc32_gzip_refl is zlib's CRC-32 (reflected gzip polynomial, same initial value and
+// final xor, chainable the same way), folded with carry-less multiplication, 512 bits at a time
+// where the CPU has VPCLMULQDQ: 64 GB/s here against libdeflate 1.14's 16 and zlib 1.2's ~1.6.
 std::uint32_t crc32_of(const void* data, std::size_t bytes) noexcept {
-  return bytes == 0 ? 0 : libdeflate_crc32(0, data, bytes);
+  return bytes == 0 ? 0 : crc32_update(0, static_cast<const unsigned char*>(data), bytes);
+}
+
+bool float_scan_available(FloatScan scan) noexcept {
+  switch (scan) {
+    case FloatScan::sse2: return true;  // x86-64's baseline
+    case FloatScan::avx512: return __builtin_cpu_supports("avx512f") != 0;
+  }
+  return false;
+}
+
+MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, FloatScan scan) noexcept {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  return visit_dtype(dtype, [&](auto zero) { return stats_and_crc<decltype(zero)>(bytes, elements, scan); });
 }
 
 MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  return visit_dtype(dtype, [&](auto zero) { return stats_and_crc<decltype(zero)>(bytes, elements); });
+  static const FloatScan widest = widest_float_scan();
+  return compute_stats(data, elements, dtype, widest);
 }
 
 }  // namespace shmjob::codec

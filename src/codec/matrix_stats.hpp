@@ -1,6 +1,6 @@
 #pragma once
 // Per-matrix facts recorded in the index: a CRC-32 of the raw bytes (zlib's crc32, the same value
-// Python's zlib.crc32(array.tobytes()) gives; computed with libdeflate) and min/max/mean of the
+// Python's zlib.crc32(array.tobytes()) gives; computed with ISA-L) and min/max/mean of the
 // values as float64.
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +17,13 @@ struct MatrixStats {
 };
 
 MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept;
+
+// float32/float64 values are scanned 8 at a time with x86-64's baseline SSE2 or, where the CPU
+// has it, AVX-512 (compute_stats above picks the widest). Both give the same bits; the overload
+// with a scan is for the tests that check that and for the benchmarks.
+enum class FloatScan { sse2, avx512 };
+bool float_scan_available(FloatScan scan) noexcept;
+MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, FloatScan scan) noexcept;
 std::uint32_t crc32_of(const void* data, std::size_t bytes) noexcept;
 
 }  // namespace shmjob::codec

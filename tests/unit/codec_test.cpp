@@ -421,5 +421,60 @@ void check_against_reference(DType dtype) {
 TEST(Stats, VectorPathEqualsReferenceFloat64) { check_against_reference<double>(DType::float64); }
 TEST(Stats, VectorPathEqualsReferenceFloat32) { check_against_reference<float>(DType::float32); }
 
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// The AVX-512 scan gives the SSE2 scan's bits (same lanes, same order of additions), down to the
+// sign of a zero sum, for lengths around the 8-value step and the 128 KiB block; skipped where
+// the CPU has no AVX-512 (compute_stats then never takes that path).
+template <class T>
+void check_scans_agree(DType dtype) {
+  if (!float_scan_available(FloatScan::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
+                        std::size_t{4096}, std::size_t{16383}, std::size_t{16384}, std::size_t{16391},
+                        std::size_t{32768 + 5}, std::size_t{100003}}) {
+    std::vector<T> v(n);
+    for (auto& e : v) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      e = static_cast<T>(static_cast<double>(x >> 11) * 0x1.0p-53 * 1e6 - 3e5);
+    }
+    for (std::size_t i = 0; i < n; i += 97) v[i] = std::numeric_limits<T>::quiet_NaN();
+    if (n > 3) v[3] = std::numeric_limits<T>::infinity();
+    const MatrixStats a = compute_stats(v.data(), n, dtype, FloatScan::sse2);
+    const MatrixStats b = compute_stats(v.data(), n, dtype, FloatScan::avx512);
+    EXPECT_EQ(a.crc32, b.crc32) << n;
+    EXPECT_TRUE(same_bits(a.min, b.min)) << n;
+    EXPECT_TRUE(same_bits(a.max, b.max)) << n;
+    EXPECT_TRUE(same_bits(a.mean, b.mean)) << n << ": " << a.mean << " vs " << b.mean;
+  }
+  // Negative zeros only, and NaN lanes among them: the sum stays -0.0 where no NaN is added.
+  const std::vector<T> zeros(64, T(-0.0));
+  const MatrixStats a = compute_stats(zeros.data(), zeros.size(), dtype, FloatScan::sse2);
+  const MatrixStats b = compute_stats(zeros.data(), zeros.size(), dtype, FloatScan::avx512);
+  EXPECT_TRUE(same_bits(a.mean, b.mean));
+  std::vector<T> mixed = zeros;
+  mixed[5] = std::numeric_limits<T>::quiet_NaN();
+  EXPECT_TRUE(same_bits(compute_stats(mixed.data(), mixed.size(), dtype, FloatScan::sse2).mean,
+                        compute_stats(mixed.data(), mixed.size(), dtype, FloatScan::avx512).mean));
+}
+
+TEST(Stats, Avx512ScanGivesTheSse2BitsFloat64) { check_scans_agree<double>(DType::float64); }
+TEST(Stats, Avx512ScanGivesTheSse2BitsFloat32) { check_scans_agree<float>(DType::float32); }
+
+// The CRC of a matrix is computed block by block (128 KiB): chaining must give zlib's value for
+// the whole, at every split point, including inside a 64-byte fold.
+TEST(Crc32, ChainedBlocksGiveZlibsValue) {
+  std::vector<unsigned char> bytes(300000);
+  std::uint64_t x = 1;
+  for (auto& b : bytes) x = x * 6364136223846793005ULL + 1442695040888963407ULL, b = static_cast<unsigned char>(x >> 56);
+  const auto zlib = static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
+  EXPECT_EQ(crc32_of(bytes.data(), bytes.size()), zlib);
+  for (std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{131072}, std::size_t{131073}, bytes.size() - 1}) {
+    EXPECT_EQ(crc32_of(bytes.data(), n), static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(n)))) << n;
+  }
+  // compute_stats over uint8 chains the CRC over 128 KiB blocks.
+  EXPECT_EQ(compute_stats(bytes.data(), bytes.size(), DType::uint8).crc32, zlib);
+}
+
 }  // namespace
 }  // namespace shmjob::codec
