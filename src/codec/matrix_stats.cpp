@@ -143,9 +143,9 @@ struct FloatAccumulator {
 };
 
 // The same eight lanes in one AVX-512 register each: lane L holds elements i + L, as in the SSE2
-// version (register j, half k is lane 2j + k), and each lane adds its values in the same order,
-// so both give the same bits (the NaN lanes add +0.0, like the SSE2 and-mask). Fewer
-// instructions per value, not more partial sums: the sum's rounding stays what it was.
+// version (register j, half k is lane 2j + k), each lane adds its values in the same order and
+// min/max take the value as first operand (a NaN value leaves the lane as it was), so both give
+// the same bits. Fewer instructions per value, not more partial sums: the sum's rounding stays.
 template <class T>
 struct Avx512Accumulator {
   static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>);

@@ -31,10 +31,12 @@ def check(condition, message):
     (passed if condition else failures).append(message)
 
 
-def job_config(tmp, name, count, level):
+def job_config(tmp, name, count, level, writer_delay_ms=0):
     config = {"job": name, "output_dir": os.path.join(tmp, name), "metrics": {"interval_s": 0.1},
               "matrices": {"count": count, "rows": 160, "cols": 160, "kind": "smooth"},
               "stages": {"producers": 1, "compressors": 1, "writers": 1}, "compression": {"level": level}}
+    if writer_delay_ms:
+        config["testing"] = {"writer_delay_ms": writer_delay_ms}
     path = os.path.join(tmp, name + ".json")
     with open(path, "w") as f:
         json.dump(config, f)
@@ -69,7 +71,9 @@ def main():
     before = shm_entries()
     session = f"/tmp/ompi.{socket.gethostname()}.{os.getuid()}"
     with tempfile.TemporaryDirectory(prefix="shmjob-cleanup-") as tmp:
-        config_a, path_a = job_config(tmp, "running", 200, 19)
+        # Job A must outlive B's start, kill and the 6 s wait below on any machine: its writer is
+        # paced (75 ms per matrix, at least 15 s) instead of relying on level 19 being slow enough.
+        config_a, path_a = job_config(tmp, "running", 200, 19, writer_delay_ms=75)
         config_b, path_b = job_config(tmp, "killed", 400, 19)
         job_a = subprocess.Popen(["mpirun", "-n", "3", shmjob, path_a], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
