@@ -187,43 +187,45 @@ struct Avx512Accumulator {
   }
 };
 
-template <class T, class Fast>
-MatrixStats float_stats_and_crc(const unsigned char* bytes, std::size_t elements) noexcept {
-  Accumulator<T> acc;
-  Fast fast;
+// Adds each block of the matrix to the CRC, then hands it to `scan` while it is in cache.
+template <class T, class Scan>
+std::uint32_t crc_then_scan_blocks(const unsigned char* bytes, std::size_t elements, Scan scan) noexcept {
   std::uint32_t crc = 0;
   const std::size_t per_block = kBlockBytes / sizeof(T);
   for (std::size_t first = 0; first < elements; first += per_block) {
     const std::size_t n = std::min(per_block, elements - first);
     const unsigned char* block = bytes + first * sizeof(T);
     crc = crc32_update(crc, block, n * sizeof(T));
-    fast.scan(block, n, acc);  // the tail (elements % 8 of the last block) goes to acc
+    scan(block, n);
   }
-  fast.fold_into(acc);
-  MatrixStats stats = acc.result();
-  stats.crc32 = crc;
-  return stats;
+  return crc;
 }
 
 template <class T>
 MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, FloatScan scan) noexcept {
+  Accumulator<T> acc;
+  std::uint32_t crc = 0;
   if constexpr (std::is_floating_point_v<T>) {
-    if (scan == FloatScan::avx512) return float_stats_and_crc<T, Avx512Accumulator<T>>(bytes, elements);
-    return float_stats_and_crc<T, FloatAccumulator<T>>(bytes, elements);
-  } else {
-    Accumulator<T> acc;
-    std::uint32_t crc = 0;
-    const std::size_t per_block = kBlockBytes / sizeof(T);
-    for (std::size_t first = 0; first < elements; first += per_block) {
-      const std::size_t n = std::min(per_block, elements - first);
-      const unsigned char* block = bytes + first * sizeof(T);
-      crc = crc32_update(crc, block, n * sizeof(T));
-      acc.scan(block, n);
+    const auto vector_scan = [&](auto& fast) {
+      // The tail (elements % 8 of the last block) goes to acc.
+      crc = crc_then_scan_blocks<T>(bytes, elements, [&](const unsigned char* block, std::size_t n) {
+        fast.scan(block, n, acc);
+      });
+      fast.fold_into(acc);
+    };
+    if (scan == FloatScan::avx512) {
+      Avx512Accumulator<T> fast;
+      vector_scan(fast);
+    } else {
+      FloatAccumulator<T> fast;
+      vector_scan(fast);
     }
-    MatrixStats stats = acc.result();
-    stats.crc32 = crc;
-    return stats;
+  } else {
+    crc = crc_then_scan_blocks<T>(bytes, elements, [&](const unsigned char* block, std::size_t n) { acc.scan(block, n); });
   }
+  MatrixStats stats = acc.result();
+  stats.crc32 = crc;
+  return stats;
 }
 
 FloatScan widest_float_scan() noexcept {
