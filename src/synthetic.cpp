@@ -27,10 +27,14 @@ constexpr double kTwoPowMinus24 = 0x1.0p-24;
 constexpr double kExpMinus4 = 0.018315638888734179;  // exp(-4), the Poisson lambda is 4
 constexpr int kMaxPoissonValue = 63;
 
+// splitmix64's finaliser multipliers (also used by the AVX-512 poisson path).
+constexpr std::uint64_t kMix1 = 0xBF58476D1CE4E5B9ULL;
+constexpr std::uint64_t kMix2 = 0x94D049BB133111EBULL;
+
 constexpr std::uint64_t mix(std::uint64_t z) noexcept {
   z += kGolden;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * kMix1;
+  z = (z ^ (z >> 27)) * kMix2;
   return z ^ (z >> 31);
 }
 
@@ -176,8 +180,8 @@ __attribute__((target("avx512f,avx512dq"))) void fill_poisson_avx512(const Strea
                                                                      T* out) noexcept {
   const PoissonTable& table = poisson_table();
   const __m512i golden = _mm512_set1_epi64(static_cast<long long>(kGolden));
-  const __m512i c1 = _mm512_set1_epi64(static_cast<long long>(0xBF58476D1CE4E5B9ULL));
-  const __m512i c2 = _mm512_set1_epi64(static_cast<long long>(0x94D049BB133111EBULL));
+  const __m512i c1 = _mm512_set1_epi64(static_cast<long long>(kMix1));
+  const __m512i c2 = _mm512_set1_epi64(static_cast<long long>(kMix2));
   const __m512i low = _mm512_loadu_si512(table.threshold);       // thresholds 0..7
   const __m512i high = _mm512_loadu_si512(table.threshold + 8);  // thresholds 8..15
   const __m512i fifteen = _mm512_set1_epi64(15);
@@ -217,20 +221,7 @@ __attribute__((target("avx512f,avx512dq"))) void fill_poisson_avx512(const Strea
 
 }  // namespace
 
-bool generator_path_available(GeneratorPath path) noexcept {
-  switch (path) {
-    case GeneratorPath::portable: return true;
-    case GeneratorPath::avx512:
-#ifdef SHMJOB_POISSON_AVX512
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-#else
-      return false;
-#endif
-  }
-  return false;
-}
-
-void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, GeneratorPath path) noexcept {
+void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, SimdLevel level) noexcept {
   const Stream stream{mix(spec.seed ^ mix(id))};
   visit_dtype(spec.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -240,7 +231,7 @@ void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, Genera
       case DataKind::smooth: fill_smooth(spec, stream, typed); break;
       case DataKind::poisson:
 #ifdef SHMJOB_POISSON_AVX512
-        if (path == GeneratorPath::avx512) {
+        if (level == SimdLevel::avx512) {
           fill_poisson_avx512(stream, spec.elements(), typed);
           break;
         }
@@ -252,9 +243,7 @@ void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, Genera
 }
 
 void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out) noexcept {
-  static const GeneratorPath widest =
-      generator_path_available(GeneratorPath::avx512) ? GeneratorPath::avx512 : GeneratorPath::portable;
-  generate_matrix(spec, id, out, widest);
+  generate_matrix(spec, id, out, widest_simd_level());
 }
 
 }  // namespace shmjob

@@ -35,6 +35,13 @@ template <class T>
 struct Accumulator {
   double lo[kLanes], hi[kLanes], sum[kLanes];
   std::uint64_t counted[kLanes];
+  // Folds one lane of a vector accumulator (same meaning: min, max, sum, count) into `lane`.
+  void merge(std::size_t lane, double l, double h, double s, double c) noexcept {
+    lo[lane] = std::min(lo[lane], l);
+    hi[lane] = std::max(hi[lane], h);
+    sum[lane] += s;
+    counted[lane] += static_cast<std::uint64_t>(c);
+  }
   Accumulator() {
     for (std::size_t j = 0; j < kLanes; ++j) {
       lo[j] = std::numeric_limits<double>::infinity();
@@ -131,13 +138,7 @@ struct FloatAccumulator {
       _mm_storeu_pd(h, hi[j]);
       _mm_storeu_pd(s, sum[j]);
       _mm_storeu_pd(c, counted[j]);
-      for (int k = 0; k < 2; ++k) {
-        const auto lane = static_cast<std::size_t>(2 * j + k);
-        rest.lo[lane] = std::min(rest.lo[lane], l[k]);
-        rest.hi[lane] = std::max(rest.hi[lane], h[k]);
-        rest.sum[lane] += s[k];
-        rest.counted[lane] += static_cast<std::uint64_t>(c[k]);
-      }
+      for (int k = 0; k < 2; ++k) rest.merge(static_cast<std::size_t>(2 * j + k), l[k], h[k], s[k], c[k]);
     }
   }
 };
@@ -178,12 +179,7 @@ struct Avx512Accumulator {
     _mm512_storeu_pd(h, hi);
     _mm512_storeu_pd(s, sum);
     _mm512_storeu_pd(c, counted);
-    for (std::size_t lane = 0; lane < kLanes; ++lane) {
-      rest.lo[lane] = std::min(rest.lo[lane], l[lane]);
-      rest.hi[lane] = std::max(rest.hi[lane], h[lane]);
-      rest.sum[lane] += s[lane];
-      rest.counted[lane] += static_cast<std::uint64_t>(c[lane]);
-    }
+    for (std::size_t lane = 0; lane < kLanes; ++lane) rest.merge(lane, l[lane], h[lane], s[lane], c[lane]);
   }
 };
 
@@ -202,7 +198,7 @@ std::uint32_t crc_then_scan_blocks(const unsigned char* bytes, std::size_t eleme
 }
 
 template <class T>
-MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, FloatScan scan) noexcept {
+MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, SimdLevel level) noexcept {
   Accumulator<T> acc;
   std::uint32_t crc = 0;
   if constexpr (std::is_floating_point_v<T>) {
@@ -213,7 +209,7 @@ MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, Floa
       });
       fast.fold_into(acc);
     };
-    if (scan == FloatScan::avx512) {
+    if (level == SimdLevel::avx512) {
       Avx512Accumulator<T> fast;
       vector_scan(fast);
     } else {
@@ -228,10 +224,6 @@ MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, Floa
   return stats;
 }
 
-FloatScan widest_float_scan() noexcept {
-  return float_scan_available(FloatScan::avx512) ? FloatScan::avx512 : FloatScan::sse2;
-}
-
 }  // namespace
 
 // ISA-L's crc32_gzip_refl is zlib's CRC-32 (reflected gzip polynomial, same initial value and
@@ -241,22 +233,13 @@ std::uint32_t crc32_of(const void* data, std::size_t bytes) noexcept {
   return bytes == 0 ? 0 : crc32_update(0, static_cast<const unsigned char*>(data), bytes);
 }
 
-bool float_scan_available(FloatScan scan) noexcept {
-  switch (scan) {
-    case FloatScan::sse2: return true;  // x86-64's baseline
-    case FloatScan::avx512: return __builtin_cpu_supports("avx512f") != 0;
-  }
-  return false;
-}
-
-MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, FloatScan scan) noexcept {
+MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, SimdLevel level) noexcept {
   const auto* bytes = static_cast<const unsigned char*>(data);
-  return visit_dtype(dtype, [&](auto zero) { return stats_and_crc<decltype(zero)>(bytes, elements, scan); });
+  return visit_dtype(dtype, [&](auto zero) { return stats_and_crc<decltype(zero)>(bytes, elements, level); });
 }
 
 MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept {
-  static const FloatScan widest = widest_float_scan();
-  return compute_stats(data, elements, dtype, widest);
+  return compute_stats(data, elements, dtype, widest_simd_level());
 }
 
 }  // namespace shmjob::codec

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "shmjob/dtype.hpp"
+#include "simd_level.hpp"
 
 namespace shmjob::codec {
 
@@ -18,12 +19,9 @@ struct MatrixStats {
 
 MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype) noexcept;
 
-// float32/float64 values are scanned 8 at a time with x86-64's baseline SSE2 or, where the CPU
-// has it, AVX-512 (compute_stats above picks the widest). Both give the same bits; the overload
-// with a scan is for the tests that check that and for the benchmarks.
-enum class FloatScan { sse2, avx512 };
-bool float_scan_available(FloatScan scan) noexcept;
-MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, FloatScan scan) noexcept;
+// float32/float64 values are scanned 8 at a time with SSE2 or AVX-512 (compute_stats above takes
+// widest_simd_level()). Both give the same bits; this overload is for the tests that check that.
+MatrixStats compute_stats(const void* data, std::size_t elements, DType dtype, SimdLevel level) noexcept;
 std::uint32_t crc32_of(const void* data, std::size_t bytes) noexcept;
 
 }  // namespace shmjob::codec

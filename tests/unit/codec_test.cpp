@@ -428,7 +428,7 @@ bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; 
 // where the CPU has no AVX-512 (compute_stats then never takes that path).
 template <class T>
 void check_scans_agree(DType dtype) {
-  if (!float_scan_available(FloatScan::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
   std::uint64_t x = 0x9E3779B97F4A7C15ULL;
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
                         std::size_t{4096}, std::size_t{16383}, std::size_t{16384}, std::size_t{16391},
@@ -440,8 +440,8 @@ void check_scans_agree(DType dtype) {
     }
     for (std::size_t i = 0; i < n; i += 97) v[i] = std::numeric_limits<T>::quiet_NaN();
     if (n > 3) v[3] = std::numeric_limits<T>::infinity();
-    const MatrixStats a = compute_stats(v.data(), n, dtype, FloatScan::sse2);
-    const MatrixStats b = compute_stats(v.data(), n, dtype, FloatScan::avx512);
+    const MatrixStats a = compute_stats(v.data(), n, dtype, SimdLevel::baseline);
+    const MatrixStats b = compute_stats(v.data(), n, dtype, SimdLevel::avx512);
     EXPECT_EQ(a.crc32, b.crc32) << n;
     EXPECT_TRUE(same_bits(a.min, b.min)) << n;
     EXPECT_TRUE(same_bits(a.max, b.max)) << n;
@@ -451,8 +451,8 @@ void check_scans_agree(DType dtype) {
   std::vector<T> zeros(64, T(-0.0));
   for (int with_nan = 0; with_nan < 2; ++with_nan) {
     if (with_nan) zeros[5] = std::numeric_limits<T>::quiet_NaN();
-    const MatrixStats a = compute_stats(zeros.data(), zeros.size(), dtype, FloatScan::sse2);
-    const MatrixStats b = compute_stats(zeros.data(), zeros.size(), dtype, FloatScan::avx512);
+    const MatrixStats a = compute_stats(zeros.data(), zeros.size(), dtype, SimdLevel::baseline);
+    const MatrixStats b = compute_stats(zeros.data(), zeros.size(), dtype, SimdLevel::avx512);
     EXPECT_TRUE(same_bits(a.min, b.min) && same_bits(a.max, b.max) && same_bits(a.mean, b.mean)) << with_nan;
   }
 }

@@ -1,4 +1,4 @@
-// The generator's code paths give the same bytes (synthetic_path.hpp); the numpy twin test
+// The generator's code paths give the same bytes (simd_level.hpp); the numpy twin test
 // checks the default path against analysis/shmjob_synthetic.py.
 #include <gtest/gtest.h>
 
@@ -23,14 +23,14 @@ MatrixSpec spec_of(DataKind kind, DType dtype, std::uint32_t rows, std::uint32_t
   return spec;
 }
 
-std::vector<unsigned char> generated(const MatrixSpec& spec, std::uint64_t id, GeneratorPath path) {
+std::vector<unsigned char> generated(const MatrixSpec& spec, std::uint64_t id, SimdLevel level) {
   std::vector<unsigned char> bytes(spec.bytes() + 1, 0xA5);  // one guard byte past the end
-  generate_matrix(spec, id, bytes.data(), path);
+  generate_matrix(spec, id, bytes.data(), level);
   return bytes;
 }
 
 TEST(Synthetic, Avx512PathGivesThePortableBytes) {
-  if (!generator_path_available(GeneratorPath::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
+  if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
   const DType dtypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,   DType::uint8,
                           DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64};
   const std::uint32_t shapes[][2] = {{1, 1}, {1, 7}, {1, 8}, {3, 5}, {64, 64}, {17, 33}};
@@ -39,8 +39,8 @@ TEST(Synthetic, Avx512PathGivesThePortableBytes) {
       for (const auto& shape : shapes)
         for (std::uint64_t id : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{987654321}}) {
           const MatrixSpec spec = spec_of(kind, dtype, shape[0], shape[1]);
-          const auto portable = generated(spec, id, GeneratorPath::portable);
-          const auto fast = generated(spec, id, GeneratorPath::avx512);
+          const auto portable = generated(spec, id, SimdLevel::baseline);
+          const auto fast = generated(spec, id, SimdLevel::avx512);
           ASSERT_EQ(portable, fast) << data_kind_name(kind) << " " << dtype_name(dtype) << " " << shape[0]
                                     << "x" << shape[1] << " id " << id;
           EXPECT_EQ(fast.back(), 0xA5) << "wrote past the matrix";
@@ -50,10 +50,10 @@ TEST(Synthetic, Avx512PathGivesThePortableBytes) {
 // Values of 15 and more (m beyond cdf[14]) are rare and go through the scalar fallback for their
 // group of 8: a 1000x1000 matrix has some, and they come out the same.
 TEST(Synthetic, Avx512PoissonFallbackForLargeValues) {
-  if (!generator_path_available(GeneratorPath::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
+  if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
   const MatrixSpec spec = spec_of(DataKind::poisson, DType::float64, 1000, 1000);
-  const auto portable = generated(spec, 7, GeneratorPath::portable);
-  const auto fast = generated(spec, 7, GeneratorPath::avx512);
+  const auto portable = generated(spec, 7, SimdLevel::baseline);
+  const auto fast = generated(spec, 7, SimdLevel::avx512);
   EXPECT_EQ(portable, fast);
   std::size_t large = 0;
   double largest = 0;
