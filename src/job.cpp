@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 
+#include "h5/index_merge.hpp"
 #include "h5/master_writer.hpp"
 #include "h5/shard_writer.hpp"
 #include "interrupt.hpp"
@@ -111,6 +112,12 @@ std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
   return out;
 }
 
+
+// Rank 0's totals were taken before it wrote the master; its peak RSS is taken again after.
+std::vector<RankTotals> with_root_peak(std::vector<RankTotals> totals) {
+  if (!totals.empty()) totals.front().max_rss_bytes = metrics::peak_rss_bytes();
+  return totals;
+}
 
 }  // namespace
 
@@ -222,16 +229,16 @@ int Job::run() {
   std::vector<ShardPartRecord> my_parts;
   const auto shard = first_shard + static_cast<std::uint32_t>(me.role_index);
   // Several nodes: a writer's shard exists only if it got a matrix.
-  if (me.role == Role::writer && (!handout || !rows_.empty()))
+  if (me.role == Role::writer && (!handout || writer_totals_.matrices > 0))
     for (int s = 0; s < static_cast<int>(sets_.size()); ++s) {
       const stages::IdRange r = ctx.shard_span(me.role_index, s);
       my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
     }
   const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);
-  const std::vector<IndexRow> rows = gatherv_to_root(rows_, world_);
+  const std::vector<metrics::WriterTotals> writers = gather_to_root(writer_totals_, world_);
   if (world_rank_ == 0) {
     try {
-      finish_on_root(code, placements, totals, rows, shards, flow_seconds);
+      finish_on_root(code, placements, totals, writers, shards, flow_seconds);
     } catch (const std::exception& e) {
       const mpi::Failure f = as_failure(e);
       std::fprintf(stderr, "shmjob: error: %s\n", f.message.c_str());
@@ -271,7 +278,7 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
         break;
       }
       case Role::compressor: stages::run_compressor(ctx); break;
-      case Role::writer: rows_ = stages::run_writer(ctx); break;
+      case Role::writer: writer_totals_ = stages::run_writer(ctx); break;
       case Role::idle: break;
     }
   } catch (const std::exception& e) {
@@ -284,34 +291,32 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
 }
 
 void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
-                         const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
+                         const std::vector<RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
                          const std::vector<ShardPartRecord>& parts, double flow_seconds) {
   metrics::JobSummary summary;
   const bool written = code == kExitOk || code == kExitInterrupted;
   summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
   summary.seconds = flow_seconds;
-  for (const IndexRow& r : rows) {
-    summary.raw_bytes += r.raw_bytes;
-    summary.compressed_bytes += r.compressed_bytes;
+  double ratio_min = 0, ratio_max = 0;
+  for (const metrics::WriterTotals& w : writers) {
+    summary.matrices += w.matrices;
+    summary.raw_bytes += w.raw_bytes;
+    summary.compressed_bytes += w.compressed_bytes;
+    if (w.ratio_max == 0) continue;
+    ratio_min = ratio_max == 0 ? w.ratio_min : std::min(ratio_min, w.ratio_min);
+    ratio_max = std::max(ratio_max, w.ratio_max);
   }
-  summary.matrices = rows.size();
   summary.expected = work_.todo_count();  // this run's share: with resume, what was missing
   // The master covers the earlier runs' intact matrices (resume) and this run's.
   std::vector<h5::ShardInfo> shards = work_.prior.shards;
-  for (h5::ShardInfo& s : shard_infos(config_.job, sets_.size(), parts)) shards.push_back(std::move(s));
-  std::vector<IndexRow> sorted = work_.prior.kept;
-  sorted.insert(sorted.end(), rows.begin(), rows.end());
+  const std::vector<h5::ShardInfo> new_shards = shard_infos(config_.job, sets_.size(), parts);
+  shards.insert(shards.end(), new_shards.begin(), new_shards.end());
+  metrics::RatioDistribution ratios(ratio_min, ratio_max);
+  std::uint64_t in_master = 0;  // earlier runs' matrices and this run's
 
   if (written) {
-    std::sort(sorted.begin(), sorted.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-    // Every id at most once, and all of them in a complete job: what the writers of all nodes
-    // wrote must add up (with several nodes no writer knows its ids in advance).
-    for (std::size_t i = 1; i < sorted.size(); ++i)
-      if (sorted[i].id == sorted[i - 1].id)
-        throw Error("matrix " + std::to_string(sorted[i].id) + " was written twice (shards " +
-                    std::to_string(sorted[i - 1].shard) + " and " + std::to_string(sorted[i].shard) + ")");
-    if (code == kExitOk && rows.size() != summary.expected)
-      throw Error(std::to_string(rows.size()) + " matrices were written for the " +
+    if (code == kExitOk && summary.matrices != summary.expected)
+      throw Error(std::to_string(summary.matrices) + " matrices were written for the " +
                   std::to_string(summary.expected) + " this run had to write (lost matrices)");
     nlohmann::json shard_names = nlohmann::json::array();
     for (const auto& s : shards) shard_names.push_back(s.file_name);
@@ -337,12 +342,39 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         inputs.files.push_back(std::filesystem::absolute(f).lexically_normal().string());
       for (const InputDataset& d : catalog_.datasets()) inputs.datasets.push_back(d.path);
     }
-    h5::write_master(config_.master_path(), sets_, shards, sorted, inputs, attributes);
+    // The master's index: the rows of this run's shards (each shard's own index, sorted by id)
+    // and the rows kept from earlier runs, merged by id. Every id at most once, and all of them
+    // in a complete job: what the writers of all nodes wrote must add up (with several nodes no
+    // writer knows its ids in advance).
+    h5::IndexMerge merge;
+    merge.add_rows(work_.prior.kept);  // input 0; sorted by id (resume::combine)
+    for (const h5::ShardInfo& s : new_shards) merge.add_shard(config_.output_dir / s.file_name);
+    std::uint64_t this_run = 0;
+    IndexRow last{};
+    const auto next_row = [&](IndexRow& row) {
+      std::size_t input = 0;
+      if (!merge.next(row, input)) return false;
+      if (in_master > 0 && row.id == last.id)
+        throw Error("matrix " + std::to_string(row.id) + " was written twice (shards " +
+                    std::to_string(last.shard) + " and " + std::to_string(row.shard) + ")");
+      last = row;
+      ++in_master;
+      if (input > 0) {
+        ++this_run;
+        ratios.add(row);
+      }
+      return true;
+    };
+    h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes);
+    if (this_run != summary.matrices)
+      throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
+                  std::to_string(summary.matrices));
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
   try {
     if (log_)
-      log_->append(metrics::end_record(summary, placements, totals, rows, diagnosis_context(),
+      log_->append(metrics::end_record(summary, placements, with_root_peak(totals), writers, ratios.json(),
+                                       diagnosis_context(),
                                        written ? "" : "see stderr"));
   } catch (const std::exception&) {
     if (written) throw;  // else the job's own error (e.g. the disk is full) is the one to report
@@ -353,7 +385,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     std::fprintf(stderr,
                  "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
                  "and its index lists them\n",
-                 static_cast<unsigned long long>(sorted.size()),
+                 static_cast<unsigned long long>(in_master),
                  static_cast<unsigned long long>(expected), config_.master_path().c_str());
     std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
   }
@@ -374,9 +406,10 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
       summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
       config_.master_path().c_str(), config_.metrics_path().c_str());
   if (!work_.prior.kept.empty())
-    std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %zu\n",
-                work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices), sorted.size());
-  if (const nlohmann::json nodes = metrics::node_shares(placements, totals, rows); nodes.size() > 1) {
+    std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %llu\n",
+                work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices),
+                static_cast<unsigned long long>(in_master));
+  if (const nlohmann::json nodes = metrics::node_shares(placements, totals, writers); nodes.size() > 1) {
     std::string shares;
     for (const auto& n : nodes) {
       const auto blocks = n["blocks"].get<std::uint64_t>();

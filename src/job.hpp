@@ -45,7 +45,7 @@ class Job {
   nlohmann::json topology_json() const;                    // for the start record
   metrics::DiagnosisContext diagnosis_context() const;     // for the bottleneck verdict
   void finish_on_root(int code, const std::vector<metrics::RankPlacement>& placements,
-                      const std::vector<metrics::RankTotals>& totals, const std::vector<IndexRow>& rows,
+                      const std::vector<metrics::RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
                       const std::vector<ShardPartRecord>& parts, double flow_seconds);
 
   const Config& config_;
@@ -61,7 +61,7 @@ class Job {
   int world_rank_ = 0;
   double start_epoch_ = 0;
   std::unique_ptr<metrics::MetricsLog> log_;
-  std::vector<IndexRow> rows_;
+  metrics::WriterTotals writer_totals_;  // a writer's, from its stage
   mpi::Failure failure_;
 };
 

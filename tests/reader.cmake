@@ -22,3 +22,9 @@ shmjob_mpi_script(verify_command verify_command_test.py $<TARGET_FILE:shmjob>)
 shmjob_unit_test(unit_shard_writer unit/shard_writer_test.cpp)
 target_link_libraries(unit_shard_writer PRIVATE shmjob_core)
 target_include_directories(unit_shard_writer PRIVATE ${PROJECT_SOURCE_DIR}/src)
+
+# What keeps index rows out of memory: a writer's received-id bits, a shard's index sorted on
+# disk, the shards' indexes merged by id, and the master written from that merge.
+shmjob_unit_test(unit_index_merge unit/index_merge_test.cpp)
+target_link_libraries(unit_index_merge PRIVATE shmjob_core)
+target_include_directories(unit_index_merge PRIVATE ${PROJECT_SOURCE_DIR}/src)

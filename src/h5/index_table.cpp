@@ -35,22 +35,41 @@ Datatype index_row_type() {
   return t;
 }
 
-void write_index(hid_t location, const char* name, std::span<const IndexRow> rows) {
-  const Datatype type = index_row_type();
+IndexWriter::IndexWriter(hid_t location, const char* name) : memory_type_(index_row_type()), name_(name) {
   // Stored packed: no struct padding (uninitialised bytes) reaches the file.
-  Datatype packed(H5Tcopy(type), "H5Tcopy");
+  Datatype packed(H5Tcopy(memory_type_), "H5Tcopy");
   check(H5Tpack(packed), "H5Tpack");
-  const hsize_t n = rows.size();
-  Dataspace space(H5Screate_simple(1, &n, nullptr), "H5Screate_simple");
+  const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = kChunkRows;
+  Dataspace space(H5Screate_simple(1, &zero, &unlimited), "H5Screate_simple");
   PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
-  if (n > 0) {
-    const hsize_t chunk = std::min<hsize_t>(n, 16384);
-    check(H5Pset_chunk(dcpl, 1, &chunk), "H5Pset_chunk");
-    check(H5Pset_deflate(dcpl, 4), "H5Pset_deflate");
-  }
-  Dataset d(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-            std::string("create dataset ") + name);
-  if (n > 0) check(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), std::string("write ") + name);
+  check(H5Pset_chunk(dcpl, 1, &chunk), "H5Pset_chunk");
+  check(H5Pset_deflate(dcpl, 4), "H5Pset_deflate");
+  dataset_ = Dataset(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                     "create dataset " + name_);
+  buffer_.reserve(kChunkRows);
+}
+
+void IndexWriter::add(const IndexRow& row) {
+  buffer_.push_back(row);
+  if (buffer_.size() == kChunkRows) write_buffered();
+}
+
+void IndexWriter::write_buffered() {
+  if (buffer_.empty()) return;
+  const std::string what = "write " + name_;
+  const hsize_t start = size_, count = buffer_.size(), grown = size_ + buffer_.size();
+  check(H5Dset_extent(dataset_, &grown), what);
+  const Dataspace file_space(H5Dget_space(dataset_), what);
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
+  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
+  check(H5Dwrite(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, buffer_.data()), what);
+  size_ = grown;
+  buffer_.clear();
+}
+
+void IndexWriter::close() {
+  write_buffered();
+  dataset_.close("close " + name_);
 }
 
 std::vector<IndexRow> read_index(hid_t location, const char* name) {
@@ -67,25 +86,32 @@ std::vector<IndexRow> read_index(hid_t location, const char* name) {
 
 namespace {
 constexpr hsize_t kGrowingChunkRows = 1024;
-}
+constexpr std::size_t kPermuteBlockRows = 16384;  // 2.2 MB of rows at a time
 
-GrowingIndex::GrowingIndex(hid_t location, const char* name, const std::string& where)
-    : memory_type_(index_row_type()), where_(where) {
-  Datatype packed(H5Tcopy(memory_type_), "H5Tcopy");
+Dataset create_growing_table(hid_t location, const std::string& name, hsize_t rows, const std::string& where) {
+  Datatype packed(H5Tcopy(index_row_type()), "H5Tcopy");
   check(H5Tpack(packed), "H5Tpack");
-  const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
-  Dataspace space(H5Screate_simple(1, &zero, &unlimited), "H5Screate_simple");
+  const hsize_t unlimited = H5S_UNLIMITED;
+  Dataspace space(H5Screate_simple(1, &rows, &unlimited), "H5Screate_simple");
   PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
   check(H5Pset_chunk(dcpl, 1, &kGrowingChunkRows), "H5Pset_chunk");
-  dataset_ = Dataset(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                     std::string("create dataset ") + name + " in " + where_);
+  return Dataset(H5Dcreate2(location, name.c_str(), packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                 "create dataset " + name + " in " + where);
 }
+}  // namespace
+
+GrowingIndex::GrowingIndex(hid_t location, const char* name, const std::string& where)
+    : dataset_(create_growing_table(location, name, 0, where)),
+      name_(name),
+      memory_type_(index_row_type()),
+      where_(where) {}
 
 GrowingIndex GrowingIndex::open(hid_t location, const char* name, const std::string& where, std::uint64_t rows) {
   GrowingIndex index;
   index.memory_type_ = index_row_type();
   index.where_ = where;
   index.dataset_ = Dataset(H5Dopen2(location, name, H5P_DEFAULT), std::string("reopen dataset ") + name + " in " + where);
+  index.name_ = name;
   index.size_ = rows;
   return index;
 }
@@ -108,13 +134,45 @@ void GrowingIndex::append(std::span<const IndexRow> rows) {
   size_ = grown;
 }
 
-void GrowingIndex::rewrite(std::span<const IndexRow> rows) {
-  if (rows.size() != size_) {
-    const hsize_t n = rows.size();
-    check(H5Dset_extent(dataset_, &n), "resize the index of " + where_);
-    size_ = n;
+void GrowingIndex::read_at(std::uint64_t first, std::span<IndexRow> out) const {
+  if (out.empty()) return;
+  const std::string what = "read the index of " + where_;
+  const Dataspace file_space(H5Dget_space(dataset_), what);
+  const hsize_t start = first, count = out.size();
+  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
+  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
+  check(H5Dread(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, out.data()), what);
+}
+
+void GrowingIndex::permute(hid_t location, const std::function<std::uint64_t(const IndexRow&)>& position_of) {
+  const std::string what = "sort the index of " + where_;
+  const std::string sorting = name_ + ".sorting";
+  Dataset sorted = create_growing_table(location, sorting, size_, where_);
+  const Dataspace file_space(H5Dget_space(sorted), what);
+  std::vector<IndexRow> block(std::min<std::uint64_t>(size_, kPermuteBlockRows));
+  std::vector<hsize_t> positions(block.size());
+  for (std::uint64_t first = 0; first < size_; first += block.size()) {
+    const std::span<IndexRow> rows(block.data(), std::min<std::uint64_t>(block.size(), size_ - first));
+    read_at(first, rows);
+    bool consecutive = true;  // the common case: the block's rows came in id order
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      positions[i] = position_of(rows[i]);
+      if (positions[i] >= size_) throw H5Error("HDF5: " + what + ": position out of range", kExitInternal);
+      consecutive = consecutive && (i == 0 || positions[i] == positions[i - 1] + 1);
+    }
+    const hsize_t count = rows.size();
+    if (consecutive)
+      check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &positions[0], nullptr, &count, nullptr), what);
+    else  // a point selection is filled in the order its points are listed
+      check(H5Sselect_elements(file_space, H5S_SELECT_SET, count, positions.data()), what);
+    const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
+    check(H5Dwrite(sorted, memory_type_, memory_space, file_space, H5P_DEFAULT, rows.data()), what);
   }
-  write_at(0, rows);
+  sorted.close(what);
+  dataset_.close(what);
+  check(H5Ldelete(location, name_.c_str(), H5P_DEFAULT), what);
+  check(H5Lmove(location, sorting.c_str(), location, name_.c_str(), H5P_DEFAULT, H5P_DEFAULT), what);
+  dataset_ = Dataset(H5Dopen2(location, name_.c_str(), H5P_DEFAULT), what);
 }
 
 }  // namespace shmjob::h5

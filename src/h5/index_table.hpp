@@ -2,7 +2,9 @@
 // The compound HDF5 type of IndexRow, writing a table of rows, growing one as a job runs (a
 // shard's index, flushed periodically) and reading one back (resume).
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "h5/h5_handle.hpp"
@@ -11,15 +13,32 @@
 namespace shmjob::h5 {
 
 Datatype index_row_type();
-// Writes `rows` as dataset `name` in `location` (1-D, chunked and deflated: it compresses well).
-void write_index(hid_t location, const char* name, std::span<const IndexRow> rows);
+// Writes a table row by row in one pass (the master's index): dataset `name` in `location`,
+// 1-D, chunked and deflated (it compresses well), growing by a chunk of buffered rows at a time.
+class IndexWriter {
+ public:
+  static constexpr std::size_t kChunkRows = 16384;
+  IndexWriter(hid_t location, const char* name);
+  void add(const IndexRow& row);
+  // Writes the buffered rows and closes the table; throws H5Error.
+  void close();
+
+ private:
+  void write_buffered();
+  Dataset dataset_;
+  Datatype memory_type_;
+  std::string name_;
+  std::vector<IndexRow> buffer_;
+  std::uint64_t size_ = 0;
+};
 // Reads a table written by write_index or GrowingIndex (any compound with IndexRow's member
 // names). Throws H5Error.
 std::vector<IndexRow> read_index(hid_t location, const char* name);
 
-// An index table that grows: rows are appended at each flush and the whole table can be
-// rewritten in place at the end (sorted). Unfiltered fixed-size chunks, so a rewrite never moves
-// a chunk: what an earlier flush put on disk stays where the file's metadata says it is.
+// An index table that grows: rows are appended at each flush (in the order they come) and the
+// table can be put in another order at the end (sorted by id). Unfiltered fixed-size chunks, so
+// appending never moves a chunk: what an earlier flush put on disk stays where the file's
+// metadata says it is.
 class GrowingIndex {
  public:
   GrowingIndex() = default;
@@ -27,14 +46,20 @@ class GrowingIndex {
   // The table `name` this class created earlier in `location`, holding `rows` rows.
   static GrowingIndex open(hid_t location, const char* name, const std::string& where, std::uint64_t rows);
   void append(std::span<const IndexRow> rows);
-  // Replaces the whole table by `rows` (as many as were appended).
-  void rewrite(std::span<const IndexRow> rows);
+  // Rows first .. first + out.size() - 1.
+  void read_at(std::uint64_t first, std::span<IndexRow> out) const;
+  // Reorders the table: row r goes to position_of(r), a permutation of 0 .. size() - 1. The rows
+  // are copied in blocks into a new table that takes this one's name once it is complete, so
+  // memory does not grow with the table and the file's metadata (written only at a flush) names
+  // either the old table or the complete new one.
+  void permute(hid_t location, const std::function<std::uint64_t(const IndexRow&)>& position_of);
   std::uint64_t size() const noexcept { return size_; }
   void close(const std::string& what) { dataset_.close(what); }
 
  private:
   void write_at(std::uint64_t first, std::span<const IndexRow> rows);
   Dataset dataset_;
+  std::string name_;
   Datatype memory_type_;
   std::uint64_t size_ = 0;
   std::string where_;

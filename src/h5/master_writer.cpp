@@ -32,61 +32,94 @@ const ShardInfo& shard_numbered(std::span<const ShardInfo> shards, std::uint32_t
                 kExitInternal);
 }
 
-// `rows`: the set's index rows, sorted by id.
-void write_virtual_dataset(hid_t file, const MatrixSet& set, std::size_t set_index,
-                           std::span<const ShardInfo> shards, std::span<const IndexRow> rows) {
-  const std::array<hsize_t, 3> dims{set.count, set.rows, set.cols};
-  Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
-  PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
-  check(H5Pset_layout(dcpl, H5D_VIRTUAL), "H5Pset_layout");  // virtual even with no block mapped
-  const std::string source_path = "/" + set.name;
-  for (std::size_t begin = 0; begin < rows.size();) {
-    std::size_t end = begin + 1;
-    while (end < rows.size() && rows[end].shard == rows[begin].shard &&
-           rows[end].id - rows[begin].id == end - begin && rows[end].row - rows[begin].row == end - begin)
-      ++end;
-    const IndexRow& first = rows[begin];
-    const ShardInfo& shard = shard_numbered(shards, first.shard);
-    const std::array<hsize_t, 3> block{end - begin, set.rows, set.cols};
-    const std::array<hsize_t, 3> start{first.id - set.first_id, 0, 0};
-    check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
+// A set's virtual dataset: its mapping grows by one block for each run of consecutive ids at
+// consecutive rows of one shard, as the set's rows come in id order.
+class VirtualDatasetBuilder {
+ public:
+  VirtualDatasetBuilder(const MatrixSet& set, std::size_t set_index, std::span<const ShardInfo> shards)
+      : set_(set), set_index_(set_index), shards_(shards), source_path_("/" + set.name) {
+    const std::array<hsize_t, 3> dims{set.count, set.rows, set.cols};
+    space_ = Dataspace(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
+    dcpl_ = PropList(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+    check(H5Pset_layout(dcpl_, H5D_VIRTUAL), "H5Pset_layout");  // virtual even with no block mapped
+  }
+
+  void add(const IndexRow& r) {
+    if (length_ > 0 && r.shard == first_.shard && r.id - first_.id == length_ && r.row - first_.row == length_) {
+      ++length_;
+      return;
+    }
+    map_run();
+    first_ = r;
+    length_ = 1;
+  }
+
+  void create(hid_t file) {
+    map_run();
+    check(H5Sselect_all(space_), "H5Sselect_all");
+    Dataset data(H5Dcreate2(file, set_.name.c_str(), native_type(set_.dtype), space_, H5P_DEFAULT, dcpl_,
+                            H5P_DEFAULT),
+                 "create the virtual dataset " + set_.name);
+    data.close("close the virtual dataset " + set_.name);
+  }
+
+ private:
+  void map_run() {
+    if (length_ == 0) return;
+    const ShardInfo& shard = shard_numbered(shards_, first_.shard);
+    const std::array<hsize_t, 3> block{length_, set_.rows, set_.cols};
+    const std::array<hsize_t, 3> start{first_.id - set_.first_id, 0, 0};
+    check(H5Sselect_hyperslab(space_, H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
           "select a block of the virtual dataset");
-    const std::array<hsize_t, 3> source_dims{shard.count.at(set_index), set.rows, set.cols};
-    const std::array<hsize_t, 3> source_start{first.row, 0, 0};
+    const std::array<hsize_t, 3> source_dims{shard.count.at(set_index_), set_.rows, set_.cols};
+    const std::array<hsize_t, 3> source_start{first_.row, 0, 0};
     Dataspace source(H5Screate_simple(3, source_dims.data(), nullptr), "H5Screate_simple");
     check(H5Sselect_hyperslab(source, H5S_SELECT_SET, source_start.data(), nullptr, block.data(), nullptr),
           "select a block of " + shard.file_name);
-    check(H5Pset_virtual(dcpl, space, shard.file_name.c_str(), source_path.c_str(), source),
-          "map " + shard.file_name + " into the virtual dataset " + set.name);
-    begin = end;
+    check(H5Pset_virtual(dcpl_, space_, shard.file_name.c_str(), source_path_.c_str(), source),
+          "map " + shard.file_name + " into the virtual dataset " + set_.name);
+    length_ = 0;
   }
-  check(H5Sselect_all(space), "H5Sselect_all");
-  Dataset data(H5Dcreate2(file, set.name.c_str(), native_type(set.dtype), space, H5P_DEFAULT, dcpl,
-                          H5P_DEFAULT),
-               "create the virtual dataset " + set.name);
-  data.close("close the virtual dataset " + set.name);
-}
+
+  const MatrixSet& set_;
+  std::size_t set_index_;
+  std::span<const ShardInfo> shards_;
+  std::string source_path_;
+  Dataspace space_;
+  PropList dcpl_;
+  IndexRow first_{};
+  std::uint64_t length_ = 0;  // rows in the run that starts at first_
+};
 }  // namespace
 
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
-                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const InputList& inputs, const std::map<std::string, std::string>& attributes) {
+                  std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
+                  const std::map<std::string, std::string>& attributes) {
   const std::filesystem::path partial = path.string() + ".partial";
   const std::string where = partial.string();
-  {
+  try {
     PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
     check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
     File file(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create " + where);
+    IndexRow row{};
+    bool have = rows(row);
     for (std::size_t s = 0; s < sets.size(); ++s) {
       const MatrixSet& set = sets[s];
-      const auto begin = std::lower_bound(rows.begin(), rows.end(), set.first_id,
-                                          [](const IndexRow& r, std::uint64_t id) { return r.id < id; });
-      const auto end = std::lower_bound(begin, rows.end(), set.first_id + set.count,
-                                        [](const IndexRow& r, std::uint64_t id) { return r.id < id; });
-      const std::span<const IndexRow> set_rows(begin, end);
-      write_virtual_dataset(file, set, s, shards, set_rows);
-      write_index(file, set.index_name.c_str(), set_rows);
+      if (have && row.id < set.first_id)
+        throw H5Error("master: index row of matrix " + std::to_string(row.id) + " is in no dataset or out of order",
+                      kExitInternal);
+      VirtualDatasetBuilder data(set, s, shards);
+      IndexWriter index(file, set.index_name.c_str());
+      for (; have && row.id - set.first_id < set.count; have = rows(row)) {
+        data.add(row);
+        index.add(row);
+      }
+      data.create(file);
+      index.close();
     }
+    if (have)
+      throw H5Error("master: index row of matrix " + std::to_string(row.id) + " is in no dataset or out of order",
+                    kExitInternal);
     if (!inputs.files.empty()) {
       Handle<H5Gclose> group(H5Gcreate2(file, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                              "create group inputs");
@@ -95,6 +128,10 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     }
     for (const auto& [name, value] : attributes) write_string_attribute(file, name.c_str(), value);
     file.close("close " + where);
+  } catch (...) {
+    std::error_code ignored;  // no half-written master is left behind
+    std::filesystem::remove(partial, ignored);
+    throw;
   }
   // Durable before it is visible under its name, and the new name durable too: after a crash
   // the master is either the old one (or none) or the complete new one.
@@ -103,6 +140,17 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
   std::filesystem::rename(partial, path, ec);
   if (ec) throw H5Error("cannot rename " + where + " to " + path.string() + ": " + ec.message());
   sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+}
+
+void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
+                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
+                  const InputList& inputs, const std::map<std::string, std::string>& attributes) {
+  std::size_t next = 0;
+  write_master(path, sets, shards, [&](IndexRow& row) {
+    if (next == rows.size()) return false;
+    row = rows[next++];
+    return true;
+  }, inputs, attributes);
 }
 
 }  // namespace shmjob::h5

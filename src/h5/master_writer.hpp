@@ -9,6 +9,7 @@
 // so a master file exists only for a job that got that far.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -31,7 +32,15 @@ struct InputList {
   std::vector<std::string> datasets;
 };
 
-// `rows` holds every set's rows, sorted by id; every row's shard is in `shards`.
+// Gives the next index row, in increasing id order; false after the last.
+using RowSource = std::function<bool(IndexRow&)>;
+
+// `rows` gives every set's rows, sorted by id, each once; every row's shard is in `shards`.
+// Memory does not grow with the number of rows: they are read once and written in chunks.
+void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
+                  std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
+                  const std::map<std::string, std::string>& attributes);
+// The same from rows in memory.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
                   const InputList& inputs, const std::map<std::string, std::string>& attributes);

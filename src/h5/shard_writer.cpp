@@ -154,8 +154,8 @@ void ShardWriter::reopen() {
   index_ = GrowingIndex::open(file_, "index", where, index_rows);
 }
 
-void ShardWriter::finish(std::span<const IndexRow> rows) {
-  index_.rewrite(rows);
+void ShardWriter::finish(const std::function<std::uint64_t(const IndexRow&)>& position_of) {
+  index_.permute(file_, position_of);
   index_.close("close the index of " + path_.string());
   for (Dataset& d : data_) d.close("close a dataset of " + path_.string());
   check(H5Fflush(file_, H5F_SCOPE_GLOBAL), "flush " + path_.string());

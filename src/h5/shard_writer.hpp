@@ -16,6 +16,7 @@
 // metadata points at is overwritten).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <span>
@@ -62,9 +63,12 @@ class ShardWriter {
   // metadata cache holds more than kMetadataCacheLimit bytes, closes and reopens the file to
   // empty it (see below).
   void flush(std::span<const IndexRow> new_rows, FlushTo to = FlushTo::disk);
-  // Stores the shard's index table (all its rows, sorted by id) and closes the file, reporting
-  // any late write error (also of the last fsync, which it waits for).
-  void finish(std::span<const IndexRow> rows);
+  // Sorts the shard's index table (every row flushed so far: row r goes to position_of(r), a
+  // permutation of its rows) and closes the file, reporting any late write error (also of the
+  // last fsync, which it waits for).
+  void finish(const std::function<std::uint64_t(const IndexRow&)>& position_of);
+  // Rows in the shard's index table.
+  std::uint64_t index_rows() const noexcept { return index_.size(); }
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // Bytes in the file's metadata cache now (H5Fget_mdc_size).

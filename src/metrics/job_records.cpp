@@ -111,6 +111,12 @@ nlohmann::json event_record(double t, const std::string& level, const std::strin
           {"node", node},    {"message", message}};
 }
 
+std::uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
+}
+
 RankTotals rank_totals(const RankCounters& c) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -133,38 +139,6 @@ RankTotals rank_totals(const RankCounters& c) {
 }
 
 namespace {
-
-double quantile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const double position = q * static_cast<double>(sorted.size() - 1);
-  const auto below = static_cast<std::size_t>(std::floor(position));
-  const std::size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (sorted[above] - sorted[below]) * (position - static_cast<double>(below));
-}
-
-// Quantiles and a 20-bin histogram of the matrices' compression ratios (raw / stored bytes).
-nlohmann::json ratio_distribution(const std::vector<IndexRow>& rows) {
-  std::vector<double> ratios;
-  ratios.reserve(rows.size());
-  for (const IndexRow& r : rows)
-    if (r.compressed_bytes > 0) ratios.push_back(double(r.raw_bytes) / double(r.compressed_bytes));
-  std::sort(ratios.begin(), ratios.end());
-  nlohmann::json d = {{"n", ratios.size()}};
-  if (ratios.empty()) return d;
-  const double lo = ratios.front(), hi = ratios.back();
-  constexpr int kBins = 20;
-  const int bins = hi > lo ? kBins : 1;
-  std::vector<std::uint64_t> counts(static_cast<std::size_t>(bins), 0);
-  for (const double r : ratios) {
-    const int b = hi > lo ? static_cast<int>((r - lo) / (hi - lo) * bins) : 0;
-    ++counts[static_cast<std::size_t>(std::clamp(b, 0, bins - 1))];
-  }
-  std::vector<double> edges;
-  for (int b = 0; b <= bins; ++b) edges.push_back(hi > lo ? lo + (hi - lo) * b / bins : lo);
-  d.update({{"min", lo}, {"p10", quantile(ratios, 0.1)}, {"p50", quantile(ratios, 0.5)},
-            {"p90", quantile(ratios, 0.9)}, {"max", hi}, {"edges", edges}, {"counts", counts}});
-  return d;
-}
 
 // The writers' latency histograms merged: percentiles and the non-empty buckets.
 nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals) {
@@ -189,42 +163,91 @@ nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std
 
 }  // namespace
 
+void WriterTotals::add(const IndexRow& row) {
+  ++matrices;
+  raw_bytes += row.raw_bytes;
+  compressed_bytes += row.compressed_bytes;
+  if (row.compressed_bytes == 0) return;
+  const double ratio = double(row.raw_bytes) / double(row.compressed_bytes);
+  const bool first = ratio_max == 0;
+  ratio_min = first ? ratio : std::min(ratio_min, ratio);
+  ratio_max = first ? ratio : std::max(ratio_max, ratio);
+}
+
 nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
-                           const std::vector<IndexRow>& rows) {
+                           const std::vector<WriterTotals>& writers) {
   struct Share {
     std::string host;
     int ranks = 0;
-    std::uint64_t matrices = 0, raw_bytes = 0, blocks = 0;
-    std::set<std::uint32_t> shards;
+    std::uint64_t matrices = 0, raw_bytes = 0, blocks = 0, shards = 0;
   };
   std::map<int, Share> by_node;
-  std::map<int, int> node_of_rank;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     Share& share = by_node[ranks[i].node];
     if (share.host.empty()) share.host = ranks[i].host;
     ++share.ranks;
-    node_of_rank[ranks[i].world_rank] = ranks[i].node;
     if (i < totals.size()) share.blocks += totals[i].blocks;
-  }
-  for (const IndexRow& r : rows) {
-    const auto node = node_of_rank.find(r.writer);
-    if (node == node_of_rank.end()) continue;
-    Share& share = by_node[node->second];
-    ++share.matrices;
-    share.raw_bytes += r.raw_bytes;
-    share.shards.insert(r.shard);
+    if (i < writers.size() && writers[i].matrices > 0) {
+      share.matrices += writers[i].matrices;
+      share.raw_bytes += writers[i].raw_bytes;
+      ++share.shards;
+    }
   }
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [node, share] : by_node)
     out.push_back({{"node", node}, {"host", share.host}, {"ranks", share.ranks},
                    {"matrices", share.matrices}, {"raw_bytes", share.raw_bytes},
-                   {"shards", share.shards.size()}, {"blocks", share.blocks}});
+                   {"shards", share.shards}, {"blocks", share.blocks}});
   return out;
 }
 
+RatioDistribution::RatioDistribution(double min, double max)
+    : min_(min),
+      max_(std::max(min, max)),
+      fine_(static_cast<std::size_t>(kFineBins), 0),
+      shown_(static_cast<std::size_t>(max_ > min_ ? kShownBins : 1), 0) {}
+
+void RatioDistribution::add(const IndexRow& row) {
+  if (row.compressed_bytes == 0) return;
+  const double r = double(row.raw_bytes) / double(row.compressed_bytes);
+  const auto bin = [&](int bins) {
+    const int b = max_ > min_ ? static_cast<int>((r - min_) / (max_ - min_) * bins) : 0;
+    return static_cast<std::size_t>(std::clamp(b, 0, bins - 1));
+  };
+  ++fine_[bin(kFineBins)];
+  ++shown_[bin(max_ > min_ ? kShownBins : 1)];
+  ++n_;
+}
+
+nlohmann::json RatioDistribution::json() const {
+  nlohmann::json d = {{"n", n_}};
+  if (n_ == 0) return d;
+  const double width = (max_ - min_) / kFineBins;
+  // The value of fractional rank `position` (0 .. n-1), spreading each bin's ratios evenly
+  // across it: what the exact quantile's linear interpolation gives, to within one bin.
+  const auto quantile = [&](double q) {
+    const double position = q * static_cast<double>(n_ - 1);
+    double before = 0;
+    for (int b = 0; b < kFineBins; ++b) {
+      const auto count = static_cast<double>(fine_[static_cast<std::size_t>(b)]);
+      if (count > 0 && position < before + count)
+        return std::clamp(min_ + width * (b + (position - before + 0.5) / count), min_, max_);
+      before += count;
+    }
+    return max_;
+  };
+  const int bins = static_cast<int>(shown_.size());
+  std::vector<double> edges;
+  for (int b = 0; b <= bins; ++b) edges.push_back(max_ > min_ ? min_ + (max_ - min_) * b / bins : min_);
+  d.update({{"min", min_}, {"p10", quantile(0.1)}, {"p50", quantile(0.5)}, {"p90", quantile(0.9)},
+            {"max", max_}, {"edges", edges}, {"counts", shown_}});
+  return d;
+}
+
 nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>& ranks,
-                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
-                          const DiagnosisContext& diagnosis, const std::string& error) {
+                          const std::vector<RankTotals>& totals, const std::vector<WriterTotals>& writers,
+                          const nlohmann::json& compression_ratios, const DiagnosisContext& diagnosis,
+                          const std::string& error) {
   nlohmann::json per_rank = nlohmann::json::array();
   std::map<std::string, double> cpu_by_role;
   StageTimes stages{};
@@ -267,9 +290,9 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                            {"stages", stage_utilisation(stages, s.seconds)},
                            {"bottleneck", diagnose(stages, context)},
                            {"latency", latency_record(ranks, totals)},
-                           {"compression_ratios", ratio_distribution(rows)},
+                           {"compression_ratios", compression_ratios},
                            {"ranks", per_rank},
-                           {"nodes", node_shares(ranks, totals, rows)}};
+                           {"nodes", node_shares(ranks, totals, writers)}};
   if (!error.empty()) record["error"] = error;
   return record;
 }

@@ -34,8 +34,18 @@ struct RankTotals {
   LatencyCounts latency;  // writers only
   double latency_max_s;
 };
+// One writer's totals at the end, gathered on rank 0 (fixed size: sent as bytes; zeros for the
+// other roles). The writer keeps these instead of its index rows, which are in its shard.
+struct WriterTotals {
+  std::uint64_t matrices = 0, raw_bytes = 0, compressed_bytes = 0;
+  double ratio_min = 0, ratio_max = 0;  // raw / stored bytes over its matrices (0: none)
+  void add(const IndexRow& row);
+};
+
 // This rank's totals from its counters and its own resource usage.
 RankTotals rank_totals(const RankCounters& counters);
+// This process's peak resident set so far (getrusage).
+std::uint64_t peak_rss_bytes();
 
 nlohmann::json library_versions();
 std::string iso_time_utc(double epoch_seconds);
@@ -70,16 +80,36 @@ struct JobSummary {
   double matrices_per_s() const { return seconds > 0 ? static_cast<double>(matrices) / seconds : 0; }
 };
 
-// Per node (from the writers' index rows): {"node", "host", "ranks", "matrices", "raw_bytes",
-// "shards", "blocks"}: each node's share of the job; blocks are those its producers claimed
-// job-wide (0 on a single node, which splits its ids statically).
+// Per node (from the writers' totals): {"node", "host", "ranks", "matrices", "raw_bytes",
+// "shards", "blocks"}: each node's share of the job; shards are its writers that wrote a matrix;
+// blocks are those its producers claimed job-wide (0 on a single node, which splits its ids
+// statically). The vectors are indexed by world rank.
 nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
-                           const std::vector<IndexRow>& rows);
+                           const std::vector<WriterTotals>& writers);
+
+// The compression ratios (raw / stored bytes) of a job's matrices, given one at a time, with
+// their range known in advance (the writers' ratio_min/ratio_max): n, min, max, p10/p50/p90
+// (from 4096 equal bins across the range, interpolated: within 1/4096 of the range of the exact
+// quantile) and a 20-bin histogram. Fixed memory for any number of matrices.
+class RatioDistribution {
+ public:
+  RatioDistribution(double min, double max);
+  void add(const IndexRow& row);
+  nlohmann::json json() const;
+
+ private:
+  static constexpr int kFineBins = 4096, kShownBins = 20;
+  double min_, max_;
+  std::uint64_t n_ = 0;
+  std::vector<std::uint64_t> fine_;   // for the quantiles
+  std::vector<std::uint64_t> shown_;  // the histogram (one bin when all ratios are equal)
+};
 
 // Totals, rates, per-stage utilisation, latency and compression-ratio distributions and the
-// bottleneck verdict. `rows` are the index rows written (for the ratio distribution).
+// bottleneck verdict.
 nlohmann::json end_record(const JobSummary& summary, const std::vector<RankPlacement>& ranks,
-                          const std::vector<RankTotals>& totals, const std::vector<IndexRow>& rows,
-                          const DiagnosisContext& diagnosis, const std::string& error);
+                          const std::vector<RankTotals>& totals, const std::vector<WriterTotals>& writers,
+                          const nlohmann::json& compression_ratios, const DiagnosisContext& diagnosis,
+                          const std::string& error);
 
 }  // namespace shmjob::metrics

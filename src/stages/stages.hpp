@@ -4,7 +4,7 @@
 // an exception into a node abort).
 #include <vector>
 
-#include "shmjob/index_row.hpp"
+#include "metrics/job_records.hpp"
 #include "stages/matrix_source.hpp"
 #include "stages/stage_context.hpp"
 
@@ -12,7 +12,7 @@ namespace shmjob::stages {
 
 void run_producer(const StageContext& ctx, MatrixSource& source);
 void run_compressor(const StageContext& ctx);
-// Returns the index rows of the shard it wrote (sorted by id).
-std::vector<IndexRow> run_writer(const StageContext& ctx);
+// Stores the matrices in its shard, whose index it sorts by id at the end; returns its totals.
+metrics::WriterTotals run_writer(const StageContext& ctx);
 
 }  // namespace shmjob::stages

@@ -3,6 +3,7 @@
 // node; with several nodes rank 0 checks the whole).
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -13,25 +14,23 @@
 #include "h5/shard_writer.hpp"
 #include "resume/job_identity.hpp"
 #include "shmjob/error.hpp"
+#include "stages/received_ids.hpp"
 #include "stages/stages.hpp"
 
 namespace shmjob::stages {
 namespace {
-// Every id the writer owns arrived exactly once. After an interrupt, some of them: producers
-// take ids in ticket order and every id taken is finished, but resume does not rely on that
-// (after a crash the ids written need not be a prefix): it keeps whatever is intact.
-bool complete(const std::vector<IndexRow>& sorted, const WorkOrder& order, int writer, bool interrupted) {
-  for (std::size_t i = 1; i < sorted.size(); ++i)
-    if (sorted[i].id == sorted[i - 1].id) return false;
-  std::uint64_t mine = 0;
-  for (int s = 0; s < order.sets(); ++s)
-    for (const IdRange& r : order.writer_runs(writer, s))
-      mine += static_cast<std::uint64_t>(
-          std::lower_bound(sorted.begin(), sorted.end(), r.end(), [](const IndexRow& row, std::uint64_t id) { return row.id < id; }) -
-          std::lower_bound(sorted.begin(), sorted.end(), r.first, [](const IndexRow& row, std::uint64_t id) { return row.id < id; }));
-  if (mine != sorted.size()) return false;  // an id outside the writer's runs
-  return interrupted || mine == order.writer_total(writer);
+// Whether `id` is one this writer owns (one node: its runs of the set; after a resume they skip
+// the ids earlier runs kept).
+bool owned(const std::vector<IdRange>& runs, std::uint64_t id) {
+  const auto after = std::upper_bound(runs.begin(), runs.end(), id,
+                                      [](std::uint64_t i, const IdRange& r) { return i < r.first; });
+  return after != runs.begin() && std::prev(after)->contains(id);
 }
+
+// Index rows waiting for the next flush at most (1.1 MB): at a full batch they go to the shard's
+// index through the page cache, so the writer's memory does not grow with the matrix count
+// (W-small writes 25,000 matrices per second, 250,000 per default 10 s flush interval).
+constexpr std::size_t kMaxPendingRows = 8192;
 
 // How often the writer looks at the size of HDF5's metadata cache (in matrices written).
 constexpr std::uint64_t kCacheCheckEvery = 4096;
@@ -57,7 +56,7 @@ class FlushSchedule {
 };
 }  // namespace
 
-std::vector<IndexRow> run_writer(const StageContext& ctx) {
+metrics::WriterTotals run_writer(const StageContext& ctx) {
   const Config& config = ctx.config();
   const WorkOrder& order = ctx.order();
   const Handout* handout = ctx.handout();
@@ -75,10 +74,13 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   const std::chrono::milliseconds delay(slow ? config.testing.writer_delay_ms : 0);
 
   std::vector<h5::ShardPart> parts;
+  std::vector<ReceivedIds::Part> id_parts;
   for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s) {
     const IdRange r = ctx.shard_span(writer, s);
     parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], r.first, r.count});
+    id_parts.push_back({r.first, r.count});
   }
+  ReceivedIds received(std::move(id_parts));
   std::optional<h5::ShardWriter> shard;
   const auto open_shard = [&] {
     shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), parts,
@@ -90,28 +92,29 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
   // first one.
   if (!handout && order.writer_total(writer) > 0) open_shard();
 
-  std::vector<IndexRow> rows;
-  if (!handout) rows.reserve(order.writer_total(writer));
+  metrics::WriterTotals totals{};
+  std::vector<IndexRow> pending;  // rows written since the last flush
+  pending.reserve(kMaxPendingRows);
   FlushSchedule flush(config.flush);
-  std::size_t flushed_rows = 0;  // rows in the shard's index (a killed process keeps them)
-  std::size_t synced_rows = 0;   // of which synced to the disk (a node crash keeps them too)
+  std::uint64_t synced_rows = 0;  // rows synced to the disk (a node crash keeps them too)
   while (true) {
     // The configured flush points sync to the disk (an fsync in the background). Between them,
-    // once HDF5's metadata cache has grown past its limit (looked at every kCacheCheckEvery
-    // matrices), a flush to the page cache lets the shard drop it (ShardWriter::flush), so a
-    // writer's memory does not depend on how many matrices arrive per flush interval; it adds
-    // no fsync, so the user's flush settings alone decide how often the file system syncs.
-    const std::uint64_t unflushed = rows.size() - flushed_rows;
-    const bool due = shard && flush.due(rows.size() - synced_rows);
-    const bool cache_full = shard && !due && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
-                            shard->metadata_cache_full();
-    if (due || cache_full) {
+    // a flush to the page cache moves a full batch of rows to the shard's index, or lets the
+    // shard drop HDF5's metadata cache once it has grown past its limit (looked at every
+    // kCacheCheckEvery matrices, ShardWriter::flush), so a writer's memory does not depend on
+    // how many matrices arrive per flush interval; it adds no fsync, so the user's flush
+    // settings alone decide how often the file system syncs.
+    const std::uint64_t unflushed = pending.size();
+    const bool due = shard && flush.due(received.size() - synced_rows);
+    const bool batch_full = shard && !due && unflushed >= kMaxPendingRows;
+    const bool cache_full = shard && !due && !batch_full && unflushed > 0 &&
+                            unflushed % kCacheCheckEvery == 0 && shard->metadata_cache_full();
+    if (due || batch_full || cache_full) {
       ScopedTimer disk(me.wait_disk_ns);
-      shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows),
-                   due ? h5::FlushTo::disk : h5::FlushTo::page_cache);
-      flushed_rows = rows.size();
+      shard->flush(pending, due ? h5::FlushTo::disk : h5::FlushTo::page_cache);
+      pending.clear();
       if (due) {
-        synced_rows = rows.size();
+        synced_rows = received.size();
         flush.flushed();
       }
     }
@@ -121,9 +124,9 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
       if (!inbox.pop_wait(frame, aborted)) {
         // The job failed elsewhere: keep what this shard holds for --resume if the disk lets us.
         try {
-          if (shard) shard->flush(std::span<const IndexRow>(rows).subspan(flushed_rows));
+          if (shard) shard->flush(pending);
         } catch (const std::exception&) {}
-        return rows;
+        return totals;
       }
     }
     if (frame == shm::kEndOfStream) break;
@@ -136,20 +139,25 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
       const auto set = static_cast<std::size_t>(ctx.set_index_of(h.matrix_id));
       const h5::ShardPart& part = parts[set];
       if (handout && !shard) open_shard();
-      if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count)
+      if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count ||
+          (!handout && !owned(order.writer_runs(writer, static_cast<int>(set)), h.matrix_id)))
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
+      if (!received.insert(set, h.matrix_id))
+        throw Error("writer " + std::to_string(writer) + " received matrix " + std::to_string(h.matrix_id) +
+                    " twice (duplicated)");
       const std::uint64_t row = h.matrix_id - part.first_id;
       const Clock::time_point write_start = Clock::now();
       shard->write_matrix(set, row, ctx.slot_data(frame), h.compressed_bytes);
       if (delay.count() > 0) std::this_thread::sleep_for(delay);  // testing: a slow disk
       on_disk = Clock::now() - write_start;
-      rows.push_back({h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes,
-                      h.crc32, h.min, h.max, h.mean, h.producer, h.compressor, ctx.world_rank(),
-                      h.t_produced, h.t_compressed, ctx.now(), h.source_file, h.source_dataset,
-                      h.source_index});
+      const IndexRow& written = pending.emplace_back(IndexRow{
+          h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
+          h.mean, h.producer, h.compressor, ctx.world_rank(), h.t_produced, h.t_compressed, ctx.now(),
+          h.source_file, h.source_dataset, h.source_index});
+      totals.add(written);
       me.add(me.bytes_in, h.compressed_bytes);
       me.add(me.bytes_out, h.compressed_bytes);
-      me.record_latency(rows.back().t_written - h.t_produced);
+      me.record_latency(written.t_written - h.t_produced);
       const auto ns = [](Clock::duration d) {
         return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
       };
@@ -160,18 +168,20 @@ std::vector<IndexRow> run_writer(const StageContext& ctx) {
     if (!ctx.queue(shm::handle_owner(frame)).try_push(frame)) throw std::logic_error("free queue overflow");
   }
 
-  std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-  // Several nodes: which ids come is decided at run time; rank 0 checks the whole (job.cpp).
-  if (!handout && !complete(rows, order, writer, ctx.control().interrupted.load() != 0)) {
-    throw Error("writer " + std::to_string(writer) + " received " + std::to_string(rows.size()) +
-                " matrices for its " + std::to_string(order.writer_total(writer)) +
-                " ids (lost or duplicated)");
+  // Every id it received was its own and came once (checked as they came); one node: all of
+  // them came, unless the job was interrupted. Several nodes: which ids come is decided at run
+  // time; rank 0 checks the whole (job.cpp).
+  if (!handout && ctx.control().interrupted.load() == 0 && received.size() != order.writer_total(writer)) {
+    throw Error("writer " + std::to_string(writer) + " received " + std::to_string(received.size()) +
+                " matrices for its " + std::to_string(order.writer_total(writer)) + " ids (lost)");
   }
   if (shard) {
     ScopedTimer disk(me.wait_disk_ns);
-    shard->finish(rows);
+    shard->flush(pending, h5::FlushTo::page_cache);
+    pending.clear();
+    shard->finish([&](const IndexRow& r) { return received.position(static_cast<std::size_t>(ctx.set_index_of(r.id)), r.id); });
   }
-  return rows;
+  return totals;
 }
 
 }  // namespace shmjob::stages

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cmath>
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -48,6 +49,52 @@ TEST(LatencyHistogram, QuantilesWithinOneBucketOfTheExactOnes) {
   }
   EXPECT_DOUBLE_EQ(latency_quantile(counts, 1.0, max), max);
   EXPECT_EQ(latency_quantile(LatencyCounts{}, 0.5, 0), 0.0);
+}
+
+// The streaming ratio distribution against the exact one: the same n, min, max and 20-bin
+// histogram, and quantiles within 1/4096 of the range of numpy-style interpolated quantiles.
+TEST(RatioDistribution, MatchesTheExactDistributionOfManyMatrices) {
+  std::mt19937_64 random(11);
+  std::uniform_int_distribution<std::uint64_t> stored(900, 1400);
+  WriterTotals one{}, other{};
+  std::vector<IndexRow> rows(30000);
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    rows[i] = IndexRow{};
+    rows[i].raw_bytes = 8192;
+    rows[i].compressed_bytes = i == 7 ? 0 : stored(random);  // 0: not counted (as before)
+    (i % 2 ? one : other).add(rows[i]);
+    if (rows[i].compressed_bytes > 0) ratios.push_back(8192.0 / double(rows[i].compressed_bytes));
+  }
+  std::sort(ratios.begin(), ratios.end());
+  EXPECT_EQ(one.matrices + other.matrices, rows.size());
+  const double lo = std::min(one.ratio_min, other.ratio_min), hi = std::max(one.ratio_max, other.ratio_max);
+  EXPECT_DOUBLE_EQ(lo, ratios.front());
+  EXPECT_DOUBLE_EQ(hi, ratios.back());
+  RatioDistribution distribution(lo, hi);
+  for (const IndexRow& r : rows) distribution.add(r);
+  const nlohmann::json d = distribution.json();
+  EXPECT_EQ(d["n"].get<std::size_t>(), ratios.size());
+  EXPECT_DOUBLE_EQ(d["min"].get<double>(), ratios.front());
+  EXPECT_DOUBLE_EQ(d["max"].get<double>(), ratios.back());
+  for (const auto& [key, q] : {std::pair{"p10", 0.1}, std::pair{"p50", 0.5}, std::pair{"p90", 0.9}}) {
+    const double position = q * static_cast<double>(ratios.size() - 1);
+    const auto below = static_cast<std::size_t>(position);
+    const double exact = ratios[below] + (ratios[below + 1] - ratios[below]) * (position - double(below));
+    EXPECT_NEAR(d[key].get<double>(), exact, (hi - lo) / 4096) << key;
+  }
+  std::vector<std::uint64_t> counts(20, 0);
+  for (const double r : ratios) ++counts[std::min<std::size_t>(19, static_cast<std::size_t>((r - lo) / (hi - lo) * 20))];
+  EXPECT_EQ(d["counts"].get<std::vector<std::uint64_t>>(), counts);
+  EXPECT_EQ(d["edges"].size(), 21u);
+
+  RatioDistribution same(2.0, 2.0);  // every matrix compressed alike: one bin
+  IndexRow r{};
+  r.raw_bytes = 100, r.compressed_bytes = 50;
+  same.add(r), same.add(r);
+  EXPECT_EQ(same.json()["counts"], nlohmann::json::array({2}));
+  EXPECT_DOUBLE_EQ(same.json()["p50"].get<double>(), 2.0);
+  EXPECT_EQ(RatioDistribution(0, 0).json(), nlohmann::json({{"n", 0}}));
 }
 
 StageTimes times(double producers_busy, double producers_wait_slot, double compressors_busy,

@@ -116,7 +116,12 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
       rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.bytes(), frames, st.crc32, st.min, st.max,
                         st.mean, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource, id});
     }
-    shard.finish(rows_w);
+    shard.flush(rows_w, h5::FlushTo::page_cache);
+    shard.finish([&](const IndexRow& r) {  // rows_w is in id order already
+      return static_cast<std::uint64_t>(std::lower_bound(rows_w.begin(), rows_w.end(), r.id,
+                                                         [](const IndexRow& a, std::uint64_t id) { return a.id < id; }) -
+                                        rows_w.begin());
+    });
     rows_all.insert(rows_all.end(), rows_w.begin(), rows_w.end());
     shards.push_back({static_cast<std::uint32_t>(w), name, {first}, {n}});
   }
