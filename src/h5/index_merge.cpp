@@ -30,13 +30,9 @@ void IndexMerge::add_shard(const std::filesystem::path& shard) {
 
 bool IndexMerge::refill(Input& input) {
   if (input.next_row >= input.total) return false;
-  const std::string what = "read the index of " + input.where;
-  const hsize_t start = input.next_row, count = std::min<std::uint64_t>(kBlockRows, input.total - input.next_row);
+  const std::uint64_t count = std::min<std::uint64_t>(kBlockRows, input.total - input.next_row);
   input.block.resize(count);
-  const Dataspace file_space(H5Dget_space(input.table), what);
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
-  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
-  check(H5Dread(input.table, memory_type_, memory_space, file_space, H5P_DEFAULT, input.block.data()), what);
+  read_rows(input.table, memory_type_, input.next_row, input.block, "read the index of " + input.where);
   input.rows = input.block;
   input.at = 0;
   input.next_row += count;

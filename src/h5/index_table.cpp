@@ -35,6 +35,33 @@ Datatype index_row_type() {
   return t;
 }
 
+namespace {
+// The selection of rows first .. first + count - 1 in `table` and a memory space of `count`.
+struct RowSelection {
+  Dataspace file, memory;
+  RowSelection(hid_t table, std::uint64_t first, std::size_t count, const std::string& what)
+      : file(H5Dget_space(table), what) {
+    const hsize_t start = first, n = count;
+    check(H5Sselect_hyperslab(file, H5S_SELECT_SET, &start, nullptr, &n, nullptr), what);
+    memory = Dataspace(H5Screate_simple(1, &n, nullptr), what);
+  }
+};
+}  // namespace
+
+void write_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<const IndexRow> rows,
+                const std::string& what) {
+  if (rows.empty()) return;
+  const RowSelection at(table, first, rows.size(), what);
+  check(H5Dwrite(table, memory_type, at.memory, at.file, H5P_DEFAULT, rows.data()), what);
+}
+
+void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows,
+               const std::string& what) {
+  if (rows.empty()) return;
+  const RowSelection at(table, first, rows.size(), what);
+  check(H5Dread(table, memory_type, at.memory, at.file, H5P_DEFAULT, rows.data()), what);
+}
+
 IndexWriter::IndexWriter(hid_t location, const char* name) : memory_type_(index_row_type()), name_(name) {
   // Stored packed: no struct padding (uninitialised bytes) reaches the file.
   Datatype packed(H5Tcopy(memory_type_), "H5Tcopy");
@@ -57,12 +84,9 @@ void IndexWriter::add(const IndexRow& row) {
 void IndexWriter::write_buffered() {
   if (buffer_.empty()) return;
   const std::string what = "write " + name_;
-  const hsize_t start = size_, count = buffer_.size(), grown = size_ + buffer_.size();
+  const hsize_t grown = size_ + buffer_.size();
   check(H5Dset_extent(dataset_, &grown), what);
-  const Dataspace file_space(H5Dget_space(dataset_), what);
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
-  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
-  check(H5Dwrite(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, buffer_.data()), what);
+  write_rows(dataset_, memory_type_, size_, buffer_, what);
   size_ = grown;
   buffer_.clear();
 }
@@ -116,32 +140,16 @@ GrowingIndex GrowingIndex::open(hid_t location, const char* name, const std::str
   return index;
 }
 
-void GrowingIndex::write_at(std::uint64_t first, std::span<const IndexRow> rows) {
-  if (rows.empty()) return;
-  const std::string what = "write the index of " + where_;
-  const Dataspace file_space(H5Dget_space(dataset_), what);
-  const hsize_t start = first, count = rows.size();
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
-  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
-  check(H5Dwrite(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, rows.data()), what);
-}
-
 void GrowingIndex::append(std::span<const IndexRow> rows) {
   if (rows.empty()) return;
   const hsize_t grown = size_ + rows.size();
   check(H5Dset_extent(dataset_, &grown), "grow the index of " + where_);
-  write_at(size_, rows);
+  write_rows(dataset_, memory_type_, size_, rows, "write the index of " + where_);
   size_ = grown;
 }
 
 void GrowingIndex::read_at(std::uint64_t first, std::span<IndexRow> out) const {
-  if (out.empty()) return;
-  const std::string what = "read the index of " + where_;
-  const Dataspace file_space(H5Dget_space(dataset_), what);
-  const hsize_t start = first, count = out.size();
-  check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &start, nullptr, &count, nullptr), what);
-  const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
-  check(H5Dread(dataset_, memory_type_, memory_space, file_space, H5P_DEFAULT, out.data()), what);
+  read_rows(dataset_, memory_type_, first, out, "read the index of " + where_);
 }
 
 void GrowingIndex::permute(hid_t location, const std::function<std::uint64_t(const IndexRow&)>& position_of) {

@@ -13,6 +13,12 @@
 namespace shmjob::h5 {
 
 Datatype index_row_type();
+// Rows first .. first + rows.size() - 1 of the 1-D table `table` (which must be that long), in
+// `memory_type` (index_row_type()). `what` names the table in errors.
+void write_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<const IndexRow> rows,
+                const std::string& what);
+void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows,
+               const std::string& what);
 // Writes a table row by row in one pass (the master's index): dataset `name` in `location`,
 // 1-D, chunked and deflated (it compresses well), growing by a chunk of buffered rows at a time.
 class IndexWriter {
@@ -57,7 +63,6 @@ class GrowingIndex {
   void close(const std::string& what) { dataset_.close(what); }
 
  private:
-  void write_at(std::uint64_t first, std::span<const IndexRow> rows);
   Dataset dataset_;
   std::string name_;
   Datatype memory_type_;

@@ -236,7 +236,9 @@ def interrupt_case(shmjob, tmp, name, at, reference, how, leaves_work=False, **c
 
 def second_signal_case(shmjob, tmp, reference, shm_before):
     name = "second_signal"
-    config, path = write_config(tmp, name)
+    # A paced writer keeps the drain going well past the second signal: unpaced, the drain and
+    # the master could be done within the 50 ms gap on a fast machine.
+    config, path = write_config(tmp, name, testing={"writer_delay_ms": 40})
     job = start(shmjob, path)
     wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
     segments = shm_files_of(rank_pids(job.pid).values())
