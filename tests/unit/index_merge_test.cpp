@@ -106,6 +106,23 @@ TEST(GrowingIndex, PermuteSortsATableLargerThanItsBlocksInPlaceOfTheOld) {
   fs::remove_all(dir);
 }
 
+TEST(GrowingIndex, AnEmptyTableSortsToAnEmptyTableThatMergesToNothing) {
+  const fs::path dir = temp_dir();
+  const fs::path path = dir / "empty.h5";  // a writer interrupted before its first matrix
+  {
+    h5::File file(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), "create");
+    h5::GrowingIndex index(file, "index", path.string());
+    index.permute(file, [](const IndexRow&) -> std::uint64_t { throw std::logic_error("no row to place"); });
+    EXPECT_EQ(index.size(), 0u);
+  }
+  h5::IndexMerge merge;
+  merge.add_shard(path);
+  IndexRow row{};
+  std::size_t input = 0;
+  EXPECT_FALSE(merge.next(row, input));
+  fs::remove_all(dir);
+}
+
 TEST(IndexMerge, MergesSortedShardTablesAndRowsInMemoryByIdInBlocks) {
   const fs::path dir = temp_dir();
   // Three shards holding interleaved blocks of ids (as producers claim blocks on several nodes),
