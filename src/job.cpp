@@ -297,21 +297,17 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   const bool written = code == kExitOk || code == kExitInterrupted;
   summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
   summary.seconds = flow_seconds;
-  double ratio_min = 0, ratio_max = 0;
-  for (const metrics::WriterTotals& w : writers) {
-    summary.matrices += w.matrices;
-    summary.raw_bytes += w.raw_bytes;
-    summary.compressed_bytes += w.compressed_bytes;
-    if (w.ratio_max == 0) continue;
-    ratio_min = ratio_max == 0 ? w.ratio_min : std::min(ratio_min, w.ratio_min);
-    ratio_max = std::max(ratio_max, w.ratio_max);
-  }
+  metrics::WriterTotals all;
+  for (const metrics::WriterTotals& w : writers) all.merge(w);
+  summary.matrices = all.matrices;
+  summary.raw_bytes = all.raw_bytes;
+  summary.compressed_bytes = all.compressed_bytes;
   summary.expected = work_.todo_count();  // this run's share: with resume, what was missing
   // The master covers the earlier runs' intact matrices (resume) and this run's.
   std::vector<h5::ShardInfo> shards = work_.prior.shards;
   const std::vector<h5::ShardInfo> new_shards = shard_infos(config_.job, sets_.size(), parts);
   shards.insert(shards.end(), new_shards.begin(), new_shards.end());
-  metrics::RatioDistribution ratios(ratio_min, ratio_max);
+  metrics::RatioDistribution ratios(all.ratio_min, all.ratio_max);
   std::uint64_t in_master = 0;  // earlier runs' matrices and this run's
 
   if (written) {

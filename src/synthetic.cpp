@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -15,8 +17,6 @@
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-#include <type_traits>
-#include <vector>
 
 namespace shmjob {
 namespace {

@@ -15,24 +15,18 @@ void IndexMerge::add_rows(std::span<const IndexRow> sorted) {
 }
 
 void IndexMerge::add_shard(const std::filesystem::path& shard) {
-  if (memory_type_ < 0) memory_type_ = index_row_type();
   Input& input = inputs_.emplace_back();
   input.where = shard.string();
   input.file = File(H5Fopen(input.where.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open " + input.where);
-  input.table = Dataset(H5Dopen2(input.file, "index", H5P_DEFAULT), "open the index of " + input.where);
-  const Dataspace space(H5Dget_space(input.table), "the index of " + input.where);
-  if (H5Sget_simple_extent_ndims(space) != 1) throw H5Error("HDF5: the index of " + input.where + " is not a table");
-  hsize_t rows = 0;
-  check(H5Sget_simple_extent_dims(space, &rows, nullptr), "the index of " + input.where);
-  input.total = rows;
+  input.table = open_table(input.file, "index", "the index of " + input.where);
   if (refill(input)) heads_.push({input.rows.front().id, inputs_.size() - 1});
 }
 
 bool IndexMerge::refill(Input& input) {
-  if (input.next_row >= input.total) return false;
-  const std::uint64_t count = std::min<std::uint64_t>(kBlockRows, input.total - input.next_row);
+  if (input.next_row >= input.table.rows) return false;
+  const std::uint64_t count = std::min<std::uint64_t>(kBlockRows, input.table.rows - input.next_row);
   input.block.resize(count);
-  read_rows(input.table, memory_type_, input.next_row, input.block, "read the index of " + input.where);
+  read_rows(input.table.data, memory_type_, input.next_row, input.block, "read the index of " + input.where);
   input.rows = input.block;
   input.at = 0;
   input.next_row += count;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "h5/h5_handle.hpp"
+#include "h5/index_table.hpp"
 #include "shmjob/index_row.hpp"
 
 namespace shmjob::h5 {
@@ -33,11 +34,11 @@ class IndexMerge {
   struct Input {
     std::span<const IndexRow> rows;  // in memory, or the block read last
     std::size_t at = 0;              // next row in `rows`
-    // A shard's table: read from `next_row` on, `total` rows in all.
+    // A shard's table: read from `next_row` on.
     std::string where;
     File file;
-    Dataset table;
-    std::uint64_t next_row = 0, total = 0;
+    Table table;
+    std::uint64_t next_row = 0;
     std::vector<IndexRow> block;
   };
   bool refill(Input& input);  // the next block of a shard's table; false at its end
@@ -49,7 +50,7 @@ class IndexMerge {
   };
   std::vector<Input> inputs_;
   std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heads_;
-  Datatype memory_type_;
+  Datatype memory_type_ = index_row_type();
 };
 
 }  // namespace shmjob::h5

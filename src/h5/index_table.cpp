@@ -46,6 +46,24 @@ struct RowSelection {
     memory = Dataspace(H5Screate_simple(1, &n, nullptr), what);
   }
 };
+
+constexpr hsize_t kGrowingChunkRows = 1024;
+constexpr std::size_t kPermuteBlockRows = 16384;  // 2.2 MB of rows at a time
+
+// A 1-D table of `rows` index rows that can grow: chunks of `chunk_rows`, deflated or not, the
+// row type stored packed (no struct padding, i.e. no uninitialised bytes, reaches the file).
+Dataset create_table(hid_t location, const std::string& name, hsize_t rows, hsize_t chunk_rows, bool deflate,
+                     const std::string& where) {
+  Datatype packed(H5Tcopy(index_row_type()), "H5Tcopy");
+  check(H5Tpack(packed), "H5Tpack");
+  const hsize_t unlimited = H5S_UNLIMITED;
+  Dataspace space(H5Screate_simple(1, &rows, &unlimited), "H5Screate_simple");
+  PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+  check(H5Pset_chunk(dcpl, 1, &chunk_rows), "H5Pset_chunk");
+  if (deflate) check(H5Pset_deflate(dcpl, 4), "H5Pset_deflate");
+  return Dataset(H5Dcreate2(location, name.c_str(), packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                 "create dataset " + name + where);
+}
 }  // namespace
 
 void write_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<const IndexRow> rows,
@@ -62,17 +80,10 @@ void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<In
   check(H5Dread(table, memory_type, at.memory, at.file, H5P_DEFAULT, rows.data()), what);
 }
 
-IndexWriter::IndexWriter(hid_t location, const char* name) : memory_type_(index_row_type()), name_(name) {
-  // Stored packed: no struct padding (uninitialised bytes) reaches the file.
-  Datatype packed(H5Tcopy(memory_type_), "H5Tcopy");
-  check(H5Tpack(packed), "H5Tpack");
-  const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = kChunkRows;
-  Dataspace space(H5Screate_simple(1, &zero, &unlimited), "H5Screate_simple");
-  PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
-  check(H5Pset_chunk(dcpl, 1, &chunk), "H5Pset_chunk");
-  check(H5Pset_deflate(dcpl, 4), "H5Pset_deflate");
-  dataset_ = Dataset(H5Dcreate2(location, name, packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                     "create dataset " + name_);
+IndexWriter::IndexWriter(hid_t location, const char* name)
+    : dataset_(create_table(location, name, 0, kChunkRows, true, "")),
+      memory_type_(index_row_type()),
+      name_(name) {
   buffer_.reserve(kChunkRows);
 }
 
@@ -96,36 +107,25 @@ void IndexWriter::close() {
   dataset_.close("close " + name_);
 }
 
-std::vector<IndexRow> read_index(hid_t location, const char* name) {
-  const std::string what = std::string("read dataset ") + name;
-  const Dataset d(H5Dopen2(location, name, H5P_DEFAULT), what);
-  const Dataspace space(H5Dget_space(d), what);
+Table open_table(hid_t location, const char* name, const std::string& what) {
+  Table t{Dataset(H5Dopen2(location, name, H5P_DEFAULT), what), 0};
+  const Dataspace space(H5Dget_space(t.data), what);
   if (H5Sget_simple_extent_ndims(space) != 1) throw H5Error("HDF5: " + what + ": not a 1-D table");
   hsize_t n = 0;
   check(H5Sget_simple_extent_dims(space, &n, nullptr), what);
-  std::vector<IndexRow> rows(n);
-  if (n > 0) check(H5Dread(d, index_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), what);
+  t.rows = n;
+  return t;
+}
+
+std::vector<IndexRow> read_index(hid_t location, const char* name) {
+  const Table table = open_table(location, name, std::string("read dataset ") + name);
+  std::vector<IndexRow> rows(table.rows);
+  read_rows(table.data, index_row_type(), 0, rows, std::string("read dataset ") + name);
   return rows;
 }
 
-namespace {
-constexpr hsize_t kGrowingChunkRows = 1024;
-constexpr std::size_t kPermuteBlockRows = 16384;  // 2.2 MB of rows at a time
-
-Dataset create_growing_table(hid_t location, const std::string& name, hsize_t rows, const std::string& where) {
-  Datatype packed(H5Tcopy(index_row_type()), "H5Tcopy");
-  check(H5Tpack(packed), "H5Tpack");
-  const hsize_t unlimited = H5S_UNLIMITED;
-  Dataspace space(H5Screate_simple(1, &rows, &unlimited), "H5Screate_simple");
-  PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
-  check(H5Pset_chunk(dcpl, 1, &kGrowingChunkRows), "H5Pset_chunk");
-  return Dataset(H5Dcreate2(location, name.c_str(), packed, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                 "create dataset " + name + " in " + where);
-}
-}  // namespace
-
 GrowingIndex::GrowingIndex(hid_t location, const char* name, const std::string& where)
-    : dataset_(create_growing_table(location, name, 0, where)),
+    : dataset_(create_table(location, name, 0, kGrowingChunkRows, false, " in " + where)),
       name_(name),
       memory_type_(index_row_type()),
       where_(where) {}
@@ -155,7 +155,7 @@ void GrowingIndex::read_at(std::uint64_t first, std::span<IndexRow> out) const {
 void GrowingIndex::permute(hid_t location, const std::function<std::uint64_t(const IndexRow&)>& position_of) {
   const std::string what = "sort the index of " + where_;
   const std::string sorting = name_ + ".sorting";
-  Dataset sorted = create_growing_table(location, sorting, size_, where_);
+  Dataset sorted = create_table(location, sorting, size_, kGrowingChunkRows, false, " in " + where_);
   const Dataspace file_space(H5Dget_space(sorted), what);
   std::vector<IndexRow> block(std::min<std::uint64_t>(size_, kPermuteBlockRows));
   std::vector<hsize_t> positions(block.size());
@@ -168,11 +168,13 @@ void GrowingIndex::permute(hid_t location, const std::function<std::uint64_t(con
       if (positions[i] >= size_) throw H5Error("HDF5: " + what + ": position out of range", kExitInternal);
       consecutive = consecutive && (i == 0 || positions[i] == positions[i - 1] + 1);
     }
+    if (consecutive) {
+      write_rows(sorted, memory_type_, positions[0], rows, what);
+      continue;
+    }
+    // A point selection is filled in the order its points are listed.
     const hsize_t count = rows.size();
-    if (consecutive)
-      check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &positions[0], nullptr, &count, nullptr), what);
-    else  // a point selection is filled in the order its points are listed
-      check(H5Sselect_elements(file_space, H5S_SELECT_SET, count, positions.data()), what);
+    check(H5Sselect_elements(file_space, H5S_SELECT_SET, count, positions.data()), what);
     const Dataspace memory_space(H5Screate_simple(1, &count, nullptr), what);
     check(H5Dwrite(sorted, memory_type_, memory_space, file_space, H5P_DEFAULT, rows.data()), what);
   }

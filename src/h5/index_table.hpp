@@ -1,6 +1,7 @@
 #pragma once
-// The compound HDF5 type of IndexRow, writing a table of rows, growing one as a job runs (a
-// shard's index, flushed periodically) and reading one back (resume).
+// The compound HDF5 type of IndexRow, writing a table of rows in one pass (the master's index),
+// growing one as a job runs (a shard's index, flushed periodically) and reading one back (the
+// master's merge, resume).
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -37,7 +38,14 @@ class IndexWriter {
   std::vector<IndexRow> buffer_;
   std::uint64_t size_ = 0;
 };
-// Reads a table written by write_index or GrowingIndex (any compound with IndexRow's member
+// An index table opened for reading: the dataset and its number of rows.
+struct Table {
+  Dataset data;
+  std::uint64_t rows = 0;
+};
+// Opens table `name` of `location`; throws H5Error (naming `what`) if it is missing or not 1-D.
+Table open_table(hid_t location, const char* name, const std::string& what);
+// Reads a table written by IndexWriter or GrowingIndex (any compound with IndexRow's member
 // names). Throws H5Error.
 std::vector<IndexRow> read_index(hid_t location, const char* name);
 

@@ -103,11 +103,13 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     File file(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create " + where);
     IndexRow row{};
     bool have = rows(row);
+    const auto stray = [&] {
+      return H5Error("master: index row of matrix " + std::to_string(row.id) + " is in no dataset or out of order",
+                     kExitInternal);
+    };
     for (std::size_t s = 0; s < sets.size(); ++s) {
       const MatrixSet& set = sets[s];
-      if (have && row.id < set.first_id)
-        throw H5Error("master: index row of matrix " + std::to_string(row.id) + " is in no dataset or out of order",
-                      kExitInternal);
+      if (have && row.id < set.first_id) throw stray();
       VirtualDatasetBuilder data(set, s, shards);
       IndexWriter index(file, set.index_name.c_str());
       for (; have && row.id - set.first_id < set.count; have = rows(row)) {
@@ -117,9 +119,7 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
       data.create(file);
       index.close();
     }
-    if (have)
-      throw H5Error("master: index row of matrix " + std::to_string(row.id) + " is in no dataset or out of order",
-                    kExitInternal);
+    if (have) throw stray();
     if (!inputs.files.empty()) {
       Handle<H5Gclose> group(H5Gcreate2(file, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                              "create group inputs");

@@ -67,8 +67,6 @@ class ShardWriter {
   // permutation of its rows) and closes the file, reporting any late write error (also of the
   // last fsync, which it waits for).
   void finish(const std::function<std::uint64_t(const IndexRow&)>& position_of);
-  // Rows in the shard's index table.
-  std::uint64_t index_rows() const noexcept { return index_.size(); }
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // Bytes in the file's metadata cache now (H5Fget_mdc_size).

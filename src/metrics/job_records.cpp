@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "shmjob/version.hpp"
@@ -163,15 +164,32 @@ nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std
 
 }  // namespace
 
+namespace {
+// A matrix's raw / stored bytes; none for a matrix stored in 0 bytes (not counted).
+std::optional<double> compression_ratio(const IndexRow& row) {
+  if (row.compressed_bytes == 0) return std::nullopt;
+  return double(row.raw_bytes) / double(row.compressed_bytes);
+}
+}  // namespace
+
+void WriterTotals::include_ratios(double lo, double hi) {
+  const bool first = ratio_max == 0;
+  ratio_min = first ? lo : std::min(ratio_min, lo);
+  ratio_max = first ? hi : std::max(ratio_max, hi);
+}
+
 void WriterTotals::add(const IndexRow& row) {
   ++matrices;
   raw_bytes += row.raw_bytes;
   compressed_bytes += row.compressed_bytes;
-  if (row.compressed_bytes == 0) return;
-  const double ratio = double(row.raw_bytes) / double(row.compressed_bytes);
-  const bool first = ratio_max == 0;
-  ratio_min = first ? ratio : std::min(ratio_min, ratio);
-  ratio_max = first ? ratio : std::max(ratio_max, ratio);
+  if (const std::optional<double> ratio = compression_ratio(row)) include_ratios(*ratio, *ratio);
+}
+
+void WriterTotals::merge(const WriterTotals& other) {
+  matrices += other.matrices;
+  raw_bytes += other.raw_bytes;
+  compressed_bytes += other.compressed_bytes;
+  if (other.ratio_max != 0) include_ratios(other.ratio_min, other.ratio_max);
 }
 
 nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
@@ -208,14 +226,14 @@ RatioDistribution::RatioDistribution(double min, double max)
       shown_(static_cast<std::size_t>(max_ > min_ ? kShownBins : 1), 0) {}
 
 void RatioDistribution::add(const IndexRow& row) {
-  if (row.compressed_bytes == 0) return;
-  const double r = double(row.raw_bytes) / double(row.compressed_bytes);
-  const auto bin = [&](int bins) {
-    const int b = max_ > min_ ? static_cast<int>((r - min_) / (max_ - min_) * bins) : 0;
-    return static_cast<std::size_t>(std::clamp(b, 0, bins - 1));
+  const std::optional<double> r = compression_ratio(row);
+  if (!r) return;
+  const auto bin = [&](std::size_t bins) {
+    const int b = max_ > min_ ? static_cast<int>((*r - min_) / (max_ - min_) * double(bins)) : 0;
+    return static_cast<std::size_t>(std::clamp(b, 0, static_cast<int>(bins) - 1));
   };
-  ++fine_[bin(kFineBins)];
-  ++shown_[bin(max_ > min_ ? kShownBins : 1)];
+  ++fine_[bin(fine_.size())];
+  ++shown_[bin(shown_.size())];
   ++n_;
 }
 

@@ -40,6 +40,10 @@ struct WriterTotals {
   std::uint64_t matrices = 0, raw_bytes = 0, compressed_bytes = 0;
   double ratio_min = 0, ratio_max = 0;  // raw / stored bytes over its matrices (0: none)
   void add(const IndexRow& row);
+  void merge(const WriterTotals& other);  // the job's totals from the writers'
+
+ private:
+  void include_ratios(double lo, double hi);
 };
 
 // This rank's totals from its counters and its own resource usage.

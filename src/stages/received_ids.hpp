@@ -6,16 +6,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "stages/work_order.hpp"
+
 namespace shmjob::stages {
 
 class ReceivedIds {
  public:
-  // Parts are the shard's datasets in increasing id order: part p holds ids
-  // first[p] .. first[p] + count[p] - 1.
-  struct Part {
-    std::uint64_t first_id = 0, count = 0;
-  };
-  explicit ReceivedIds(std::vector<Part> parts);
+  // Parts are the ranges of the shard's datasets, in increasing id order.
+  explicit ReceivedIds(const std::vector<IdRange>& parts);
 
   // Records `id` of `part`; false if it was recorded before (the id must be in the part).
   bool insert(std::size_t part, std::uint64_t id);
@@ -24,19 +22,19 @@ class ReceivedIds {
 
   // Position of recorded `id` among all recorded ids in increasing order (parts in order).
   // Counts are built on the first call after the last insert.
-  std::uint64_t position(std::size_t part, std::uint64_t id) const;
+  std::uint64_t position(std::size_t part, std::uint64_t id);
 
  private:
   struct Bits {
-    Part part;
+    IdRange range;
     std::vector<std::uint64_t> words;
     std::vector<std::uint64_t> before;  // recorded ids of earlier words and parts (rank counts)
   };
-  void count_ranks() const;
+  void count_ranks();
 
-  mutable std::vector<Bits> parts_;
+  std::vector<Bits> parts_;
   std::uint64_t size_ = 0;
-  mutable bool ranks_current_ = false;
+  bool ranks_current_ = false;
 };
 
 }  // namespace shmjob::stages

@@ -74,13 +74,12 @@ metrics::WriterTotals run_writer(const StageContext& ctx) {
   const std::chrono::milliseconds delay(slow ? config.testing.writer_delay_ms : 0);
 
   std::vector<h5::ShardPart> parts;
-  std::vector<ReceivedIds::Part> id_parts;
+  std::vector<IdRange> spans;
   for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s) {
-    const IdRange r = ctx.shard_span(writer, s);
-    parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], r.first, r.count});
-    id_parts.push_back({r.first, r.count});
+    spans.push_back(ctx.shard_span(writer, s));
+    parts.push_back({&ctx.sets()[static_cast<std::size_t>(s)], spans.back().first, spans.back().count});
   }
-  ReceivedIds received(std::move(id_parts));
+  ReceivedIds received(spans);
   std::optional<h5::ShardWriter> shard;
   const auto open_shard = [&] {
     shard.emplace(config.output_dir / h5::shard_file_name(config.job, shard_number), parts,
@@ -139,7 +138,7 @@ metrics::WriterTotals run_writer(const StageContext& ctx) {
       const auto set = static_cast<std::size_t>(ctx.set_index_of(h.matrix_id));
       const h5::ShardPart& part = parts[set];
       if (handout && !shard) open_shard();
-      if (!shard || h.matrix_id < part.first_id || h.matrix_id - part.first_id >= part.count ||
+      if (!shard || !spans[set].contains(h.matrix_id) ||
           (!handout && !owned(order.writer_runs(writer, static_cast<int>(set)), h.matrix_id)))
         throw std::logic_error("writer got matrix " + std::to_string(h.matrix_id) + " outside its range");
       if (!received.insert(set, h.matrix_id))

@@ -54,7 +54,7 @@ void write_table(const fs::path& path, const std::vector<IndexRow>& rows) {
 }
 
 TEST(ReceivedIds, RefusesADuplicateAndGivesSortedPositionsAcrossPartsWithHoles) {
-  stages::ReceivedIds ids({{100, 150}, {1000, 70}});
+  stages::ReceivedIds ids({stages::IdRange{100, 150}, stages::IdRange{1000, 70}});
   std::vector<std::pair<std::size_t, std::uint64_t>> inserted;
   std::mt19937_64 random(7);
   for (std::uint64_t id = 100; id < 250; ++id)
@@ -226,7 +226,6 @@ TEST(MasterWriter, WritesIndexesOfSeveralChunksAndOneMappingPerRunFromARowSource
   h5::silence_hdf5_errors();
   // A row outside every set fails the write and leaves no file behind.
   rows.push_back(row_of(60000, 1, 0));
-  next = 0;
   EXPECT_THROW(h5::write_master(dir / "bad.h5", sets, shards, std::span<const IndexRow>(rows), {}, {}), H5Error);
   EXPECT_FALSE(fs::exists(dir / "bad.h5.partial"));
   EXPECT_FALSE(fs::exists(dir / "bad.h5"));
