@@ -47,6 +47,11 @@ BASE = {"matrices": {"count": COUNT, "rows": 128, "cols": 128, "kind": "smooth",
         # 64 slots of 128x128, would hold every matrix before the first one is written).
         "slots": {"per_producer": 4, "per_compressor": 4}}
 
+# A job aborted by a second signal 50 ms after the first must still be draining then: its writer
+# is paced, or on a fast machine the drain and the master can both finish inside the gap (seen
+# here: exit 143 and a master).
+ABORTED = {"testing": {"writer_delay_ms": 40}}
+
 failures = []
 passed = []
 
@@ -236,9 +241,7 @@ def interrupt_case(shmjob, tmp, name, at, reference, how, leaves_work=False, **c
 
 def second_signal_case(shmjob, tmp, reference, shm_before):
     name = "second_signal"
-    # A paced writer keeps the drain going well past the second signal: unpaced, the drain and
-    # the master could be done within the 50 ms gap on a fast machine.
-    config, path = write_config(tmp, name, testing={"writer_delay_ms": 40})
+    config, path = write_config(tmp, name, **ABORTED)
     job = start(shmjob, path)
     wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
     segments = shm_files_of(rank_pids(job.pid).values())
@@ -377,7 +380,7 @@ def main():
         check(sorted(os.listdir(config["output_dir"])) == files, "changed config refused: nothing written")
 
         # A fresh run into an unfinished job's directory: refused, pointing at --resume.
-        config, path = write_config(tmp, "unfinished")
+        config, path = write_config(tmp, "unfinished", **ABORTED)
         job = start(shmjob, path)
         wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
         signal_ranks(job, how_many=2, gap=0.05)
@@ -387,7 +390,7 @@ def main():
         check(code == 2 and len(errors) == 1 and "--resume" in errors[0],
               f"fresh run over an unfinished one refused: exit {code}, {errors}")
         # Shards without a master, from another config: refused too, naming the shard.
-        config, path = write_config(tmp, "unfinished", **{"compression": {"level": 18}})
+        config, path = write_config(tmp, "unfinished", **ABORTED, compression={"level": 18})
         code, out, err = run(shmjob, path, "--resume")
         errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
         check(code == 2 and len(errors) == 1 and "unfinished.shard-0000" in errors[0]
