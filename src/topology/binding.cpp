@@ -1,4 +1,4 @@
-// CPU and memory binding with hwloc. Facts measured on Linux (DESIGN.md): binding a synthetic
+// CPU and memory binding with hwloc. Facts measured on Linux (docs/architecture.md): binding a synthetic
 // or XML topology returns 0 and does nothing, so it is never attempted; memory binding with
 // HWLOC_MEMBIND_PROCESS fails with ENOSYS, so memory is bound per thread (the thread that
 // first-touches the window segment).

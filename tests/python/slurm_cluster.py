@@ -2,7 +2,7 @@
 
 Starts its own munged (own socket, key copied from Debian's package) and a slurmctld + slurmd
 pair on free ports, with every state, spool, pid and log file in one temporary directory, so it
-never touches a cluster that may already run here. Recipe: ../shared/DESIGN.md ("Slurm").
+never touches a cluster that may already run here. Recipe: docs/architecture.md ("Slurm").
 
     with SlurmCluster() as cluster:
         r = cluster.run(["sbatch", "--wait", ...])
