@@ -23,7 +23,7 @@ __all__ = ["KINDS", "DTYPES", "generate_matrix", "regenerate_from_config"]
 
 KINDS = ("random", "smooth", "poisson")
 DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float32", "float64")
+          "float32", "float64", "float16")
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -154,6 +154,8 @@ def generate_matrix(kind, dtype, rows, cols, seed, matrix_id):
     if not (0 <= rows < 2 ** 32 and 0 <= cols < 2 ** 32):
         raise ValueError("rows and cols must be in [0, 2**32)")
     dt = dt.newbyteorder("=")  # native order, as the C++ side stores it
+    if dt.name == "float16":  # the float64 matrix rounded to nearest, ties to even
+        return generate_matrix(kind, "float64", rows, cols, seed, matrix_id).astype(dt)
     stream = _Stream(int(seed), int(matrix_id))
     n = rows * cols
     if kind == "random":

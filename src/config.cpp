@@ -288,8 +288,8 @@ void parse_matrices(const Section& top, MatrixSpec& m) {
   m.cols = static_cast<std::uint32_t>(
       read_integer(s.require("cols"), s.path("cols"), {1, kMaxDim, true}));
 
-  // DType's enumerators are contiguous from 0, float64 last (see dtype.cpp's table).
-  std::array<std::string_view, static_cast<std::size_t>(DType::float64) + 1> dtype_names{};
+  // DType's enumerators are contiguous from 0 to kLastDType (see dtype.cpp's table).
+  std::array<std::string_view, static_cast<std::size_t>(kLastDType) + 1> dtype_names{};
   for (std::size_t i = 0; i < dtype_names.size(); ++i)
     dtype_names[i] = dtype_name(static_cast<DType>(i));
   read_choice_into(s, "dtype", parse_dtype, dtype_names, m.dtype);

@@ -11,7 +11,7 @@ struct DTypeInfo {
   bool is_float;
   bool is_signed;
 };
-constexpr std::array<DTypeInfo, 10> kInfo{{
+constexpr std::array<DTypeInfo, static_cast<std::size_t>(kLastDType) + 1> kInfo{{
     {DType::int8, "int8", 1, false, true},
     {DType::int16, "int16", 2, false, true},
     {DType::int32, "int32", 4, false, true},
@@ -22,6 +22,7 @@ constexpr std::array<DTypeInfo, 10> kInfo{{
     {DType::uint64, "uint64", 8, false, false},
     {DType::float32, "float32", 4, true, true},
     {DType::float64, "float64", 8, true, true},
+    {DType::float16, "float16", 2, true, true},
 }};
 const DTypeInfo& info(DType type) noexcept { return kInfo[static_cast<std::size_t>(type)]; }
 }  // namespace

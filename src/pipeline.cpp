@@ -42,7 +42,9 @@ int share_catalog(const InputConfig& input, MPI_Comm world, InputCatalog& catalo
   std::vector<std::byte> bytes;
   if (rank == 0) {
     try {
-      bytes = InputCatalog::scan(input).serialize();
+      std::vector<std::string> notes;
+      bytes = InputCatalog::scan(input, &notes).serialize();
+      for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", note.c_str());
     } catch (const std::exception& e) {
       failure = as_failure(e);
     }
@@ -270,7 +272,9 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
   try {
     const Config config = load_config(config_path);
     InputCatalog catalog;
-    if (config.input) catalog = InputCatalog::scan(*config.input);
+    std::vector<std::string> notes;
+    if (config.input) catalog = InputCatalog::scan(*config.input, &notes);
+    for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", note.c_str());
     const std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
     check_sizes(config, catalog, sets, ranks);
     const Topology topology = topology_spec.empty()            ? Topology::this_system()

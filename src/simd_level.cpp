@@ -1,5 +1,8 @@
 #include "simd_level.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 namespace shmjob {
 
 bool simd_level_available(SimdLevel level) noexcept {
@@ -16,8 +19,13 @@ bool simd_level_available(SimdLevel level) noexcept {
 }
 
 SimdLevel widest_simd_level() noexcept {
-  static const SimdLevel widest =
-      simd_level_available(SimdLevel::avx512) ? SimdLevel::avx512 : SimdLevel::baseline;
+  // SHMJOB_SIMD=baseline takes the portable paths on any CPU: how the tests check what a
+  // machine without AVX-512 runs. Any other value leaves the choice to the CPU.
+  static const SimdLevel widest = [] {
+    const char* forced = std::getenv("SHMJOB_SIMD");
+    if (forced != nullptr && std::string_view(forced) == "baseline") return SimdLevel::baseline;
+    return simd_level_available(SimdLevel::avx512) ? SimdLevel::avx512 : SimdLevel::baseline;
+  }();
   return widest;
 }
 

@@ -10,6 +10,7 @@ enum class SimdLevel {
 };
 
 bool simd_level_available(SimdLevel level) noexcept;
-SimdLevel widest_simd_level() noexcept;  // detected once
+// Detected once; SHMJOB_SIMD=baseline in the environment forces the portable paths.
+SimdLevel widest_simd_level() noexcept;
 
 }  // namespace shmjob

@@ -219,26 +219,41 @@ __attribute__((target("avx512f,avx512dq"))) void fill_poisson_avx512(const Strea
 }
 #endif
 
+template <class T>
+void fill_matrix(const MatrixSpec& spec, const Stream& stream, T* out, [[maybe_unused]] SimdLevel level) {
+  switch (spec.kind) {
+    case DataKind::random: fill_random(spec, stream, out); break;
+    case DataKind::smooth: fill_smooth(spec, stream, out); break;
+    case DataKind::poisson:
+#ifdef SHMJOB_POISSON_AVX512
+      if (level == SimdLevel::avx512) {
+        fill_poisson_avx512(stream, spec.elements(), out);
+        break;
+      }
+#endif
+      fill_poisson(stream, 0, spec.elements(), out);
+      break;
+  }
+}
+
 }  // namespace
 
 void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, SimdLevel level) noexcept {
+  if (spec.dtype == DType::float16) {
+    // The float64 matrix rounded to nearest float16 (numpy's astype), so every kind keeps one
+    // formula. A matrix-sized buffer: float16 matrices are generated for tests and benchmarks.
+    MatrixSpec wide = spec;
+    wide.dtype = DType::float64;
+    std::vector<double> values(spec.elements());
+    generate_matrix(wide, id, values.data(), level);
+    auto* half = static_cast<Float16*>(out);
+    for (std::size_t i = 0; i < values.size(); ++i) half[i] = Float16(values[i]);
+    return;
+  }
   const Stream stream{mix(spec.seed ^ mix(id))};
   visit_dtype(spec.dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* typed = static_cast<T*>(out);
-    switch (spec.kind) {
-      case DataKind::random: fill_random(spec, stream, typed); break;
-      case DataKind::smooth: fill_smooth(spec, stream, typed); break;
-      case DataKind::poisson:
-#ifdef SHMJOB_POISSON_AVX512
-        if (level == SimdLevel::avx512) {
-          fill_poisson_avx512(stream, spec.elements(), typed);
-          break;
-        }
-#endif
-        fill_poisson(stream, 0, spec.elements(), typed);
-        break;
-    }
+    if constexpr (!std::is_same_v<T, Float16>) fill_matrix(spec, stream, static_cast<T*>(out), level);
   });
 }
 

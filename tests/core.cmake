@@ -37,6 +37,10 @@ shmjob_mpi_test(mpi_split_3_5_2_int32_poisson 10
 shmjob_mpi_test(mpi_split_2_1_3_uint16_smooth 6
   [=[{"matrices": {"count": 41, "rows": 33, "cols": 17, "dtype": "uint16", "kind": "smooth"},
       "stages": {"producers": 2, "compressors": 1, "writers": 3}}]=])
+shmjob_mpi_test(mpi_split_1_2_1_float16_smooth_shuffle 4
+  [=[{"matrices": {"count": 25, "rows": 40, "cols": 64, "dtype": "float16", "kind": "smooth"},
+      "stages": {"producers": 1, "compressors": 2, "writers": 1},
+      "compression": {"shuffle": true}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
 shmjob_mpi_test(mpi_16_ranks_auto 16
   [=[{"matrices": {"count": 100, "rows": 256, "cols": 256, "dtype": "float64", "kind": "smooth"},
       "metrics": {"interval_s": 0.1}}]=] --h5dump ${PROJECT_BINARY_DIR}/plugins)
@@ -44,12 +48,30 @@ shmjob_mpi_test(mpi_idle_ranks_memory_budget 8
   [=[{"matrices": {"count": 30, "rows": 300, "cols": 300, "dtype": "int64", "kind": "random"},
       "stages": {"producers": 1, "compressors": 2, "writers": 1},
       "slots": {"memory_budget_mb": 8}}]=])
+# The portable (SSE2) generator and statistics paths in a real job, on any CPU: what a machine
+# without AVX-512 runs (SHMJOB_SIMD=baseline reaches the ranks through mpirun's environment).
+shmjob_mpi_test(portable_mpi_poisson_float64 4
+  [=[{"matrices": {"count": 30, "rows": 64, "cols": 80, "dtype": "float64", "kind": "poisson", "seed": 9},
+      "stages": {"producers": 1, "compressors": 2, "writers": 1}}]=])
+shmjob_mpi_test(portable_mpi_random_float32 4
+  [=[{"matrices": {"count": 30, "rows": 50, "cols": 33, "dtype": "float32", "kind": "random", "seed": 4},
+      "stages": {"producers": 1, "compressors": 2, "writers": 1}}]=])
+foreach(name portable_mpi_poisson_float64 portable_mpi_random_float32)
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${SHMJOB_TEST_ENV};SHMJOB_SIMD=baseline"
+                       LABELS "mpi;portable")
+endforeach()
 shmjob_mpi_test(mpi_more_writers_than_matrices 6
   [=[{"matrices": {"count": 2, "rows": 10, "cols": 10},
       "stages": {"producers": 1, "compressors": 1, "writers": 4}}]=])
 
 shmjob_mpi_script(mpi_bad_configs bad_config_test.py $<TARGET_FILE:shmjob>)
+# Waiting ranks sleep: their CPU in the steady part of a paced run, start-up excluded.
 shmjob_mpi_script(mpi_idle_ranks_sleep idle_cpu_test.py $<TARGET_FILE:shmjob>)
+# ... and that check fails on a spinning build: futex waits made to return at once (preload shim).
+add_library(spin_waits MODULE tools/spin_waits.cpp)
+target_link_libraries(spin_waits PRIVATE ${CMAKE_DL_LIBS})
+shmjob_mpi_script(mpi_idle_ranks_spin_detected idle_cpu_test.py $<TARGET_FILE:shmjob>
+                  --expect-spinning $<TARGET_FILE:spin_waits>)
 # Disk full on a tiny tmpfs: needs root and mount(8), else skipped.
 shmjob_mpi_script(mpi_disk_full disk_full_test.py $<TARGET_FILE:shmjob>)
 # The verifier itself must reject corrupted output (deleted shard, flipped byte, bad crc, ...).

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,7 +24,9 @@ struct InputConfig {
   std::vector<std::string> files;
   // Absolute HDF5 path ("/frames"; "frames" is normalised to "/frames") of a 3-D dataset
   // [N, rows, cols], a 2-D dataset (one matrix), or a group whose 2-D datasets are the matrices.
-  std::string dataset = "/data";
+  // Unset: "/data" where the file has it, else the file's only 2-D or 3-D dataset of a supported
+  // type (InputCatalog::scan refuses a file with none or several); every file must agree.
+  std::optional<std::string> dataset;
   bool recursive = false;  // groups: also the datasets of subgroups (depth-first, name order)
   friend bool operator==(const InputConfig&, const InputConfig&) = default;
 };
@@ -74,7 +77,9 @@ class InputCatalog {
   // line "input: <file>:<object>: <problem>" (see docs/ingest.md for the list). Registers the
   // in-process zstd filter (32015) first. Call h5::silence_hdf5_errors() before, or HDF5 prints
   // its error stack for some rejected inputs on top of the InputError.
-  static InputCatalog scan(const InputConfig& config);
+  // When config.dataset is unset and the object was found rather than named, `notes` (if given)
+  // receives one line saying which object is read, for the user.
+  static InputCatalog scan(const InputConfig& config, std::vector<std::string>* notes = nullptr);
 
   const std::vector<std::string>& files() const noexcept { return files_; }
   const std::vector<InputDataset>& datasets() const noexcept { return datasets_; }

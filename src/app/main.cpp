@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ namespace {
 struct IngestArgs {
   std::vector<std::string> inputs;
   std::string out;
-  std::string dataset = "/data";
+  std::optional<std::string> dataset;  // unset: /data, else each file's only 2-D or 3-D dataset
   std::string job;
   std::string chunk;  // "RxC": tiles instead of one chunk per matrix
   int level = 3;
@@ -50,8 +51,9 @@ nlohmann::json ingest_config(const IngestArgs& a) {
       {"job", job},
       {"output_dir", a.out},
       {"overwrite", a.overwrite},
-      {"input", {{"files", a.inputs}, {"dataset", a.dataset}, {"recursive", a.recursive}}},
+      {"input", {{"files", a.inputs}, {"recursive", a.recursive}}},
       {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  if (a.dataset) config["input"]["dataset"] = *a.dataset;
   if (!a.chunk.empty()) {
     // "256x256" -> [256, 256]; anything else goes to the config check as written, which names it.
     const auto x = a.chunk.find('x');
@@ -89,7 +91,9 @@ int main(int argc, char** argv) {
   CLI::App* ingest_cmd = app.add_subcommand("ingest", "compress matrices from HDF5 files without writing a config");
   ingest_cmd->add_option("inputs", ingest.inputs, "input HDF5 files or glob patterns")->required();
   ingest_cmd->add_option("--out", ingest.out, "output directory")->required();
-  ingest_cmd->add_option("--dataset", ingest.dataset, "3-D or 2-D dataset, or a group of 2-D datasets")->capture_default_str();
+  ingest_cmd->add_option("--dataset", ingest.dataset,
+                         "3-D or 2-D dataset, or a group of 2-D datasets (default: /data if the file has it, else "
+                         "the file's only 2-D or 3-D dataset)");
   ingest_cmd->add_flag("--recursive", ingest.recursive, "with a group: include its subgroups");
   ingest_cmd->add_option("--level", ingest.level, "zstd level (1-22)")->capture_default_str();
   ingest_cmd->add_flag("--shuffle", ingest.shuffle, "byte shuffle before zstd");

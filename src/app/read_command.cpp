@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "app/commands.hpp"
 #include "shmjob/reader.hpp"
@@ -39,14 +40,32 @@ Range parse_range(const std::string& text, std::uint64_t size, const char* what)
   return {number(text.substr(0, colon), 0), number(text.substr(colon + 1), size)};
 }
 
+// The fewest significant digits that read back to the same float16 (what numpy prints): at
+// most 5 are needed, and every float16 is a float, so the float parse is exact.
+std::string format_float16(Float16 v) {
+  char text[32];
+  const auto value = static_cast<float>(static_cast<double>(v));
+  for (int digits = 1;; ++digits) {
+    const auto end = std::to_chars(text, text + sizeof text, value, std::chars_format::general, digits).ptr;
+    float back = 0;
+    std::from_chars(text, end, back);
+    if (digits >= 5 || Float16(static_cast<double>(back)).bits == v.bits || value != value)
+      return std::string(text, end);
+  }
+}
+
 // Shortest text that reads back to the same value (what numpy prints), integers as integers.
 std::string format_value(const Matrix& m, std::size_t i) {
   char text[64];
   const std::byte* p = m.bytes.data() + i * dtype_size(m.dtype);
   return visit_dtype(m.dtype, [&](auto v) {
     std::memcpy(&v, p, sizeof v);
-    const auto end = std::to_chars(text, text + sizeof text, v).ptr;
-    return std::string(text, end);
+    if constexpr (std::is_same_v<decltype(v), Float16>) {
+      return format_float16(v);
+    } else {
+      const auto end = std::to_chars(text, text + sizeof text, v).ptr;
+      return std::string(text, end);
+    }
   });
 }
 

@@ -56,7 +56,7 @@ struct Accumulator {
     return static_cast<double>(raw);
   }
   void add(std::size_t j, double v) noexcept {
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (kIsFloatElement<T>) {
       const bool number = v == v;  // false for NaN, which every comparison below also ignores
       lo[j] = v < lo[j] ? v : lo[j];
       hi[j] = v > hi[j] ? v : hi[j];
@@ -201,7 +201,7 @@ template <class T>
 MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, SimdLevel level) noexcept {
   Accumulator<T> acc;
   std::uint32_t crc = 0;
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (std::is_floating_point_v<T>) {  // float16 takes the scalar loop
     const auto vector_scan = [&](auto& fast) {
       // The tail (elements % 8 of the last block) goes to acc.
       crc = crc_then_scan_blocks<T>(bytes, elements, [&](const unsigned char* block, std::size_t n) {

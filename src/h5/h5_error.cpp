@@ -79,7 +79,9 @@ void write_string_list(hid_t location, const char* name, const std::vector<std::
   if (n > 0) check(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), std::string("write ") + name);
 }
 
-hid_t native_type(DType dtype) {
+namespace {
+// HDF5's own type for every dtype but float16.
+hid_t predefined_type(DType dtype) {
   switch (dtype) {
     case DType::int8: return H5T_NATIVE_INT8;
     case DType::int16: return H5T_NATIVE_INT16;
@@ -90,9 +92,24 @@ hid_t native_type(DType dtype) {
     case DType::uint32: return H5T_NATIVE_UINT32;
     case DType::uint64: return H5T_NATIVE_UINT64;
     case DType::float32: return H5T_NATIVE_FLOAT;
+    case DType::float16: break;  // no predefined type: native_type() builds it
     case DType::float64: break;
   }
   return H5T_NATIVE_DOUBLE;
+}
+}  // namespace
+
+Datatype native_type(DType dtype) {
+  if (dtype == DType::float16) {
+    // IEEE binary16, built as h5py builds it (so H5Tequal matches what h5py and numpy write):
+    // sign bit 15, exponent bits 10-14 with bias 15, mantissa bits 0-9.
+    Datatype half(H5Tcopy(H5T_IEEE_F32LE), "H5Tcopy");
+    check(H5Tset_fields(half, 15, 10, 5, 0, 10), "H5Tset_fields");
+    check(H5Tset_size(half, 2), "H5Tset_size");
+    check(H5Tset_ebias(half, 15), "H5Tset_ebias");
+    return half;
+  }
+  return Datatype(H5Tcopy(predefined_type(dtype)), "H5Tcopy");
 }
 
 }  // namespace shmjob::h5

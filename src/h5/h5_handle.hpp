@@ -67,7 +67,8 @@ void write_u64_attribute(hid_t object, const char* name, unsigned long long valu
 // A 1-D dataset of variable-length UTF-8 strings.
 void write_string_list(hid_t location, const char* name, const std::vector<std::string>& values);
 
-// The HDF5 native type for a dtype (native byte order).
-hid_t native_type(DType dtype);
+// The HDF5 type of a dtype in native (little-endian) byte order, as a handle of its own: HDF5
+// predefines no float16, so that one is built (as h5py builds it).
+Datatype native_type(DType dtype);
 
 }  // namespace shmjob::h5

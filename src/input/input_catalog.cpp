@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -136,10 +137,9 @@ std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_end
     return std::nullopt;
   }
 
-  if (size == 2) return std::string("16-bit float (float16)");
-  if (size != 4 && size != 8) return bits + " float";
-  // IEEE 754 binary32/binary64 exactly: sign, exponent and mantissa where the native types
-  // have them, so H5Dread's conversion is a byte swap at most.
+  if (size != 2 && size != 4 && size != 8) return bits + " float";
+  // IEEE 754 binary16/32/64 exactly: sign, exponent and mantissa where the native types (and
+  // numpy's float16) have them, so H5Dread's conversion is a byte swap at most.
   std::size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
   h5::check(H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize), "H5Tget_fields");
   const std::size_t ebias = H5Tget_ebias(type);
@@ -147,9 +147,11 @@ std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_end
                       msize == 23 && ebias == 127;
   const bool ieee64 = size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 &&
                       msize == 52 && ebias == 1023;
-  if (precision != size * 8 || offset != 0 || !(ieee32 || ieee64))
+  const bool ieee16 = size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 &&
+                      msize == 10 && ebias == 15;
+  if (precision != size * 8 || offset != 0 || !(ieee16 || ieee32 || ieee64))
     return bits + " float that is not IEEE 754";
-  dtype = size == 4 ? DType::float32 : DType::float64;
+  dtype = size == 2 ? DType::float16 : size == 4 ? DType::float32 : DType::float64;
   return std::nullopt;
 }
 
@@ -172,13 +174,14 @@ class FileScanner {
               std::vector<InputDataset>& out)
       : name_(std::move(name)), index_(index), config_(config), out_(out) {}
 
-  void scan() {
+  // Scans the file; returns the object its matrices come from (configured or found).
+  std::string scan() {
     // Input names are recorded as UTF-8 text (master file, metrics log).
     if (!is_valid_utf8(name_))
       throw InputError(printable(name_) +
                        ": file name is not valid UTF-8 (shmjob records input names as UTF-8 text; rename the file)");
     open();
-    const std::string path = object_path(config_.dataset);
+    const std::string path = config_.dataset ? object_path(*config_.dataset) : choose_object();
     resolve(path);
     try {
       h5::Handle<H5Oclose> object(H5Oopen(file_, path.c_str(), H5P_DEFAULT), "H5Oopen");
@@ -201,9 +204,123 @@ class FileScanner {
     } catch (const H5Error& e) {
       bad(path, "unreadable metadata: " + std::string(e.what()));
     }
+    return path;
   }
 
+  // With no input.dataset: "/data" if the file has it, else the file's only candidate.
+  const std::string& found_by() const noexcept { return found_by_; }
+
  private:
+  static constexpr std::size_t kCandidatesShown = 20;
+  // A file with more objects than this is not searched: the user names the dataset.
+  static constexpr std::uint64_t kMaxObjectsSearched = 1'000'000;
+
+  std::string choose_object() {
+    try {
+      if (h5::check(H5Lexists(file_, "data", H5P_DEFAULT), "H5Lexists") > 0) return "/data";
+    } catch (const H5Error& e) {
+      bad("/", "unreadable metadata: " + std::string(e.what()));
+    }
+    std::vector<std::string> shown;
+    std::uint64_t count = 0;
+    std::string only;
+    find_candidates([&](const std::string& path, const std::vector<hsize_t>& dims, DType dtype) {
+      const std::string text = printable(path) + " " + shape_text(dims) + " " + std::string(dtype_name(dtype));
+      if (count == 0) only = path, found_by_ = text;
+      if (shown.size() < kCandidatesShown) shown.push_back(text);
+      ++count;
+    });
+    if (count == 0)
+      bad_file("no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type in the "
+               "file (name one with input.dataset or --dataset)");
+    if (count > 1) {
+      std::string list;
+      for (const std::string& s : shown) list += (list.empty() ? "" : ", ") + s;
+      if (count > shown.size()) list += ", and " + std::to_string(count - shown.size()) + " more";
+      bad_file("no input.dataset given and no /data, and " + std::to_string(count) +
+               " datasets could hold the matrices: " + list + " (choose one with input.dataset or --dataset)");
+    }
+    return only;
+  }
+
+  // Calls found(path, dims, dtype) for every 2-D or 3-D, non-empty dataset of a supported type,
+  // breadth first, names in bytewise order, each object once. Only hard links are followed (an
+  // external link would read another file). A queue of group addresses, not recursion: a file
+  // may nest groups as deep as its author likes.
+  template <class Found>
+  void find_candidates(Found found) {
+    struct Pending {
+      haddr_t address;
+      std::string path;
+    };
+    std::deque<Pending> groups;
+    {
+      h5::Handle<H5Oclose> root(H5Oopen(file_, "/", H5P_DEFAULT), "H5Oopen /");
+      H5O_info_t info{};
+      h5::check(H5Oget_info2(root, &info, H5O_INFO_BASIC), "H5Oget_info2");
+      seen_.insert({info.fileno, info.addr});
+      groups.push_back({info.addr, "/"});
+    }
+    std::uint64_t objects = 0;
+    while (!groups.empty()) {
+      const Pending next = std::move(groups.front());
+      groups.pop_front();
+      try {
+        h5::Handle<H5Oclose> group(H5Oopen_by_addr(file_, next.address), "H5Oopen_by_addr");
+        std::vector<std::string> names;
+        hsize_t position = 0;
+        h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &position, collect_hard_link, &names),
+                  "H5Literate");
+        std::sort(names.begin(), names.end());
+        for (const std::string& name : names) {
+          if (++objects > kMaxObjectsSearched)
+            bad_file("no input.dataset given and no /data, and the file holds more than " +
+                     std::to_string(kMaxObjectsSearched) + " objects to search (name the dataset with input.dataset or --dataset)");
+          const std::string child = join(next.path, name);
+          H5O_info_t info{};
+          h5::check(H5Oget_info_by_name2(group, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
+                    "H5Oget_info_by_name2");
+          if (!seen_.insert({info.fileno, info.addr}).second) continue;
+          if (info.type == H5O_TYPE_GROUP) {
+            groups.push_back({info.addr, child});
+          } else if (info.type == H5O_TYPE_DATASET) {
+            h5::Dataset dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), "H5Dopen2");
+            if (auto shape = candidate_shape(dataset)) found(child, shape->first, shape->second);
+          }
+        }
+      } catch (const H5Error& e) {
+        bad(printable(next.path), "unreadable metadata: " + std::string(e.what()));
+      }
+    }
+    seen_.clear();  // the scan proper starts afresh
+  }
+
+  // The dims and element type of a dataset that could hold the matrices, or nullopt.
+  static std::optional<std::pair<std::vector<hsize_t>, DType>> candidate_shape(hid_t dataset) {
+    h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
+    DType dtype = DType::float64;
+    bool big_endian = false;
+    if (classify_type(type, dtype, big_endian)) return std::nullopt;
+    h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
+    if (H5Sget_simple_extent_type(space) != H5S_SIMPLE) return std::nullopt;
+    const int rank = h5::check(H5Sget_simple_extent_ndims(space), "H5Sget_simple_extent_ndims");
+    if (rank != 2 && rank != 3) return std::nullopt;
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    h5::check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "H5Sget_simple_extent_dims");
+    if (std::find(dims.begin(), dims.end(), hsize_t{0}) != dims.end()) return std::nullopt;
+    return std::make_pair(std::move(dims), dtype);
+  }
+
+  // H5Literate callback collecting the names of hard links; no exception may cross HDF5's frames.
+  static herr_t collect_hard_link(hid_t, const char* name, const H5L_info_t* info, void* data) noexcept {
+    try {
+      if (info->type == H5L_TYPE_HARD) static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+      return 0;
+    } catch (...) {
+      return -1;
+    }
+  }
+
   [[noreturn]] void bad_file(const std::string& problem) const {
     throw InputError(name_ + ": " + problem);
   }
@@ -369,7 +486,7 @@ class FileScanner {
     h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
     if (auto problem = classify_type(type, d.shape.dtype, d.big_endian))
       bad(path, "unsupported element type: " + *problem +
-                    " (shmjob reads 8/16/32/64-bit integers, float32 and float64)");
+                    " (shmjob reads 8/16/32/64-bit integers, float16, float32 and float64)");
 
     h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
     const H5S_class_t space_class = H5Sget_simple_extent_type(space);
@@ -454,6 +571,7 @@ class FileScanner {
   h5::File file_;
   std::set<std::pair<unsigned long, haddr_t>> seen_;
   std::size_t added_ = 0;
+  std::string found_by_;  // "path [dims] dtype" of the object choose_object() found
 };
 
 // --- serialisation: little-endian fixed-width fields, strings length-prefixed ---------------
@@ -522,7 +640,7 @@ class Reader {
 
 }  // namespace
 
-InputCatalog InputCatalog::scan(const InputConfig& config) {
+InputCatalog InputCatalog::scan(const InputConfig& config, std::vector<std::string>* notes) {
   h5::register_zstd_filter();
   if (config.files.empty()) throw InputError("no input files given (input.files is empty)");
   InputCatalog catalog;
@@ -532,9 +650,22 @@ InputCatalog InputCatalog::scan(const InputConfig& config) {
   // Counted as the files are scanned: 2^32 datasets of 2^40 matrices each would overflow a
   // total taken at the end.
   std::uint64_t matrices = 0;
+  std::string object;  // where the first file's matrices are; every file must agree
   for (std::size_t i = 0; i < catalog.files_.size(); ++i) {
     const std::size_t before = catalog.datasets_.size();
-    FileScanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_).scan();
+    FileScanner scanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_);
+    const std::string used = scanner.scan();
+    if (i == 0) {
+      object = used;
+      if (notes != nullptr && !scanner.found_by().empty())
+        notes->push_back("input: " + printable(catalog.files_[0]) +
+                         ": no input.dataset given and no /data: reading " + scanner.found_by() +
+                         ", the file's only 2-D or 3-D dataset (name it with input.dataset to be sure)");
+    } else if (used != object) {
+      throw InputError(printable(catalog.files_[i]) + ": its matrices would be read from " + printable(used) +
+                       ", but " + printable(catalog.files_[0]) + "'s from " + printable(object) +
+                       ": with no input.dataset every file must hold the same one (name it with input.dataset)");
+    }
     for (std::size_t d = before; d < catalog.datasets_.size(); ++d) {
       matrices += catalog.datasets_[d].matrices;  // each <= 2^40: no overflow before the check
       if (matrices > kMaxMatrices)
@@ -681,7 +812,7 @@ InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
     const auto flags = r.integer<std::uint8_t>();
     d.matrices = r.integer<std::uint64_t>();
     if (d.file >= files) Reader::malformed("dataset names file " + std::to_string(d.file));
-    if (dtype > static_cast<std::uint8_t>(DType::float64)) Reader::malformed("bad dtype");
+    if (dtype > static_cast<std::uint8_t>(kLastDType)) Reader::malformed("bad dtype");
     if ((flags & ~(kBigEndianFlag | kSlicedFlag)) != 0) Reader::malformed("bad flags");
     d.shape.dtype = static_cast<DType>(dtype);
     d.big_endian = (flags & kBigEndianFlag) != 0;

@@ -142,7 +142,9 @@ InputConfig parse_input_config(const json& section) {
 }
 
 json to_json(const InputConfig& config) {
-  return {{"files", config.files}, {"dataset", config.dataset}, {"recursive", config.recursive}};
+  json document = {{"files", config.files}, {"recursive", config.recursive}};
+  if (config.dataset) document["dataset"] = *config.dataset;  // unset: found in each file
+  return document;
 }
 
 std::vector<std::string> expand_input_files(const std::vector<std::string>& patterns) {

@@ -173,8 +173,9 @@ class Runner:
             self.passed += 1
 
     def ingest(self, name, path, dataset, fragments, job="bad", extra=()):
+        """dataset None: no --dataset (shmjob looks for /data or the file's only candidate)."""
         out = self.out_dir()
-        args = ["ingest", path, "--dataset", dataset, "--out", out] + list(extra)
+        args = ["ingest", path] + (["--dataset", dataset] if dataset else []) + ["--out", out] + list(extra)
         if job:
             args += ["--job", job]
         self.check(name, args, fragments, out)
@@ -222,6 +223,38 @@ def main():
             r.ingest(name, path, bad["dataset"], expected_fragments(path, bad["dataset"], bad["expect"]))
         for name, path, dataset, expect in extra:
             r.ingest(name, path, dataset, expected_fragments(path, dataset, expect))
+        # No --dataset and no /data: the file's only candidate is used, else a list of them.
+        finding = os.path.join(tmp, "find")
+        os.makedirs(finding)
+        with h5py.File(os.path.join(finding, "two.h5"), "w") as f:
+            f["a"] = np.zeros((4, 8, 8))
+            f["g/b"] = np.zeros((8, 8), dtype=np.int32)
+            f["g/line"] = np.zeros(8)  # 1-D: not a candidate
+        r.ingest("two candidates, no --dataset", "find/two.h5", None,
+                 ["input: find/two.h5: no input.dataset given and no /data, and 2 datasets could "
+                  "hold the matrices: /a [4, 8, 8] float64, /g/b [8, 8] int32 (choose one with "
+                  "input.dataset or --dataset)"])
+        with h5py.File(os.path.join(finding, "many.h5"), "w") as f:
+            for k in range(25):
+                f["m%02d" % k] = np.zeros((2, 2), dtype=np.uint8)
+        r.ingest("25 candidates, no --dataset", "find/many.h5", None,
+                 ["25 datasets could hold the matrices: /m00 [2, 2] uint8, /m01",
+                  "/m19 [2, 2] uint8, and 5 more (choose one"])
+        with h5py.File(os.path.join(finding, "none.h5"), "w") as f:
+            f["line"] = np.zeros(8)
+            f["names"] = np.array([b"a", b"b"])
+            f["empty"] = np.zeros((0, 4, 4))
+        r.ingest("no candidate, no --dataset", "find/none.h5", None,
+                 ["input: find/none.h5: no input.dataset given, no /data, and no 2-D or 3-D "
+                  "dataset of a supported type"])
+        with h5py.File(os.path.join(finding, "stack.h5"), "w") as f:
+            f["frames/stack"] = np.zeros((3, 4, 4), dtype=np.float32)
+        with h5py.File(os.path.join(finding, "with_data.h5"), "w") as f:
+            f["data"] = np.zeros((3, 4, 4), dtype=np.float32)
+        r.config("files that choose differently, no dataset",
+                 {"files": ["find/stack.h5", "find/with_data.h5"]},
+                 ["input: find/with_data.h5: its matrices would be read from /data, but "
+                  "find/stack.h5's from /frames/stack"])
         r.ingest("missing file", "in/nope.h5", "/data", ["input: in/nope.h5: no such file"])
         r.ingest("directory", "in/types", "/data", ["input: in/types: is a directory, not an HDF5 file"])
         r.ingest("missing dataset in a good file", "in/groups.h5", "/frames",

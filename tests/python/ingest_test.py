@@ -9,9 +9,9 @@ made) in a temp dir, then runs (3-6 ranks each, working directory = the temp dir
 input paths):
 
   a  `shmjob ingest` of every types/ file (contiguous, chunk per slice, tiles, chunks spanning
-     slices, compact; int8..uint64, float32, float64; little- and big-endian) by a quoted glob,
+     slices, compact; int8..uint64, float16, float32, float64; little- and big-endian) by a quoted glob,
      the filter files (gzip, shuffle+gzip, fletcher32, zstd, shuffle+zstd) by another, and a file
-     named twice: 21 output sets; a2: a quoted glob without --job (default job name)
+     named twice: 23 output sets; a2: a quoted glob without --job (default job name)
   b  a config file whose input section globs runs/*.h5, dataset "frames" (no leading slash),
      stages 2/2/2 (two producers, two shards)
   c  the group /matrices of groups.h5 (mixed shapes, nested subgroups): --recursive, and
@@ -21,6 +21,8 @@ input paths):
      /data at level 19)
   e  progress: `--progress` (ingest and config) prints "[shmjob] N/M matrices  X MB  Y MB/s
      ETA Z s" lines on stderr, ending at M/M; without --progress, stderr (a pipe) gets none
+  f  no --dataset: a file whose only matrix dataset is /frames/stack is read from there, with
+     one note on stderr; a file with /data and another candidate is read from /data, no note
 
 Every output is checked by verify_ingest.py (master VDS and shards against the source files read
 with h5py) and, independently, against the sha256 of each matrix that make_inputs.py recorded in
@@ -112,7 +114,8 @@ class Suite:
         with h5py.File(os.path.join(self.tmp, master), "r") as f:
             config = json.loads(f.attrs["config"])
             inp = config["input"]
-            dataset = "/" + inp["dataset"].strip("/")
+            # No input.dataset: make_inputs.py's files all hold /data, which is then read.
+            dataset = "/" + inp.get("dataset", "/data").strip("/")
             expected = []  # (shape key, sha256, description) in input order
             for path in f["inputs/files"][...]:
                 rel = os.path.relpath(path.decode(), self.indir)
@@ -212,8 +215,8 @@ class Suite:
             [os.path.join(self.indir, p) for p in filters if p != "filters/gzip.h5"]
         if files != want:
             raise Failed("inputs/files in unexpected order: %s" % files)
-        if nsets != 21:
-            raise Failed("%d sets, expected 21" % nsets)
+        if nsets != 23:  # 11 dtypes x 2 shapes of types/, and the filters' float64 tiles
+            raise Failed("%d sets, expected 23" % nsets)
 
     def a2_glob_without_job(self):
         # The job name defaults to the first input's stem; for a quoted glob that stem is "run_*",
@@ -227,6 +230,35 @@ class Suite:
         if len(masters) != 1:
             raise Failed("out_a2 holds %s, expected one master file" % masters)
         self.verify("out_a2/" + masters[0], self.count(self.listdir("runs"), "/frames"))
+
+    def f_found_dataset(self):
+        # No --dataset: /data where a file has it, else the file's only 2-D or 3-D dataset of a
+        # supported type, with one note on stderr naming it. Checked by verify_ingest.py, which
+        # finds the dataset with h5py's own walk.
+        rng = np.random.default_rng(11)
+        stack = rng.normal(size=(6, 16, 12)).astype(np.float32)
+        with h5py.File(os.path.join(self.tmp, "stack.h5"), "w") as f:
+            f["frames/stack"] = stack
+            f["meta/time"] = np.arange(6.0)                    # 1-D: not a candidate
+            f["meta/names"] = np.array([b"a", b"b"], dtype="S1")  # strings: not one either
+        run = self.job(3, ["ingest", "stack.h5", "--out", "out_f", "--job", "f"], "out_f/f.h5", 6,
+                       manifest=False)
+        notes = [l for l in run.stderr.splitlines() if l.startswith("shmjob: note:")]
+        want = ("shmjob: note: input: stack.h5: no input.dataset given and no /data: reading "
+                "/frames/stack [6, 16, 12] float32, the file's only 2-D or 3-D dataset")
+        if len(notes) != 1 or not notes[0].startswith(want):
+            raise Failed("stderr notes %r, expected one starting %r" % (notes, want))
+        with h5py.File(os.path.join(self.tmp, "out_f/f.h5"), "r") as f:
+            if not np.array_equal(f["data"][...], stack):
+                raise Failed("out_f/f.h5 /data differs from stack.h5:/frames/stack")
+        # A file with /data and another candidate: /data, and no note.
+        with h5py.File(os.path.join(self.tmp, "both.h5"), "w") as f:
+            f["data"] = stack[:2]
+            f["other"] = stack
+        run = self.job(3, ["ingest", "both.h5", "--out", "out_f2", "--job", "f2"], "out_f2/f2.h5", 2,
+                       manifest=False)
+        if "shmjob: note:" in run.stderr:
+            raise Failed("a note for a file with /data: %r" % run.stderr)
 
     def b_config_glob(self):
         runs = self.listdir("runs")
@@ -377,6 +409,7 @@ def main():
         s.case("c3: hard/soft links, cycles, named datatype in a group", s.c3_links)
         s.case("d: --level / --shuffle variants", s.d_level_shuffle)
         s.case("e: progress line", s.e_progress)
+        s.case("f: no --dataset: /data, else the file's only dataset", s.f_found_dataset)
     left = leftover_entries(before)
     if left:
         print("FAIL: left in /dev/shm: %s" % left)

@@ -6,7 +6,7 @@ OUTDIR receives, next to a manifest.json that describes everything written:
 
   types/<layout>_<dtype>_<order>.h5   /data, 3-D [N, rows, cols], for every layout (contiguous,
                                       chunk_slice, chunk_tiles, chunk_span, compact) x dtype
-                                      (int8 .. float64) x byte order (le, be)
+                                      (int8 .. float64, float16) x byte order (le, be)
   filters/<filters>.h5                /data, chunked float64 and int32 (/ints) through gzip,
                                       shuffle+gzip, fletcher32, zstd, shuffle+zstd
   runs/run_NNN.h5                     /frames, several files for glob patterns ("runs/*.h5")
@@ -43,7 +43,7 @@ import numpy as np
 from h5py import h5d, h5p, h5s, h5t, h5z
 
 DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float32", "float64"]
+          "float16", "float32", "float64"]
 ORDERS = {"le": "<", "be": ">"}
 ZSTD = 32015
 BLOSC = 32001  # a registered filter id that no HDF5 here provides
@@ -252,8 +252,13 @@ class Inputs:
             refs = f.create_dataset("data", shape=(2, 2), dtype=h5py.ref_dtype)
             refs[0, 0] = target.ref
         one("references", "unsupported element type: reference", references)
-        one("float16", "unsupported element type: 16-bit float (float16)",
-            lambda f: f.create_dataset("data", data=np.ones((2, 3, 3), dtype="<f2")))
+        def bfloat16(f):  # 16 bits with float32's exponent: not IEEE binary16
+            t = h5py.h5t.IEEE_F32LE.copy()
+            t.set_fields(15, 7, 8, 0, 7)
+            t.set_size(2)
+            t.set_ebias(127)
+            h5py.h5d.create(f.id, b"data", t, h5py.h5s.create_simple((2, 3, 3)))
+        one("bfloat16", "unsupported element type: 16-bit float that is not IEEE 754", bfloat16)
         one("opaque", "unsupported element type: opaque",
             lambda f: f.create_dataset("data", data=np.zeros((2, 3), dtype="V4")))
         one("rank1", "rank 1 (shape [10])",

@@ -212,7 +212,7 @@ def main():
 
         # Interrupted on 2 pretend nodes, resumed on 3.
         config, path = write_config(tmp, "interrupted", SYNTHETIC,
-                                    testing={"pretend_nodes": 2, "writer_delay_ms": 30})
+                                    testing={"pretend_nodes": 2, "writer_delay_ms": 60})
         job = start(SHMJOB, 7, path)
         metrics = os.path.join(config["output_dir"], "metrics.jsonl")
         deadline = time.time() + 120

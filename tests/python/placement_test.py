@@ -103,7 +103,12 @@ def main():
         path, out = config("pinned")
         job = run(["mpirun", "--bind-to", "none", "-n", "4", shmjob, path])
         check(job.returncode == 0, f"pinned job runs ({job.stderr.strip()[:300]})")
-        if job.returncode == 0:
+        # One core (two hyperthreads, say): the plan binds nothing there (pinning auto), and
+        # there is nothing to check.
+        cores = start_record(out)["topology"]["cores"] if job.returncode == 0 else 0
+        if job.returncode == 0 and cores < 2:
+            print(f"note: this machine has {cores} core(s): pinning by the plan not checked here")
+        elif job.returncode == 0:
             ranks = start_record(out)["plan"]["ranks"]
             plan = start_record(out)["plan"]["node0"]["ranks"]
             for x in ranks:

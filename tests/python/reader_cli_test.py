@@ -11,7 +11,8 @@ job interrupted with SIGUSR1 (read of a written id, a clear error for an unwritt
 names only the status and the unwritten ids). For each:
 `read --out .npy` and `.csv` and the printed text equal h5py's slice of the master's virtual
 dataset (whole matrices, slices across tiles, empty slices), bad requests exit 2 with one line,
-`inspect` and `inspect --index` describe the output, `verify` passes.
+`inspect` and `inspect --index` describe the output, `verify` passes. A float16 input is
+stored and read back bit for bit (specials and NaN included) with the right index statistics.
 """
 import json
 import os
@@ -64,7 +65,7 @@ def check_reads(shmjob, tmp, out, cases):
             npy = os.path.join(tmp, "m.npy")
             run(args + ["--out", npy])
             got = np.load(npy)
-            if got.dtype != want.dtype or got.shape != want.shape or not np.array_equal(got, want):
+            if got.dtype != want.dtype or got.shape != want.shape or got.tobytes() != want.tobytes():
                 raise Failed("%s id %d rows %s cols %s: .npy %s %s differs from h5py's %s %s"
                              % (out, mid, rows, cols, got.dtype, got.shape, want.dtype, want.shape))
             if want.size == 0:
@@ -72,15 +73,55 @@ def check_reads(shmjob, tmp, out, cases):
             csv = os.path.join(tmp, "m.csv")
             run(args + ["--out", csv])
             got = np.loadtxt(csv, delimiter=",", dtype=want.dtype, ndmin=2)
-            if not np.array_equal(got, want):
+            if got.tobytes() != want.tobytes():
                 raise Failed("%s id %d: .csv differs from h5py" % (out, mid))
             text = run(args).stdout.splitlines()
             if not text[0].startswith("# matrix %d:" % mid):
                 raise Failed("printed header %r" % text[0])
             got = np.array([[want.dtype.type(v) for v in line.split()] for line in text[1:]], dtype=want.dtype)
-            if not np.array_equal(got, want):
+            if got.tobytes() != want.tobytes():
                 raise Failed("%s id %d: printed values differ from h5py" % (out, mid))
     print("ok: %s: %d reads equal h5py's" % (out, len(cases)))
+
+
+def check_float16(shmjob, tmp):
+    """A float16 input (as numpy and h5py write it) is stored as float16, bit for bit: zeros of
+    both signs, subnormals, the largest value, infinities, NaN; read, .npy and .csv give the
+    same bits (values printed as the fewest digits that read back); the index's min/max/mean
+    are those of the numbers (NaN skipped)."""
+    rng = np.random.default_rng(16)
+    frames = (rng.normal(size=(4, 9, 7)) * 300).astype(np.float16)
+    specials = np.array([0.0, -0.0, 6e-8, -6.1e-5, 65504, -65504, np.inf, -np.inf, 0.1, 1 / 3],
+                        dtype=np.float16)
+    frames[1].reshape(-1)[:specials.size] = specials
+    frames[3, 0, 0] = np.nan
+    source = os.path.join(tmp, "half.h5")
+    with h5py.File(source, "w") as f:
+        f["frames"] = frames
+    out = os.path.join(tmp, "half")
+    run(["mpirun", "-n", "3", shmjob, "ingest", source, "--out", out, "--job", "half", "--quiet"])
+    with h5py.File(os.path.join(out, "half.h5"), "r") as f:
+        data = f["data"]
+        if data.dtype != np.float16:
+            raise Failed("float16 input stored as %s" % data.dtype)
+        if data[...].view(np.uint16).tobytes() != frames.view(np.uint16).tobytes():
+            raise Failed("float16 output differs from the input bits")
+        index = f["index"][...]
+    for row in index:
+        values = frames[int(row["id"])].astype(np.float64)
+        want = (np.nanmin(values), np.nanmax(values), np.nanmean(values))
+        got = (row["min"], row["max"], row["mean"])
+        if got[:2] != want[:2] or not (got[2] == want[2] or abs(got[2] - want[2]) <= 1e-12 * abs(want[2])
+                                       or (np.isnan(got[2]) and np.isnan(want[2]))):
+            raise Failed("index of float16 matrix %d: min/max/mean %s, expected %s" % (row["id"], got, want))
+    check_reads(shmjob, tmp, out, [("data", 0, None, None), ("data", 1, None, None), ("data", 2, (3, 8), (1, 6))])
+    npy = os.path.join(tmp, "nan.npy")
+    run([shmjob, "read", out, "--id", "3", "--out", npy])
+    got = np.load(npy)
+    if got.dtype != np.float16 or got.view(np.uint16).tobytes() != frames[3].view(np.uint16).tobytes():
+        raise Failed("read --out .npy of the float16 matrix with a NaN: %s, bits differ" % got.dtype)
+    check_inspect_verify(shmjob, out, 4, ["float16"])
+    print("ok: float16 ingest stored, read and indexed bit for bit")
 
 
 def check_errors(shmjob, out, count, rows):
@@ -213,6 +254,7 @@ def main():
                 raise Failed("ingest: read differs from the input matrix")
         check_inspect_verify(shmjob, ingest, 8, ["chunks [16, 40]", "chunks [16, 20]", u8, f64])
 
+        check_float16(shmjob, tmp)
         check_interrupted(shmjob, tmp, interrupted_job(shmjob, tmp))
     print("OK")
 

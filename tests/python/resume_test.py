@@ -50,7 +50,12 @@ BASE = {"matrices": {"count": COUNT, "rows": 128, "cols": 128, "kind": "smooth",
 # A job aborted by a second signal 50 ms after the first must still be draining then: its writer
 # is paced, or on a fast machine the drain and the master can both finish inside the gap (seen
 # here: exit 143 and a master).
-ABORTED = {"testing": {"writer_delay_ms": 40}}
+ABORTED = {"testing": {"writer_delay_ms": 150}}
+# The other interrupts and kills must land while ids are still untaken or matrices unwritten: the
+# writers are paced, so how much is left when the signal lands depends on the slots (the
+# backpressure), not on how fast this machine compresses (an unpaced job on a 2-3x faster
+# machine could finish in the signal's delay).
+PACED = {"testing": {"writer_delay_ms": 60}}
 
 failures = []
 passed = []
@@ -260,7 +265,7 @@ def second_signal_case(shmjob, tmp, reference, shm_before):
 
 def kill_case(shmjob, tmp, role, reference, shm_before):
     name = "kill_" + role
-    config, path = write_config(tmp, name)
+    config, path = write_config(tmp, name, **PACED)
     metrics = os.path.join(config["output_dir"], "metrics.jsonl")
     job = start(shmjob, path)
     wait_for_written(metrics, 20)
@@ -349,8 +354,9 @@ def main():
         check(code == 0, f"reference: uninterrupted run exits 0 ({err.strip()[-300:]})")
         reference = read_job(config)
 
-        interrupt_case(shmjob, tmp, "int_early", 1, reference, "SIGINT to the ranks", leaves_work=True)
-        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, "SIGTERM to the ranks", leaves_work=True)
+        interrupt_case(shmjob, tmp, "int_early", 1, reference, "SIGINT to the ranks", leaves_work=True, **PACED)
+        interrupt_case(shmjob, tmp, "term_middle", COUNT // 2, reference, "SIGTERM to the ranks", leaves_work=True,
+                       **PACED)
         # Slow writers make the final drain long enough for the signal to land in it, however
         # busy the machine is (the last matrices are still being written when it arrives).
         interrupt_case(shmjob, tmp, "usr1_drain", COUNT - 6, reference, "SIGUSR1 to mpirun",

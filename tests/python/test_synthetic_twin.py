@@ -163,7 +163,7 @@ def test_cli(exe):
         ["smooth", "float64", "3", "5", "0"],
         ["smooth", "float64", "3", "5", "0", "0", "extra"],
         ["gaussian", "float64", "3", "5", "0", "0"],
-        ["smooth", "float16", "3", "5", "0", "0"],
+        ["smooth", "float128", "3", "5", "0", "0"],
         ["smooth", "float64", "-3", "5", "0", "0"],
         ["smooth", "float64", "3", "4294967296", "0", "0"],
         ["smooth", "float64", "3", "5x", "0", "0"],

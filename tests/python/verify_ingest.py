@@ -44,6 +44,7 @@ import random
 import re
 import sys
 import time
+import warnings
 import zlib
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,7 +63,7 @@ INDEX_FIELDS = ("id", "shard", "row", "raw_bytes", "compressed_bytes", "crc32", 
                 "mean", "producer", "compressor", "writer", "t_produced", "t_compressed",
                 "t_written", "source_file", "source_dataset", "source_index")
 SUPPORTED = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-             "float32", "float64"}
+             "float16", "float32", "float64"}
 MEAN_RTOL = 1e-9
 
 
@@ -125,9 +126,27 @@ def object_key(obj):
     return (info.fileno, info.addr)
 
 
+def discover_dataset(f):
+    """The object a config without input.dataset reads (docs/ingest.md): /data if the file has
+    it, else the file's only 2-D or 3-D non-empty dataset of a supported type; None if there is
+    no such single dataset. Found here with h5py's own walk, independently of shmjob's."""
+    if "data" in f:
+        return "/data"
+    found = []
+
+    def visit(name, obj):
+        if (isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.size > 0
+                and native(obj.dtype).name in SUPPORTED):
+            found.append("/" + name)
+    f.visititems(visit)
+    return found[0] if len(found) == 1 else None
+
+
 def enumerate_matrices(files, dataset, recursive, p):
-    """Every input matrix in input order, from the files themselves."""
+    """Every input matrix in input order, from the files themselves. dataset None: found in
+    each file (discover_dataset), and it must be the same in every file."""
     out = []
+    chosen = dataset
     for fi, name in enumerate(files):
         try:
             f = h5py.File(name, "r")
@@ -135,19 +154,26 @@ def enumerate_matrices(files, dataset, recursive, p):
             p.add("input %s: cannot open with h5py: %s" % (name, e))
             continue
         with f:
-            obj = f.get(dataset)
+            if dataset is None:
+                found = discover_dataset(f)
+                if found is None or (chosen is not None and found != chosen):
+                    p.add("input %s: no single dataset to read (found %r, the first file %r), "
+                          "yet the job completed" % (name, found, chosen))
+                    continue
+                chosen = found
+            obj = f.get(chosen)
             if obj is None:
-                p.add("input %s:%s: no such object" % (name, dataset))
+                p.add("input %s:%s: no such object" % (name, chosen))
                 continue
             if isinstance(obj, h5py.Dataset):
                 dt = native(obj.dtype)
                 if obj.ndim == 3:
-                    out += [Matrix(fi, dataset, i, obj.shape[1], obj.shape[2], dt)
+                    out += [Matrix(fi, chosen, i, obj.shape[1], obj.shape[2], dt)
                             for i in range(obj.shape[0])]
                 elif obj.ndim == 2:
-                    out.append(Matrix(fi, dataset, None, obj.shape[0], obj.shape[1], dt))
+                    out.append(Matrix(fi, chosen, None, obj.shape[0], obj.shape[1], dt))
                 else:
-                    p.add("input %s:%s: rank %d, yet the job completed" % (name, dataset, obj.ndim))
+                    p.add("input %s:%s: rank %d, yet the job completed" % (name, chosen, obj.ndim))
             elif isinstance(obj, h5py.Group):
                 seen = set()
 
@@ -176,9 +202,9 @@ def enumerate_matrices(files, dataset, recursive, p):
                         out.append(Matrix(fi, path, None, member.shape[0], member.shape[1],
                                           native(member.dtype)))
 
-                walk(obj, dataset)
+                walk(obj, chosen)
             else:
-                p.add("input %s:%s: neither dataset nor group" % (name, dataset))
+                p.add("input %s:%s: neither dataset nor group" % (name, chosen))
     return out
 
 
@@ -375,7 +401,7 @@ def verify(args):
         if not isinstance(inp, dict):
             p.add("master: config has no input section")
             return p, None
-        dataset = normalise_object_path(inp.get("dataset", "/data"))
+        dataset = normalise_object_path(inp["dataset"]) if "dataset" in inp else None
         recursive = bool(inp.get("recursive", False))
         comp = config.get("compression", {})
 
@@ -505,8 +531,10 @@ def verify(args):
                 p.check(int(row["crc32"]) == crc, "%s: index crc32 %#010x, the matrix has %#010x"
                         % (what, int(row["crc32"]), crc))
                 values = expected.astype(np.float64)
-                with np.errstate(invalid="ignore", over="ignore"):
-                    lo, hi, mean = values.min(), values.max(), values.mean()
+                with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN matrices
+                    # NaN is no value: the index skips it (min/max/mean of the numbers).
+                    lo, hi, mean = np.nanmin(values), np.nanmax(values), np.nanmean(values)
                 p.check(row["min"] == lo, "%s: index min %r, the matrix has %r" % (what, row["min"], lo))
                 p.check(row["max"] == hi, "%s: index max %r, the matrix has %r" % (what, row["max"], hi))
                 if np.isfinite(mean) or np.isfinite(row["mean"]):

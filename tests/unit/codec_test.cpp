@@ -136,7 +136,7 @@ Bytes structured(DType dtype, std::size_t elements) {
       // Through int64 for integer types: a negative double cast straight to an unsigned type
       // is undefined behaviour (UBSan's float-cast-overflow); int64 -> unsigned wraps.
       T value{};
-      if constexpr (std::is_floating_point_v<T>)
+      if constexpr (kIsFloatElement<T>)
         value = static_cast<T>(x);
       else
         value = static_cast<T>(static_cast<std::int64_t>(x));
@@ -148,7 +148,7 @@ Bytes structured(DType dtype, std::size_t elements) {
 
 constexpr DType kAllDTypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,
                                 DType::uint8,  DType::uint16, DType::uint32,  DType::uint64,
-                                DType::float32, DType::float64};
+                                DType::float32, DType::float64, DType::float16};
 
 TEST(Zstd, RoundTripsEveryDTypeStructuredAndNoisy) {
   ZstdCompressor z(3);

@@ -167,8 +167,8 @@ TEST(ConfigReject, CountTooLarge) {
 }
 
 TEST(ConfigReject, DtypeUnknown) {
-  expect_message(parse_error(with("/matrices/dtype", "float16")),
-                 {"matrices.dtype: must be one of int8,", "float64", "got \"float16\""});
+  expect_message(parse_error(with("/matrices/dtype", "float128")),
+                 {"matrices.dtype: must be one of int8,", "float64", "float16", "got \"float128\""});
 }
 
 TEST(ConfigReject, DtypeNotString) {

@@ -98,9 +98,9 @@ void scribble(const std::string& path, std::uint64_t offset, std::size_t n) {
 
 // ---- values -----------------------------------------------------------------------------------
 
-constexpr std::array<DType, 10> kDTypes{DType::int8,    DType::int16,  DType::int32,  DType::int64,
+constexpr std::array<DType, 11> kDTypes{DType::int8,    DType::int16,  DType::int32,  DType::int64,
                                         DType::uint8,   DType::uint16, DType::uint32, DType::uint64,
-                                        DType::float32, DType::float64};
+                                        DType::float32, DType::float64, DType::float16};
 
 std::uint64_t splitmix(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
@@ -147,7 +147,7 @@ Bytes byteswapped(const Bytes& native, std::size_t element) {
   return out;
 }
 
-hid_t file_type(DType dtype, bool big_endian) {
+hid_t predefined_file_type(DType dtype, bool big_endian) {
   switch (dtype) {
     case DType::int8: return big_endian ? H5T_STD_I8BE : H5T_STD_I8LE;
     case DType::int16: return big_endian ? H5T_STD_I16BE : H5T_STD_I16LE;
@@ -158,9 +158,18 @@ hid_t file_type(DType dtype, bool big_endian) {
     case DType::uint32: return big_endian ? H5T_STD_U32BE : H5T_STD_U32LE;
     case DType::uint64: return big_endian ? H5T_STD_U64BE : H5T_STD_U64LE;
     case DType::float32: return big_endian ? H5T_IEEE_F32BE : H5T_IEEE_F32LE;
+    case DType::float16:  // not predefined: see file_type
     case DType::float64: break;
   }
   return big_endian ? H5T_IEEE_F64BE : H5T_IEEE_F64LE;
+}
+
+h5::Datatype file_type(DType dtype, bool big_endian) {
+  if (dtype != DType::float16)
+    return h5::Datatype(H5Tcopy(predefined_file_type(dtype, big_endian)), "H5Tcopy");
+  h5::Datatype half = h5::native_type(dtype);
+  if (big_endian) h5::check(H5Tset_order(half, H5T_ORDER_BE), "H5Tset_order");
+  return half;
 }
 
 // ---- writing datasets -------------------------------------------------------------------------
@@ -289,7 +298,7 @@ std::string config_error(const json& section) {
 TEST(InputConfigTest, ParsesListStringAndDefaults) {
   const InputConfig a = parse_input_config(json::parse(R"({"files": ["a.h5", "runs/*.h5"]})"));
   EXPECT_EQ(a.files, (std::vector<std::string>{"a.h5", "runs/*.h5"}));
-  EXPECT_EQ(a.dataset, "/data");
+  EXPECT_FALSE(a.dataset.has_value());  // found in each file
   EXPECT_FALSE(a.recursive);
 
   const InputConfig b = parse_input_config(
@@ -538,6 +547,94 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(param_info.param.name);
     });
 
+// ---- no input.dataset: /data, else the file's only candidate ------------------------------------
+
+InputConfig config_without_dataset(std::vector<std::string> files) {
+  InputConfig config;
+  config.files = std::move(files);
+  return config;
+}
+
+TEST(InputFindDatasetTest, TheOnlyCandidateIsReadAndNamed) {
+  TempDir dir;
+  const std::string path = dir / "stack.h5";
+  {
+    h5::File file = create_file(path);
+    write_dataset(file, "/frames/stack", {4, 6, 5}, DType::float32, false, make_values(DType::float32, 120, 1));
+    write_dataset(file, "/meta/time", {4}, DType::float64, false, make_values(DType::float64, 4, 2));
+    write_dataset(file, "/meta/empty", {0, 3, 3}, DType::int16, false, {});
+    create_typed(file, "/meta/label", H5T_C_S1, {2, 2});
+  }
+  std::vector<std::string> notes;
+  const InputCatalog catalog = InputCatalog::scan(config_without_dataset({path}), &notes);
+  ASSERT_EQ(catalog.datasets().size(), 1u);
+  EXPECT_EQ(catalog.datasets()[0].path, "/frames/stack");
+  EXPECT_EQ(catalog.size(), 4u);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "input: " + path + ": no input.dataset given and no /data: reading /frames/stack [4, 6, 5] float32, "
+                      "the file's only 2-D or 3-D dataset (name it with input.dataset to be sure)");
+}
+
+TEST(InputFindDatasetTest, DataWinsWithoutANote) {
+  TempDir dir;
+  const std::string path = dir / "both.h5";
+  {
+    h5::File file = create_file(path);
+    write_dataset(file, "/data", {2, 3, 3}, DType::int32, false, make_values(DType::int32, 18, 1));
+    write_dataset(file, "/other", {3, 3}, DType::int32, false, make_values(DType::int32, 9, 2));
+  }
+  std::vector<std::string> notes;
+  const InputCatalog catalog = InputCatalog::scan(config_without_dataset({path}), &notes);
+  ASSERT_EQ(catalog.datasets().size(), 1u);
+  EXPECT_EQ(catalog.datasets()[0].path, "/data");
+  EXPECT_TRUE(notes.empty());
+}
+
+TEST(InputFindDatasetTest, SeveralCandidatesAreListedAtMostTwenty) {
+  TempDir dir;
+  const std::string two = dir / "two.h5", many = dir / "many.h5", none = dir / "none.h5";
+  {
+    h5::File file = create_file(two);
+    write_dataset(file, "/b", {5, 4}, DType::uint16, false, make_values(DType::uint16, 20, 1));
+    write_dataset(file, "/a/x", {2, 5, 4}, DType::float16, false, make_values(DType::float16, 40, 2));
+  }
+  EXPECT_EQ(scan_error(config_without_dataset({two})),
+            "input: " + two + ": no input.dataset given and no /data, and 2 datasets could hold the matrices: "
+            "/b [5, 4] uint16, /a/x [2, 5, 4] float16 (choose one with input.dataset or --dataset)");
+  {
+    h5::File file = create_file(many);
+    for (int k = 0; k < 23; ++k) {
+      char name[8];
+      std::snprintf(name, sizeof name, "/m%02d", k);
+      write_dataset(file, name, {2, 2}, DType::int8, false, make_values(DType::int8, 4, 1));
+    }
+  }
+  const std::string error = scan_error(config_without_dataset({many}));
+  EXPECT_CONTAINS(error, "23 datasets could hold the matrices: /m00 [2, 2] int8, /m01 [2, 2] int8,");
+  EXPECT_CONTAINS(error, "/m19 [2, 2] int8, and 3 more (choose one");
+  EXPECT_EQ(error.find("/m20"), std::string::npos) << error;
+  {
+    h5::File file = create_file(none);
+    write_dataset(file, "/line", {7}, DType::float64, false, make_values(DType::float64, 7, 1));
+  }
+  EXPECT_EQ(scan_error(config_without_dataset({none})),
+            "input: " + none + ": no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type "
+            "in the file (name one with input.dataset or --dataset)");
+}
+
+TEST(InputFindDatasetTest, EveryFileMustChooseTheSame) {
+  TempDir dir;
+  const std::string a = dir / "a.h5", b = dir / "b.h5", c = dir / "c.h5";
+  for (const auto& [path, object] : {std::pair{a, "/frames"}, std::pair{b, "/frames"}, std::pair{c, "/data"}}) {
+    h5::File file = create_file(path);
+    write_dataset(file, object, {2, 3, 3}, DType::int16, false, make_values(DType::int16, 18, 1));
+  }
+  EXPECT_EQ(InputCatalog::scan(config_without_dataset({a, b})).size(), 4u);
+  EXPECT_EQ(scan_error(config_without_dataset({a, b, c})),
+            "input: " + c + ": its matrices would be read from /data, but " + a +
+                "'s from /frames: with no input.dataset every file must hold the same one (name it with input.dataset)");
+}
+
 // ---- groups -----------------------------------------------------------------------------------
 
 // /g: b (4x5 int16), a (3x3 f64), c/ {z (6x2 u8), y (3x3 f64)}, d (4x5 int16), e = hard link to
@@ -760,11 +857,12 @@ TEST(InputRejectTest, UnsupportedTypes) {
     const hsize_t three = 3;
     h5::Datatype array(H5Tarray_create2(H5T_NATIVE_INT, 1, &three), "array");
     create_typed(file, "/array", array);
-    h5::Datatype half(H5Tcopy(H5T_IEEE_F32LE), "half");
-    h5::check(H5Tset_fields(half, 15, 10, 5, 0, 10), "fields");
-    h5::check(H5Tset_size(half, 2), "size");
-    h5::check(H5Tset_ebias(half, 15), "ebias");
-    create_typed(file, "/float16", half);
+    // bfloat16: 16 bits, but float32's exponent (not IEEE binary16).
+    h5::Datatype bfloat(H5Tcopy(H5T_IEEE_F32LE), "bfloat16");
+    h5::check(H5Tset_fields(bfloat, 15, 7, 8, 0, 7), "fields");
+    h5::check(H5Tset_size(bfloat, 2), "size");
+    h5::check(H5Tset_ebias(bfloat, 127), "ebias");
+    create_typed(file, "/bfloat16", bfloat);
     h5::Datatype int12(H5Tcopy(H5T_STD_I16LE), "int12");
     h5::check(H5Tset_precision(int12, 12), "precision");
     create_typed(file, "/int12", int12);
@@ -783,7 +881,7 @@ TEST(InputRejectTest, UnsupportedTypes) {
       {"/bitfield", "bitfield"},
       {"/opaque", "opaque"},
       {"/array", "array"},
-      {"/float16", "16-bit float (float16)"},
+      {"/bfloat16", "16-bit float that is not IEEE 754"},
       {"/int12", "integer with 12 significant bits in 16-bit"},
       {"/int24", "24-bit integer"},
       {"/ldouble", "128-bit float"},
@@ -791,7 +889,7 @@ TEST(InputRejectTest, UnsupportedTypes) {
   for (const auto& [object, problem] : cases)
     EXPECT_EQ(scan_error(config_for({path}, object)),
               "input: " + path + ":" + object + ": unsupported element type: " + problem +
-                  " (shmjob reads 8/16/32/64-bit integers, float32 and float64)");
+                  " (shmjob reads 8/16/32/64-bit integers, float16, float32 and float64)");
 }
 
 TEST(InputRejectTest, RanksAndEmptyDatasets) {

@@ -64,7 +64,7 @@ std::vector<std::byte> make_matrix(DType dtype, std::uint32_t rows, std::uint32_
     std::mt19937_64 rng(id * 7919 + 17);
     for (std::size_t i = 0; i < std::size_t{rows} * cols; ++i) {
       T x;
-      if constexpr (std::is_floating_point_v<T>)
+      if constexpr (kIsFloatElement<T>)
         x = static_cast<T>(static_cast<double>(rng() % 100000) / 7.0 - 5000.0);
       else
         x = static_cast<T>(rng());
@@ -226,7 +226,7 @@ TEST_P(ReaderDtypeChunkTest, MatchesWrittenDataAndHdf5) {
 INSTANTIATE_TEST_SUITE_P(
     EveryDtype, ReaderDtypeChunkTest,
     ::testing::Combine(::testing::Values(DType::int8, DType::int16, DType::int32, DType::int64, DType::uint8,
-                                         DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64),
+                                         DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64, DType::float16),
                        ::testing::Values(ShapeCase{"one_chunk", std::nullopt, false},
                                          ShapeCase{"tiles_divide", ChunkShape{20, 12}, true},
                                          ShapeCase{"tiles_do_not_divide", ChunkShape{16, 10}, false},

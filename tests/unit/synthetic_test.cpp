@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "shmjob/dtype.hpp"
@@ -32,7 +34,7 @@ std::vector<unsigned char> generated(const MatrixSpec& spec, std::uint64_t id, S
 TEST(Synthetic, Avx512PathGivesThePortableBytes) {
   if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
   const DType dtypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,   DType::uint8,
-                          DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64};
+                          DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64, DType::float16};
   const std::uint32_t shapes[][2] = {{1, 1}, {1, 7}, {1, 8}, {3, 5}, {64, 64}, {17, 33}};
   for (DataKind kind : {DataKind::poisson, DataKind::smooth, DataKind::random})
     for (DType dtype : dtypes)
@@ -66,5 +68,17 @@ TEST(Synthetic, Avx512PoissonFallbackForLargeValues) {
   EXPECT_GT(large, 0u) << "no value took the fallback; largest " << largest;
 }
 
+}  // namespace
+}  // namespace shmjob
+
+namespace shmjob {
+namespace {
+// The portable runs of the suite (ctest -L portable) set SHMJOB_SIMD=baseline: the paths a CPU
+// without AVX-512 takes must then be the ones taken, on any CPU.
+TEST(SimdLevelChoice, HonoursForcedBaseline) {
+  const char* forced = std::getenv("SHMJOB_SIMD");
+  if (forced == nullptr || std::string(forced) != "baseline") GTEST_SKIP() << "SHMJOB_SIMD is not baseline";
+  EXPECT_EQ(widest_simd_level(), SimdLevel::baseline);
+}
 }  // namespace
 }  // namespace shmjob
