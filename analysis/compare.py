@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Side-by-side table of shmjob runs from their metrics logs, for tuning sessions.
 
-    /usr/bin/python3 analysis/compare.py out/a/metrics.jsonl out/b/metrics.jsonl [-o compare.html]
+    /usr/bin/python3 analysis/compare.py out/a/a.metrics.jsonl out/b/b.metrics.jsonl [-o compare.html]
     /usr/bin/python3 analysis/compare.py bench-before.json bench-after.json   # bench/run results
 
 Prints one row per run (split, level, throughput in and out, ratio, how busy each stage was, p50

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """One self-contained HTML report of a shmjob run, from its metrics log.
 
-    /usr/bin/python3 analysis/report.py out/default/metrics.jsonl            # -> out/default/report.html
+    /usr/bin/python3 analysis/report.py out/default/default.metrics.jsonl            # -> out/default/report.html
     /usr/bin/python3 analysis/report.py LOG -o report.html
     /usr/bin/python3 analysis/report.py --follow LOG [--every 2]              # while the job runs
 
@@ -61,7 +61,7 @@ def throughput_figure(run, series):
         ax.axhline(run.end["mb_per_s_in"], color="#4e79a7", ls=":", lw=1, label="run average in")
         ax.axhline(run.end["mb_per_s_out"], color="#59a14f", ls=":", lw=1, label="run average out")
     for event in run.events:  # signals and errors where they happened
-        if event.get("kind") in ("signal", "error") and event.get("t") is not None:
+        if event.get("kind") in ("signal", "error", "stall") and event.get("t") is not None:
             ax.axvline(event["t"], color="#e15759" if event["kind"] == "error" else "#f28e2b", lw=1, ls="--")
             ax.annotate(event["kind"] + ("" if event.get("rank") is None else f" (rank {event['rank']})"),
                         (event["t"], 1), xycoords=("data", "axes fraction"), fontsize=7, rotation=90,

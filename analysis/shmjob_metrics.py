@@ -3,7 +3,7 @@ comparison show: headline figures, the bottleneck verdict, per-stage utilisation
 series on a common time grid. Shared by report.py and compare.py; Debian's numpy only.
 
     import shmjob_metrics as sm
-    run = sm.load("out/default/metrics.jsonl")
+    run = sm.load("out/default/default.metrics.jsonl")
     for figure in sm.headline(run): print(figure.label, figure.text)
     print(sm.verdict(run)["sentence"])
 """

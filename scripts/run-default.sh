@@ -12,7 +12,7 @@ cd "$root"
 mpirun -n "$ranks" build/shmjob "$config"
 # The report of the run: one HTML file next to the metrics log.
 log=$(/usr/bin/python3 -c 'import json, os, sys
-c = json.load(open(sys.argv[1])); m = c.get("metrics", {}).get("path", "metrics.jsonl")
+c = json.load(open(sys.argv[1])); m = c.get("metrics", {}).get("path") or c.get("job", "shmjob") + ".metrics.jsonl"
 print(m if os.path.isabs(m) else os.path.join(c.get("output_dir", "out"), m))' "$config")
 /usr/bin/python3 analysis/report.py "$log"
 echo "read it with: HDF5_PLUGIN_PATH=$root/build/plugins /usr/bin/python3 -c \"import h5py; print(h5py.File('out/default/default.h5')['data'][0])\""

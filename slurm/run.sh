@@ -82,7 +82,7 @@ read -r out_dir metrics < <("$python" - "$config" <<'EOF'
 import json, os, sys
 c = json.load(open(sys.argv[1]))
 out = c.get("output_dir", "out")
-m = c.get("metrics", {}).get("path", "metrics.jsonl")
+m = c.get("metrics", {}).get("path") or c.get("job", "shmjob") + ".metrics.jsonl"
 print(os.path.abspath(out), os.path.abspath(m if os.path.isabs(m) else os.path.join(out, m)))
 EOF
 )

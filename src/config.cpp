@@ -537,7 +537,8 @@ std::string_view work_sharing_name(WorkSharing sharing) noexcept {
 Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
-                     "slots", "compression", "metrics", "placement", "flush", "multinode", "testing"});
+                     "slots", "compression", "metrics", "placement", "flush", "multinode", "watchdog",
+                     "testing"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -571,6 +572,12 @@ Config parse_config(const json& document) {
   read_bool_into(compression, "shuffle", c.compression.shuffle);
   parse_chunk(compression, c.input ? nullptr : &c.matrices, c.compression.chunk);
 
+  const Section watchdog = top.section("watchdog", {"stall_s"});
+  if (const json* stall = watchdog.find("stall_s")) {
+    if (!stall->is_number() || !(stall->get<double>() >= 0.0 && stall->get<double>() <= 86400.0))
+      fail_got(watchdog.path("stall_s"), "a number of seconds >= 0 and <= 86400 (0: off)", *stall);
+    c.watchdog.stall_s = stall->get<double>();
+  }
   const Section metrics = top.section("metrics", {"path", "interval_s"});
   if (const std::string* path = read_string(metrics, "path")) c.metrics.path = *path;
   if (const json* interval = metrics.find("interval_s"))
@@ -656,7 +663,7 @@ json to_json(const Config& c) {
         {"memory_budget_mb",
          c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},
       {"compression", {{"level", c.compression.level}, {"shuffle", c.compression.shuffle}}},
-      {"metrics", {{"path", c.metrics.path.string()}, {"interval_s", c.metrics.interval_s}}},
+      {"metrics", {{"interval_s", c.metrics.interval_s}}},
       {"placement",
        {{"pinning", pinning_mode_name(c.placement.pinning)},
         {"work_sharing", work_sharing_name(c.placement.work_sharing)}}},
@@ -664,7 +671,9 @@ json to_json(const Config& c) {
        {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
         {"interval_s", c.flush.interval_s}}},
       {"multinode", {{"min_block", c.multinode.min_block}}},
+      {"watchdog", {{"stall_s", c.watchdog.stall_s}}},
   };
+  if (!c.metrics.path.empty()) document["metrics"]["path"] = c.metrics.path.string();  // else per job
   // Written only when set, so configs of untiled jobs read as before.
   if (c.compression.chunk)
     document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};

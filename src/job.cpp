@@ -22,6 +22,7 @@
 #include "shmjob/version.hpp"
 #include "stages/stages.hpp"
 #include "topology/binding.hpp"
+#include "text/printable.hpp"
 
 namespace shmjob {
 namespace {
@@ -181,7 +182,9 @@ int Job::run() {
                                                                 ".node" + std::to_string(node.index));
       // A resumed job's run follows the earlier runs' in node 0's log (after its own job_start);
       // the other nodes' logs hold samples only, so they start afresh.
-      log_ = std::make_unique<metrics::MetricsLog>(path, work_.resuming && node.index == 0);
+      using Open = metrics::MetricsLog::Open;
+      log_ = std::make_unique<metrics::MetricsLog>(
+          path, !work_.resuming ? Open::create : node.index == 0 ? Open::append : Open::replace);
     }
     if (world_rank_ == 0) {
       log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));
@@ -199,7 +202,7 @@ int Job::run() {
     std::optional<metrics::NodeSampler> node_sampler;
     std::optional<metrics::PeriodicSampler> sampler;
     if (log_) {
-      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context());
+      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context(), config_.watchdog.stall_s);
       sampler.emplace(config_.metrics.interval_s, [&] {
         const nlohmann::json sample = node_sampler->tick();
         if (show_progress) print_progress(sample);
@@ -241,7 +244,7 @@ int Job::run() {
       finish_on_root(code, placements, totals, writers, shards, flow_seconds);
     } catch (const std::exception& e) {
       const mpi::Failure f = as_failure(e);
-      std::fprintf(stderr, "shmjob: error: %s\n", f.message.c_str());
+      std::fprintf(stderr, "shmjob: error: %s\n", printable(f.message).c_str());
       code = f.code;
     }
   }
@@ -361,10 +364,11 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
       }
       return true;
     };
-    h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes);
-    if (this_run != summary.matrices)
-      throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
-                  std::to_string(summary.matrices));
+    h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes, [&] {
+      if (this_run != summary.matrices)
+        throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
+                    std::to_string(summary.matrices));
+    });
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
   try {
@@ -382,7 +386,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
                  "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
                  "and its index lists them\n",
                  static_cast<unsigned long long>(in_master),
-                 static_cast<unsigned long long>(expected), config_.master_path().c_str());
+                 static_cast<unsigned long long>(expected), printable(config_.master_path().string()).c_str());
     std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
   }
   if (code != kExitOk || options_.quiet) return;
@@ -400,7 +404,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
       config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), what.c_str(),
       summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
       summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
-      config_.master_path().c_str(), config_.metrics_path().c_str());
+      printable(config_.master_path().string()).c_str(), printable(config_.metrics_path().string()).c_str());
   if (!work_.prior.kept.empty())
     std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %llu\n",
                 work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices),

@@ -25,6 +25,7 @@
 #include "stages/matrix_source.hpp"
 #include "stages/work_order.hpp"
 #include "topology/binding.hpp"
+#include "text/printable.hpp"
 
 namespace shmjob {
 
@@ -44,7 +45,7 @@ int share_catalog(const InputConfig& input, MPI_Comm world, InputCatalog& catalo
     try {
       std::vector<std::string> notes;
       bytes = InputCatalog::scan(input, &notes).serialize();
-      for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", note.c_str());
+      for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", printable(note).c_str());
     } catch (const std::exception& e) {
       failure = as_failure(e);
     }
@@ -135,6 +136,7 @@ RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, cons
 // Everything decided before the job runs: the config, the inputs, the sets, the topology and
 // the node's plan. Each step ends with all ranks agreeing; a failure returns its exit code.
 struct JobSetup {
+  std::optional<fs::JobLock> lock;  // global rank 0 of a run: held until the job has ended
   std::optional<mpi::Communicator> pretend_node;  // testing.pretend_nodes: this rank's pretend node
   std::optional<Config> config;
   InputCatalog catalog;
@@ -159,7 +161,7 @@ mpi::Communicator split_pretend_nodes(const mpi::Communicator& node, int pretend
 // `shared`: the ranks sharing this node's memory. The node the job is set up for is that, or
 // with testing.pretend_nodes this rank's part of it (setup.pretend_node).
 int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& shared,
-           bool create_output, JobSetup& setup) {
+           bool create_output, const std::filesystem::path& config_file, JobSetup& setup) {
   int world_rank = 0;
   mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
   Failure failure;
@@ -187,7 +189,15 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   try {
     setup.plan = plan_node(*setup.topology, node, config, setup.sets);
     shm::check_node_memory(setup.plan, shm::available_shared_memory());
-    if (create_output && world_rank == 0) prepare_output_dir(config);
+    std::uint64_t matrices = 0;
+    for (const MatrixSet& set : setup.sets) matrices += set.count;
+    shm::check_id_bookkeeping(matrices, setup.plan.layout.writers, shm::available_memory());
+    if (create_output && world_rank == 0) {
+      // What the output must never replace: the inputs and the config file.
+      std::vector<std::filesystem::path> protected_files(setup.catalog.files().begin(), setup.catalog.files().end());
+      if (!config_file.empty()) protected_files.push_back(config_file);
+      setup.lock = prepare_output_dir(config, protected_files);
+    }
   } catch (const std::exception& e) {
     failure = as_failure(e);
   }
@@ -214,7 +224,10 @@ void print_plan_text(const RolePlan& plan) {
 
 }  // namespace
 
-int run_job(const std::function<Config()>& load_config_only, const RunOptions& options, MPI_Comm world) {
+// `config_file`: the file the config came from ("" for one built in code), which the output
+// must never replace.
+int run_job(const std::function<Config()>& load_config_only, const std::filesystem::path& config_file,
+            const RunOptions& options, MPI_Comm world) {
   // --resume means the same as "resume": true in the config.
   const auto load = [&] {
     Config config = load_config_only();
@@ -223,7 +236,7 @@ int run_job(const std::function<Config()>& load_config_only, const RunOptions& o
   };
   const mpi::Communicator shared = node_communicator(world);
   JobSetup setup;
-  if (const int code = set_up(load, world, shared, true, setup)) return code;
+  if (const int code = set_up(load, world, shared, true, config_file, setup)) return code;
   const Config& config = *setup.config;
   const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
   resume::ResumePlan work;
@@ -243,7 +256,8 @@ int run_job(const std::function<Config()>& load_config_only, const RunOptions& o
 int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
   const mpi::Communicator shared = node_communicator(world);
   JobSetup setup;
-  if (const int code = set_up([&] { return load_config(config_path); }, world, shared, false, setup)) return code;
+  if (const int code = set_up([&] { return load_config(config_path); }, world, shared, false, config_path, setup))
+    return code;
   const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
   // Node leaders send their plans (one JSON line each) to rank 0: it prints node 0's table and
   // every node's plan as JSON.
@@ -274,7 +288,7 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
     InputCatalog catalog;
     std::vector<std::string> notes;
     if (config.input) catalog = InputCatalog::scan(*config.input, &notes);
-    for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", note.c_str());
+    for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", printable(note).c_str());
     const std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
     check_sizes(config, catalog, sets, ranks);
     const Topology topology = topology_spec.empty()            ? Topology::this_system()
@@ -285,17 +299,17 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
     return kExitOk;
   } catch (const std::exception& e) {
     const Failure f = as_failure(e);
-    std::fprintf(stderr, "shmjob: error: %s\n", f.message.c_str());
+    std::fprintf(stderr, "shmjob: error: %s\n", printable(f.message).c_str());
     return f.code;
   }
 }
 
 int run_job(const std::filesystem::path& config_path, const RunOptions& options, MPI_Comm world) {
-  return run_job([&] { return load_config(config_path); }, options, world);
+  return run_job([&] { return load_config(config_path); }, config_path, options, world);
 }
 
 int run_job(const nlohmann::json& document, const RunOptions& options, MPI_Comm world) {
-  return run_job([&] { return parse_config(document); }, options, world);
+  return run_job([&] { return parse_config(document); }, {}, options, world);
 }
 
 }  // namespace shmjob

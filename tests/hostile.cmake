@@ -24,3 +24,7 @@ endforeach()
 # The catalogue: most cases as single-process runs (same code path, fast), a few under mpirun
 # with several ranks to show that every rank agrees.
 shmjob_mpi_script(mpi_hostile_inputs hostile_test.py $<TARGET_FILE:shmjob>)
+
+# Trust (issue 18): planted links, FIFOs, name clashes with inputs and other jobs, exact
+# overwrite, the job lock, control characters in names.
+shmjob_mpi_script(mpi_trust trust_test.py $<TARGET_FILE:shmjob>)

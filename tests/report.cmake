@@ -2,7 +2,7 @@
 # real mpirun runs whose logs are validated against analysis/metrics.schema.json and turned into
 # reports that headless Chromium opens. Included from tests/CMakeLists.txt.
 
-shmjob_unit_test(unit_metrics unit/metrics_test.cpp)
+shmjob_unit_test(unit_metrics unit/metrics_test.cpp unit/stall_watch_test.cpp)
 target_link_libraries(unit_metrics PRIVATE shmjob_core)
 target_include_directories(unit_metrics PRIVATE ${PROJECT_SOURCE_DIR}/src)
 

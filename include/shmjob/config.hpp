@@ -64,7 +64,9 @@ struct CompressionConfig {
 };
 
 struct MetricsConfig {
-  std::filesystem::path path = "metrics.jsonl";  // relative paths are inside output_dir
+  // Empty: "<job>.metrics.jsonl", so jobs sharing an output_dir keep their own logs. Relative
+  // paths are inside output_dir.
+  std::filesystem::path path;
   double interval_s = 1.0;
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
@@ -94,6 +96,13 @@ struct FlushConfig {
   std::optional<std::uint64_t> every_matrices;
   double interval_s = 10.0;
   friend bool operator==(const FlushConfig&, const FlushConfig&) = default;
+};
+
+// The stall watchdog: a writer or compressor with work waiting that finishes nothing for stall_s
+// seconds is named on stderr and in the metrics log (0: off).
+struct WatchdogConfig {
+  double stall_s = 60.0;
+  friend bool operator==(const WatchdogConfig&, const WatchdogConfig&) = default;
 };
 
 // Test-only knobs (the "testing" section): they make a run slow on purpose so tests can
@@ -134,10 +143,12 @@ struct Config {
   PlacementConfig placement;
   FlushConfig flush;
   MultinodeConfig multinode;
+  WatchdogConfig watchdog;
   TestingConfig testing;
 
   std::filesystem::path master_path() const { return output_dir / (job + ".h5"); }
   std::filesystem::path metrics_path() const {
+    if (metrics.path.empty()) return output_dir / (job + ".metrics.jsonl");
     return metrics.path.is_absolute() ? metrics.path : output_dir / metrics.path;
   }
   // Field-wise; parse_config(to_json(c)) == c.

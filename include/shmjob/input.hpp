@@ -57,6 +57,14 @@ struct InputMatrix {
   friend bool operator==(const InputMatrix&, const InputMatrix&) = default;
 };
 
+// What an input file looked like when it was scanned; a read that finds it otherwise fails
+// (HDF5 reads past the end of a truncated contiguous dataset as zeros, without an error).
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+
 // One HDF5 dataset that holds matrices.
 struct InputDataset {
   std::uint32_t file = 0;
@@ -82,6 +90,7 @@ class InputCatalog {
   static InputCatalog scan(const InputConfig& config, std::vector<std::string>* notes = nullptr);
 
   const std::vector<std::string>& files() const noexcept { return files_; }
+  const std::vector<FileStamp>& stamps() const noexcept { return stamps_; }  // per file
   const std::vector<InputDataset>& datasets() const noexcept { return datasets_; }
   std::uint64_t size() const noexcept;  // number of matrices
   // Matrix `id` (0 <= id < size(), input order) without listing them all: a binary search over
@@ -123,6 +132,7 @@ class InputCatalog {
                      const std::vector<std::uint32_t>* datasets) const;
 
   std::vector<std::string> files_;
+  std::vector<FileStamp> stamps_;
   std::vector<InputDataset> datasets_;
   std::vector<std::uint64_t> first_{0};  // id of each dataset's first matrix, then the total
   std::vector<ShapeIndex> by_shape_;     // first-seen order
@@ -148,7 +158,8 @@ class Hdf5MatrixReader {
   // Reads `matrix` (rows x cols, row-major, native byte order) into destination. Throws
   // InputError (exit code 3, a runtime I/O failure: the job is running) naming
   // "file:/dataset[index]" on failure: a capacity below the matrix's bytes, a chunk that fails
-  // its checksum or filter, an unreadable data region, a file changed since the scan. A matrix
+  // its checksum or filter, an unreadable data region, a file changed since the scan (its size
+  // or modification time differs from the catalog's stamp, checked after every read). A matrix
   // not in the catalog is a programming error: std::out_of_range.
   void read(const InputMatrix& matrix, void* destination, std::size_t capacity);
 

@@ -21,6 +21,7 @@
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
+#include "text/printable.hpp"
 
 namespace {
 
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       // Failures inside run_job's collective steps: this rank cannot agree with the others any
       // more, so take the whole job down rather than hang.
-      std::fprintf(stderr, "shmjob: error: %s\n", e.what());
+      std::fprintf(stderr, "shmjob: error: %s\n", shmjob::printable(e.what()).c_str());
       MPI_Abort(MPI_COMM_WORLD, shmjob::kExitInternal);
     }
     MPI_Finalize();

@@ -9,6 +9,7 @@
 #include <array>
 #include <system_error>
 
+#include "fs/safe_file.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/index_table.hpp"
 #include "shmjob/error.hpp"
@@ -94,13 +95,16 @@ class VirtualDatasetBuilder {
 
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
-                  const std::map<std::string, std::string>& attributes) {
-  const std::filesystem::path partial = path.string() + ".partial";
+                  const std::map<std::string, std::string>& attributes, const std::function<void()>& before_publish) {
+  // Written in a directory of its own (mode 0700: nobody can plant a link there), then renamed
+  // onto its name, which replaces whatever is there without following it.
+  const fs::PrivateDir scratch(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+  const std::filesystem::path partial = scratch.path() / path.filename();
   const std::string where = partial.string();
-  try {
+  {
     PropList fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
     check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
-    File file(H5Fcreate(where.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "create " + where);
+    File file(H5Fcreate(where.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), "create " + where);
     IndexRow row{};
     bool have = rows(row);
     const auto stray = [&] {
@@ -128,29 +132,26 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     }
     for (const auto& [name, value] : attributes) write_string_attribute(file, name.c_str(), value);
     file.close("close " + where);
-  } catch (...) {
-    std::error_code ignored;  // no half-written master is left behind
-    std::filesystem::remove(partial, ignored);
-    throw;
   }
+  // Only a master that passed every check gets its name (a throw leaves none: the private
+  // directory goes with what is in it).
+  if (before_publish) before_publish();
   // Durable before it is visible under its name, and the new name durable too: after a crash
   // the master is either the old one (or none) or the complete new one.
   sync_to_disk(partial);
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) throw H5Error("cannot rename " + where + " to " + path.string() + ": " + ec.message());
-  sync_to_disk(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+  fs::publish(partial, path);
 }
 
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const InputList& inputs, const std::map<std::string, std::string>& attributes) {
+                  const InputList& inputs, const std::map<std::string, std::string>& attributes,
+                  const std::function<void()>& before_publish) {
   std::size_t next = 0;
   write_master(path, sets, shards, [&](IndexRow& row) {
     if (next == rows.size()) return false;
     row = rows[next++];
     return true;
-  }, inputs, attributes);
+  }, inputs, attributes, before_publish);
 }
 
 }  // namespace shmjob::h5

@@ -5,8 +5,9 @@
 // mapping h5py reads fast), a few more after a resume; ids not in the index are not mapped and
 // read as zeros.
 // For ingests, group "inputs" lists the source files and dataset paths the index refers to.
-// String attributes describe the job. The file is written under a temporary name and renamed,
-// so a master file exists only for a job that got that far.
+// String attributes describe the job. The file is written in a private directory and renamed
+// onto its name (never through a link planted there), so a master file exists only for a job
+// that got that far.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -37,12 +38,16 @@ using RowSource = std::function<bool(IndexRow&)>;
 
 // `rows` gives every set's rows, sorted by id, each once; every row's shard is in `shards`.
 // Memory does not grow with the number of rows: they are read once and written in chunks.
+// `before_publish` runs once the file is complete and closed, before it gets its name: a check
+// that throws leaves no master.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
-                  const std::map<std::string, std::string>& attributes);
+                  const std::map<std::string, std::string>& attributes,
+                  const std::function<void()>& before_publish = {});
 // The same from rows in memory.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const InputList& inputs, const std::map<std::string, std::string>& attributes);
+                  const InputList& inputs, const std::map<std::string, std::string>& attributes,
+                  const std::function<void()>& before_publish = {});
 
 }  // namespace shmjob::h5

@@ -12,7 +12,8 @@
 namespace shmjob::h5 {
 
 std::optional<std::string> read_string_attribute_if_any(hid_t object, const char* name) {
-  if (H5Aexists(object, name) <= 0) return std::nullopt;
+  // An error is not "absent": a damaged header must be reported as damaged.
+  if (check(H5Aexists(object, name), std::string("look for attribute ") + name) == 0) return std::nullopt;
   const Attribute attr(H5Aopen(object, name, H5P_DEFAULT), std::string("open attribute ") + name);
   const Datatype type(H5Aget_type(attr), "H5Aget_type");
   if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0) return std::nullopt;

@@ -53,6 +53,10 @@ PropList shard_access_properties() {
   // a shard whose writer was killed could then only be opened after h5clear.
   check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
   keep_metadata_until_flush(fapl);
+  // No HDF5 file lock: a reader holding the shard open (h5py, h5dump, a monitoring loop) would
+  // make the writer's reopen fail ("driver lock request failed") and with it the job. That no
+  // second writer touches the shard is the job lock's business (fs/job_lock.hpp).
+  check(H5Pset_file_locking(fapl, false, true), "H5Pset_file_locking");
   return fapl;
 }
 }  // namespace

@@ -2,17 +2,20 @@
 // memory type so HDF5 converts the byte order on the way. Recently used files and datasets stay
 // open (LRU), because a producer reads many slices of the same dataset.
 #include <hdf5.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <iterator>
 #include <list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "input/chunk_size_check.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
@@ -33,6 +36,7 @@ constexpr double kChunkCachePolicy = 0.75;                     // HDF5's default
 
 struct OpenDataset {
   std::uint32_t index = 0;
+  std::optional<ChunkSizeCheck> chunk_sizes;  // compressed chunks: each must decode to a whole chunk
   h5::Dataset dataset;
   h5::Dataspace file_space;    // selection reset on every read
   h5::Dataspace memory_space;  // [rows, cols], all selected
@@ -119,6 +123,7 @@ struct Hdf5MatrixReader::State {
       const h5::PropList dapl = access_properties(file.file, d);
       opened.dataset = h5::Dataset(H5Dopen2(file.file, d.path.c_str(), dapl), "H5Dopen2");
       opened.file_space = h5::Dataspace(H5Dget_space(opened.dataset), "H5Dget_space");
+      opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset);
       const std::array<hsize_t, 2> matrix{d.shape.rows, d.shape.cols};
       opened.memory_space =
           h5::Dataspace(H5Screate_simple(2, matrix.data(), nullptr), "H5Screate_simple");
@@ -150,6 +155,29 @@ struct Hdf5MatrixReader::State {
       fail(where, "changed since the input was scanned (shape now " + dims_text(dims) +
                       ", expected " + dims_text(expected) + " of " +
                       std::string(dtype_name(d.shape.dtype)) + ")");
+  }
+
+  // The file as it was scanned: same size, same modification time (fstat of the descriptor
+  // HDF5 reads through, so a file replaced under its name counts as changed too).
+  void check_stamp(std::uint32_t file_index, const std::string& where) {
+    const auto open = std::find_if(files.begin(), files.end(), [&](const OpenFile& f) { return f.index == file_index; });
+    if (open == files.end() || file_index >= catalog->stamps().size()) return;
+    void* handle = nullptr;
+    struct stat st {};
+    if (H5Fget_vfd_handle(open->file, H5P_DEFAULT, &handle) < 0 || handle == nullptr ||
+        ::fstat(*static_cast<int*>(handle), &st) != 0) {
+      H5Eclear2(H5E_DEFAULT);
+      fail(where, "cannot check the file's size");
+    }
+    const FileStamp& scanned = catalog->stamps()[file_index];
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (size != scanned.size)
+      fail(where, "the file changed since the input was scanned (" + std::to_string(scanned.size) + " bytes then, " +
+                      std::to_string(size) + " now); its matrices cannot be trusted");
+    if (mtime != scanned.mtime_ns)
+      fail(where, "the file was modified since the input was scanned (same size, new modification time); its "
+                  "matrices cannot be trusted");
   }
 
   void drop_dataset(std::uint32_t file_index, std::uint32_t dataset_index) {
@@ -203,10 +231,26 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
                       open.file_space, H5P_DEFAULT, destination),
               "H5Dread");
   } catch (const H5Error& e) {
+    state_->check_stamp(m.file, where);  // a truncated file is the better explanation
+
     // HDF5 may have left the dataset's chunk cache half-filled: start afresh next time.
     state_->drop_dataset(m.file, m.dataset);
     state_->fail(where, std::string("cannot read: ") + e.what());
   }
+  // HDF5 does not check that a chunk decoded to its full size (the rest of its buffer would end
+  // up in the matrix): the chunks this read used are checked, each once.
+  if (open.chunk_sizes) {
+    try {
+      if (const std::string problem = open.chunk_sizes->check(open.dataset, d.sliced, m.index, d.shape.rows, d.shape.cols);
+          !problem.empty())
+        state_->fail(where, problem);
+    } catch (const H5Error& e) {
+      state_->fail(where, std::string("cannot check its chunks: ") + e.what());
+    }
+  }
+  // After the read: HDF5 reads past the end of a truncated contiguous dataset as zeros, with no
+  // error, so a file cut (or rewritten) while the job runs is only seen here.
+  state_->check_stamp(m.file, where);
 }
 
 }  // namespace shmjob

@@ -1,6 +1,7 @@
 // InputCatalog: every input file opened once, the configured object resolved and validated, and
 // the matrices listed. Every problem is one InputError line "<file>:<object>: <problem>".
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/input.hpp"
+#include "text/printable.hpp"
 #include "utf8.hpp"
 
 namespace shmjob {
@@ -43,23 +45,6 @@ std::optional<std::string> number_after(const std::string& text, std::string_vie
 
 // HDF5 (1.10) refuses chunks of 4 GiB or more, and shmjob stores one matrix per chunk.
 constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
-
-// `text` with bytes that are not printable ASCII written as \xHH, for one-line messages.
-std::string printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7F) {
-      out += ch;
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
 
 std::string shape_text(const std::vector<hsize_t>& dims) {
   std::string text = "[";
@@ -191,7 +176,7 @@ class FileScanner {
       } else if (type == H5I_GROUP) {
         remember(object);
         bool skipped_groups = false;
-        scan_group(object, path, skipped_groups);
+        scan_group(object, path, skipped_groups, 0);
         if (added_ == 0)
           bad(path, std::string("group holds no 2-D datasets") +
                         (skipped_groups ? " (it has subgroups: set input.recursive to search them)"
@@ -212,6 +197,7 @@ class FileScanner {
 
  private:
   static constexpr std::size_t kCandidatesShown = 20;
+  static constexpr int kMaxGroupDepth = 256;
   // A file with more objects than this is not searched: the user names the dataset.
   static constexpr std::uint64_t kMaxObjectsSearched = 1'000'000;
 
@@ -443,7 +429,12 @@ class FileScanner {
     }
   }
 
-  void scan_group(hid_t group, const std::string& path, bool& skipped_groups) {
+  // `depth`: groups entered below the configured one. Bounded, so a hostile file cannot make
+  // the walk (one frame and one path per level) exhaust the stack or memory.
+  void scan_group(hid_t group, const std::string& path, bool& skipped_groups, int depth) {
+    if (depth > kMaxGroupDepth)
+      bad(printable(path), "groups nested more than " + std::to_string(kMaxGroupDepth) +
+                               " levels deep (input.recursive)");
     std::vector<std::string> names;
     hsize_t next = 0;
     h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &next, collect_name, &names),
@@ -452,7 +443,7 @@ class FileScanner {
     for (const std::string& name : names) {
       const std::string child = join(path, name);
       try {
-        scan_child(group, name, child, skipped_groups);
+        scan_child(group, name, child, skipped_groups, depth);
       } catch (const H5Error& e) {
         bad(child, "unreadable metadata: " + std::string(e.what()));
       }
@@ -460,7 +451,7 @@ class FileScanner {
   }
 
   void scan_child(hid_t group, const std::string& name, const std::string& child,
-                  bool& skipped_groups) {
+                  bool& skipped_groups, int depth) {
     if (!is_valid_utf8(name)) bad(printable(child), "object name is not valid UTF-8");
     refuse_foreign_link(group, name, child);
     if (h5::check(H5Oexists_by_name(group, name.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
@@ -473,7 +464,7 @@ class FileScanner {
       if (!config_.recursive)
         skipped_groups = true;
       else if (remember(object))
-        scan_group(object, child, skipped_groups);
+        scan_group(object, child, skipped_groups, depth + 1);
     }
     // Named datatypes are not data: skipped.
   }
@@ -576,7 +567,14 @@ class FileScanner {
 
 // --- serialisation: little-endian fixed-width fields, strings length-prefixed ---------------
 
-constexpr std::array<char, 8> kMagic{'S', 'H', 'M', 'J', 'I', 'N', 'P', '1'};
+FileStamp stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};  // the scan says why it cannot be read
+  return {static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+constexpr std::array<char, 8> kMagic{'S', 'H', 'M', 'J', 'I', 'N', 'P', '2'};
 constexpr std::uint8_t kBigEndianFlag = 1, kSlicedFlag = 2;
 
 class Writer {
@@ -653,6 +651,7 @@ InputCatalog InputCatalog::scan(const InputConfig& config, std::vector<std::stri
   std::string object;  // where the first file's matrices are; every file must agree
   for (std::size_t i = 0; i < catalog.files_.size(); ++i) {
     const std::size_t before = catalog.datasets_.size();
+    catalog.stamps_.push_back(stamp_of(catalog.files_[i]));  // before the scan reads it
     FileScanner scanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_);
     const std::string used = scanner.scan();
     if (i == 0) {
@@ -774,7 +773,11 @@ std::vector<std::byte> InputCatalog::serialize() const {
   Writer w;
   w.bytes(kMagic.data(), kMagic.size());
   w.integer(static_cast<std::uint32_t>(files_.size()));
-  for (const std::string& f : files_) w.string(f);
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    w.string(files_[i]);
+    w.integer(stamps_[i].size);
+    w.integer(stamps_[i].mtime_ns);
+  }
   w.integer(static_cast<std::uint32_t>(datasets_.size()));
   for (const InputDataset& d : datasets_) {
     w.integer(d.file);
@@ -794,10 +797,16 @@ InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
   r.expect_magic();
   InputCatalog c;
   const auto files = r.integer<std::uint32_t>();
-  // Each entry needs at least 4 bytes, so a corrupt count cannot make us allocate wildly.
-  if (files > bytes.size() / 4) Reader::malformed("file count too large");
+  // Each entry needs at least 20 bytes, so a corrupt count cannot make us allocate wildly.
+  if (files > bytes.size() / 20) Reader::malformed("file count too large");
   c.files_.reserve(files);
-  for (std::uint32_t i = 0; i < files; ++i) c.files_.push_back(r.string());
+  for (std::uint32_t i = 0; i < files; ++i) {
+    c.files_.push_back(r.string());
+    FileStamp stamp;
+    stamp.size = r.integer<std::uint64_t>();
+    stamp.mtime_ns = r.integer<std::int64_t>();
+    c.stamps_.push_back(stamp);
+  }
   const auto datasets = r.integer<std::uint32_t>();
   if (datasets > bytes.size() / 26) Reader::malformed("dataset count too large");
   c.datasets_.reserve(datasets);

@@ -1,15 +1,37 @@
 #include "metrics/metrics_log.hpp"
 
+#include <stdio.h>
+
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+#include <system_error>
 
+#include "fs/safe_file.hpp"
 #include "shmjob/error.hpp"
+#include "text/printable.hpp"
 
 namespace shmjob::metrics {
 
-MetricsLog::MetricsLog(const std::filesystem::path& path, bool append)
-    : file_(std::fopen(path.c_str(), append ? "a" : "w")), path_(path) {
-  if (!file_) throw Error("metrics: cannot write " + path.string() + ": " + std::strerror(errno), kExitIo);
+namespace {
+std::FILE* open_log(const std::filesystem::path& path, MetricsLog::Open how) {
+  constexpr std::string_view what = "metrics log";
+  if (how == MetricsLog::Open::replace) {
+    fs::require_regular_or_absent(path, what);
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // a link put there since is refused by the create
+  }
+  fs::UniqueFd fd = how == MetricsLog::Open::append ? fs::open_for_append(path, what) : fs::create_new_file(path, what);
+  std::FILE* file = ::fdopen(fd.get(), "a");
+  if (file == nullptr)
+    throw Error("metrics: cannot write " + printable(path.string()) + ": " + std::strerror(errno), kExitIo);
+  fd.release();  // the FILE owns it now
+  return file;
+}
+}  // namespace
+
+MetricsLog::MetricsLog(const std::filesystem::path& path, Open how) : file_(open_log(path, how)), path_(path) {
+  const bool append = how == Open::append;
   // An earlier run may have died mid-line (a full disk): start on a line of our own.
   if (append && std::fseek(file_.get(), -1, SEEK_END) == 0) {
     const int last = std::fgetc(file_.get());

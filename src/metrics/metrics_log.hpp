@@ -15,9 +15,14 @@ namespace shmjob::metrics {
 
 class MetricsLog {
  public:
-  // Throws Error if it cannot be opened. `append`: keep earlier records (a resumed job's log
-  // continues the earlier runs').
-  explicit MetricsLog(const std::filesystem::path& path, bool append = false);
+  enum class Open {
+    create,   // a new file; anything already there is refused (OutputPathError, exit 2)
+    append,   // keep earlier records (a resumed job's log continues the earlier runs')
+    replace,  // this job's own earlier file (a resumed run's other-node log) starts afresh
+  };
+  // Never through a symbolic link, never onto a FIFO or device (fs/safe_file.hpp). Throws
+  // Error (exit 3) if it cannot be written.
+  explicit MetricsLog(const std::filesystem::path& path, Open how = Open::create);
   void append(const nlohmann::json& record);               // thread-safe
 
  private:

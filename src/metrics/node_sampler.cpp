@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <string.h>
 
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "metrics/job_records.hpp"
 #include "metrics/proc_stats.hpp"
@@ -23,16 +25,18 @@ std::string signal_name(std::uint32_t number) {
 }  // namespace
 
 NodeSampler::NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log,
-                         DiagnosisContext diagnosis)
+                         DiagnosisContext diagnosis, double stall_s)
     : ctx_(ctx),
       node_index_(node_index),
       log_(log),
       diagnosis_(diagnosis),
       signals_seen_(ctx.plan().ranks.size(), 0),
-      error_seen_(ctx.plan().ranks.size(), false) {}
+      error_seen_(ctx.plan().ranks.size(), false),
+      stalls_(stall_s) {}
 
 nlohmann::json NodeSampler::tick() {
   append_events();
+  watch_for_stalls();
   nlohmann::json record = sample();
   log_.append(record);
   return record;
@@ -61,6 +65,37 @@ void NodeSampler::append_events() {
                                std::string(c.error, strnlen(c.error, sizeof c.error))));
       error_seen_[i] = true;
     }
+  }
+}
+
+// Writers with matrices in their inbox and compressors with matrices ready and a free slot of
+// their own must finish something now and then (producers are not watched: a stopped one shows
+// as compressors waiting for input).
+void NodeSampler::watch_for_stalls() {
+  std::vector<RankProgress> ranks;
+  for (const auto& r : ctx_.plan().ranks) {
+    if (r.role != Role::writer && r.role != Role::compressor) continue;
+    const RankCounters& c = ctx_.counters(r.node_rank);
+    RankProgress p;
+    p.rank = ctx_.world_rank(r.node_rank);
+    p.name = std::string(role_name(r.role)) + " " + std::to_string(r.role_index);
+    p.done = load(c.matrices);
+    if (r.role == Role::writer) {
+      p.waiting = ctx_.queue(r.node_rank).approx_size();
+      p.waits = "in its inbox";
+      p.verb = "written";
+    } else {
+      const bool free_slot = ctx_.queue(r.node_rank).approx_size() > 0;
+      p.waiting = free_slot ? ctx_.ready_queue(r.lane).approx_size() : 0;
+      p.waits = "ready to compress";
+      p.verb = "compressed";
+    }
+    ranks.push_back(std::move(p));
+  }
+  for (const StallNote& note : stalls_.observe(ctx_.now(), ranks)) {
+    log_.append(event_record(ctx_.now(), note.stalled ? "warning" : "info", "stall", note.rank, node_index_,
+                             note.message));
+    std::fprintf(stderr, "shmjob: %s: %s\n", note.stalled ? "warning" : "note", note.message.c_str());
   }
 }
 

@@ -11,6 +11,7 @@
 #include "metrics/bottleneck.hpp"
 #include "metrics/latency_histogram.hpp"
 #include "metrics/metrics_log.hpp"
+#include "metrics/stall_watch.hpp"
 
 namespace shmjob::stages { class StageContext; }
 
@@ -18,12 +19,15 @@ namespace shmjob::metrics {
 
 class NodeSampler {
  public:
-  NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log, DiagnosisContext diagnosis);
+  // `stall_s`: the watchdog's threshold (StallWatch; 0: off).
+  NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log, DiagnosisContext diagnosis,
+              double stall_s);
   // Appends the new events, then the sample; returns the sample (for the progress line).
   nlohmann::json tick();
 
  private:
   void append_events();
+  void watch_for_stalls();
   nlohmann::json sample();
 
   const stages::StageContext& ctx_;
@@ -33,6 +37,7 @@ class NodeSampler {
   LatencyCounts previous_latency_{};
   std::vector<std::uint32_t> signals_seen_;
   std::vector<bool> error_seen_;
+  StallWatch stalls_;
 };
 
 }  // namespace shmjob::metrics

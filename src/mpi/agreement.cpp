@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "mpi/mpi_error.hpp"
+#include "text/printable.hpp"
 
 namespace shmjob::mpi {
 
@@ -16,7 +17,7 @@ int agree(MPI_Comm world, const Failure& local) {
   // The message shown belongs to the code the job exits with.
   const int candidate = local.code == code ? me : INT_MAX;
   check(MPI_Allreduce(&candidate, &first, 1, MPI_INT, MPI_MIN, world), "MPI_Allreduce");
-  if (me == first) std::fprintf(stderr, "shmjob: error: %s\n", local.message.c_str());
+  if (me == first) std::fprintf(stderr, "shmjob: error: %s\n", printable(local.message).c_str());
   return code;
 }
 

@@ -70,10 +70,20 @@ PriorListing list_prior_output(const Config& config, const std::vector<MatrixSet
     } catch (const H5Error& e) {
       out.ignored.push_back(where + ": " + e.what());
     }
+    std::optional<std::string> master_config, master_sets, status;
     if (master) {
-      require_same_job(where, parse_or_null(h5::read_string_attribute_if_any(*master, "config")),
-                       parse_or_null(h5::read_string_attribute_if_any(*master, "datasets")), config, sets);
-      out.master_complete = h5::read_string_attribute_if_any(*master, "status") == "complete";
+      try {
+        master_config = h5::read_string_attribute_if_any(*master, "config");
+        master_sets = h5::read_string_attribute_if_any(*master, "datasets");
+        status = h5::read_string_attribute_if_any(*master, "status");
+      } catch (const H5Error& e) {
+        out.ignored.push_back(where + ": damaged (" + std::string(e.what()) + "); the shards are checked instead");
+        master.reset();
+      }
+    }
+    if (master) {
+      require_same_job(where, parse_or_null(master_config), parse_or_null(master_sets), config, sets);
+      out.master_complete = status == "complete";
       for (const MatrixSet& set : sets) {
         try {
           const std::vector<IndexRow> rows = h5::read_index(*master, set.index_name.c_str());
@@ -117,8 +127,15 @@ ShardCheck check_shards(const PriorListing& listing, const Config& config, const
       out.ignored.push_back(where + ": cannot be opened (" + std::string(e.what()) + "); its matrices are written again");
       continue;
     }
-    require_same_job(where, parse_or_null(h5::read_string_attribute_if_any(shard->file(), "config")),
-                     parse_or_null(h5::read_string_attribute_if_any(shard->file(), "datasets")), config, sets);
+    std::optional<std::string> shard_config, shard_sets;
+    try {
+      shard_config = h5::read_string_attribute_if_any(shard->file(), "config");
+      shard_sets = h5::read_string_attribute_if_any(shard->file(), "datasets");
+    } catch (const H5Error& e) {
+      out.ignored.push_back(where + ": damaged (" + std::string(e.what()) + "); its matrices are written again");
+      continue;
+    }
+    require_same_job(where, parse_or_null(shard_config), parse_or_null(shard_sets), config, sets);
     std::vector<IndexRow> rows = from_master[number];
     try {
       const std::vector<IndexRow> own = h5::read_index(shard->file(), "index");

@@ -48,7 +48,17 @@ void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes) {
       "slots.memory_budget_mb");
 }
 
-std::uint64_t available_shared_memory() {
+void check_id_bookkeeping(std::uint64_t matrices, int writers, std::uint64_t available_bytes) {
+  // Two 64-bit words per 64 ids and writer part (rounded up per writer).
+  const std::uint64_t words = matrices / 64 + static_cast<std::uint64_t>(std::max(writers, 1));
+  const std::uint64_t needed = words * 16;
+  if (needed <= available_bytes) return;
+  throw ConfigError("matrices: the writers' record of which of the " + std::to_string(matrices) +
+                    " matrices arrived needs " + gib(needed) + " of memory (2 bits per matrix) but only " +
+                    gib(available_bytes) + " are available (MemAvailable): split the job into smaller ones");
+}
+
+std::uint64_t available_memory() {
   std::uint64_t available = std::numeric_limits<std::uint64_t>::max();
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -56,6 +66,11 @@ std::uint64_t available_shared_memory() {
   std::string unit;
   while (meminfo >> key >> kib >> unit)
     if (key == "MemAvailable:") available = std::min(available, kib * 1024);
+  return available;
+}
+
+std::uint64_t available_shared_memory() {
+  std::uint64_t available = available_memory();
   struct statvfs shm {};
   if (::statvfs("/dev/shm", &shm) == 0)
     available = std::min(available, std::uint64_t{shm.f_bavail} * shm.f_frsize);

@@ -18,5 +18,11 @@ void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes);
 // What this node can give the window now: the smaller of MemAvailable (/proc/meminfo) and the
 // free space of /dev/shm; the maximum uint64 if neither can be read.
 std::uint64_t available_shared_memory();
+std::uint64_t available_memory();  // MemAvailable
+
+// The writers keep two bits per matrix id of their shards (stages/ReceivedIds: what arrived,
+// and a running count for the index sort). Throws ConfigError (exit 2) with the figures when a
+// job of `matrices` ids would need more than `available_bytes` for that on one node.
+void check_id_bookkeeping(std::uint64_t matrices, int writers, std::uint64_t available_bytes);
 
 }  // namespace shmjob::shm

@@ -44,7 +44,7 @@ def job_config(tmp, name, count, level, writer_delay_ms=0):
 
 
 def wait_for_samples(config, timeout=120):
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     deadline = time.time() + timeout
     while time.time() < deadline:
         if os.path.exists(metrics) and '"sample"' in open(metrics).read():

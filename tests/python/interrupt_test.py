@@ -61,7 +61,7 @@ def run_interrupted(shmjob, tmp, name, how):
         json.dump(config, f)
     job = subprocess.Popen(["mpirun", "-n", "5", shmjob, path], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-    started = wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 4)
+    started = wait_for_written(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), 4)
     check(started, f"{name}: the job got going")
     if how == "ranks":
         for pid in children(job.pid):

@@ -126,7 +126,7 @@ def node_checks(name, config, nodes, total):
     on_disk = sorted(n for n in os.listdir(config["output_dir"]) if ".shard-" in n)
     listed = json.loads(attrs["shards"])
     check(sorted(listed) == on_disk, f"{name}: the master lists every shard file ({len(on_disk)})")
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     logs = [metrics] + [metrics + ".node%d" % n for n in range(1, nodes)]
     check(all(os.path.exists(p) for p in logs), f"{name}: one metrics log per node ({len(logs)})")
     run_ = shmjob_metrics.load(metrics)
@@ -214,7 +214,7 @@ def main():
         config, path = write_config(tmp, "interrupted", SYNTHETIC,
                                     testing={"pretend_nodes": 2, "writer_delay_ms": 60})
         job = start(SHMJOB, 7, path)
-        metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+        metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
         deadline = time.time() + 120
         written = 0
         while time.time() < deadline and written < 6:

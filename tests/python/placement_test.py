@@ -37,7 +37,8 @@ def run(cmd, env=None, **kw):
 
 
 def start_record(out_dir):
-    with open(os.path.join(out_dir, "metrics.jsonl")) as f:
+    # Every job here is named after its output directory; its log is <job>.metrics.jsonl.
+    with open(os.path.join(out_dir, os.path.basename(out_dir) + ".metrics.jsonl")) as f:
         return json.loads(f.readline())
 
 

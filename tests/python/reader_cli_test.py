@@ -164,7 +164,7 @@ def interrupted_job(shmjob, tmp):
         json.dump(config, f)
     job = subprocess.Popen(["mpirun", "-n", "5", shmjob, "--quiet", path], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     deadline = time.time() + 120
     while time.time() < deadline:
         try:

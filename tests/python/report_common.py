@@ -33,7 +33,7 @@ def run_job(shmjob, ranks, config, directory, expect_code=0):
     if run.returncode != expect_code:
         fail(f"{config['job']}: shmjob exited {run.returncode}, expected {expect_code}\n"
              f"stdout: {run.stdout}\nstderr: {run.stderr}")
-    return os.path.join(config["output_dir"], "metrics.jsonl")
+    return os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
 
 
 def make_report(log, output, *extra):

@@ -43,7 +43,7 @@ def world_rank_of(pid):
 def start_and_signal(shmjob, directory, name, signum):
     """Starts the job, waits until a few matrices are written, sends `signum` to rank 1."""
     config = slow_config(directory, name)
-    log = os.path.join(config["output_dir"], "metrics.jsonl")
+    log = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     job = subprocess.Popen(["mpirun", "-n", "4", shmjob, write_config(directory, config)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

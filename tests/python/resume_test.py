@@ -200,7 +200,7 @@ def resume_and_compare(shmjob, name, config, path, reference, must_keep=True, le
     verify = subprocess.run([shmjob, "verify", config["output_dir"]], capture_output=True, text=True)
     check(verify.returncode == 0, f"{name}: shmjob verify accepts the resumed output: "
                                   f"{[l for l in (verify.stdout + verify.stderr).splitlines() if 'problem' in l][:4] or verify.stdout.strip().splitlines()[-1:]}")
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     with open(metrics) as f:
         starts = sum('"job_start"' in line for line in f)
     last = shmjob_metrics.load(metrics)
@@ -226,7 +226,7 @@ def signal_ranks(job, how_many=1, sig=signal.SIGTERM, gap=0.3):
 def interrupt_case(shmjob, tmp, name, at, reference, how, leaves_work=False, **changes):
     config, path = write_config(tmp, name, **changes)
     job = start(shmjob, path)
-    written = wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), at)
+    written = wait_for_written(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), at)
     check(written is not None, f"{name}: the job reached {at} matrices written")
     segments = shm_files_of(rank_pids(job.pid).values())
     if how == "SIGUSR1 to mpirun":
@@ -248,7 +248,7 @@ def second_signal_case(shmjob, tmp, reference, shm_before):
     name = "second_signal"
     config, path = write_config(tmp, name, **ABORTED)
     job = start(shmjob, path)
-    wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
+    wait_for_written(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), 10)
     segments = shm_files_of(rank_pids(job.pid).values())
     t0 = time.time()
     signal_ranks(job, how_many=2, gap=0.05)
@@ -266,7 +266,7 @@ def second_signal_case(shmjob, tmp, reference, shm_before):
 def kill_case(shmjob, tmp, role, reference, shm_before):
     name = "kill_" + role
     config, path = write_config(tmp, name, **PACED)
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     job = start(shmjob, path)
     wait_for_written(metrics, 20)
     pids = rank_pids(job.pid)
@@ -320,7 +320,7 @@ def ingest_case(shmjob, tmp, shm_before):
     check(code == 0, f"ingest reference exits 0 ({err.strip()[-200:]})")
     config, path = configs["ingest"]
     job = start(shmjob, path)
-    wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 20)
+    wait_for_written(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), 20)
     signal_ranks(job)
     job.communicate(timeout=300)
     check(job.returncode == 4, f"ingest: interrupted, exit {job.returncode}")
@@ -388,7 +388,7 @@ def main():
         # A fresh run into an unfinished job's directory: refused, pointing at --resume.
         config, path = write_config(tmp, "unfinished", **ABORTED)
         job = start(shmjob, path)
-        wait_for_written(os.path.join(config["output_dir"], "metrics.jsonl"), 10)
+        wait_for_written(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), 10)
         signal_ranks(job, how_many=2, gap=0.05)
         job.communicate(timeout=300)
         code, out, err = run(shmjob, path)

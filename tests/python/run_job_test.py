@@ -97,7 +97,7 @@ def main():
         if args.h5dump and subprocess.run(
                 [sys.executable, os.path.join(HERE, "h5dump_check.py"), master, args.h5dump]).returncode != 0:
             fail("h5dump_check.py rejected the output")
-        check_metrics(os.path.join(config["output_dir"], "metrics.jsonl"), config, args.ranks)
+        check_metrics(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), config, args.ranks)
     left = leftover_entries(before)
     if left:
         fail(f"left in /dev/shm: {sorted(left)}")

@@ -102,7 +102,7 @@ def wait_for(predicate, timeout):
 
 def written(config):
     """Matrices written so far, from the metrics samples' writer counters."""
-    path = os.path.join(config["output_dir"], config["metrics"]["path"])
+    path = os.path.join(config["output_dir"], config["metrics"].get("path") or config["job"] + ".metrics.jsonl")
     best = 0
     for line in read(path).splitlines():
         try:
@@ -130,7 +130,7 @@ def test_default_job(cluster, tmp, plugins):
     check("srun --mpi=pmix" in log, "launched with srun (PMIx)", log[-2000:])
     ok, detail = verify(config, plugins)
     check(ok, "output verifies (every matrix)", detail[-3000:])
-    metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+    metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
     report = os.path.join(config["output_dir"], "report.html")
     check(os.path.exists(report) and os.path.getsize(report) > 10000, "report.html next to the output")
     check(metrics in log and report in log, "job output says where the metrics log and report are",

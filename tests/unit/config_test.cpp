@@ -435,10 +435,10 @@ TEST(ConfigParse, Defaults) {
   EXPECT_FALSE(c.slots.memory_budget_mb);
   EXPECT_EQ(c.compression.level, 3);
   EXPECT_FALSE(c.compression.shuffle);
-  EXPECT_EQ(c.metrics.path, "metrics.jsonl");
+  EXPECT_TRUE(c.metrics.path.empty());  // per job
   EXPECT_EQ(c.metrics.interval_s, 1.0);
   EXPECT_EQ(c.master_path(), "out/shmjob.h5");
-  EXPECT_EQ(c.metrics_path(), "out/metrics.jsonl");
+  EXPECT_EQ(c.metrics_path(), "out/shmjob.metrics.jsonl");
   EXPECT_EQ(c.placement.pinning, PinningMode::automatic);
   EXPECT_EQ(c.placement.work_sharing, WorkSharing::lane_local);
 }
@@ -455,7 +455,7 @@ json full_document() {
     "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25},
     "placement": {"pinning": "cores", "work_sharing": "shared"},
     "flush": {"every_matrices": 64, "interval_s": 2.5},
-    "multinode": {"min_block": 32}
+    "multinode": {"min_block": 32}, "watchdog": {"stall_s": 5.0}
   })");
 }
 
@@ -549,10 +549,10 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "slots": {"per_producer": "auto", "per_compressor": "auto", "slot_bytes": "auto",
               "memory_budget_mb": null},
     "compression": {"level": 3, "shuffle": false},
-    "metrics": {"path": "metrics.jsonl", "interval_s": 1.0},
+    "metrics": {"interval_s": 1.0},
     "placement": {"pinning": "auto", "work_sharing": "lane_local"},
     "resume": false, "flush": {"every_matrices": null, "interval_s": 10.0},
-    "multinode": {"min_block": 8}
+    "multinode": {"min_block": 8}, "watchdog": {"stall_s": 60.0}
   })"));
 }
 
@@ -884,5 +884,16 @@ TEST(ConfigTesting, WriterDelayRejected) {
   expect_message(parse_error(with("/testing/disk", 1)), {"testing", "disk"});
 }
 
+}  // namespace
+}  // namespace shmjob
+
+namespace shmjob {
+namespace {
+TEST(ConfigReject, WatchdogStall) {
+  expect_message(parse_error(with("/watchdog/stall_s", -1)), {"watchdog.stall_s: must be a number of seconds >= 0"});
+  expect_message(parse_error(with("/watchdog/stall_s", "60")), {"watchdog.stall_s: must be a number of seconds >= 0"});
+  expect_message(parse_error(with("/watchdog/abort", 1)), {"unknown key \"watchdog.abort\""});
+  EXPECT_EQ(config_with("/watchdog/stall_s", 0).watchdog.stall_s, 0.0);
+}
 }  // namespace
 }  // namespace shmjob

@@ -1,0 +1,32 @@
+#include "metrics/stall_watch.hpp"
+
+#include <cmath>
+
+namespace shmjob::metrics {
+
+std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgress> ranks) {
+  std::vector<StallNote> notes;
+  if (stall_s_ <= 0) return notes;
+  if (seen_.size() != ranks.size()) seen_.assign(ranks.size(), Seen{0, t, false});
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    const RankProgress& r = ranks[i];
+    Seen& s = seen_[i];
+    const std::string who = "rank " + std::to_string(r.rank) + " (" + r.name + ")";
+    if (r.done != s.done || r.waiting == 0) {
+      if (s.warned)
+        notes.push_back({false, r.rank, who + " moves again after " + std::to_string(std::lround(t - s.since)) + " s"});
+      s = {r.done, t, false};
+      continue;
+    }
+    if (!s.warned && t - s.since >= stall_s_) {
+      s.warned = true;
+      notes.push_back({true, r.rank,
+                       who + " has " + r.verb + " nothing for " + std::to_string(std::lround(t - s.since)) +
+                           " s while " + std::to_string(r.waiting) + " matrices wait " + r.waits +
+                           ": is the process stopped, or does its file system hang? (watchdog.stall_s)"});
+    }
+  }
+  return notes;
+}
+
+}  // namespace shmjob::metrics

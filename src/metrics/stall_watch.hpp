@@ -1,0 +1,44 @@
+#pragma once
+// The stall watchdog: a rank that has work waiting for it but finishes nothing for stall_s
+// seconds is named (a stopped process, a hung file system), once per stall, and again when it
+// moves. Pure logic over what the node's sampler reads from the counters, so it is tested
+// without MPI.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace shmjob::metrics {
+
+struct RankProgress {
+  int rank = 0;              // global rank
+  std::string name;          // "writer 0", "compressor 2"
+  std::uint64_t done = 0;    // matrices finished so far
+  std::uint64_t waiting = 0; // matrices waiting for it (0: it has nothing to do)
+  const char* waits = "";    // what the waiting work is: "in its inbox", "ready to compress"
+  const char* verb = "";     // "written", "compressed"
+};
+
+struct StallNote {
+  bool stalled = true;  // false: it moves again
+  int rank = 0;
+  std::string message;
+};
+
+class StallWatch {
+ public:
+  explicit StallWatch(double stall_s) : stall_s_(stall_s) {}
+  // The ranks as of time `t` (seconds), always in the same order; returns what to report now.
+  std::vector<StallNote> observe(double t, std::span<const RankProgress> ranks);
+
+ private:
+  struct Seen {
+    std::uint64_t done = 0;
+    double since = 0;  // last progress, or the last time it had nothing to do
+    bool warned = false;
+  };
+  double stall_s_;
+  std::vector<Seen> seen_;
+};
+
+}  // namespace shmjob::metrics

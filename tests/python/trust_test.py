@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""shmjob in directories other people write to, run as a careless or hostile user would
+(issue 18): every case must end with the documented exit code and one error line, and must
+neither lose nor expose data nor write outside the job's own files.
+
+usage: trust_test.py SHMJOB
+
+- links planted where the master, the metrics log, a shard or the lock belong: refused (exit 2,
+  naming the link), the link's target unchanged; also one at the old `.h5.partial` name;
+- a FIFO where a shard belongs: --resume refuses at once instead of blocking;
+- name clashes: `shmjob ingest data/run.h5 --out data` (the master would be the input),
+  metrics.path naming an input, the config file, the master or a shard: refused (exit 2, both
+  paths named), nothing deleted even with --overwrite;
+- overwrite removes exactly the job's files: `run.shard-notes.h5` and job `run.shard-v2`'s files
+  stay; two jobs in one directory keep their own metrics logs;
+- a lock per job: a second run, --resume or overwrite of a running job exits 2 at once with
+  "job X is running (pid, host)", the running job completes unharmed; the lock file a killed job
+  leaves is taken over;
+- names with newline, ESC, CR, BEL: every message stays one line;
+- an input truncated or modified while the job reads it: exit 3 naming file:/dataset[index], no
+  master (no silent zeros);
+- gzip and zstd chunks (with and without shuffle) that decode to fewer or more bytes than the
+  chunk: exit 3 naming file:/dataset[index], no master;
+- a shard with a damaged header: `verify` says so in a few lines (no HDF5 error stack), --resume
+  reports it as damaged and writes its matrices again;
+- groups nested 300 deep with --recursive: refused in one line, not a crash; matrices.count
+  2^40: refused with the memory its bookkeeping would need, not std::bad_alloc;
+- a writer stopped (SIGSTOP) with work waiting: after watchdog.stall_s one warning names it
+  (stderr, log); after SIGCONT the job completes;
+- readers do not disturb writers: h5py opening the shard in a loop (with HDF5's default file
+  locking) while its writer flushes and reopens it never fails the job.
+Prints "N passed, M failed".
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+RANKS = 3
+failures = []
+passed = []
+
+
+def check(condition, message):
+    print(("ok    " if condition else "FAIL  ") + message, flush=True)
+    (passed if condition else failures).append(message)
+    return condition
+
+
+def run(shmjob, args, cwd, ranks=RANKS, timeout=120):
+    return subprocess.run(["mpirun", "-n", str(ranks), shmjob] + args, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, errors="replace")
+
+
+def error_lines(result):
+    return [l for l in (result.stdout + result.stderr).splitlines() if l.startswith("shmjob: error:")]
+
+
+def refused(result, fragments, code=2):
+    """Exit `code` and exactly one error line holding every fragment."""
+    errors = error_lines(result)
+    ok = result.returncode == code and len(errors) == 1 and all(f in errors[0] for f in fragments)
+    return ok, (errors[0] if errors else "(no error line) " + result.stderr.strip()[-300:]), result.returncode
+
+
+def write_config(cwd, name, **extra):
+    config = {"job": name, "output_dir": "out",
+              "matrices": {"count": 12, "rows": 16, "cols": 16, "kind": "smooth"},
+              "stages": {"producers": 1, "compressors": 1, "writers": 1}}
+    config.update(extra)
+    if "input" in config:
+        del config["matrices"]
+    path = os.path.join(cwd, name + ".json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return name + ".json"
+
+
+def status_of(master):
+    with h5py.File(master, "r") as f:
+        status = f.attrs["status"]
+        return (status.decode() if isinstance(status, bytes) else str(status)), f["data"].shape[0]
+
+
+def victim(cwd, name="victim.txt"):
+    path = os.path.join(cwd, name)
+    with open(path, "w") as f:
+        f.write("precious\n")
+    return path
+
+
+def intact(path):
+    with open(path) as f:
+        return f.read() == "precious\n"
+
+
+def planted_links(shmjob, tmp):
+    for what, link_name, fragment in [("master", "j.h5", "j.h5 is a symbolic link"),
+                                      ("metrics log", "j.metrics.jsonl", "j.metrics.jsonl is a symbolic link"),
+                                      ("shard", "j.shard-00000.h5", "j.shard-00000.h5 is a symbolic link"),
+                                      ("lock", "j.lock", "j.lock is a symbolic link")]:
+        cwd = tempfile.mkdtemp(dir=tmp)
+        os.makedirs(os.path.join(cwd, "out"))
+        target = victim(cwd)
+        os.symlink(target, os.path.join(cwd, "out", link_name))
+        for flags in ([], ["--resume"]):
+            r = run(shmjob, [write_config(cwd, "j", overwrite=not flags)] + flags, cwd)
+            ok, line, code = refused(r, [fragment])
+            check(ok, f"link planted as the {what}{' (--resume)' if flags else ' (overwrite)'}: exit {code}: {line}")
+            check(intact(target), f"link planted as the {what}: its target is unchanged")
+    # A link planted at the old temporary name of the master: the master never uses it now.
+    cwd = tempfile.mkdtemp(dir=tmp)
+    os.makedirs(os.path.join(cwd, "out"))
+    target = victim(cwd)
+    os.symlink(target, os.path.join(cwd, "out", "j.h5.partial"))
+    r = run(shmjob, [write_config(cwd, "j")], cwd)
+    ok, line, code = refused(r, ["j.h5.partial is a symbolic link"])
+    check(ok and intact(target), f"link planted as j.h5.partial: exit {code}: {line}")
+
+
+def fifo_shard(shmjob, tmp):
+    cwd = tempfile.mkdtemp(dir=tmp)
+    os.makedirs(os.path.join(cwd, "out"))
+    os.mkfifo(os.path.join(cwd, "out", "j.shard-00000.h5"))
+    start = time.monotonic()
+    try:
+        r = run(shmjob, [write_config(cwd, "j"), "--resume"], cwd, timeout=60)
+    except subprocess.TimeoutExpired:
+        check(False, "a FIFO where a shard belongs: --resume blocked for 60 s")
+        return
+    ok, line, code = refused(r, ["j.shard-00000.h5 is a FIFO"])
+    check(ok, f"a FIFO where a shard belongs: --resume exits {code} in {time.monotonic() - start:.1f} s: {line}")
+
+
+def name_clashes(shmjob, tmp):
+    cwd = tempfile.mkdtemp(dir=tmp)
+    os.makedirs(os.path.join(cwd, "data"))
+    source = os.path.join(cwd, "data", "run.h5")
+    with h5py.File(source, "w") as f:
+        f["data"] = np.arange(3 * 4 * 4, dtype=np.float64).reshape(3, 4, 4)
+    size = os.path.getsize(source)
+    for flags in ([], ["--overwrite"]):
+        r = run(shmjob, ["ingest", "data/run.h5", "--out", "data"] + flags, cwd)
+        ok, line, code = refused(r, ["data/run.h5", "an input of this job"])
+        check(ok and os.path.getsize(source) == size,
+              f"ingest whose master would be its input {flags}: exit {code}, input kept: {line}")
+    for label, metrics in [("an input", os.path.join(cwd, "data", "run.h5")),
+                           ("the config file", os.path.join(cwd, "m.json")),
+                           ("the master", "m.h5"), ("a shard", "m.shard-00000.h5"), ("the lock", "m.lock")]:
+        config = write_config(cwd, "m", output_dir="out_m", overwrite=True,
+                              input={"files": ["data/run.h5"]}, metrics={"path": metrics})
+        config_text = open(os.path.join(cwd, config)).read()
+        r = run(shmjob, [config], cwd)
+        ok, line, code = refused(r, [])
+        kept = os.path.getsize(source) == size and open(os.path.join(cwd, config)).read() == config_text
+        check(ok and kept and ("metrics" in line), f"metrics.path naming {label}: exit {code}, nothing lost: {line}")
+
+
+def overwrite_exact(shmjob, tmp):
+    cwd = tempfile.mkdtemp(dir=tmp)
+    out = os.path.join(cwd, "out")
+    r1 = run(shmjob, [write_config(cwd, "run.shard-v2")], cwd)
+    r2 = run(shmjob, [write_config(cwd, "run")], cwd)
+    check(r1.returncode == 0 and r2.returncode == 0, f"two jobs in one directory run ({r1.returncode}, {r2.returncode})")
+    notes = victim(out, "run.shard-notes.h5")
+    before = sorted(os.listdir(out))
+    check("run.metrics.jsonl" in before and "run.shard-v2.metrics.jsonl" in before,
+          f"each job has its own metrics log: {[n for n in before if 'metrics' in n]}")
+    r3 = run(shmjob, [write_config(cwd, "run", overwrite=True)], cwd)
+    after = sorted(os.listdir(out))
+    check(r3.returncode == 0 and intact(notes) and sorted(after) == sorted(before),
+          f"overwrite of job run keeps run.shard-notes.h5 and job run.shard-v2's files: {after}")
+    check(status_of(os.path.join(out, "run.shard-v2.h5")) == ("complete", 12),
+          "job run.shard-v2's master still reads after job run was overwritten")
+
+
+def job_lock(shmjob, tmp):
+    cwd = tempfile.mkdtemp(dir=tmp)
+    config = write_config(cwd, "slow", overwrite=True, testing={"writer_delay_ms": 400},
+                          matrices={"count": 12, "rows": 16, "cols": 16, "kind": "smooth"})
+    first = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = os.path.join(cwd, "out", "slow.lock")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(lock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for label, args in [("a second run", [config]), ("--resume", [config, "--resume"])]:
+        r = run(shmjob, args, cwd)
+        ok, line, code = refused(r, ['job "slow" is running (pid ', ", host "])
+        check(ok, f"{label} of a running job: exit {code}: {line}")
+    out, err = first.communicate(timeout=120)
+    check(first.returncode == 0, f"the running job completes unharmed (exit {first.returncode}) {err.strip()[-200:]}")
+    check(status_of(os.path.join(cwd, "out", "slow.h5")) == ("complete", 12), "its master is complete with 12 matrices")
+    check(not os.path.exists(lock), "the lock file is gone after the job")
+    # What a killed job leaves: the lock file naming it, with no lock held (the kernel drops an
+    # flock with its holder). Killing a real job here would leave Open MPI's segments in
+    # /dev/shm, which other tests running meanwhile count.
+    with open(lock, "w") as f:
+        f.write("pid 4194303, host gone\n")
+    r = run(shmjob, [write_config(cwd, "slow", overwrite=True)], cwd)
+    check(r.returncode == 0, f"the next run takes a dead job's lock over (exit {r.returncode}) {error_lines(r)}")
+    check(not os.path.exists(lock), "and removes it when it ends")
+
+
+def control_characters(shmjob, tmp):
+    cwd = tempfile.mkdtemp(dir=tmp)
+    name = "evil\nshmjob: job \"x\" complete\x1b[31m\r\x07.h5"
+    with h5py.File(os.path.join(cwd, "good.h5"), "w") as f:
+        f["data"] = np.zeros((2, 3, 3))
+    os.rename(os.path.join(cwd, "good.h5"), os.path.join(cwd, name))
+    for args, label in [(["ingest", name, "--out", "o1", "--dataset", "/nope"], "a file name"),
+                        (["ingest", name, "--out", "o2\nforged", "--dataset", "/no\npe\x1b"], "a dataset name")]:
+        r = run(shmjob, args, cwd)
+        text = r.stdout + r.stderr
+        errors = error_lines(r)
+        forged = any(l.startswith("shmjob: job") for l in text.splitlines())
+        check(r.returncode == 2 and len(errors) == 1 and "\x1b" not in text and "\x07" not in text and
+              "\r" not in text and not forged, f"control characters in {label}: one line: {errors[:1]}")
+
+
+def reader_loop(shmjob, tmp):
+    import threading
+    cwd = tempfile.mkdtemp(dir=tmp)
+    # Thousands of small chunks: the writer's metadata cache passes its limit and it closes and
+    # reopens the shard after flushes, the moment a reader's lock used to fail it.
+    config = write_config(cwd, "busy", matrices={"count": 40000, "rows": 4, "cols": 4, "kind": "poisson"},
+                          flush={"every_matrices": 1000})
+    shard = os.path.join(cwd, "out", "busy.shard-00000.h5")
+    stop = threading.Event()
+    opened = [0, 0]  # opens that worked, that failed (a reader may see a half-flushed file)
+
+    def loop():
+        while not stop.is_set():
+            try:
+                with h5py.File(shard, "r") as f:  # held most of the time, as a monitor would
+                    f.attrs.get("config")
+                    time.sleep(0.1)
+                opened[0] += 1
+            except OSError:
+                opened[1] += 1
+            time.sleep(0.002)
+    reader = threading.Thread(target=loop)
+    reader.start()
+    try:
+        r = run(shmjob, [config, "--quiet"], cwd, timeout=300)
+    finally:
+        stop.set()
+        reader.join()
+    check(r.returncode == 0 and opened[0] > 0,
+          f"a reader opening the shard {opened[0]} times during the run: the job exits {r.returncode} "
+          f"{error_lines(r)[:1]}")
+    v = subprocess.run([shmjob, "verify", os.path.join(cwd, "out")], capture_output=True, text=True)
+    check(v.returncode == 0, f"the output of the run read meanwhile verifies: {v.stdout.strip()[-200:]}")
+
+
+def written_so_far(log):
+    best = 0
+    try:
+        with open(log) as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("type") == "sample":
+                    best = max(best, record.get("written", 0))
+    except OSError:
+        pass
+    return best
+
+
+def changed_inputs(shmjob, tmp):
+    """An input cut short or rewritten while the job reads it: exit 3 naming the file, never a
+    complete master holding zeros (HDF5 reads past the end of a contiguous dataset as zeros)."""
+    for how in ("truncated", "touched"):
+        cwd = tempfile.mkdtemp(dir=tmp)
+        source = os.path.join(cwd, "frames.h5")
+        with h5py.File(source, "w") as f:
+            f["data"] = np.arange(120 * 64 * 64, dtype=np.float64).reshape(120, 64, 64) + 1.0
+        config = write_config(cwd, "cut", input={"files": ["frames.h5"]}, testing={"writer_delay_ms": 60},
+                              slots={"per_producer": 2, "per_compressor": 2}, metrics={"interval_s": 0.1})
+        job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, errors="replace")
+        log = os.path.join(cwd, "out", "cut.metrics.jsonl")
+        deadline = time.monotonic() + 60
+        while written_so_far(log) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if how == "truncated":
+            os.truncate(source, os.path.getsize(source) // 2)
+        else:  # same bytes, same size, a new modification time: rewritten in place
+            os.utime(source, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+        out, err = job.communicate(timeout=120)
+        errors = [l for l in (out + err).splitlines() if l.startswith("shmjob: error:")]
+        check(job.returncode == 3 and len(errors) == 1 and "frames.h5:/data[" in errors[0] and
+              ("changed since the input was scanned" in errors[0] or "modified since" in errors[0]),
+              f"input {how} mid-run: exit {job.returncode}: {errors[:1]}")
+        check(not os.path.exists(os.path.join(cwd, "out", "cut.h5")), f"input {how} mid-run: no master written")
+
+
+def damaged_shard(shmjob, tmp):
+    """A shard whose header was damaged: --resume reports it as damaged and writes its matrices
+    again; verify reports it in one line, no HDF5 error stack."""
+    cwd = tempfile.mkdtemp(dir=tmp)
+    config = write_config(cwd, "dmg", stages={"producers": 1, "compressors": 1, "writers": 2})
+    r = run(shmjob, [config], cwd, ranks=4)
+    out = os.path.join(cwd, "out")
+    shard = os.path.join(out, "dmg.shard-00001.h5")
+    with h5py.File(shard, "r") as f:
+        address = h5py.h5o.get_info(f.id).addr  # the root group's object header (its attributes)
+    with open(shard, "r+b") as f:
+        f.seek(address + 16)
+        f.write(b"\xa5" * 64)
+    v = subprocess.run([shmjob, "verify", out], capture_output=True, text=True)
+    text = v.stdout + v.stderr
+    check(r.returncode == 0 and v.returncode != 0 and "HDF5-DIAG" not in text and "dmg.shard-00001.h5" in text
+          and len(text.splitlines()) < 40, f"verify of a damaged shard: exit {v.returncode}, "
+          f"{len(text.splitlines())} lines: {text.strip().splitlines()[-1:]}")
+    os.remove(os.path.join(out, "dmg.h5"))  # as if the job had died before its master
+    r = run(shmjob, [config, "--resume"], cwd, ranks=4)
+    text = r.stdout + r.stderr
+    check(r.returncode == 0 and "does not record the config" not in text and "HDF5-DIAG" not in text,
+          f"--resume past a damaged shard: exit {r.returncode}: {error_lines(r)[:1]}")
+    v = subprocess.run([shmjob, "verify", os.path.join(out, "dmg.h5")], capture_output=True, text=True)
+    check(v.returncode == 0, f"the resumed output verifies: {v.stdout.strip()[-200:]}")
+
+
+def zstd_frame(raw, tmp):
+    """A zstd frame of `raw` that records its content size (the zstd CLI does for a file)."""
+    path = os.path.join(tmp, "raw.bin")
+    with open(path, "wb") as f:
+        f.write(raw)
+    return subprocess.run(["zstd", "-q", "-c", path], capture_output=True, check=True).stdout
+
+
+def short_chunks(shmjob, tmp):
+    """A compressed chunk that decodes to fewer (or more) bytes than the chunk: exit 3 naming
+    file:/dataset[index], no master; never the rest of the slot or HDF5's heap in the output."""
+    import zlib
+    chunk = np.full((1, 32, 32), 7.0).tobytes()  # 8192 bytes
+    for name, options, codec in [("gzip", {"compression": "gzip"}, "gzip"),
+                                 ("shuffle+gzip", {"compression": "gzip", "shuffle": True}, "gzip"),
+                                 ("zstd", {"compression": 32015, "compression_opts": (3,)}, "zstd"),
+                                 ("shuffle+zstd", {"compression": 32015, "compression_opts": (3,), "shuffle": True},
+                                  "zstd")]:
+        for how, raw in [("short", chunk[:1000]), ("long", chunk + chunk[:800])]:
+            cwd = tempfile.mkdtemp(dir=tmp)
+            source = os.path.join(cwd, "in.h5")
+            with h5py.File(source, "w") as f:
+                d = f.create_dataset("data", data=np.full((6, 32, 32), 7.0), chunks=(1, 32, 32), **options)
+                payload = zlib.compress(raw) if codec == "gzip" else zstd_frame(raw, cwd)
+                d.id.write_direct_chunk((3, 0, 0), payload, 0)
+            r = run(shmjob, ["ingest", "in.h5", "--out", "out", "--job", "j"], cwd)
+            errors = error_lines(r)
+            check(r.returncode == 3 and len(errors) == 1 and "in.h5:/data[3]" in errors[0] and
+                  "decodes to" in errors[0] and not os.path.exists(os.path.join(cwd, "out", "j.h5")),
+                  f"{name} chunk decoding {how}: exit {r.returncode}: {errors[:1]}")
+
+
+def deep_groups(shmjob, tmp):
+    """--recursive over groups nested far deeper than any real layout: refused in one line (the
+    walk is bounded; 40,000 levels used to crash the scan)."""
+    cwd = tempfile.mkdtemp(dir=tmp)
+    with h5py.File(os.path.join(cwd, "deep.h5"), "w") as f:
+        group = f.create_group("g")
+        for _ in range(300):
+            group = group.create_group("g")
+        group["m"] = np.zeros((2, 2))
+    r = run(shmjob, ["ingest", "deep.h5", "--dataset", "/g", "--recursive", "--out", "out"], cwd)
+    ok, line, code = refused(r, ["deep.h5:/g/g/g", "groups nested more than 256 levels deep"])
+    check(ok, f"300 nested groups with --recursive: exit {code}: {line[:160]}")
+
+
+def huge_count(shmjob, tmp):
+    """matrices.count 2^40 (the documented maximum) on a node without the memory for the
+    writers' bookkeeping: exit 2 with the figures before anything is allocated or written."""
+    cwd = tempfile.mkdtemp(dir=tmp)
+    config = write_config(cwd, "huge", matrices={"count": 2 ** 40, "rows": 2, "cols": 2})
+    r = run(shmjob, [config], cwd)
+    ok, line, code = refused(r, ["matrices: the writers' record", "GiB of memory", "MemAvailable"])
+    check(ok and not os.path.exists(os.path.join(cwd, "out")), f"matrices.count 2^40: exit {code}: {line}")
+
+
+def rank_pids(mpirun_pid):
+    """{world rank: pid} of mpirun's children (Open MPI sets OMPI_COMM_WORLD_RANK)."""
+    out = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True).stdout
+    ranks = {}
+    for pid in map(int, out.split()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+            ranks[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        except (OSError, KeyError, ValueError):
+            pass
+    return ranks
+
+
+def stopped_writer(shmjob, tmp):
+    """A writer stopped (SIGSTOP) with matrices in its inbox: the watchdog names it on stderr and
+    in the log after watchdog.stall_s; once it continues the job completes and says it moved."""
+    import signal
+    cwd = tempfile.mkdtemp(dir=tmp)
+    config = write_config(cwd, "stall", matrices={"count": 60, "rows": 64, "cols": 64, "kind": "smooth"},
+                          watchdog={"stall_s": 1.5}, metrics={"interval_s": 0.2},
+                          testing={"writer_delay_ms": 20})
+    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, errors="replace")
+    log = os.path.join(cwd, "out", "stall.metrics.jsonl")
+    deadline = time.monotonic() + 60
+    while written_so_far(log) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(log) as f:
+        start = json.loads(f.readline())
+    writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
+    pid = rank_pids(job.pid)[writer]
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(4)
+    os.kill(pid, signal.SIGCONT)
+    out, err = job.communicate(timeout=120)
+    warnings = [l for l in err.splitlines() if l.startswith("shmjob: warning:") and "watchdog.stall_s" in l]
+    check(job.returncode == 0 and len(warnings) == 1 and f"rank {writer} (writer 0) has written nothing" in warnings[0],
+          f"a stopped writer is named after watchdog.stall_s: exit {job.returncode}, {warnings}")
+    with open(log) as f:
+        events = [e for e in map(json.loads, f) if e.get("type") == "event" and e.get("kind") == "stall"]
+    check([e["level"] for e in events] == ["warning", "info"] and events[0]["rank"] == writer,
+          f"the stall and the recovery are events in the log: {[e['message'][:60] for e in events]}")
+
+
+def main():
+    shmjob = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="shmjob-trust-") as tmp:
+        for case in (planted_links, fifo_shard, name_clashes, overwrite_exact, job_lock, control_characters,
+                     reader_loop, changed_inputs, damaged_shard, short_chunks, deep_groups, huge_count,
+                     stopped_writer):
+            print(f"--- {case.__name__}", flush=True)
+            try:
+                case(shmjob, tmp)
+            except (subprocess.TimeoutExpired, OSError, KeyError, ValueError) as e:
+                check(False, f"{case.__name__}: {type(e).__name__}: {e}")
+    print(f"{len(passed)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
