@@ -54,7 +54,7 @@ class PrivateDir {
 };
 
 // rename(2) of `from` onto `to`, then the directory of `to` synced, so the new name is durable.
-// Throws H5Error-free OutputPathError (exit 3) on failure.
+// Throws OutputPathError (exit 3) on failure.
 void publish(const std::filesystem::path& from, const std::filesystem::path& to);
 
 }  // namespace shmjob::fs

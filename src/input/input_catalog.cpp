@@ -155,9 +155,10 @@ std::string join(const std::string& group, const std::string& name) {
 // One input file being scanned.
 class FileScanner {
  public:
+  // `notes` (may be null) receives what the user should know but that is no error.
   FileScanner(std::string name, std::uint32_t index, const InputConfig& config,
-              std::vector<InputDataset>& out)
-      : name_(std::move(name)), index_(index), config_(config), out_(out) {}
+              std::vector<InputDataset>& out, std::vector<std::string>* notes)
+      : name_(std::move(name)), index_(index), config_(config), out_(out), notes_(notes) {}
 
   // Scans the file; returns the object its matrices come from (configured or found).
   std::string scan() {
@@ -517,8 +518,23 @@ class FileScanner {
     if (d.matrices > kMaxMatrices) bad(path, "more than 2^40 matrices");
 
     check_storage(dataset, path);
+    note_sparse(dataset, path, d.matrices, bytes);
     out_.push_back(std::move(d));
     ++added_;
+  }
+
+  // A dataset that declares far more than it stores (a few KB declaring millions of matrices):
+  // its unwritten chunks read as the fill value. Legal HDF5, but rarely what the user meant.
+  void note_sparse(hid_t dataset, const std::string& path, std::uint64_t matrices, std::uint64_t matrix_bytes) {
+    if (notes_ == nullptr) return;
+    std::uint64_t declared = 0;
+    if (__builtin_mul_overflow(matrices, matrix_bytes, &declared)) declared = std::numeric_limits<std::uint64_t>::max();
+    const std::uint64_t stored = H5Dget_storage_size(dataset);  // 0 also for "nothing allocated"
+    constexpr std::uint64_t kLarge = std::uint64_t{64} << 20, kRatio = 1000;
+    if (declared < kLarge || stored > declared / kRatio) return;
+    notes_->push_back("input: " + printable(name_) + ":" + printable(path) + " declares " + std::to_string(matrices) +
+                      " matrices (" + std::to_string(declared) + " bytes) but stores " + std::to_string(stored) +
+                      " bytes: the chunks never written read as the fill value");
   }
 
   void check_storage(hid_t dataset, const std::string& path) {
@@ -563,6 +579,7 @@ class FileScanner {
   std::set<std::pair<unsigned long, haddr_t>> seen_;
   std::size_t added_ = 0;
   std::string found_by_;  // "path [dims] dtype" of the object choose_object() found
+  std::vector<std::string>* notes_;
 };
 
 // --- serialisation: little-endian fixed-width fields, strings length-prefixed ---------------
@@ -652,7 +669,7 @@ InputCatalog InputCatalog::scan(const InputConfig& config, std::vector<std::stri
   for (std::size_t i = 0; i < catalog.files_.size(); ++i) {
     const std::size_t before = catalog.datasets_.size();
     catalog.stamps_.push_back(stamp_of(catalog.files_[i]));  // before the scan reads it
-    FileScanner scanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_);
+    FileScanner scanner(catalog.files_[i], static_cast<std::uint32_t>(i), config, catalog.datasets_, notes);
     const std::string used = scanner.scan();
     if (i == 0) {
       object = used;

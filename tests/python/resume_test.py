@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 import shmjob_metrics
+from mpi_ranks import rank_pids
 from shm_check import leftover_entries, shm_entries
 
 COUNT = 60
@@ -108,20 +109,6 @@ def wait_for_written(metrics, at_least, timeout=120):
             return s[-1]["written"]
         time.sleep(0.02)
     return None
-
-
-def rank_pids(mpirun_pid):
-    """{world rank: pid} of mpirun's children (Open MPI sets OMPI_COMM_WORLD_RANK)."""
-    out = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True).stdout
-    ranks = {}
-    for pid in map(int, out.split()):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
-            ranks[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
-        except (OSError, KeyError, ValueError):
-            pass
-    return ranks
 
 
 def shm_files_of(pids):

@@ -25,6 +25,7 @@ usage: trust_test.py SHMJOB
   reports it as damaged and writes its matrices again;
 - groups nested 300 deep with --recursive: refused in one line, not a crash; matrices.count
   2^40: refused with the memory its bookkeeping would need, not std::bad_alloc;
+- a 10 KB input declaring 10^7 matrices: a note before the job starts;
 - a writer stopped (SIGSTOP) with work waiting: after watchdog.stall_s one warning names it
   (stderr, log); after SIGCONT the job completes;
 - readers do not disturb writers: h5py opening the shard in a loop (with HDF5's default file
@@ -33,13 +34,18 @@ Prints "N passed, M failed".
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zlib
 
 import h5py
 import numpy as np
+
+from mpi_ranks import rank_pids
 
 RANKS = 3
 failures = []
@@ -85,6 +91,12 @@ def status_of(master):
     with h5py.File(master, "r") as f:
         status = f.attrs["status"]
         return (status.decode() if isinstance(status, bytes) else str(status)), f["data"].shape[0]
+
+
+def wait_until(predicate, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def victim(cwd, name="victim.txt"):
@@ -186,9 +198,7 @@ def job_lock(shmjob, tmp):
     first = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = os.path.join(cwd, "out", "slow.lock")
-    deadline = time.monotonic() + 60
-    while not os.path.exists(lock) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: os.path.exists(lock))
     for label, args in [("a second run", [config]), ("--resume", [config, "--resume"])]:
         r = run(shmjob, args, cwd)
         ok, line, code = refused(r, ['job "slow" is running (pid ', ", host "])
@@ -224,7 +234,6 @@ def control_characters(shmjob, tmp):
 
 
 def reader_loop(shmjob, tmp):
-    import threading
     cwd = tempfile.mkdtemp(dir=tmp)
     # Thousands of small chunks: the writer's metadata cache passes its limit and it closes and
     # reopens the shard after flushes, the moment a reader's lock used to fail it.
@@ -287,9 +296,7 @@ def changed_inputs(shmjob, tmp):
         job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, errors="replace")
         log = os.path.join(cwd, "out", "cut.metrics.jsonl")
-        deadline = time.monotonic() + 60
-        while written_so_far(log) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: written_so_far(log) >= 3)
         if how == "truncated":
             os.truncate(source, os.path.getsize(source) // 2)
         else:  # same bytes, same size, a new modification time: rewritten in place
@@ -340,7 +347,6 @@ def zstd_frame(raw, tmp):
 def short_chunks(shmjob, tmp):
     """A compressed chunk that decodes to fewer (or more) bytes than the chunk: exit 3 naming
     file:/dataset[index], no master; never the rest of the slot or HDF5's heap in the output."""
-    import zlib
     chunk = np.full((1, 32, 32), 7.0).tobytes()  # 8192 bytes
     for name, options, codec in [("gzip", {"compression": "gzip"}, "gzip"),
                                  ("shuffle+gzip", {"compression": "gzip", "shuffle": True}, "gzip"),
@@ -385,24 +391,9 @@ def huge_count(shmjob, tmp):
     check(ok and not os.path.exists(os.path.join(cwd, "out")), f"matrices.count 2^40: exit {code}: {line}")
 
 
-def rank_pids(mpirun_pid):
-    """{world rank: pid} of mpirun's children (Open MPI sets OMPI_COMM_WORLD_RANK)."""
-    out = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True).stdout
-    ranks = {}
-    for pid in map(int, out.split()):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
-            ranks[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
-        except (OSError, KeyError, ValueError):
-            pass
-    return ranks
-
-
 def stopped_writer(shmjob, tmp):
     """A writer stopped (SIGSTOP) with matrices in its inbox: the watchdog names it on stderr and
     in the log after watchdog.stall_s; once it continues the job completes and says it moved."""
-    import signal
     cwd = tempfile.mkdtemp(dir=tmp)
     config = write_config(cwd, "stall", matrices={"count": 60, "rows": 64, "cols": 64, "kind": "smooth"},
                           watchdog={"stall_s": 1.5}, metrics={"interval_s": 0.2},
@@ -410,9 +401,7 @@ def stopped_writer(shmjob, tmp):
     job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, errors="replace")
     log = os.path.join(cwd, "out", "stall.metrics.jsonl")
-    deadline = time.monotonic() + 60
-    while written_so_far(log) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: written_so_far(log) >= 5)
     with open(log) as f:
         start = json.loads(f.readline())
     writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
@@ -430,12 +419,27 @@ def stopped_writer(shmjob, tmp):
           f"the stall and the recovery are events in the log: {[e['message'][:60] for e in events]}")
 
 
+def sparse_input(shmjob, tmp):
+    """A few KB declaring 10^7 matrices (nothing written: every chunk reads as the fill value):
+    accepted, as HDF5 allows it, but a note says so before the job starts."""
+    cwd = tempfile.mkdtemp(dir=tmp)
+    with h5py.File(os.path.join(cwd, "sparse.h5"), "w") as f:
+        f.create_dataset("data", shape=(10 ** 7, 8, 8), chunks=(1, 8, 8), dtype="f8")
+    config = write_config(cwd, "sparse", input={"files": ["sparse.h5"]})
+    r = subprocess.run([shmjob, "--plan", "--ranks", "3", config], cwd=cwd, capture_output=True, text=True,
+                       timeout=120)
+    notes = [l for l in r.stderr.splitlines() if l.startswith("shmjob: note:")]
+    check(r.returncode == 0 and len(notes) == 1 and "sparse.h5:/data declares 10000000 matrices" in notes[0] and
+          "read as the fill value" in notes[0], f"a sparse input ({os.path.getsize(os.path.join(cwd, 'sparse.h5'))} "
+          f"bytes): exit {r.returncode}, {notes}")
+
+
 def main():
     shmjob = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix="shmjob-trust-") as tmp:
         for case in (planted_links, fifo_shard, name_clashes, overwrite_exact, job_lock, control_characters,
                      reader_loop, changed_inputs, damaged_shard, short_chunks, deep_groups, huge_count,
-                     stopped_writer):
+                     stopped_writer, sparse_input):
             print(f"--- {case.__name__}", flush=True)
             try:
                 case(shmjob, tmp)
