@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import h5py
 import numpy as np
@@ -106,6 +107,21 @@ def shards(build, tmp):
     h5("input_gzip_shuffle.h5", lambda f: f.create_dataset(
         "data", data=np.arange(4 * 4 * 4, dtype="<i4").reshape(4, 4, 4), chunks=(2, 4, 4),
         compression="gzip", shuffle=True, fletcher32=True))
+
+    # Chunks whose streams decode short or long (the reader must refuse them, never leak the
+    # rest of HDF5's chunk buffer): a gzip one and a zstd one.
+    def off_size_chunks(f):
+        raw = np.full((1, 8, 8), 3.0).tobytes()
+        d = f.create_dataset("data", data=np.full((3, 8, 8), 3.0), chunks=(1, 8, 8), compression="gzip")
+        d.id.write_direct_chunk((1, 0, 0), zlib.compress(raw[:100]), 0)
+        z = f.create_dataset("zstd", data=np.full((2, 8, 8), 3.0), chunks=(1, 8, 8),
+                             compression=32015, compression_opts=(3,))
+        frame = os.path.join(tmp, "long.raw")
+        with open(frame, "wb") as out:
+            out.write(raw + raw[:64])
+        z.id.write_direct_chunk((0, 0, 0), subprocess.run(["zstd", "-q", "-c", frame], check=True,
+                                                          capture_output=True).stdout, 0)
+    h5("input_off_size_chunks.h5", off_size_chunks)
 
 
 def main():
