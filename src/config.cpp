@@ -572,12 +572,13 @@ Config parse_config(const json& document) {
   read_bool_into(compression, "shuffle", c.compression.shuffle);
   parse_chunk(compression, c.input ? nullptr : &c.matrices, c.compression.chunk);
 
-  const Section watchdog = top.section("watchdog", {"stall_s"});
-  if (const json* stall = watchdog.find("stall_s")) {
-    if (!stall->is_number() || !(stall->get<double>() >= 0.0 && stall->get<double>() <= 86400.0))
-      fail_got(watchdog.path("stall_s"), "a number of seconds >= 0 and <= 86400 (0: off)", *stall);
-    c.watchdog.stall_s = stall->get<double>();
-  }
+  const Section watchdog = top.section("watchdog", {"stall_s", "abort_s"});
+  for (const auto& [key, out] : {std::pair{"stall_s", &c.watchdog.stall_s}, std::pair{"abort_s", &c.watchdog.abort_s}})
+    if (const json* seconds = watchdog.find(key)) {
+      if (!seconds->is_number() || !(seconds->get<double>() >= 0.0 && seconds->get<double>() <= 86400.0))
+        fail_got(watchdog.path(key), "a number of seconds >= 0 and <= 86400 (0: off)", *seconds);
+      *out = seconds->get<double>();
+    }
   const Section metrics = top.section("metrics", {"path", "interval_s"});
   if (const std::string* path = read_string(metrics, "path")) c.metrics.path = *path;
   if (const json* interval = metrics.find("interval_s"))
@@ -671,7 +672,7 @@ json to_json(const Config& c) {
        {{"every_matrices", c.flush.every_matrices ? json(*c.flush.every_matrices) : json(nullptr)},
         {"interval_s", c.flush.interval_s}}},
       {"multinode", {{"min_block", c.multinode.min_block}}},
-      {"watchdog", {{"stall_s", c.watchdog.stall_s}}},
+      {"watchdog", {{"stall_s", c.watchdog.stall_s}, {"abort_s", c.watchdog.abort_s}}},
   };
   if (!c.metrics.path.empty()) document["metrics"]["path"] = c.metrics.path.string();  // else per job
   // Written only when set, so configs of untiled jobs read as before.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -202,10 +203,19 @@ int Job::run() {
     std::optional<metrics::NodeSampler> node_sampler;
     std::optional<metrics::PeriodicSampler> sampler;
     if (log_) {
-      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context(), config_.watchdog.stall_s);
+      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context(), config_.watchdog.stall_s,
+                           config_.watchdog.abort_s);
       sampler.emplace(config_.metrics.interval_s, [&] {
         const nlohmann::json sample = node_sampler->tick();
         if (show_progress) print_progress(sample);
+        if (const std::string& why = node_sampler->abort_reason(); !why.empty()) {
+          // The stalled rank cannot take part in an orderly end (it may be stopped, or stuck in
+          // the kernel): this process leaves with the I/O exit code, and mpirun ends the job
+          // with it. Shards keep what they flushed; no master is written.
+          std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());
+          std::fflush(stderr);
+          std::_Exit(kExitIo);
+        }
       });
     }
     if (failure_.code == kExitOk) run_my_stage(ctx);

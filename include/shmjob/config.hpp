@@ -99,9 +99,11 @@ struct FlushConfig {
 };
 
 // The stall watchdog: a writer or compressor with work waiting that finishes nothing for stall_s
-// seconds is named on stderr and in the metrics log (0: off).
+// seconds is named on stderr and in the metrics log; for abort_s seconds, the job ends with exit
+// code 3 (0: off, each).
 struct WatchdogConfig {
   double stall_s = 60.0;
+  double abort_s = 0.0;
   friend bool operator==(const WatchdogConfig&, const WatchdogConfig&) = default;
 };
 

@@ -25,14 +25,14 @@ std::string signal_name(std::uint32_t number) {
 }  // namespace
 
 NodeSampler::NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log,
-                         DiagnosisContext diagnosis, double stall_s)
+                         DiagnosisContext diagnosis, double stall_s, double abort_s)
     : ctx_(ctx),
       node_index_(node_index),
       log_(log),
       diagnosis_(diagnosis),
       signals_seen_(ctx.plan().ranks.size(), 0),
       error_seen_(ctx.plan().ranks.size(), false),
-      stalls_(stall_s) {}
+      stalls_(stall_s, abort_s) {}
 
 nlohmann::json NodeSampler::tick() {
   append_events();
@@ -93,6 +93,11 @@ void NodeSampler::watch_for_stalls() {
     ranks.push_back(std::move(p));
   }
   for (const StallNote& note : stalls_.observe(ctx_.now(), ranks)) {
+    if (note.abort) {
+      log_.append(event_record(ctx_.now(), "error", "stall", note.rank, node_index_, note.message));
+      if (abort_reason_.empty()) abort_reason_ = note.message;
+      continue;  // the caller ends the job and says why
+    }
     log_.append(event_record(ctx_.now(), note.stalled ? "warning" : "info", "stall", note.rank, node_index_,
                              note.message));
     std::fprintf(stderr, "shmjob: %s: %s\n", note.stalled ? "warning" : "note", note.message.c_str());

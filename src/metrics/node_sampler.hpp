@@ -19,11 +19,13 @@ namespace shmjob::metrics {
 
 class NodeSampler {
  public:
-  // `stall_s`: the watchdog's threshold (StallWatch; 0: off).
+  // `stall_s`, `abort_s`: the watchdog's thresholds (StallWatch; 0: off).
   NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log, DiagnosisContext diagnosis,
-              double stall_s);
+              double stall_s, double abort_s);
   // Appends the new events, then the sample; returns the sample (for the progress line).
   nlohmann::json tick();
+  // Set once a rank stalled for watchdog.abort_s: why the job must end (logged already).
+  const std::string& abort_reason() const noexcept { return abort_reason_; }
 
  private:
   void append_events();
@@ -38,6 +40,7 @@ class NodeSampler {
   std::vector<std::uint32_t> signals_seen_;
   std::vector<bool> error_seen_;
   StallWatch stalls_;
+  std::string abort_reason_;
 };
 
 }  // namespace shmjob::metrics

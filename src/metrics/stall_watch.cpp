@@ -6,24 +6,29 @@ namespace shmjob::metrics {
 
 std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgress> ranks) {
   std::vector<StallNote> notes;
-  if (stall_s_ <= 0) return notes;
-  if (seen_.size() != ranks.size()) seen_.assign(ranks.size(), Seen{0, t, false});
+  if (stall_s_ <= 0 && abort_s_ <= 0) return notes;
+  if (seen_.size() != ranks.size()) seen_.assign(ranks.size(), Seen{0, t, false, false});
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const RankProgress& r = ranks[i];
     Seen& s = seen_[i];
     const std::string who = "rank " + std::to_string(r.rank) + " (" + r.name + ")";
     if (r.done != s.done || r.waiting == 0) {
       if (s.warned)
-        notes.push_back({false, r.rank, who + " moves again after " + std::to_string(std::lround(t - s.since)) + " s"});
-      s = {r.done, t, false};
+        notes.push_back({false, false, r.rank, who + " moves again after " + std::to_string(std::lround(t - s.since)) + " s"});
+      s = {r.done, t, false, false};
       continue;
     }
-    if (!s.warned && t - s.since >= stall_s_) {
+    const std::string stalled = who + " has " + r.verb + " nothing for " + std::to_string(std::lround(t - s.since)) +
+                                " s while " + std::to_string(r.waiting) + " matrices wait " + r.waits;
+    if (stall_s_ > 0 && !s.warned && t - s.since >= stall_s_) {
       s.warned = true;
-      notes.push_back({true, r.rank,
-                       who + " has " + r.verb + " nothing for " + std::to_string(std::lround(t - s.since)) +
-                           " s while " + std::to_string(r.waiting) + " matrices wait " + r.waits +
-                           ": is the process stopped, or does its file system hang? (watchdog.stall_s)"});
+      notes.push_back({true, false, r.rank,
+                       stalled + ": is the process stopped, or does its file system hang? (watchdog.stall_s)"});
+    }
+    if (abort_s_ > 0 && !s.aborted && t - s.since >= abort_s_) {
+      s.aborted = s.warned = true;
+      notes.push_back({true, true, r.rank,
+                       "watchdog: " + stalled + ": ending the job (watchdog.abort_s); what was flushed is kept for --resume"});
     }
   }
   return notes;

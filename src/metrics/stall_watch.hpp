@@ -21,13 +21,15 @@ struct RankProgress {
 
 struct StallNote {
   bool stalled = true;  // false: it moves again
+  bool abort = false;   // stalled for abort_s: the job should end
   int rank = 0;
   std::string message;
 };
 
 class StallWatch {
  public:
-  explicit StallWatch(double stall_s) : stall_s_(stall_s) {}
+  // 0 turns either threshold off.
+  explicit StallWatch(double stall_s, double abort_s = 0) : stall_s_(stall_s), abort_s_(abort_s) {}
   // The ranks as of time `t` (seconds), always in the same order; returns what to report now.
   std::vector<StallNote> observe(double t, std::span<const RankProgress> ranks);
 
@@ -36,8 +38,9 @@ class StallWatch {
     std::uint64_t done = 0;
     double since = 0;  // last progress, or the last time it had nothing to do
     bool warned = false;
+    bool aborted = false;
   };
-  double stall_s_;
+  double stall_s_, abort_s_;
   std::vector<Seen> seen_;
 };
 

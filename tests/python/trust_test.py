@@ -27,7 +27,8 @@ usage: trust_test.py SHMJOB
   2^40: refused with the memory its bookkeeping would need, not std::bad_alloc;
 - a 10 KB input declaring 10^7 matrices: a note before the job starts;
 - a writer stopped (SIGSTOP) with work waiting: after watchdog.stall_s one warning names it
-  (stderr, log); after SIGCONT the job completes;
+  (stderr, log); after SIGCONT the job completes; with watchdog.abort_s the job ends with exit 3
+  naming it, nothing left in /dev/shm, and --resume finishes it;
 - readers do not disturb writers: h5py opening the shard in a loop (with HDF5's default file
   locking) while its writer flushes and reopens it never fails the job.
 Prints "N passed, M failed".
@@ -434,12 +435,43 @@ def sparse_input(shmjob, tmp):
           f"bytes): exit {r.returncode}, {notes}")
 
 
+def aborted_stall(shmjob, tmp):
+    """watchdog.abort_s: a writer stopped for good ends the job with exit 3 and one error line
+    naming it, no master; --resume then finishes the job."""
+    cwd = tempfile.mkdtemp(dir=tmp)
+    config = write_config(cwd, "hung", matrices={"count": 40, "rows": 64, "cols": 64, "kind": "smooth"},
+                          watchdog={"stall_s": 1, "abort_s": 2.5}, metrics={"interval_s": 0.2},
+                          flush={"every_matrices": 2}, testing={"writer_delay_ms": 20})
+    before = set(os.listdir("/dev/shm"))
+    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, errors="replace")
+    log = os.path.join(cwd, "out", "hung.metrics.jsonl")
+    wait_until(lambda: written_so_far(log) >= 5)
+    with open(log) as f:
+        start = json.loads(f.readline())
+    writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
+    os.kill(rank_pids(job.pid)[writer], signal.SIGSTOP)
+    started = time.monotonic()
+    out, err = job.communicate(timeout=120)
+    errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
+    check(job.returncode == 3 and len(errors) == 1 and f"rank {writer} (writer 0)" in errors[0] and
+          "watchdog.abort_s" in errors[0] and not os.path.exists(os.path.join(cwd, "out", "hung.h5")),
+          f"a writer stopped for good ends the job after watchdog.abort_s: exit {job.returncode} "
+          f"after {time.monotonic() - started:.1f} s, {errors}")
+    wait_until(lambda: not (set(os.listdir("/dev/shm")) - before), 30)
+    check(not (set(os.listdir("/dev/shm")) - before), f"nothing of it is left in /dev/shm: "
+          f"{sorted(set(os.listdir('/dev/shm')) - before)}")
+    r = run(shmjob, [config, "--resume"], cwd)
+    check(r.returncode == 0 and status_of(os.path.join(cwd, "out", "hung.h5")) == ("complete", 40),
+          f"--resume finishes it: exit {r.returncode} {error_lines(r)[:1]}")
+
+
 def main():
     shmjob = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix="shmjob-trust-") as tmp:
         for case in (planted_links, fifo_shard, name_clashes, overwrite_exact, job_lock, control_characters,
                      reader_loop, changed_inputs, damaged_shard, short_chunks, deep_groups, huge_count,
-                     stopped_writer, sparse_input):
+                     stopped_writer, aborted_stall, sparse_input):
             print(f"--- {case.__name__}", flush=True)
             try:
                 case(shmjob, tmp)

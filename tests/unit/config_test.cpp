@@ -455,7 +455,7 @@ json full_document() {
     "metrics": {"path": "/tmp/m.jsonl", "interval_s": 0.25},
     "placement": {"pinning": "cores", "work_sharing": "shared"},
     "flush": {"every_matrices": 64, "interval_s": 2.5},
-    "multinode": {"min_block": 32}, "watchdog": {"stall_s": 5.0}
+    "multinode": {"min_block": 32}, "watchdog": {"stall_s": 5.0, "abort_s": 20.0}
   })");
 }
 
@@ -552,7 +552,7 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "metrics": {"interval_s": 1.0},
     "placement": {"pinning": "auto", "work_sharing": "lane_local"},
     "resume": false, "flush": {"every_matrices": null, "interval_s": 10.0},
-    "multinode": {"min_block": 8}, "watchdog": {"stall_s": 60.0}
+    "multinode": {"min_block": 8}, "watchdog": {"stall_s": 60.0, "abort_s": 0.0}
   })"));
 }
 
@@ -893,6 +893,7 @@ TEST(ConfigReject, WatchdogStall) {
   expect_message(parse_error(with("/watchdog/stall_s", -1)), {"watchdog.stall_s: must be a number of seconds >= 0"});
   expect_message(parse_error(with("/watchdog/stall_s", "60")), {"watchdog.stall_s: must be a number of seconds >= 0"});
   expect_message(parse_error(with("/watchdog/abort", 1)), {"unknown key \"watchdog.abort\""});
+  expect_message(parse_error(with("/watchdog/abort_s", -2)), {"watchdog.abort_s: must be a number of seconds >= 0"});
   EXPECT_EQ(config_with("/watchdog/stall_s", 0).watchdog.stall_s, 0.0);
 }
 }  // namespace

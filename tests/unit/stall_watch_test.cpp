@@ -56,3 +56,23 @@ TEST(StallWatch, ProgressKeepsItQuietAndZeroTurnsItOff) {
 
 }  // namespace
 }  // namespace shmjob::metrics
+
+namespace shmjob::metrics {
+namespace {
+TEST(StallWatch, AbortAfterAbortSeconds) {
+  StallWatch watch(2.0, 5.0);
+  std::vector<RankProgress> ranks{{7, "compressor 1", 10, 3, "ready to compress", "compressed"}};
+  EXPECT_TRUE(watch.observe(0.0, ranks).empty());
+  const auto warned = watch.observe(2.5, ranks);
+  ASSERT_EQ(warned.size(), 1u);
+  EXPECT_FALSE(warned[0].abort);
+  const auto ended = watch.observe(5.5, ranks);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_TRUE(ended[0].abort);
+  EXPECT_EQ(ended[0].message,
+            "watchdog: rank 7 (compressor 1) has compressed nothing for 6 s while 3 matrices wait ready to compress: "
+            "ending the job (watchdog.abort_s); what was flushed is kept for --resume");
+  EXPECT_TRUE(watch.observe(9.0, ranks).empty());  // once
+}
+}  // namespace
+}  // namespace shmjob::metrics
