@@ -36,11 +36,16 @@ bool is_shard_name(const std::string& name, const std::string& job) {
   return digits.find_first_not_of("0123456789") == std::string::npos;
 }
 
-// Two paths name the same file: same inode if both exist, else the same normal absolute path.
+// Two paths name the same file: same inode if both exist, else the same absolute path once
+// ".." and links in the part that exists are resolved ("out/../job.json" is "job.json" even
+// before out/ exists).
 bool same_file(const stdfs::path& a, const stdfs::path& b) {
   std::error_code ec;
   if (stdfs::exists(a, ec) && stdfs::exists(b, ec)) return stdfs::equivalent(a, b, ec);
-  return stdfs::weakly_canonical(a, ec) == stdfs::weakly_canonical(b, ec);
+  const auto resolved = [&](const stdfs::path& p) {
+    return stdfs::weakly_canonical(stdfs::absolute(p, ec).lexically_normal(), ec);
+  };
+  return resolved(a) == resolved(b);
 }
 
 void check_writable(const stdfs::path& dir) {
@@ -73,7 +78,8 @@ void refuse_clashes(const Config& config, std::span<const stdfs::path> protected
     for (const OutputName& out : outputs)
       if (same_file(out.path, input))
         throw OutputPathError("the " + std::string(out.what) + " " + shown(out.path) + " would replace " +
-                                  shown(input) + ", an input of this job; choose another output_dir, job or metrics.path",
+                                  shown(input) + ", which this job reads (an input file or its config); choose "
+                                  "another output_dir, job or metrics.path",
                               kExitBadInput);
     std::error_code ec;
     if (stdfs::weakly_canonical(input.parent_path().empty() ? "." : input.parent_path(), ec) ==
@@ -162,11 +168,11 @@ void remove_earlier_run(const Config& config) {
 std::optional<fs::JobLock> prepare_output_dir(const Config& config, std::span<const stdfs::path> protected_files) {
   const stdfs::path& dir = config.output_dir;
   std::error_code ec;
+  refuse_clashes(config, protected_files);  // before anything is created
   if (stdfs::exists(dir, ec) && !stdfs::is_directory(dir, ec))
     throw OutputPathError("output_dir: " + shown(dir) + " exists and is not a directory");
   stdfs::create_directories(dir, ec);
   if (ec) throw OutputPathError("output_dir: cannot create " + shown(dir) + ": " + ec.message());
-  refuse_clashes(config, protected_files);
   check_writable(dir);
   // Taken before anything in the directory is looked at, held until the job has ended.
   std::optional<fs::JobLock> lock(std::in_place, dir, config.job);

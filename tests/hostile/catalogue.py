@@ -344,6 +344,48 @@ CASES.append(Case("ingest --out not UTF-8", non_utf8_out, ["output_dir", "valid 
 CASES.append(Case("ingest --dataset not UTF-8", non_utf8_dataset, ["input.dataset", "must be valid UTF-8 text"]))
 
 
+# --- trust (issue 18): the output never replaces an input or the config, never writes through a
+# planted link; limits that fit the machine --------------------------------------------------------
+def ingest_into_own_directory(cwd):
+    os.makedirs(os.path.join(cwd, "data"))
+    h5(cwd, "data/run.h5", lambda f: f.create_dataset("data", data=np.zeros((2, 3, 3))))
+    return ["ingest", "data/run.h5", "--out", "data", "--overwrite"]
+
+
+def metrics_over_config(cwd):
+    return [write(cwd, "job.json", json.dumps({"output_dir": "out", "matrices": GOOD_MATRICES,
+                                               "metrics": {"path": "../job.json"}}))]
+
+
+def link_as_master(cwd):
+    os.makedirs(os.path.join(cwd, "out"))
+    write(cwd, "victim.txt", "precious")
+    os.symlink(os.path.join(cwd, "victim.txt"), os.path.join(cwd, "out", "j.h5"))
+    return [write(cwd, "job.json", json.dumps({"job": "j", "output_dir": "out", "overwrite": True,
+                                               "matrices": GOOD_MATRICES}))]
+
+
+def deep_groups(cwd):
+    def fill(f):
+        group = f.create_group("g")
+        for _ in range(300):
+            group = group.create_group("g")
+        group["m"] = np.zeros((2, 2))
+    return h5(cwd, "in.h5", fill)
+
+
+CASES.append(Case("ingest whose master would be its input (--overwrite)", ingest_into_own_directory,
+                  ["data/run.h5", "would replace", "which this job reads"], ranks=3, single=False))
+CASES.append(Case("metrics.path naming the config file", metrics_over_config,
+                  ["metrics log", "job.json", "would replace"], ranks=3, single=False))
+CASES.append(Case("a link planted where the master belongs", link_as_master,
+                  ["master file: out/j.h5 is a symbolic link"], ranks=3, single=False))
+config_case("count 2^40: more than the writers' id bookkeeping fits", with_matrices(count=2**40),
+            ["matrices: the writers' record", "GiB of memory", "MemAvailable"], ranks=3, single=False)
+ingest_case("groups nested 300 deep, --recursive", deep_groups, ["groups nested more than 256 levels deep"],
+            dataset="/g", extra=("--recursive",))
+
+
 # --- the command line: parsed by every rank before MPI starts, reported once ---------------------
 def command_line_case(name, args, expect):
     def setup(cwd):

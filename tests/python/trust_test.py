@@ -159,7 +159,7 @@ def name_clashes(shmjob, tmp):
     size = os.path.getsize(source)
     for flags in ([], ["--overwrite"]):
         r = run(shmjob, ["ingest", "data/run.h5", "--out", "data"] + flags, cwd)
-        ok, line, code = refused(r, ["data/run.h5", "an input of this job"])
+        ok, line, code = refused(r, ["data/run.h5", "which this job reads"])
         check(ok and os.path.getsize(source) == size,
               f"ingest whose master would be its input {flags}: exit {code}, input kept: {line}")
     for label, metrics in [("an input", os.path.join(cwd, "data", "run.h5")),
