@@ -177,7 +177,7 @@ class FileScanner {
       } else if (type == H5I_GROUP) {
         remember(object);
         bool skipped_groups = false;
-        scan_group(object, path, skipped_groups, 0);
+        scan_group(object, path, skipped_groups);
         if (added_ == 0)
           bad(path, std::string("group holds no 2-D datasets") +
                         (skipped_groups ? " (it has subgroups: set input.recursive to search them)"
@@ -198,7 +198,7 @@ class FileScanner {
 
  private:
   static constexpr std::size_t kCandidatesShown = 20;
-  static constexpr int kMaxGroupDepth = 256;
+  static constexpr std::size_t kMaxGroupDepth = 1024;
   // A file with more objects than this is not searched: the user names the dataset.
   static constexpr std::uint64_t kMaxObjectsSearched = 1'000'000;
 
@@ -430,29 +430,49 @@ class FileScanner {
     }
   }
 
-  // `depth`: groups entered below the configured one. Bounded, so a hostile file cannot make
-  // the walk (one frame and one path per level) exhaust the stack or memory.
-  void scan_group(hid_t group, const std::string& path, bool& skipped_groups, int depth) {
-    if (depth > kMaxGroupDepth)
-      bad(printable(path), "groups nested more than " + std::to_string(kMaxGroupDepth) +
-                               " levels deep (input.recursive)");
-    std::vector<std::string> names;
-    hsize_t next = 0;
-    h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &next, collect_name, &names),
-              "H5Literate " + path);
-    std::sort(names.begin(), names.end());  // bytewise, whatever the file's index
-    for (const std::string& name : names) {
-      const std::string child = join(path, name);
+  // Depth first, names in bytewise order, subgroups entered where their name falls: a stack of
+  // open groups, not recursion, and a bound on its depth, so a hostile file can exhaust neither
+  // the call stack nor memory (each level holds its path and its names).
+  void scan_group(hid_t root, const std::string& root_path, bool& skipped_groups) {
+    struct Level {
+      h5::Handle<H5Oclose> group;
+      std::string path;
+      std::vector<std::string> names;
+      std::size_t next = 0;
+    };
+    std::vector<Level> stack;
+    const auto enter = [&](h5::Handle<H5Oclose> group, const std::string& path) {
+      if (stack.size() > kMaxGroupDepth) {
+        const std::string shown = path.size() <= 120 ? path : path.substr(0, 60) + "..." + path.substr(path.size() - 60);
+        bad(printable(shown), "groups nested more than " + std::to_string(kMaxGroupDepth) +
+                                  " levels deep (input.recursive)");
+      }
+      std::vector<std::string> names;
+      hsize_t next = 0;
+      h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &next, collect_name, &names), "H5Literate " + path);
+      std::sort(names.begin(), names.end());  // bytewise, whatever the file's index
+      stack.push_back({std::move(group), path, std::move(names), 0});
+    };
+    enter(h5::Handle<H5Oclose>(H5Oopen(root, ".", H5P_DEFAULT), "H5Oopen"), root_path);
+    while (!stack.empty()) {
+      Level& level = stack.back();
+      if (level.next == level.names.size()) {
+        stack.pop_back();
+        continue;
+      }
+      const std::string name = level.names[level.next++];
+      const std::string child = join(level.path, name);
       try {
-        scan_child(group, name, child, skipped_groups, depth);
+        if (auto subgroup = scan_child(level.group, name, child, skipped_groups)) enter(std::move(*subgroup), child);
       } catch (const H5Error& e) {
         bad(child, "unreadable metadata: " + std::string(e.what()));
       }
     }
   }
 
-  void scan_child(hid_t group, const std::string& name, const std::string& child,
-                  bool& skipped_groups, int depth) {
+  // Adds a dataset; returns a subgroup to enter (recursive scans), else nothing.
+  std::optional<h5::Handle<H5Oclose>> scan_child(hid_t group, const std::string& name, const std::string& child,
+                                                 bool& skipped_groups) {
     if (!is_valid_utf8(name)) bad(printable(child), "object name is not valid UTF-8");
     refuse_foreign_link(group, name, child);
     if (h5::check(H5Oexists_by_name(group, name.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
@@ -465,9 +485,10 @@ class FileScanner {
       if (!config_.recursive)
         skipped_groups = true;
       else if (remember(object))
-        scan_group(object, child, skipped_groups, depth + 1);
+        return object;
     }
     // Named datatypes are not data: skipped.
+    return std::nullopt;
   }
 
   void add_dataset(hid_t dataset, const std::string& path, bool in_group) {

@@ -368,7 +368,7 @@ def link_as_master(cwd):
 def deep_groups(cwd):
     def fill(f):
         group = f.create_group("g")
-        for _ in range(300):
+        for _ in range(1100):
             group = group.create_group("g")
         group["m"] = np.zeros((2, 2))
     return h5(cwd, "in.h5", fill)
@@ -382,7 +382,7 @@ CASES.append(Case("a link planted where the master belongs", link_as_master,
                   ["master file: out/j.h5 is a symbolic link"], ranks=3, single=False))
 config_case("count 2^40: more than the writers' id bookkeeping fits", with_matrices(count=2**40),
             ["matrices: the writers' record", "GiB of memory", "MemAvailable"], ranks=3, single=False)
-ingest_case("groups nested 300 deep, --recursive", deep_groups, ["groups nested more than 256 levels deep"],
+ingest_case("groups nested 1100 deep, --recursive", deep_groups, ["groups nested more than 1024 levels deep"],
             dataset="/g", extra=("--recursive",))
 
 
