@@ -90,7 +90,7 @@ def main():
             config, path = write_config(tmp, f"crash{i}")
             job = subprocess.Popen(["mpirun", "-n", "5", args.shmjob, "--quiet", path],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            metrics = os.path.join(config["output_dir"], "metrics.jsonl")
+            metrics = os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
             victim_rank = writer_rank(metrics)
             delay = rng.uniform(0.05, duration * 0.8)
             time.sleep(delay)
