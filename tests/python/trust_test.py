@@ -399,6 +399,19 @@ def huge_count(shmjob, tmp):
     check(ok and not os.path.exists(os.path.join(cwd, "out")), f"matrices.count 2^40: exit {code}: {line}")
 
 
+def start_and_find_writer(shmjob, cwd, config, job_name, written=5):
+    """Starts the job; once `written` matrices are written, returns (the mpirun process, the
+    writer's world rank, its pid)."""
+    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, errors="replace")
+    log = os.path.join(cwd, "out", job_name + ".metrics.jsonl")
+    wait_until(lambda: written_so_far(log) >= written)
+    with open(log) as f:
+        start = json.loads(f.readline())
+    writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
+    return job, writer, rank_pids(job.pid)[writer]
+
+
 def stopped_writer(shmjob, tmp):
     """A writer stopped (SIGSTOP) with matrices in its inbox: the watchdog names it on stderr and
     in the log after watchdog.stall_s; once it continues the job completes and says it moved."""
@@ -406,14 +419,8 @@ def stopped_writer(shmjob, tmp):
     config = write_config(cwd, "stall", matrices={"count": 60, "rows": 64, "cols": 64, "kind": "smooth"},
                           watchdog={"stall_s": 1.5}, metrics={"interval_s": 0.2},
                           testing={"writer_delay_ms": 20})
-    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, errors="replace")
     log = os.path.join(cwd, "out", "stall.metrics.jsonl")
-    wait_until(lambda: written_so_far(log) >= 5)
-    with open(log) as f:
-        start = json.loads(f.readline())
-    writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
-    pid = rank_pids(job.pid)[writer]
+    job, writer, pid = start_and_find_writer(shmjob, cwd, config, "stall")
     os.kill(pid, signal.SIGSTOP)
     time.sleep(4)
     os.kill(pid, signal.SIGCONT)
@@ -450,14 +457,8 @@ def aborted_stall(shmjob, tmp):
                           watchdog={"stall_s": 1, "abort_s": 2.5}, metrics={"interval_s": 0.2},
                           flush={"every_matrices": 2}, testing={"writer_delay_ms": 20})
     before = set(os.listdir("/dev/shm"))
-    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, config], cwd=cwd, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, errors="replace")
-    log = os.path.join(cwd, "out", "hung.metrics.jsonl")
-    wait_until(lambda: written_so_far(log) >= 5)
-    with open(log) as f:
-        start = json.loads(f.readline())
-    writer = next(r["rank"] for r in start["plan"]["ranks"] if r["role"] == "writer")
-    os.kill(rank_pids(job.pid)[writer], signal.SIGSTOP)
+    job, writer, pid = start_and_find_writer(shmjob, cwd, config, "hung")
+    os.kill(pid, signal.SIGSTOP)
     started = time.monotonic()
     out, err = job.communicate(timeout=120)
     errors = [l for l in err.splitlines() if l.startswith("shmjob: error:")]
