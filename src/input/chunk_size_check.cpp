@@ -63,6 +63,11 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
       hsize_t stored = 0;
       h5::check(H5Dget_chunk_storage_size(dataset, offset.data(), &stored), "H5Dget_chunk_storage_size");
       if (stored == 0) continue;  // never written: HDF5 fills it, nothing is decoded
+      // deflate and zstd grow incompressible data by far less than this: a larger stored chunk
+      // is a corrupt index entry, and reading it would allocate what the file claims.
+      if (stored > expected_ + expected_ / 8 + 65536)
+        return "a compressed chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
+               std::to_string(expected_) + " (corrupt chunk index)";
       raw_.resize(static_cast<std::size_t>(stored));
       std::uint32_t mask = 0;
       h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &mask, raw_.data()), "H5Dread_chunk");
