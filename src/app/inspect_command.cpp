@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
+#include "text/printable.hpp"
 #include "shmjob/reader.hpp"
 
 namespace shmjob::app {
@@ -42,10 +43,10 @@ void print_plan(const std::string& plan_text) {
   std::string role_text;
   for (const auto& [role, n] : roles) role_text += (role_text.empty() ? "" : ", ") + std::to_string(n) + " " + role;
   std::printf("plan:     %zu ranks on %zu host(s): %s\n", plan.value("ranks", nlohmann::json::array()).size(),
-              hosts.size(), role_text.c_str());
+              hosts.size(), printable(role_text).c_str());
   for (const auto& r : plan.value("ranks", nlohmann::json::array()))
-    std::printf("  rank %3d  %-10s lane %d  host %s  %s\n", r.value("rank", -1), r.value("role", "?").c_str(),
-                r.value("lane", -1), r.value("host", "?").c_str(), r.value("binding", "").c_str());
+    std::printf("  rank %3d  %-10s lane %d  host %s  %s\n", r.value("rank", -1), printable(r.value("role", "?")).c_str(),
+                r.value("lane", -1), printable(r.value("host", "?")).c_str(), printable(r.value("binding", "")).c_str());
 }
 
 void print_index(const Reader& reader) {
@@ -64,16 +65,16 @@ int run_inspect(const InspectArgs& a) {
     print_index(reader);
     return kExitOk;
   }
-  std::printf("master:   %s\n", reader.master_path().c_str());
-  std::printf("job:      %s, status %s, shmjob %s\n", reader.attribute("job").c_str(), reader.status().c_str(),
-              reader.attribute("shmjob_version").c_str());
-  std::printf("source:   %s%s\n", reader.attribute("source").c_str(),
-              reader.attribute("kind").empty() ? "" : (" (" + reader.attribute("kind") + ")").c_str());
-  std::printf("time:     %s to %s\n", reader.attribute("start_time").c_str(), reader.attribute("end_time").c_str());
+  std::printf("master:   %s\n", printable(reader.master_path().string()).c_str());
+  std::printf("job:      %s, status %s, shmjob %s\n", printable(reader.attribute("job")).c_str(), printable(reader.status()).c_str(),
+              printable(reader.attribute("shmjob_version")).c_str());
+  std::printf("source:   %s%s\n", printable(reader.attribute("source")).c_str(),
+              reader.attribute("kind").empty() ? "" : printable(" (" + reader.attribute("kind") + ")").c_str());
+  std::printf("time:     %s to %s\n", printable(reader.attribute("start_time")).c_str(), printable(reader.attribute("end_time")).c_str());
   std::printf("matrices: %llu ids, %zu in the index\n", static_cast<unsigned long long>(reader.count()),
               reader.index().size());
   for (const MatrixSetInfo& s : reader.sets())
-    std::printf("  dataset %-28s %llu x [%u, %u] %s, ids %llu..%llu, chunks [%u, %u]\n", s.name.c_str(),
+    std::printf("  dataset %-28s %llu x [%u, %u] %s, ids %llu..%llu, chunks [%u, %u]\n", printable(s.name).c_str(),
                 static_cast<unsigned long long>(s.count), s.rows, s.cols, std::string(dtype_name(s.dtype)).c_str(),
                 static_cast<unsigned long long>(s.first_id),
                 static_cast<unsigned long long>(s.first_id + s.count - (s.count > 0 ? 1 : 0)), s.tile_rows,
@@ -96,7 +97,7 @@ int run_inspect(const InspectArgs& a) {
     const std::filesystem::path path = reader.shard_path(number);
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
-    std::printf("  %-32s %8llu matrices, ids %llu..%llu, %s on disk\n", path.filename().c_str(),
+    std::printf("  %-32s %8llu matrices, ids %llu..%llu, %s on disk\n", printable(path.filename().string()).c_str(),
                 static_cast<unsigned long long>(s.matrices), static_cast<unsigned long long>(s.first),
                 static_cast<unsigned long long>(s.last), ec ? "MISSING" : megabytes(static_cast<double>(size)).c_str());
   }
@@ -105,7 +106,7 @@ int run_inspect(const InspectArgs& a) {
   try {
     std::printf("config:   %s\n", nlohmann::json::parse(reader.attribute("config")).dump(2).c_str());
   } catch (const nlohmann::json::exception&) {
-    std::printf("config:   %s\n", reader.attribute("config").c_str());
+    std::printf("config:   %s\n", printable(reader.attribute("config")).c_str());
   }
   print_plan(reader.attribute("plan"));
   return kExitOk;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "text/printable.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/verify.hpp"
 
@@ -13,15 +14,15 @@ namespace {
 
 int run_verify(const std::string& out_dir) {
   const VerifyReport report = verify_output(out_dir);
-  for (const VerifyProblem& p : report.problems) std::printf("problem: %s\n", p.text().c_str());
+  for (const VerifyProblem& p : report.problems) std::printf("problem: %s\n", printable(p.text()).c_str());
   if (report.ok()) {
-    std::printf("ok: %s: %llu matrices in %llu shards verified (status %s)\n", report.master.c_str(),
+    std::printf("ok: %s: %llu matrices in %llu shards verified (status %s)\n", printable(report.master.string()).c_str(),
                 static_cast<unsigned long long>(report.matrices_read),
-                static_cast<unsigned long long>(report.shards), report.status.c_str());
+                static_cast<unsigned long long>(report.shards), printable(report.status).c_str());
     return kExitOk;
   }
   std::printf("verify: %zu problem(s) in %s (%llu of %llu matrices read back intact)\n", report.problems.size(),
-              report.master.c_str(), static_cast<unsigned long long>(report.matrices_read),
+              printable(report.master.string()).c_str(), static_cast<unsigned long long>(report.matrices_read),
               static_cast<unsigned long long>(report.matrices));
   return kExitIo;
 }
