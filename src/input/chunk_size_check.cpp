@@ -60,9 +60,12 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
       if (sliced) offset[0] = slab * chunk_[0];
       offset[r] = cr * chunk_[r];
       offset[r + 1] = cc * chunk_[r + 1];
+      unsigned stored_mask = 0;
+      haddr_t address = HADDR_UNDEF;
       hsize_t stored = 0;
-      h5::check(H5Dget_chunk_storage_size(dataset, offset.data(), &stored), "H5Dget_chunk_storage_size");
-      if (stored == 0) continue;  // never written: HDF5 fills it, nothing is decoded
+      h5::check(H5Dget_chunk_info_by_coord(dataset, offset.data(), &stored_mask, &address, &stored),
+                "H5Dget_chunk_info_by_coord");
+      if (address == HADDR_UNDEF || stored == 0) continue;  // never written: HDF5 fills it, nothing is decoded
       // deflate and zstd grow incompressible data by far less than this: a larger stored chunk
       // is a corrupt index entry, and reading it would allocate what the file claims.
       if (stored > expected_ + expected_ / 8 + 65536)

@@ -1145,3 +1145,35 @@ TEST(InputSerializeTest, RoundTrip) {
 
 }  // namespace
 }  // namespace shmjob
+
+namespace shmjob {
+namespace {
+// Compressed chunks are size-checked before a read (input/chunk_size_check); chunks never
+// written have no stored bytes and read as the fill value, as HDF5 reads them.
+TEST(InputChunkCheckTest, UnwrittenCompressedChunksReadAsFill) {
+  TempDir dir;
+  const std::string path = dir / "partial.h5";
+  {
+    h5::File file = create_file(path);
+    h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+    const std::array<hsize_t, 3> chunk{1, 4, 4}, dims{3, 4, 4};
+    h5::check(H5Pset_chunk(dcpl, 3, chunk.data()), "H5Pset_chunk");
+    h5::check(H5Pset_deflate(dcpl, 6), "H5Pset_deflate");
+    h5::Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
+    h5::Dataset data(H5Dcreate2(file, "/data", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "H5Dcreate2");
+    const std::array<hsize_t, 3> start{1, 0, 0}, count{1, 4, 4};
+    h5::check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), "select");
+    h5::Dataspace memory(H5Screate_simple(3, count.data(), nullptr), "H5Screate_simple");
+    const std::vector<double> ones(16, 1.0);
+    h5::check(H5Dwrite(data, H5T_NATIVE_DOUBLE, memory, space, H5P_DEFAULT, ones.data()), "H5Dwrite");
+  }
+  const InputCatalog catalog = InputCatalog::scan(config_for({path}));
+  Hdf5MatrixReader reader(catalog);
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    std::vector<double> matrix(16, -7.0);
+    reader.read(catalog.matrix(k), matrix.data(), matrix.size() * sizeof(double));
+    for (const double v : matrix) ASSERT_EQ(v, k == 1 ? 1.0 : 0.0) << "matrix " << k;
+  }
+}
+}  // namespace
+}  // namespace shmjob
