@@ -40,6 +40,7 @@ struct OpenDataset {
   h5::Dataset dataset;
   h5::Dataspace file_space;    // selection reset on every read
   h5::Dataspace memory_space;  // [rows, cols], all selected
+  h5::Datatype memory_type;    // the dtype in native order (built once: float16 has no predefined type)
 };
 
 struct OpenFile {
@@ -124,6 +125,7 @@ struct Hdf5MatrixReader::State {
       opened.dataset = h5::Dataset(H5Dopen2(file.file, d.path.c_str(), dapl), "H5Dopen2");
       opened.file_space = h5::Dataspace(H5Dget_space(opened.dataset), "H5Dget_space");
       opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset);
+      opened.memory_type = h5::native_type(d.shape.dtype);
       const std::array<hsize_t, 2> matrix{d.shape.rows, d.shape.cols};
       opened.memory_space =
           h5::Dataspace(H5Screate_simple(2, matrix.data(), nullptr), "H5Screate_simple");
@@ -240,7 +242,7 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
     } else {
       h5::check(H5Sselect_all(open.file_space), "H5Sselect_all");
     }
-    h5::check(H5Dread(open.dataset, h5::native_type(d.shape.dtype), open.memory_space,
+    h5::check(H5Dread(open.dataset, open.memory_type, open.memory_space,
                       open.file_space, H5P_DEFAULT, destination),
               "H5Dread");
   } catch (const H5Error& e) {
