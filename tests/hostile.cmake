@@ -28,3 +28,6 @@ shmjob_mpi_script(mpi_hostile_inputs hostile_test.py $<TARGET_FILE:shmjob>)
 # Trust (issue 18): planted links, FIFOs, name clashes with inputs and other jobs, exact
 # overwrite, the job lock, control characters in names.
 shmjob_mpi_script(mpi_trust trust_test.py $<TARGET_FILE:shmjob>)
+# Filtered input chunks that decode to the wrong size, for every filter pipeline (HDF5's own,
+# szip, and the LZ4 and bzip2 plugins of Debian's hdf5-filter-plugin).
+shmjob_mpi_script(mpi_filtered_input filtered_input_test.py $<TARGET_FILE:shmjob>)

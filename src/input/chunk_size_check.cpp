@@ -1,47 +1,95 @@
 #include "input/chunk_size_check.hpp"
 
+extern "C" {  // libaec's szlib.h declares C functions without saying so
+#include <szlib.h>
+}
+
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
 
 namespace shmjob {
+namespace {
 
-std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset) {
+constexpr unsigned kScaleoffsetInteger = 2;  // H5Z_SO_INT in the first stored parameter
+constexpr std::size_t kScaleoffsetHeader = 21;  // bit width (4), minimum's size (1), minimum (16)
+
+std::size_t clamp_size(unsigned long long size) {
+  return size > std::numeric_limits<std::size_t>::max() ? std::numeric_limits<std::size_t>::max()
+                                                        : static_cast<std::size_t>(size);
+}
+
+// H5Z_filter_shuffle's reverse: element bytes were grouped by position; a tail shorter than one
+// element was left in place.
+void unshuffle(const std::vector<unsigned char>& in, std::vector<unsigned char>& out, std::size_t element) {
+  out.resize(in.size());
+  const std::size_t count = element > 1 ? in.size() / element : 0;
+  if (count == 0) {
+    out = in;
+    return;
+  }
+  for (std::size_t b = 0; b < element; ++b)
+    for (std::size_t i = 0; i < count; ++i) out[i * element + b] = in[b * count + i];
+  std::copy(in.begin() + static_cast<std::ptrdiff_t>(count * element), in.end(),
+            out.begin() + static_cast<std::ptrdiff_t>(count * element));
+}
+
+// The sum of the content sizes the frames in `data` declare; nullopt if one declares none or the
+// data is not a sequence of whole frames.
+std::optional<unsigned long long> zstd_declared_size(const unsigned char* data, std::size_t size) {
+  unsigned long long total = 0;
+  while (size > 0) {
+    const unsigned long long content = ZSTD_getFrameContentSize(data, size);
+    const std::size_t frame = ZSTD_findFrameCompressedSize(data, size);
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || ZSTD_isError(frame) ||
+        frame == 0 || frame > size)
+      return std::nullopt;
+    total += std::min<unsigned long long>(content, std::numeric_limits<unsigned long long>::max() - total);
+    data += frame;
+    size -= frame;
+  }
+  return total;
+}
+
+}  // namespace
+
+std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::FilterPlugins& plugins) {
   h5::PropList dcpl(H5Dget_create_plist(dataset), "H5Dget_create_plist");
   if (H5Pget_layout(dcpl) != H5D_CHUNKED) return std::nullopt;
   const int filters = h5::check(H5Pget_nfilters(dcpl), "H5Pget_nfilters");
+  if (filters == 0) return std::nullopt;
   ChunkSizeCheck check;
-  bool fletcher_first = false;
-  int compressors = 0;
+  check.plugins_ = &plugins;
   for (int i = 0; i < filters; ++i) {
-    unsigned flags = 0, config = 0;
-    std::size_t cd_count = 0;
-    const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_count, nullptr, 0, nullptr, &config);
-    if (id < 0) h5::fail("H5Pget_filter2");
-    if (id == H5Z_FILTER_FLETCHER32) {
-      fletcher_first = compressors == 0;  // its 4 checksum bytes are compressed too
-    } else if (id == H5Z_FILTER_DEFLATE || id == h5::kZstdFilterId) {
-      ++compressors;
-      check.codec_ = id == H5Z_FILTER_DEFLATE ? Codec::deflate : Codec::zstd;
-      check.codec_bit_ = 1u << i;
-    } else if (id != H5Z_FILTER_SHUFFLE) {
-      return std::nullopt;
-    }
+    Step step;
+    std::size_t count = 0;
+    unsigned config = 0;
+    h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &step.flags, &count, nullptr, 0, nullptr, &config),
+              "H5Pget_filter2");
+    step.parameters.resize(count);
+    step.id = h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &step.flags, &count,
+                                       step.parameters.data(), 0, nullptr, &config),
+                        "H5Pget_filter2");
+    check.steps_.push_back(std::move(step));
   }
-  if (compressors != 1) return std::nullopt;
   const int rank = h5::check(H5Pget_chunk(dcpl, 0, nullptr), "H5Pget_chunk");
   check.chunk_.resize(static_cast<std::size_t>(rank));
   h5::check(H5Pget_chunk(dcpl, rank, check.chunk_.data()), "H5Pget_chunk");
   h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
   std::size_t bytes = H5Tget_size(type);
   for (const hsize_t c : check.chunk_) bytes *= static_cast<std::size_t>(c);
-  check.expected_ = bytes + (fletcher_first ? 4 : 0);
+  check.expected_ = bytes;
+  // No compressor in use grows incompressible data by nearly this much (fletcher32 adds 4 bytes,
+  // szip 4): more is a forged size, and decoding it would allocate what the file claims.
+  check.limit_ = bytes + bytes / 8 + 65536;
   return check;
 }
 
@@ -66,35 +114,147 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
       h5::check(H5Dget_chunk_info_by_coord(dataset, offset.data(), &stored_mask, &address, &stored),
                 "H5Dget_chunk_info_by_coord");
       if (address == HADDR_UNDEF || stored == 0) continue;  // never written: HDF5 fills it, nothing is decoded
-      // deflate and zstd grow incompressible data by far less than this: a larger stored chunk
-      // is a corrupt index entry, and reading it would allocate what the file claims.
-      if (stored > expected_ + expected_ / 8 + 65536)
-        return "a compressed chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
+      if (stored > limit_)
+        return "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
                std::to_string(expected_) + " (corrupt chunk index)";
       raw_.resize(static_cast<std::size_t>(stored));
       std::uint32_t mask = 0;
       h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &mask, raw_.data()), "H5Dread_chunk");
-      if ((mask & codec_bit_) != 0) continue;  // stored uncompressed
-      std::size_t decoded = 0;
-      if (codec_ == Codec::zstd) {
-        const unsigned long long size = ZSTD_getFrameContentSize(raw_.data(), raw_.size());
-        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) continue;  // the filter refuses it
-        decoded = size > std::numeric_limits<std::size_t>::max() ? std::numeric_limits<std::size_t>::max()
-                                                                  : static_cast<std::size_t>(size);
-      } else {
-        // One byte more than expected: a stream that fills it is too long.
-        scratch_.resize(expected_ + 1);
-        uLongf length = static_cast<uLongf>(scratch_.size());
-        const int rc = ::uncompress(scratch_.data(), &length, raw_.data(), static_cast<uLong>(raw_.size()));
-        if (rc != Z_OK && rc != Z_BUF_ERROR) continue;  // a corrupt stream: HDF5's read fails on it
-        decoded = rc == Z_BUF_ERROR ? scratch_.size() : static_cast<std::size_t>(length);
-      }
-      if (decoded != expected_)
-        return "a compressed chunk decodes to " + std::string(decoded > expected_ ? "more than " : "") +
-               std::to_string(decoded > expected_ ? expected_ : decoded) + " bytes, not the chunk's " +
-               std::to_string(expected_) + " (corrupt or forged compressed data)";
+      const std::optional<std::size_t> decoded = decoded_size(raw_, mask);
+      if (!problem_.empty()) return problem_;
+      if (!decoded || *decoded == expected_) continue;  // a rejected stream fails H5Dread too
+      const bool more = *decoded > expected_;
+      return "a filtered chunk decodes to " + std::string(more ? "more than " : "") +
+             std::to_string(more ? expected_ : *decoded) + " bytes, not the chunk's " + std::to_string(expected_) +
+             " (corrupt or forged compressed data)";
     }
   return "";
+}
+
+std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned char>& bytes, unsigned mask) {
+  // Decoding runs the pipeline backwards. A stage whose output only matters by its size (nothing
+  // below it but shuffle and fletcher32, which keep or trim sizes) may skip producing bytes.
+  problem_.clear();
+  std::size_t size = bytes.size();
+  bool have_bytes = true;  // false once a stage yields only a size
+  const auto applied = [&](std::size_t i) { return i >= 32 || (mask & (1u << i)) == 0; };
+  for (std::size_t i = steps_.size(); i-- > 0;) {
+    if (!applied(i)) continue;
+    const Step& step = steps_[i];
+    bool bytes_below = false;
+    for (std::size_t j = 0; j < i; ++j)
+      if (applied(j) && steps_[j].id != H5Z_FILTER_SHUFFLE && steps_[j].id != H5Z_FILTER_FLETCHER32) bytes_below = true;
+    const std::vector<unsigned>& p = step.parameters;
+    if (step.id == H5Z_FILTER_SHUFFLE) {
+      if (have_bytes && bytes_below && !p.empty()) {
+        unshuffle(bytes, scratch_, p[0]);
+        bytes.swap(scratch_);
+      }
+      continue;
+    }
+    if (step.id == H5Z_FILTER_FLETCHER32) {  // verifies and drops its 4 checksum bytes
+      if (size < 4) return std::nullopt;
+      size -= 4;
+      if (have_bytes) bytes.resize(size);
+      continue;
+    }
+    if (step.id == H5Z_FILTER_NBIT || step.id == H5Z_FILTER_SCALEOFFSET) {
+      // Parameters 2 and 4 are the elements per chunk and the element size; a "nothing to
+      // pack" flag (nbit: parameter 1; scaleoffset: integers at full width) passes bytes through.
+      if (p.size() < 5) return std::nullopt;
+      const bool pass_through = step.id == H5Z_FILTER_NBIT ? p[1] != 0
+                                                           : p[0] == kScaleoffsetInteger && p[1] == p[4] * 8;
+      if (pass_through) continue;
+      if (step.id == H5Z_FILTER_SCALEOFFSET && have_bytes) {
+        // HDF5 reads the packed values without checking the stored length: a chunk shorter than
+        // its bit width and element count need makes it read past the chunk (heap bytes).
+        if (size < kScaleoffsetHeader) return std::nullopt;
+        const unsigned long long bits = std::uint32_t{bytes[0]} | std::uint32_t{bytes[1]} << 8 |
+                                        std::uint32_t{bytes[2]} << 16 | std::uint32_t{bytes[3]} << 24;
+        if (bits > 8ull * p[4] ||
+            size - kScaleoffsetHeader < (static_cast<unsigned long long>(p[2]) * bits + 7) / 8) {
+          problem_ = "a scaleoffset chunk holds " + std::to_string(size) + " bytes, fewer than its " +
+                     std::to_string(p[2]) + " values of " + std::to_string(bits) +
+                     " bits need (corrupt or forged compressed data)";
+          return std::nullopt;
+        }
+      }
+      size = clamp_size(static_cast<unsigned long long>(p[2]) * p[4]);
+      if (bytes_below) return std::nullopt;  // its bytes cannot be produced here
+      have_bytes = false;
+      continue;
+    }
+    if (!have_bytes) return std::nullopt;
+    if (step.id == H5Z_FILTER_DEFLATE) {
+      scratch_.resize(limit_ + 1);  // one byte more: filling it means too long
+      uLongf length = static_cast<uLongf>(scratch_.size());
+      const int rc = ::uncompress(scratch_.data(), &length, bytes.data(), static_cast<uLong>(size));
+      if (rc == Z_BUF_ERROR) return limit_ + 1;
+      if (rc != Z_OK) return std::nullopt;
+      size = static_cast<std::size_t>(length);
+    } else if (step.id == h5::kZstdFilterId) {
+      if (!bytes_below) {  // zstd itself fails a frame that decodes to other than it declares
+        const std::optional<unsigned long long> declared = zstd_declared_size(bytes.data(), size);
+        if (!declared) return std::nullopt;
+        if (*declared > limit_) return limit_ + 1;
+        size = clamp_size(*declared);
+        have_bytes = false;
+        continue;
+      }
+      scratch_.resize(limit_ + 1);
+      const std::size_t rc = ZSTD_decompress(scratch_.data(), scratch_.size(), bytes.data(), size);
+      if (ZSTD_isError(rc)) {
+        if (ZSTD_getErrorCode(rc) == ZSTD_error_dstSize_tooSmall) return limit_ + 1;
+        return std::nullopt;
+      }
+      size = rc;
+    } else if (step.id == H5Z_FILTER_SZIP) {
+      // A 4-byte little-endian size, then libaec's stream (H5Z_filter_szip).
+      if (p.size() < 4 || size < 4) return std::nullopt;
+      const std::size_t declared = std::size_t{bytes[0]} | std::size_t{bytes[1]} << 8 |
+                                   std::size_t{bytes[2]} << 16 | std::size_t{bytes[3]} << 24;
+      if (declared > limit_) return limit_ + 1;
+      SZ_com_t parameters{};
+      parameters.options_mask = static_cast<int>(p[H5Z_SZIP_PARM_MASK]);
+      parameters.pixels_per_block = static_cast<int>(p[H5Z_SZIP_PARM_PPB]);
+      parameters.bits_per_pixel = static_cast<int>(p[H5Z_SZIP_PARM_BPP]);
+      parameters.pixels_per_scanline = static_cast<int>(p[H5Z_SZIP_PARM_PPS]);
+      scratch_.resize(std::max<std::size_t>(declared, 1));
+      size_t out = declared;
+      if (SZ_BufftoBuffDecompress(scratch_.data(), &out, bytes.data() + 4, size - 4, &parameters) != SZ_OK)
+        return std::nullopt;
+      size = out;
+    } else {
+      bytes.resize(size);
+      const std::optional<std::size_t> decoded = run_plugin(step, bytes);
+      if (!decoded) return std::nullopt;
+      if (*decoded > limit_) return limit_ + 1;
+      size = *decoded;
+      continue;  // run_plugin left its output in `bytes`
+    }
+    scratch_.resize(size);
+    bytes.swap(scratch_);
+  }
+  return size;
+}
+
+std::optional<std::size_t> ChunkSizeCheck::run_plugin(const Step& step, std::vector<unsigned char>& bytes) {
+  const H5Z_class2_t* filter = plugins_ != nullptr ? plugins_->find(step.id) : nullptr;
+  if (filter == nullptr) return std::nullopt;  // HDF5 cannot read the chunk either
+  // A filter frees or reallocates the buffer it is given, through HDF5's allocator.
+  std::size_t capacity = std::max<std::size_t>(bytes.size(), 1);
+  void* buffer = H5allocate_memory(capacity, false);
+  if (buffer == nullptr) return std::nullopt;
+  std::memcpy(buffer, bytes.data(), bytes.size());
+  const std::size_t decoded = filter->filter(step.flags | H5Z_FLAG_REVERSE, step.parameters.size(),
+                                             step.parameters.data(), bytes.size(), &capacity, &buffer);
+  std::optional<std::size_t> result;
+  if (decoded != 0 && buffer != nullptr) {
+    result = decoded;
+    if (decoded <= limit_) bytes.assign(static_cast<unsigned char*>(buffer), static_cast<unsigned char*>(buffer) + decoded);
+  }
+  H5free_memory(buffer);
+  return result;
 }
 
 }  // namespace shmjob

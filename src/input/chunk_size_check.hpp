@@ -1,11 +1,13 @@
 #pragma once
-// HDF5 does not check that a filter decoded a whole chunk: a deflate or zstd stream that decodes
-// to fewer bytes than the chunk leaves the rest of HDF5's chunk buffer as it was (earlier chunks,
-// heap bytes), and H5Dread copies that into the slot without an error. So the reader checks each
-// compressed chunk a read used, once: a zstd frame's header must declare the chunk's size (the
-// filter already refuses a frame that decodes to anything but what it declares), and a deflate
-// stream must inflate to exactly the chunk's size. Other pipelines (nbit, scaleoffset, other
-// plugins, two compressors) are not checked: their sizes cannot be predicted here.
+// HDF5 does not check that a filter pipeline decoded a whole chunk: a stream that decodes to
+// fewer bytes than the chunk leaves the rest of HDF5's chunk buffer as it was (earlier chunks,
+// heap bytes), and H5Dread copies that into the slot without an error. So the reader decodes each
+// filtered chunk a read uses, once, before the read, and requires exactly the chunk's size:
+// - shuffle, fletcher32, deflate, zstd and szip are replayed here (the same libraries HDF5 uses);
+// - any other filter runs through its plugin's own filter function (h5::FilterPlugins);
+// - nbit and scaleoffset (built into HDF5) produce what their stored parameters declare, which
+//   must be the chunk's size.
+// A stream the decoder rejects is left to H5Dread, which rejects it too.
 #include <hdf5.h>
 
 #include <cstddef>
@@ -15,27 +17,47 @@
 #include <unordered_set>
 #include <vector>
 
+#include "h5/filter_plugins.hpp"
+
 namespace shmjob {
 
 class ChunkSizeCheck {
  public:
-  // nullopt for a dataset whose chunks need no check (contiguous, compact, unfiltered, or an
-  // unpredictable pipeline).
-  static std::optional<ChunkSizeCheck> for_dataset(hid_t dataset);
+  // nullopt for a dataset whose chunks need no check (contiguous, compact, or unfiltered chunks:
+  // HDF5 reads exactly a chunk's size for those). `plugins` must outlive the check.
+  static std::optional<ChunkSizeCheck> for_dataset(hid_t dataset, h5::FilterPlugins& plugins);
 
   // Checks the chunks that matrix `index` (sliced: [index, :rows, :cols]; else [:rows, :cols])
   // touches and that were not checked before. Returns "" or the problem, one line. Throws
   // H5Error if a chunk cannot be read raw.
   std::string check(hid_t dataset, bool sliced, std::uint64_t index, std::uint32_t rows, std::uint32_t cols);
 
+  // What the pipeline decodes `bytes` (a chunk as stored, with its filter mask; used up) to: its
+  // size, any stage's output beyond limit() reported as limit() + 1, or nullopt when a filter
+  // rejects the stream or cannot be run here, or when HDF5 would read past the stored bytes
+  // (then problem() says so).
+  std::optional<std::size_t> decoded_size(std::vector<unsigned char>& bytes, unsigned mask);
+
+  std::size_t chunk_bytes() const { return expected_; }
+  std::size_t limit() const { return limit_; }
+  const std::string& problem() const { return problem_; }
+
  private:
-  enum class Codec { deflate, zstd };
-  Codec codec_ = Codec::deflate;
-  unsigned codec_bit_ = 0;     // the compressor's bit in a chunk's filter mask (set: not applied)
-  std::size_t expected_ = 0;   // what the compressor must decode to
-  std::vector<hsize_t> chunk_; // chunk dims
+  struct Step {
+    H5Z_filter_t id = 0;
+    unsigned flags = 0;
+    std::vector<unsigned> parameters;  // the filter's cd_values as stored
+  };
+  std::optional<std::size_t> run_plugin(const Step& step, std::vector<unsigned char>& bytes);
+
+  std::vector<Step> steps_;      // in the order HDF5 applies them when writing
+  h5::FilterPlugins* plugins_ = nullptr;
+  std::size_t expected_ = 0;     // a chunk's size in bytes
+  std::size_t limit_ = 0;        // no stage may decode to more (a forged size would allocate it)
+  std::vector<hsize_t> chunk_;   // chunk dims
   std::unordered_set<std::uint64_t> checked_;  // linear chunk numbers
   std::vector<unsigned char> raw_, scratch_;
+  std::string problem_;  // set by decoded_size when a stream is too short to decode safely
 };
 
 }  // namespace shmjob

@@ -36,7 +36,7 @@ constexpr double kChunkCachePolicy = 0.75;                     // HDF5's default
 
 struct OpenDataset {
   std::uint32_t index = 0;
-  std::optional<ChunkSizeCheck> chunk_sizes;  // compressed chunks: each must decode to a whole chunk
+  std::optional<ChunkSizeCheck> chunk_sizes;  // filtered chunks: each must decode to a whole chunk
   h5::Dataset dataset;
   h5::Dataspace file_space;    // selection reset on every read
   h5::Dataspace memory_space;  // [rows, cols], all selected
@@ -83,6 +83,7 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
 
 struct Hdf5MatrixReader::State {
   const InputCatalog* catalog = nullptr;
+  h5::FilterPlugins plugins;  // declared before the files, whose chunk checks use it
   std::list<OpenFile> files;  // most recently used first
 
   [[noreturn]] void fail(const std::string& where, const std::string& problem) const {
@@ -124,7 +125,7 @@ struct Hdf5MatrixReader::State {
       const h5::PropList dapl = access_properties(file.file, d);
       opened.dataset = h5::Dataset(H5Dopen2(file.file, d.path.c_str(), dapl), "H5Dopen2");
       opened.file_space = h5::Dataspace(H5Dget_space(opened.dataset), "H5Dget_space");
-      opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset);
+      opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset, plugins);
       opened.memory_type = h5::native_type(d.shape.dtype);
       const std::array<hsize_t, 2> matrix{d.shape.rows, d.shape.cols};
       opened.memory_space =

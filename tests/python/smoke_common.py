@@ -1,4 +1,4 @@
-"""Pieces shared by the benchmark smoke tests (bench_run_smoke_test.py, handoff_bench_smoke_test.py)."""
+"""Pieces shared by test scripts (the benchmark smoke tests, filtered_input_test.py)."""
 
 
 class Failures:
@@ -9,8 +9,10 @@ class Failures:
         self.failures = []
 
     def check(self, ok, what):
+        """Records `what` as failed unless `ok`; returns `ok`."""
         if not ok:
             self.failures.append(what)
+        return ok
 
     def __bool__(self):
         """True once a check has failed."""
