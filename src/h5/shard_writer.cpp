@@ -78,6 +78,7 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   // Freed space (e.g. an index chunk's old copy) is never handed out again in this session.
   check(H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, false, 1), "H5Pset_file_space_strategy");
   file_ = File(H5Fcreate(where.c_str(), H5F_ACC_EXCL, fcpl, fapl), "create " + where);
+  hold_identity();
   for (const auto& [name, value] : attributes) write_string_attribute(file_, name.c_str(), value);
   for (const ShardPart& part : parts) {
     names_.push_back(part.count > 0 ? part.set->name : std::string());
@@ -109,12 +110,24 @@ void ShardWriter::flush(std::span<const IndexRow> new_rows, FlushTo to) {
   if (metadata_cache_full()) reopen();
 }
 
+namespace {
+std::string proc_fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+}  // namespace
+
+void ShardWriter::hold_identity() {
+  void* handle = nullptr;
+  check(H5Fget_vfd_handle(file_, H5P_DEFAULT, &handle), "H5Fget_vfd_handle of " + path_.string());
+  // An open of HDF5's descriptor's /proc link reaches its inode, not whatever the name means now.
+  identity_ = fs::UniqueFd(::open(proc_fd_path(*static_cast<const int*>(handle)).c_str(), O_RDONLY | O_CLOEXEC));
+  if (identity_.get() < 0)
+    throw H5Error("HDF5: cannot hold " + path_.string() + " open through /proc/self/fd: " + std::strerror(errno));
+}
+
 void ShardWriter::start_sync() {
   end_sync();
-  // A descriptor of its own, opened afresh: the shard may be closed and reopened (reopen())
-  // while it syncs, and a dup of HDF5's descriptor would share (and keep) HDF5's flock, so the
-  // reopen would fail to lock the file. fsync of any descriptor syncs the file's data.
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // A descriptor of its own on the shard's inode: the shard may be closed and reopened
+  // (reopen()) while it syncs. fsync of any descriptor syncs the file's data.
+  const int fd = ::dup(identity_.get());
   if (fd < 0) throw H5Error("HDF5: fsync " + path_.string() + ": " + std::strerror(errno));
   try {
     sync_ = std::async(std::launch::async, [fd] {
@@ -151,7 +164,9 @@ void ShardWriter::reopen() {
   for (Dataset& d : data_) d.close("close a dataset of " + where);
   file_.close("close " + where);
   const PropList fapl = shard_access_properties();
-  file_ = File(H5Fopen(where.c_str(), H5F_ACC_RDWR, fapl), "reopen " + where);
+  // Through the held descriptor: a link or another file renamed onto the shard's name since it
+  // was created is never opened (let alone written).
+  file_ = File(H5Fopen(proc_fd_path(identity_.get()).c_str(), H5F_ACC_RDWR, fapl), "reopen " + where);
   for (std::size_t i = 0; i < data_.size(); ++i)
     if (!names_[i].empty())
       data_[i] = Dataset(H5Dopen2(file_, names_[i].c_str(), H5P_DEFAULT), "reopen dataset " + names_[i] + " in " + where);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "h5/h5_handle.hpp"
+#include "fs/safe_file.hpp"
 #include "h5/index_table.hpp"
 #include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
@@ -87,8 +88,12 @@ class ShardWriter {
   void start_sync();
   void end_sync();  // waits for the running fsync, if any; throws its error
   void reopen();
+  void hold_identity();  // opens identity_ on the file just created
 
   std::filesystem::path path_;
+  // The created file's inode, held open for the shard's life: reopen() and the fsync reach it
+  // through /proc/self/fd, whatever is renamed or linked onto path_ meanwhile.
+  fs::UniqueFd identity_;
   File file_;
   std::vector<std::string> names_;  // per part: its dataset's name; empty for empty parts
   std::vector<Dataset> data_;  // per part; invalid for empty parts

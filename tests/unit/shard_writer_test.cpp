@@ -1,6 +1,7 @@
 // ShardWriter's metadata cache stays bounded over many small matrices (it reopens the file
 // after a flush once the cache passes kMetadataCacheLimit), and a shard whose writer dies after
-// such a reopen still reads back every matrix up to its last flush.
+// such a reopen still reads back every matrix up to its last flush. A link renamed onto the
+// shard's name mid-run is never written through: the reopen and the fsync reach the file created.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -8,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -127,6 +130,56 @@ TEST(ShardWriterCache, StaysBoundedAndAKilledWriterKeepsEveryFlushedMatrix) {
     ASSERT_GE(H5Dread_chunk(data, H5P_DEFAULT, offset, &filters, got.data()), 0) << id;
     EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size()), 0) << id;
   }
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+}
+
+// Someone renames the shard away after the first flush and links a file of theirs at its name;
+// the writer goes on past a reopen and finishes: the linked file is unchanged and the renamed
+// shard holds every matrix.
+TEST(ShardWriterIdentity, ALinkRenamedOntoTheShardNameIsNeverWritten) {
+  const fs::path dir = temp_dir();
+  const fs::path shard = dir / "job.shard-00000.h5", moved = dir / "moved.h5", victim = dir / "victim.h5";
+  {  // an HDF5 file: a reopen through the link would open it read-write without complaint
+    h5::File v(H5Fcreate(victim.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT), "create the victim");
+  }
+  const auto contents = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = contents(victim);
+  const std::uint64_t count = 30000;
+  MatrixSet set{"data", "index", kSide, kSide, DType::float64, 0, count};
+  CompressionConfig compression;
+  compression.level = 1;
+  const TileGrid grid = tile_grid(kSide, kSide, std::nullopt);
+  codec::TileCompressor compressor(compression.level, false);
+  std::size_t largest_before_flush = 0;
+  {
+    h5::ShardWriter writer(shard, {h5::ShardPart{&set, 0, count}}, compression, {});
+    std::vector<IndexRow> unflushed;
+    for (std::uint64_t id = 0; id < count; ++id) {
+      const std::vector<std::byte> frame = frame_of(compressor, grid, id);
+      writer.write_matrix(0, id, frame.data(), frame.size());
+      unflushed.push_back(row_of(id, frame.size()));
+      if (unflushed.size() == kFlushEvery) {
+        largest_before_flush = std::max(largest_before_flush, writer.metadata_cache_bytes());
+        writer.flush(unflushed, h5::FlushTo::disk);
+        unflushed.clear();
+        if (id + 1 == kFlushEvery) {
+          fs::rename(shard, moved);
+          fs::create_symlink(victim, shard);
+        }
+      }
+    }
+    writer.flush(unflushed, h5::FlushTo::disk);
+    writer.finish([](const IndexRow& r) { return r.id; });
+  }
+  ASSERT_GT(largest_before_flush, h5::ShardWriter::kMetadataCacheLimit) << "the test did not reach a reopen";
+  EXPECT_TRUE(fs::is_symlink(shard));
+  EXPECT_EQ(contents(victim), before) << "the linked file was written";
+  h5::File f(H5Fopen(moved.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open the renamed shard");
+  EXPECT_EQ(h5::read_index(f, "index").size(), count);
   std::error_code ignored;
   fs::remove_all(dir, ignored);
 }
