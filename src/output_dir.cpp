@@ -177,6 +177,8 @@ std::optional<fs::JobLock> prepare_output_dir(const Config& config, std::span<co
   // Taken before anything in the directory is looked at, held until the job has ended.
   std::optional<fs::JobLock> lock(std::in_place, dir, config.job);
 
+  // A run killed while it wrote its master leaves the master's private directory behind.
+  fs::remove_stale_private_dirs(dir, config.master_path().filename().string());
   // Never through a planted link, never blocked by a FIFO: every name the job writes or reads
   // back must be a regular file if it exists.
   for (const OutputName& out : output_names(config)) fs::require_regular_or_absent(out.path, out.what);

@@ -89,8 +89,13 @@ UniqueFd open_for_append(const std::filesystem::path& path, std::string_view wha
   return fd;
 }
 
-PrivateDir::PrivateDir(const std::filesystem::path& parent) {
-  std::string pattern = (parent / ".shmjob-XXXXXX").string();
+namespace {
+std::string private_dir_prefix(const std::string& file) { return "." + file + ".shmjob-"; }
+constexpr std::size_t kMkdtempSuffix = 6;  // the XXXXXX
+}  // namespace
+
+PrivateDir::PrivateDir(const std::filesystem::path& parent, const std::string& file) {
+  std::string pattern = (parent / (private_dir_prefix(file) + std::string(kMkdtempSuffix, 'X'))).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     throw OutputPathError("cannot create a private directory in " + printable(parent.string()) + ": " +
                           errno_text(errno));
@@ -100,6 +105,21 @@ PrivateDir::PrivateDir(const std::filesystem::path& parent) {
 PrivateDir::~PrivateDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+int remove_stale_private_dirs(const std::filesystem::path& parent, const std::string& file) {
+  const std::string prefix = private_dir_prefix(file);
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() != prefix.size() + kMkdtempSuffix || name.compare(0, prefix.size(), prefix) != 0) continue;
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    std::error_code ignored;
+    if (std::filesystem::remove_all(entry.path(), ignored) > 0) ++removed;
+  }
+  return removed;
 }
 
 void publish(const std::filesystem::path& from, const std::filesystem::path& to) {

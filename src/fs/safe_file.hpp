@@ -40,10 +40,12 @@ UniqueFd open_for_append(const std::filesystem::path& path, std::string_view wha
 
 // A directory only this process uses (mkdtemp, mode 0700) inside `parent`, for a file that
 // appears under its real name by rename(2) (which replaces a link at the target, never follows
-// it). Removed with what is left in it when destroyed.
+// it). Named ".<file>.shmjob-XXXXXX" after the file it is for, so that a run of the same job
+// can remove one a killed run left (remove_stale_private_dirs). Removed with what is left in it
+// when destroyed.
 class PrivateDir {
  public:
-  explicit PrivateDir(const std::filesystem::path& parent);
+  PrivateDir(const std::filesystem::path& parent, const std::string& file);
   ~PrivateDir();
   PrivateDir(const PrivateDir&) = delete;
   PrivateDir& operator=(const PrivateDir&) = delete;
@@ -52,6 +54,11 @@ class PrivateDir {
  private:
   std::filesystem::path path_;
 };
+
+// Removes the private directories PrivateDir(parent, file) made that are still there (a run
+// killed while it wrote `file`): only real directories of this user with exactly that name
+// pattern. The caller must hold the job's lock. Returns how many were removed.
+int remove_stale_private_dirs(const std::filesystem::path& parent, const std::string& file);
 
 // rename(2) of `from` onto `to`, then the directory of `to` synced, so the new name is durable.
 // Throws OutputPathError (exit 3) on failure.

@@ -98,7 +98,8 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
                   const std::map<std::string, std::string>& attributes, const std::function<void()>& before_publish) {
   // Written in a directory of its own (mode 0700: nobody can plant a link there), then renamed
   // onto its name, which replaces whatever is there without following it.
-  const fs::PrivateDir scratch(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+  const fs::PrivateDir scratch(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."),
+                               path.filename().string());
   const std::filesystem::path partial = scratch.path() / path.filename();
   const std::string where = partial.string();
   {
