@@ -14,6 +14,7 @@
 #include "h5/shard_writer.hpp"
 #include "interrupt.hpp"
 #include "metrics/node_sampler.hpp"
+#include "metrics/sampler_watch.hpp"
 #include "mpi/claim_counter.hpp"
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
@@ -123,6 +124,14 @@ std::vector<RankTotals> with_root_peak(std::vector<RankTotals> totals) {
 
 }  // namespace
 
+namespace {
+// Node 0 writes the job's metrics log; node N > 0 its own, next to it (".nodeN").
+std::filesystem::path node_log_path(const Config& config, int node) {
+  return node == 0 ? config.metrics_path()
+                   : std::filesystem::path(config.metrics_path().string() + ".node" + std::to_string(node));
+}
+}  // namespace
+
 int Job::run() {
   mpi::check(MPI_Comm_rank(world_, &world_rank_), "MPI_Comm_rank");
   const int node_rank = node_.rank();
@@ -178,9 +187,7 @@ int Job::run() {
   ctx.set_start(start_epoch_);
   try {
     if (node_rank == 0) {
-      const auto path = node.index == 0 ? config_.metrics_path()
-                                        : std::filesystem::path(config_.metrics_path().string() +
-                                                                ".node" + std::to_string(node.index));
+      const std::filesystem::path path = node_log_path(config_, node.index);
       // A resumed job's run follows the earlier runs' in node 0's log (after its own job_start);
       // the other nodes' logs hold samples only, so they start afresh.
       using Open = metrics::MetricsLog::Open;
@@ -213,6 +220,21 @@ int Job::run() {
           // the kernel): this process leaves with the I/O exit code, and mpirun ends the job
           // with it. Shards keep what they flushed; no master is written.
           std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());
+          std::fflush(stderr);
+          std::_Exit(kExitIo);
+        }
+      });
+    }
+    // Node rank 1 watches that rank 0's sampler still runs (a stopped rank 0 silences it).
+    std::optional<metrics::SamplerWatch> sampler_watch;
+    std::optional<metrics::PeriodicSampler> sampler_watch_thread;
+    if (node_rank == 1 && config_.watchdog.stall_s + config_.watchdog.abort_s > 0) {
+      sampler_watch.emplace(ctx, node.index, node_log_path(config_, node.index), config_.metrics.interval_s,
+                            config_.watchdog.stall_s, config_.watchdog.abort_s);
+      sampler_watch_thread.emplace(config_.metrics.interval_s, [&] {
+        sampler_watch->tick();
+        if (const std::string& why = sampler_watch->abort_reason(); !why.empty()) {
+          std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());  // as for the sampler's abort
           std::fflush(stderr);
           std::_Exit(kExitIo);
         }
@@ -301,6 +323,7 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
     ctx.my_counters().record_error(failure_.message.c_str());  // the node's sampler logs it
     ctx.abort_node();
   }
+  ctx.my_counters().stage_done.store(1, std::memory_order_release);  // the watchdog stops watching it
 }
 
 void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,

@@ -35,6 +35,7 @@ NodeSampler::NodeSampler(const stages::StageContext& ctx, int node_index, Metric
       stalls_(stall_s, abort_s) {}
 
 nlohmann::json NodeSampler::tick() {
+  ctx_.control().sampler_ticks.fetch_add(1, std::memory_order_relaxed);
   append_events();
   watch_for_stalls();
   nlohmann::json record = sample();
@@ -68,27 +69,36 @@ void NodeSampler::append_events() {
   }
 }
 
-// Writers with matrices in their inbox and compressors with matrices ready and a free slot of
-// their own must finish something now and then (producers are not watched: a stopped one shows
-// as compressors waiting for input).
+// Writers with matrices in their inbox, compressors with matrices ready and a free slot of
+// their own, and producers with work left and enough free slots to wake for must finish
+// something now and then.
 void NodeSampler::watch_for_stalls() {
   std::vector<RankProgress> ranks;
   for (const auto& r : ctx_.plan().ranks) {
-    if (r.role != Role::writer && r.role != Role::compressor) continue;
+    if (r.role == Role::idle) continue;
     const RankCounters& c = ctx_.counters(r.node_rank);
     RankProgress p;
     p.rank = ctx_.world_rank(r.node_rank);
     p.name = std::string(role_name(r.role)) + " " + std::to_string(r.role_index);
     p.done = load(c.matrices);
+    const bool finished = c.stage_done.load(std::memory_order_acquire) != 0;
+    const shm::SharedQueue& queue = ctx_.queue(r.node_rank);
     if (r.role == Role::writer) {
-      p.waiting = ctx_.queue(r.node_rank).approx_size();
-      p.waits = "in its inbox";
-      p.verb = "written";
+      p.waiting = finished ? 0 : queue.approx_size();
+      p.idle = "has written nothing";
+      p.waits = "matrices wait in its inbox";
+    } else if (r.role == Role::compressor) {
+      const bool free_slot = queue.approx_size() > 0;
+      p.waiting = free_slot && !finished ? ctx_.ready_queue(r.lane).approx_size() : 0;
+      p.idle = "has compressed nothing";
+      p.waits = "matrices wait ready to compress";
     } else {
-      const bool free_slot = ctx_.queue(r.node_rank).approx_size() > 0;
-      p.waiting = free_slot ? ctx_.ready_queue(r.lane).approx_size() : 0;
-      p.waits = "ready to compress";
-      p.verb = "compressed";
+      // A producer sleeps until half of its slots are free (Production's wake batch).
+      const std::uint64_t free_slots = queue.approx_size();
+      const std::uint64_t wakes_at = std::max<std::uint64_t>(1, queue.capacity() / 2);
+      p.waiting = !finished && free_slots >= wakes_at ? free_slots : 0;
+      p.idle = "has produced nothing";
+      p.waits = "of its raw slots are free";
     }
     ranks.push_back(std::move(p));
   }

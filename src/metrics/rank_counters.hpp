@@ -33,6 +33,7 @@ struct alignas(64) RankCounters {
   std::atomic<std::uint64_t> wait_slot_ns{0};
   std::atomic<std::uint64_t> wait_disk_ns{0};
   std::atomic<std::uint64_t> blocks{0};     // a producer's blocks claimed job-wide (several nodes)
+  std::atomic<std::uint32_t> stage_done{0}; // its stage returned: nothing waits for it any more
   std::atomic<std::uint64_t> pid{0};        // so the node's sampler can read /proc/<pid>
   SignalNote signal;
   // A writer's matrices by latency, produced -> written (LatencyHistogram's buckets).

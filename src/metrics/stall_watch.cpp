@@ -8,6 +8,14 @@ std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgres
   std::vector<StallNote> notes;
   if (stall_s_ <= 0 && abort_s_ <= 0) return notes;
   if (seen_.size() != ranks.size()) seen_.assign(ranks.size(), Seen{0, t, false, false});
+  // The watcher itself did not run for longer than a threshold (its process was stopped): the
+  // others' silence over that gap says nothing about them, so their clocks restart.
+  const double threshold = stall_s_ > 0 ? stall_s_ : abort_s_;
+  if (observed_ && t - last_t_ > threshold)
+    for (Seen& s : seen_)
+      if (!s.warned) s.since = t;
+  observed_ = true;
+  last_t_ = t;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const RankProgress& r = ranks[i];
     Seen& s = seen_[i];
@@ -18,8 +26,8 @@ std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgres
       s = {r.done, t, false, false};
       continue;
     }
-    const std::string stalled = who + " has " + r.verb + " nothing for " + std::to_string(std::lround(t - s.since)) +
-                                " s while " + std::to_string(r.waiting) + " matrices wait " + r.waits;
+    std::string stalled = who + " " + r.idle + " for " + std::to_string(std::lround(t - s.since)) + " s";
+    if (!r.waits.empty()) stalled += " while " + std::to_string(r.waiting) + " " + r.waits;
     if (stall_s_ > 0 && !s.warned && t - s.since >= stall_s_) {
       s.warned = true;
       notes.push_back({true, false, r.rank,

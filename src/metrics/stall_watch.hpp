@@ -13,10 +13,10 @@ namespace shmjob::metrics {
 struct RankProgress {
   int rank = 0;              // global rank
   std::string name;          // "writer 0", "compressor 2"
-  std::uint64_t done = 0;    // matrices finished so far
-  std::uint64_t waiting = 0; // matrices waiting for it (0: it has nothing to do)
-  const char* waits = "";    // what the waiting work is: "in its inbox", "ready to compress"
-  const char* verb = "";     // "written", "compressed"
+  std::uint64_t done = 0;    // progress so far (matrices finished, samples taken)
+  std::uint64_t waiting = 0; // work waiting for it (0: it has nothing to do)
+  std::string idle;          // what no progress means: "has written nothing"
+  std::string waits;         // follows "while <waiting> ": "matrices wait in its inbox"; empty: no such clause
 };
 
 struct StallNote {
@@ -31,6 +31,8 @@ class StallWatch {
   // 0 turns either threshold off.
   explicit StallWatch(double stall_s, double abort_s = 0) : stall_s_(stall_s), abort_s_(abort_s) {}
   // The ranks as of time `t` (seconds), always in the same order; returns what to report now.
+  // A gap since the previous call longer than the threshold (the watcher was not running)
+  // restarts every clock.
   std::vector<StallNote> observe(double t, std::span<const RankProgress> ranks);
 
  private:
@@ -42,6 +44,8 @@ class StallWatch {
   };
   double stall_s_, abort_s_;
   std::vector<Seen> seen_;
+  bool observed_ = false;
+  double last_t_ = 0;  // the previous observe()
 };
 
 }  // namespace shmjob::metrics

@@ -31,6 +31,7 @@ struct alignas(64) NodeControl {
   std::atomic<std::uint32_t> compressors_done{0};
   std::atomic<std::uint32_t> ranks_finished{0};
   std::atomic<std::uint32_t> interrupted{0};  // a signal asked the node to stop producing
+  std::atomic<std::uint64_t> sampler_ticks{0};  // the node's sampler's heartbeat (metrics/sampler_watch.hpp)
   // Compressors sleep here: notified by every push to any lane's ready queue, by the last
   // producer finishing and on abort (one event, so a compressor can wait for any lane).
   alignas(64) FutexEvent ready;
