@@ -28,3 +28,8 @@ target_include_directories(unit_shard_writer PRIVATE ${PROJECT_SOURCE_DIR}/src)
 shmjob_unit_test(unit_index_merge unit/index_merge_test.cpp)
 target_link_libraries(unit_index_merge PRIVATE shmjob_core)
 target_include_directories(unit_index_merge PRIVATE ${PROJECT_SOURCE_DIR}/src)
+
+# The installed CMake package (issue 19): cmake --install, each public header compiled alone,
+# and tests/package (a project outside the tree) built with find_package(shmjob) against the
+# prefix, reading a real job's output as h5py does.
+shmjob_mpi_script(package package_test.py ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})

@@ -73,4 +73,14 @@ class InputError : public Error {
       : Error("input: " + message, exit_code) {}
 };
 
+// A request or an output the reader (shmjob/reader.hpp, shmjob/verify.hpp) cannot serve; the
+// message names the id, range or file. Bad requests (id or slice out of range, no master file)
+// carry exit code 2, broken output 3 (a runtime I/O error: what is on disk is not what was
+// written).
+class ReaderError : public Error {
+ public:
+  explicit ReaderError(const std::string& message, int exit_code = kExitIo)
+      : Error(message, exit_code) {}
+};
+
 }  // namespace shmjob

@@ -24,15 +24,6 @@
 
 namespace shmjob {
 
-// A request or an output the reader cannot serve; the message names the id, range or file.
-// Bad requests (id or slice out of range, no master file) carry exit code 2, broken output 3
-// (a runtime I/O error: what is on disk is not what was written).
-class ReaderError : public Error {
- public:
-  explicit ReaderError(const std::string& message, int exit_code = kExitIo)
-      : Error(message, exit_code) {}
-};
-
 struct ReaderOptions {
   std::size_t cache_bytes = std::size_t{256} << 20;  // decoded tiles kept (LRU); 0: none
   bool verify_checksums = false;  // read(): compare the matrix's CRC-32 with its index row

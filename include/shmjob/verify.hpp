@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "shmjob/error.hpp"  // ReaderError
+
 namespace shmjob {
 
 struct VerifyProblem {
