@@ -32,10 +32,10 @@
 
 #include "codec/tile_codec.hpp"
 #include "codec/zstd_codec.hpp"
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
+#include "config/tile_grid.hpp"
 #include "shmjob/dtype.hpp"
-#include "shmjob/synthetic.hpp"
-#include "shmjob/tile_grid.hpp"
+#include "synthetic/synthetic.hpp"
 
 namespace {
 

@@ -33,9 +33,9 @@
 #include "codec/matrix_stats.hpp"
 #include "codec/shuffle.hpp"
 #include "codec/zstd_codec.hpp"
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
 #include "shmjob/dtype.hpp"
-#include "shmjob/synthetic.hpp"
+#include "synthetic/synthetic.hpp"
 
 namespace {
 

@@ -48,11 +48,11 @@
 #include <vector>
 
 #include "codec/zstd_codec.hpp"
+#include "config/config.hpp"
+#include "config/matrix_set.hpp"
 #include "h5/shard_writer.hpp"
 #include "shm/shared_queue.hpp"
 #include "shm/slots.hpp"
-#include "shmjob/config.hpp"
-#include "shmjob/matrix_set.hpp"
 
 namespace {
 

@@ -3,13 +3,17 @@
 # builds themselves: -DSHMJOB_FUZZ=ON, scripts/fuzz.sh). Included from tests/CMakeLists.txt.
 
 shmjob_unit_test(unit_hostile unit/hostile_test.cpp)
-target_link_libraries(unit_hostile PRIVATE shmjob_core)
+target_link_libraries(unit_hostile PRIVATE shmjob_h5)
 target_include_directories(unit_hostile PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # Each fuzz target built with a replay main: every file of its corpus and regression directory.
+# Each links the layer it reads (as the libFuzzer builds in tests/fuzz do).
+set(fuzz_replay_config_libs shmjob_config)
+set(fuzz_replay_chunk_libs shmjob_h5)
+set(fuzz_replay_shard_libs shmjob_input shmjob_h5)
 foreach(target config chunk shard)
   add_executable(fuzz_replay_${target} fuzz/${target}_fuzz.cpp fuzz/replay_main.cpp)
-  target_link_libraries(fuzz_replay_${target} PRIVATE shmjob_core)
+  target_link_libraries(fuzz_replay_${target} PRIVATE ${fuzz_replay_${target}_libs})
   target_include_directories(fuzz_replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src)
   set(dirs ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${target})
   if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/regressions/${target})

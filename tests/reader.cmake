@@ -1,10 +1,10 @@
 # Tiled chunks and reading the output (issue 6).
 shmjob_unit_test(unit_tiles unit/tiles_test.cpp)
-target_link_libraries(unit_tiles PRIVATE shmjob_codec shmjob_base)
+target_link_libraries(unit_tiles PRIVATE shmjob_codec)
 
 # Reader: files written with the real shard/master writers, read back and compared with HDF5.
 shmjob_unit_test(unit_reader unit/reader_test.cpp)
-target_link_libraries(unit_reader PRIVATE shmjob_core shmjob_reader)
+target_link_libraries(unit_reader PRIVATE shmjob_reader shmjob_h5)
 target_include_directories(unit_reader PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # A tiled job (tiles that do not divide the matrix, shuffle) read back by h5py and h5dump.
@@ -20,13 +20,13 @@ shmjob_mpi_script(verify_command verify_command_test.py $<TARGET_FILE:shmjob>)
 # The shard writer's metadata cache stays bounded (reopen after a flush), and a writer killed
 # after a reopen leaves every flushed matrix readable.
 shmjob_unit_test(unit_shard_writer unit/shard_writer_test.cpp)
-target_link_libraries(unit_shard_writer PRIVATE shmjob_core)
+target_link_libraries(unit_shard_writer PRIVATE shmjob_h5)
 target_include_directories(unit_shard_writer PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # What keeps index rows out of memory: a writer's received-id bits, a shard's index sorted on
 # disk, the shards' indexes merged by id, and the master written from that merge.
 shmjob_unit_test(unit_index_merge unit/index_merge_test.cpp)
-target_link_libraries(unit_index_merge PRIVATE shmjob_core)
+target_link_libraries(unit_index_merge PRIVATE shmjob_pipeline shmjob_h5)
 target_include_directories(unit_index_merge PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # The installed CMake package (issue 19): cmake --install, each public header compiled alone,

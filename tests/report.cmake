@@ -3,7 +3,7 @@
 # reports that headless Chromium opens. Included from tests/CMakeLists.txt.
 
 shmjob_unit_test(unit_metrics unit/metrics_test.cpp unit/stall_watch_test.cpp)
-target_link_libraries(unit_metrics PRIVATE shmjob_core)
+target_link_libraries(unit_metrics PRIVATE shmjob_metrics)
 target_include_directories(unit_metrics PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
 # A real run -> report: headline equals job_end, Chromium shows it without console errors, the

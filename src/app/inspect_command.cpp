@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
-#include "text/printable.hpp"
 #include "shmjob/reader.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob::app {
 namespace {

@@ -16,12 +16,12 @@
 
 #include "app/commands.hpp"
 #include "app/launcher_rank.hpp"
-#include "cleanup/stale_launcher_files.hpp"
-#include "interrupt.hpp"
+#include "job/interrupt.hpp"
+#include "job/stale_launcher_files.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/pipeline.hpp"
 #include "shmjob/version.hpp"
-#include "text/printable.hpp"
+#include "util/printable.hpp"
 
 namespace {
 

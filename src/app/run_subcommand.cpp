@@ -4,7 +4,7 @@
 #include "app/commands.hpp"
 #include "h5/h5_handle.hpp"
 #include "shmjob/error.hpp"
-#include "text/printable.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob::app {
 

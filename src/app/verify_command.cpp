@@ -5,9 +5,9 @@
 #include <string>
 
 #include "app/commands.hpp"
-#include "text/printable.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/verify.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob::app {
 namespace {

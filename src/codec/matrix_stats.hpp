@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "shmjob/dtype.hpp"
-#include "simd_level.hpp"
+#include "util/simd_level.hpp"
 
 namespace shmjob::codec {
 

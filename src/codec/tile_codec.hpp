@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "codec/zstd_codec.hpp"
-#include "shmjob/tile_grid.hpp"
+#include "config/tile_grid.hpp"
 
 namespace shmjob::codec {
 

@@ -9,10 +9,10 @@
 #include <array>
 #include <system_error>
 
-#include "fs/safe_file.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/index_table.hpp"
 #include "shmjob/error.hpp"
+#include "util/safe_file.hpp"
 
 namespace shmjob::h5 {
 namespace {

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "config/matrix_set.hpp"
 #include "shmjob/index_row.hpp"
-#include "shmjob/matrix_set.hpp"
 
 namespace shmjob::h5 {
 

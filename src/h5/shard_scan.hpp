@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "config/matrix_set.hpp"
+#include "config/tile_grid.hpp"
 #include "h5/h5_handle.hpp"
 #include "shmjob/index_row.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "shmjob/tile_grid.hpp"
 
 namespace shmjob::h5 {
 

@@ -55,7 +55,7 @@ PropList shard_access_properties() {
   keep_metadata_until_flush(fapl);
   // No HDF5 file lock: a reader holding the shard open (h5py, h5dump, a monitoring loop) would
   // make the writer's reopen fail ("driver lock request failed") and with it the job. That no
-  // second writer touches the shard is the job lock's business (fs/job_lock.hpp).
+  // second writer touches the shard is the job lock's business (util/job_lock.hpp).
   check(H5Pset_file_locking(fapl, false, true), "H5Pset_file_locking");
   return fapl;
 }

@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "config/matrix_set.hpp"
+#include "config/tile_grid.hpp"
 #include "h5/h5_handle.hpp"
-#include "fs/safe_file.hpp"
 #include "h5/index_table.hpp"
-#include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "shmjob/tile_grid.hpp"
+#include "util/safe_file.hpp"
 
 namespace shmjob::h5 {
 

@@ -15,11 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "input/chunk_size_check.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
+#include "input/chunk_size_check.hpp"
+#include "input/input.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/input.hpp"
 
 namespace shmjob {
 namespace {

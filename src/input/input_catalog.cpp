@@ -22,10 +22,10 @@
 
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
+#include "input/input.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/input.hpp"
-#include "text/printable.hpp"
-#include "utf8.hpp"
+#include "util/printable.hpp"
+#include "util/utf8.hpp"
 
 namespace shmjob {
 namespace {

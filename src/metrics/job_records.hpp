@@ -6,12 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "metrics/bottleneck.hpp"
 #include "metrics/latency_histogram.hpp"
 #include "metrics/rank_counters.hpp"
-#include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
-#include "shmjob/role_plan.hpp"
+#include "topology/role_plan.hpp"
 
 namespace shmjob::metrics {
 

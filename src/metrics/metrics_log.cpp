@@ -7,9 +7,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "fs/safe_file.hpp"
 #include "shmjob/error.hpp"
-#include "text/printable.hpp"
+#include "util/printable.hpp"
+#include "util/safe_file.hpp"
 
 namespace shmjob::metrics {
 

@@ -20,7 +20,7 @@ class MetricsLog {
     append,   // keep earlier records (a resumed job's log continues the earlier runs')
     replace,  // this job's own earlier file (a resumed run's other-node log) starts afresh
   };
-  // Never through a symbolic link, never onto a FIFO or device (fs/safe_file.hpp). Throws
+  // Never through a symbolic link, never onto a FIFO or device (util/safe_file.hpp). Throws
   // Error (exit 3) if it cannot be written.
   explicit MetricsLog(const std::filesystem::path& path, Open how = Open::create);
   void append(const nlohmann::json& record);               // thread-safe

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "mpi/mpi_error.hpp"
-#include "text/printable.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob::mpi {
 

@@ -12,12 +12,12 @@
 
 #include "codec/matrix_stats.hpp"
 #include "codec/tile_codec.hpp"
+#include "config/tile_grid.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
 #include "reader/h5_read.hpp"
 #include "reader/hdf5_lock.hpp"
 #include "reader/tile_cache.hpp"
-#include "shmjob/tile_grid.hpp"
 
 namespace shmjob {
 namespace {

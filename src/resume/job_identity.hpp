@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "shmjob/config.hpp"
-#include "shmjob/matrix_set.hpp"
+#include "config/config.hpp"
+#include "config/matrix_set.hpp"
 
 namespace shmjob::resume {
 

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "config/id_range.hpp"
+#include "config/matrix_set.hpp"
 #include "h5/master_writer.hpp"
-#include "shmjob/config.hpp"
 #include "shmjob/index_row.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "stages/work_order.hpp"
 
 namespace shmjob::resume {
 

@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "config/config.hpp"
+#include "config/id_range.hpp"
+#include "config/matrix_set.hpp"
 #include "resume/prior_output.hpp"
-#include "shmjob/config.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "stages/work_order.hpp"
 
 namespace shmjob::resume {
 

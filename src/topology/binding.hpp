@@ -3,9 +3,9 @@
 // segment (NUMA first touch). A failed bind is a warning: the job runs unbound.
 #include <string>
 
-#include "shmjob/config.hpp"
-#include "shmjob/role_plan.hpp"
-#include "shmjob/topology.hpp"
+#include "config/config.hpp"
+#include "topology/role_plan.hpp"
+#include "topology/topology.hpp"
 
 namespace shmjob {
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "shmjob/topology.hpp"
+#include "topology/topology.hpp"
 
 namespace shmjob::hwloc {
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "shmjob/role_plan.hpp"
+#include "topology/role_plan.hpp"
 
 namespace shmjob {
 namespace {

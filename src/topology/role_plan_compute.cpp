@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "auto_stages.hpp"
+#include "config/auto_stages.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/role_plan.hpp"
+#include "topology/role_plan.hpp"
 
 namespace shmjob {
 namespace {

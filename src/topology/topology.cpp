@@ -1,6 +1,6 @@
 // The RAII hwloc topology and its plain view. Every hwloc call is checked; failures throw
 // TopologyError with what hwloc (errno) said.
-#include "shmjob/topology.hpp"
+#include "topology/topology.hpp"
 
 #include <hwloc.h>
 

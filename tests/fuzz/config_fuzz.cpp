@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "fuzz_common.hpp"
-#include "shmjob/config.hpp"
 #include "shmjob/error.hpp"
 
 namespace {

@@ -21,8 +21,8 @@
 #include "h5/h5_handle.hpp"
 #include "h5/index_table.hpp"
 #include "h5/zstd_filter.hpp"
+#include "input/input.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/input.hpp"
 
 namespace {
 

@@ -2,7 +2,7 @@
 //
 // Writes the raw bytes (native byte order, row-major) of synthetic matrix ID to stdout, exactly as
 // shmjob::generate_matrix produces it. Used by tests/python/test_synthetic_twin.py to check that
-// analysis/shmjob_synthetic.py (the numpy twin) stays bit-identical to src/synthetic.cpp.
+// analysis/shmjob_synthetic.py (the numpy twin) stays bit-identical to src/synthetic/synthetic.cpp.
 //
 // Exit status: 0 on success, 2 on bad arguments (with a usage line on stderr), 1 on I/O failure.
 #include <charconv>
@@ -16,9 +16,9 @@
 #include <system_error>
 #include <vector>
 
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
 #include "shmjob/dtype.hpp"
-#include "shmjob/synthetic.hpp"
+#include "synthetic/synthetic.hpp"
 
 namespace {
 
@@ -35,7 +35,7 @@ int usage(const char* problem, std::string_view value) {
   return 2;
 }
 
-// Deliberately not shmjob::data_kind_name's inverse: that lives in src/config.cpp.
+// Deliberately not shmjob::data_kind_name's inverse: that lives in src/config/config.cpp.
 std::optional<shmjob::DataKind> parse_kind(std::string_view name) noexcept {
   if (name == "random") return shmjob::DataKind::random;
   if (name == "smooth") return shmjob::DataKind::smooth;

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
 #include "shmjob/error.hpp"
 
 namespace shmjob {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "h5/zstd_filter.hpp"
-#include "shmjob/config.hpp"
 #include "shmjob/error.hpp"
 
 namespace {

@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "config/matrix_set.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/index_merge.hpp"
 #include "h5/index_table.hpp"
 #include "h5/master_writer.hpp"
 #include "h5/shard_writer.hpp"
+#include "pipeline/received_ids.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "stages/received_ids.hpp"
 
 namespace shmjob {
 namespace {

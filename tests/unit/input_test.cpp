@@ -27,9 +27,9 @@
 
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
+#include "input/input.hpp"
 #include "shmjob/dtype.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/input.hpp"
 
 namespace shmjob {
 namespace {

@@ -1,4 +1,4 @@
-// The signal handlers' two scopes (src/interrupt.hpp). Each case runs in a forked child (death
+// The signal handlers' two scopes (src/job/interrupt.hpp). Each case runs in a forked child (death
 // tests): the handlers and what they counted are process-wide.
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <csignal>
 #include <cstdint>
 
-#include "interrupt.hpp"
+#include "job/interrupt.hpp"
 
 namespace shmjob {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "text/printable.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob {
 namespace {

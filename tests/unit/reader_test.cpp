@@ -22,12 +22,12 @@
 
 #include "codec/matrix_stats.hpp"
 #include "codec/tile_codec.hpp"
+#include "config/tile_grid.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/master_writer.hpp"
 #include "h5/shard_writer.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/reader.hpp"
-#include "shmjob/tile_grid.hpp"
 
 namespace shmjob {
 namespace {

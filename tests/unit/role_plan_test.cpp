@@ -17,11 +17,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/role_plan.hpp"
-#include "shmjob/topology.hpp"
 #include "topology/binding.hpp"
+#include "topology/role_plan.hpp"
+#include "topology/topology.hpp"
 
 #ifndef SHMJOB_TOPOLOGY_DIR
 #error "SHMJOB_TOPOLOGY_DIR must name tests/unit/topologies"

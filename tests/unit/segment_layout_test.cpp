@@ -13,12 +13,12 @@
 #include <tuple>
 #include <vector>
 
+#include "config/config.hpp"
 #include "metrics/rank_counters.hpp"
-#include "shm/segment_layout.hpp"
+#include "pipeline/segment_layout.hpp"
 #include "shm/shared_queue.hpp"
 #include "shm/slots.hpp"
-#include "shmjob/config.hpp"
-#include "shmjob/role_plan.hpp"
+#include "topology/role_plan.hpp"
 
 namespace shmjob::shm {
 namespace {

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "codec/tile_codec.hpp"
+#include "config/matrix_set.hpp"
+#include "config/tile_grid.hpp"
 #include "h5/h5_handle.hpp"
 #include "h5/index_table.hpp"
 #include "h5/shard_writer.hpp"
-#include "shmjob/matrix_set.hpp"
-#include "shmjob/tile_grid.hpp"
 
 namespace shmjob {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "shmjob/dtype.hpp"
-#include "shmjob/synthetic.hpp"
-#include "synthetic_path.hpp"
+#include "synthetic/synthetic.hpp"
+#include "synthetic/synthetic_path.hpp"
 
 namespace shmjob {
 namespace {

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "codec/tile_codec.hpp"
-#include "shmjob/config.hpp"
+#include "config/config.hpp"
+#include "config/tile_grid.hpp"
 #include "shmjob/error.hpp"
-#include "shmjob/tile_grid.hpp"
 
 namespace shmjob {
 namespace {

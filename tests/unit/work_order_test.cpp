@@ -11,9 +11,9 @@
 #include <tuple>
 #include <vector>
 
-#include "stages/block_schedule.hpp"
-#include "stages/id_list.hpp"
-#include "stages/work_order.hpp"
+#include "pipeline/block_schedule.hpp"
+#include "pipeline/id_list.hpp"
+#include "pipeline/work_order.hpp"
 
 namespace shmjob::stages {
 namespace {

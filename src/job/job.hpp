@@ -1,0 +1,68 @@
+#pragma once
+// One job on every rank once the setup is agreed: bind, build the node window, run this rank's
+// stage, wait for the node (sleeping, not spinning), agree on the outcome, gather the index and
+// totals, and on rank 0 write the master file, the job_end record and the summary.
+#include <mpi.h>
+
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/matrix_set.hpp"
+#include "input/input.hpp"
+#include "metrics/job_records.hpp"
+#include "metrics/metrics_log.hpp"
+#include "mpi/agreement.hpp"
+#include "mpi/communicator.hpp"
+#include "resume/resume_plan.hpp"
+#include "shmjob/index_row.hpp"
+#include "shmjob/pipeline.hpp"
+#include "topology/role_plan.hpp"
+#include "topology/topology.hpp"
+
+namespace shmjob {
+
+namespace stages { class StageContext; }
+
+// One writer's part of one matrix set, gathered on rank 0 for the master's virtual datasets.
+struct ShardPartRecord {
+  std::uint32_t shard, set;
+  std::uint64_t first, count;
+};
+
+class Job {
+ public:
+  Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
+      const Topology& topology, const RolePlan& plan, const resume::ResumePlan& work,
+      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
+      : config_(config), sets_(sets), catalog_(catalog), topology_(topology), plan_(plan),
+        layout_(plan.layout), work_(work), options_(options), world_(world), node_(node) {}
+
+  int run();
+
+ private:
+  void run_my_stage(const stages::StageContext& ctx);
+  nlohmann::json topology_json() const;                    // for the start record
+  metrics::DiagnosisContext diagnosis_context() const;     // for the bottleneck verdict
+  void finish_on_root(int code, const std::vector<metrics::RankPlacement>& placements,
+                      const std::vector<metrics::RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
+                      const std::vector<ShardPartRecord>& parts, double flow_seconds);
+
+  const Config& config_;
+  const std::vector<MatrixSet>& sets_;
+  const InputCatalog& catalog_;
+  const Topology& topology_;
+  const RolePlan& plan_;
+  const NodeLayout& layout_;
+  const resume::ResumePlan& work_;  // the ids this run writes; with resume, what is kept
+  const RunOptions& options_;
+  MPI_Comm world_;
+  const mpi::Communicator& node_;
+  int world_rank_ = 0;
+  double start_epoch_ = 0;
+  std::unique_ptr<metrics::MetricsLog> log_;
+  metrics::WriterTotals writer_totals_;  // a writer's, from its stage
+  mpi::Failure failure_;
+};
+
+}  // namespace shmjob

@@ -1,0 +1,119 @@
+// Compressor: takes whichever raw slot is ready next (any producer's: pulling balances the load),
+// computes checksum and statistics, optionally shuffles, compresses into one of its own
+// compressed slots, frees the raw slot and hands the frame to the writer the producer chose.
+#include <stdexcept>
+#include <vector>
+
+#include "codec/matrix_stats.hpp"
+#include "codec/tile_codec.hpp"
+#include "pipeline/stages.hpp"
+
+namespace shmjob::stages {
+
+namespace {
+// Takes the next raw slot for a compressor: from its own lane first and from the others only
+// when its lane has none (lane_local), or from every lane in turn (shared).
+class RawSlotSource {
+ public:
+  explicit RawSlotSource(const StageContext& ctx)
+      : ctx_(ctx),
+        lane_(ctx.me().lane),
+        shared_(ctx.config().placement.work_sharing == WorkSharing::shared),
+        producers_(static_cast<std::uint32_t>(ctx.plan().layout.producers)) {}
+
+  // Sleeps until a raw slot is ready (true) or there will be none: all producers are done and
+  // every lane's queue is empty, or the node aborted (false).
+  bool next(shm::SlotHandle& raw) {
+    shm::NodeControl& control = ctx_.control();
+    bool got = false;
+    control.ready.wait_until([&] {
+      if (ctx_.aborted()) return true;
+      if ((got = try_take(raw))) return true;
+      // Every push happened before its producer counted itself done: once all are done, one
+      // more look at the queues is final.
+      if (control.producers_done.load() != producers_) return false;
+      got = try_take(raw);
+      return true;
+    });
+    return got;
+  }
+
+ private:
+  bool try_take(shm::SlotHandle& raw) {
+    const int lanes = ctx_.lanes();
+    const int start = shared_ ? (next_start_++ % lanes) : lane_;
+    for (int step = 0; step < lanes; ++step)
+      if (ctx_.ready_queue((start + step) % lanes).try_pop(raw)) return true;
+    return false;
+  }
+
+  const StageContext& ctx_;
+  int lane_;
+  bool shared_;
+  std::uint32_t producers_;
+  int next_start_ = 0;
+};
+}  // namespace
+
+void run_compressor(const StageContext& ctx) {
+  const Config& config = ctx.config();
+  const NodeLayout& layout = ctx.plan().layout;
+  shm::NodeControl& control = ctx.control();
+  shm::SharedQueue& free_slots = ctx.queue(ctx.node_rank());
+  metrics::RankCounters& me = ctx.my_counters();
+  const auto aborted = [&] { return ctx.aborted(); };
+  RawSlotSource raw_slots(ctx);
+
+  codec::TileCompressor tiles(config.compression.level, config.compression.shuffle);
+
+  while (true) {
+    shm::SlotHandle out = 0, raw = 0;
+    // Take an output slot before a raw one: a raw slot held while waiting would stall a producer.
+    if (!free_slots.try_pop(out)) {
+      ScopedTimer waiting(me.wait_slot_ns);  // writers hold every compressed slot
+      // Writers sleep until a few frames have gathered (set_wake_batch): ours are all there.
+      for (int w = 0; w < layout.writers; ++w) ctx.queue(ctx.plan().node_rank_of(Role::writer, w)).wake_all();
+      if (!free_slots.pop_wait(out, aborted)) break;
+    }
+    {
+      ScopedTimer waiting(me.wait_input_ns);  // no raw slot ready: producers are behind
+      if (!raw_slots.next(raw)) {
+        free_slots.try_push(out);
+        break;
+      }
+    }
+    {
+      ScopedTimer busy(me.busy_ns);
+      const shm::RawSlotHeader h = ctx.raw_header(raw);
+      const MatrixSet& set = ctx.set_of(h.matrix_id);
+      const std::byte* data = ctx.slot_data(raw);
+      const codec::MatrixStats stats = codec::compute_stats(data, set.elements(), set.dtype);
+      // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
+      const TileGrid grid = tile_grid(set.rows, set.cols, config.compression.chunk);
+      const std::size_t frame_bytes = tiles.compress(data, grid, dtype_size(set.dtype), ctx.slot_data(out),
+                                                     layout.compressed_slot_bytes);
+      ctx.compressed_header(out) = {h.matrix_id,    frame_bytes,      stats.crc32,
+                                    stats.min,      stats.max,        stats.mean,
+                                    h.t_produced,   ctx.now(),        h.producer,
+                                    ctx.world_rank(), h.source_file,  h.source_dataset,
+                                    h.source_index, h.writer};
+      me.add(me.bytes_in, set.bytes());
+      me.add(me.bytes_out, frame_bytes);
+    }
+    me.add(me.matrices, 1);
+    if (!ctx.queue(shm::handle_owner(raw)).try_push(raw)) throw std::logic_error("free queue overflow");
+    const int writer = ctx.compressed_header(out).writer;
+    if (!ctx.queue(ctx.plan().node_rank_of(Role::writer, writer)).try_push(out))
+      throw std::logic_error("writer inbox overflow");
+  }
+
+  const auto compressors = static_cast<std::uint32_t>(layout.compressors);
+  if (control.compressors_done.fetch_add(1) + 1 == compressors)
+    for (int w = 0; w < layout.writers; ++w) {
+      shm::SharedQueue& inbox = ctx.queue(ctx.plan().node_rank_of(Role::writer, w));
+      if (!inbox.try_push(shm::kEndOfStream)) throw std::logic_error("writer inbox overflow");
+      inbox.wake_all();  // below the writer's wake batch, the push alone may not wake it
+    }
+}
+
+}  // namespace shmjob::stages
