@@ -10,7 +10,7 @@
 # Every sanitizer report of every process (unit tests, each MPI rank) goes to a file under
 # build-asan/sanitizer-logs/; the run fails if the suite fails or if any report was written.
 # The h5zstd plugin is built without sanitizers (h5py, an uninstrumented python, loads it); its
-# filter code is tested sanitized through shmjob_codec (unit tests, fuzz replays, shmjob itself).
+# filter code is tested sanitized through shmjob_h5 (unit tests, fuzz replays, shmjob itself).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SHMJOB_ASAN_BUILD_DIR:-$root/build-asan}
