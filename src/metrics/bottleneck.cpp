@@ -16,7 +16,9 @@ constexpr double kClearlyBusy = 0.5;
 
 struct Use {
   double busy = 0, wait_input = 0, wait_slot = 0, wait_disk = 0;
-  double active() const { return busy + wait_disk; }
+  // Busy and disk-wait time are read from separate counters at slightly different moments: on a
+  // loaded machine their sum overshot 1 (1.005, seen in a sample), which no fraction may.
+  double active() const { return std::min(1.0, busy + wait_disk); }
 };
 
 Use use_of(const StageTime& s, double seconds) {

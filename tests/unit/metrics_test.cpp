@@ -165,6 +165,14 @@ TEST(Bottleneck, UtilisationFractionsOfRankSeconds) {
   EXPECT_EQ(u["compressor"]["ranks"], 4);
 }
 
+// Busy and disk-wait counters read at slightly different moments can add up to more than the
+// elapsed time: the active fraction stays a fraction (the metrics schema allows at most 1).
+TEST(Bottleneck, ActiveNeverExceedsOne) {
+  StageTimes s = times(0.5, 0.25, 1, 0, 0, 0.31, 0.1);
+  s[kWriters].busy_s = 0.7;
+  EXPECT_DOUBLE_EQ(stage_utilisation(s, 1.0)["writer"]["active"].get<double>(), 1.0);
+}
+
 // The launcher as the start record names it, from the variables mpirun and srun set.
 TEST(LaunchInfo, MpirunSrunOrUnknown) {
   for (const char* name : {"OMPI_MCA_orte_hnp_uri", "OMPI_MCA_orte_local_daemon_uri", "PRTE_MCA_prte_hnp_uri",
