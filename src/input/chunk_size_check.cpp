@@ -61,7 +61,8 @@ std::optional<unsigned long long> zstd_declared_size(const unsigned char* data, 
 
 }  // namespace
 
-std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::FilterPlugins& plugins) {
+std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::FilterPlugins& plugins,
+                                                          hid_t memory_type) {
   h5::PropList dcpl(H5Dget_create_plist(dataset), "H5Dget_create_plist");
   if (H5Pget_layout(dcpl) != H5D_CHUNKED) return std::nullopt;
   const int filters = h5::check(H5Pget_nfilters(dcpl), "H5Pget_nfilters");
@@ -87,6 +88,17 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
   std::size_t bytes = H5Tget_size(type);
   for (const hsize_t c : check.chunk_) bytes *= static_cast<std::size_t>(c);
   check.expected_ = bytes;
+  // One chunk per matrix: chunk [1, rows, cols] of [n, rows, cols], or the whole 2-D dataset.
+  h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
+  std::vector<hsize_t> dims(check.chunk_.size());
+  const bool same_shape = H5Sget_simple_extent_ndims(space) == rank &&
+                          H5Sget_simple_extent_dims(space, dims.data(), nullptr) == rank &&
+                          ((rank == 3 && check.chunk_[0] == 1 && check.chunk_[1] == dims[1] && check.chunk_[2] == dims[2]) ||
+                           (rank == 2 && check.chunk_ == dims));
+  const bool decoded_here = std::none_of(check.steps_.begin(), check.steps_.end(), [](const Step& step) {
+    return step.id == H5Z_FILTER_FLETCHER32 || step.id == H5Z_FILTER_NBIT || step.id == H5Z_FILTER_SCALEOFFSET;
+  });
+  check.whole_chunks_ = same_shape && decoded_here && H5Tequal(type, memory_type) > 0;
   // No compressor in use grows incompressible data by nearly this much (fletcher32 adds 4 bytes,
   // szip 4): more is a forged size, and decoding it would allocate what the file claims.
   check.limit_ = bytes + bytes / 8 + 65536;
@@ -131,7 +143,37 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
   return "";
 }
 
-std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned char>& bytes, unsigned mask) {
+std::optional<std::string> ChunkSizeCheck::read_whole_chunk(hid_t dataset, bool sliced, std::uint64_t index,
+                                                            void* destination) {
+  if (!whole_chunks_) return std::nullopt;
+  const std::array<hsize_t, 3> offset{sliced ? index : 0, 0, 0};
+  unsigned stored_mask = 0;
+  haddr_t address = HADDR_UNDEF;
+  hsize_t stored = 0;
+  h5::check(H5Dget_chunk_info_by_coord(dataset, offset.data(), &stored_mask, &address, &stored),
+            "H5Dget_chunk_info_by_coord");
+  if (address == HADDR_UNDEF || stored == 0) return std::nullopt;  // never written: HDF5 reads the fill value
+  if (stored > limit_)
+    return "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
+           std::to_string(expected_) + " (corrupt chunk index)";
+  raw_.resize(static_cast<std::size_t>(stored));
+  std::uint32_t mask = 0;
+  h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &mask, raw_.data()), "H5Dread_chunk");
+  const std::optional<std::size_t> decoded = decoded_size(raw_, mask, true);
+  if (!problem_.empty()) return problem_;
+  if (!decoded) return std::nullopt;  // a stream rejected here: H5Dread reports it as HDF5 sees it
+  if (*decoded != expected_) {
+    const bool more = *decoded > expected_;
+    return "a filtered chunk decodes to " + std::string(more ? "more than " : "") +
+           std::to_string(more ? expected_ : *decoded) + " bytes, not the chunk's " + std::to_string(expected_) +
+           " (corrupt or forged compressed data)";
+  }
+  std::memcpy(destination, raw_.data(), expected_);
+  return std::string();
+}
+
+std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned char>& bytes, unsigned mask,
+                                                        bool keep_bytes) {
   // Decoding runs the pipeline backwards. A stage whose output only matters by its size (nothing
   // below it but shuffle and fletcher32, which keep or trim sizes) may skip producing bytes.
   problem_.clear();
@@ -141,7 +183,7 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
   for (std::size_t i = steps_.size(); i-- > 0;) {
     if (!applied(i)) continue;
     const Step& step = steps_[i];
-    bool bytes_below = false;
+    bool bytes_below = keep_bytes;
     for (std::size_t j = 0; j < i; ++j)
       if (applied(j) && steps_[j].id != H5Z_FILTER_SHUFFLE && steps_[j].id != H5Z_FILTER_FLETCHER32) bytes_below = true;
     const std::vector<unsigned>& p = step.parameters;

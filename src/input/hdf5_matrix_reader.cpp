@@ -125,8 +125,8 @@ struct Hdf5MatrixReader::State {
       const h5::PropList dapl = access_properties(file.file, d);
       opened.dataset = h5::Dataset(H5Dopen2(file.file, d.path.c_str(), dapl), "H5Dopen2");
       opened.file_space = h5::Dataspace(H5Dget_space(opened.dataset), "H5Dget_space");
-      opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset, plugins);
       opened.memory_type = h5::native_type(d.shape.dtype);
+      opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset, plugins, opened.memory_type);
       const std::array<hsize_t, 2> matrix{d.shape.rows, d.shape.cols};
       opened.memory_space =
           h5::Dataspace(H5Screate_simple(2, matrix.data(), nullptr), "H5Screate_simple");
@@ -225,6 +225,13 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
   // will use are checked first, each once, from their raw bytes.
   if (open.chunk_sizes) {
     try {
+      // One chunk per matrix: decoded once, straight into the slot, and checked as it is.
+      if (const std::optional<std::string> read = open.chunk_sizes->read_whole_chunk(open.dataset, d.sliced, m.index,
+                                                                                     destination)) {
+        if (!read->empty()) state_->fail(where, *read);
+        state_->check_stamp(m.file, where);  // as after any read: the file must not have changed
+        return;
+      }
       if (const std::string problem = open.chunk_sizes->check(open.dataset, d.sliced, m.index, d.shape.rows, d.shape.cols);
           !problem.empty())
         state_->fail(where, problem);
