@@ -8,7 +8,7 @@
 The page needs nothing but itself (figures are inline SVG, no scripts or fonts from the
 network): copy it off the cluster and open it anywhere. With --follow the file is rewritten every
 few seconds and reloads itself in the browser until the log's job_end record appears.
-Debian's python3-numpy and python3-matplotlib only. Reading guide: README, "The report".
+Debian's python3-numpy and python3-matplotlib only. Reading guide: docs/metrics.md, "The report".
 """
 import argparse
 import html

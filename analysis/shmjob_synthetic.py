@@ -3,8 +3,8 @@
 Regenerates matrix ``matrix_id`` of a shmjob job from (kind, dtype, rows, cols, seed) so that an
 analysis can compare what was written to HDF5 with what was produced.
 
-This module MUST stay in lock-step with src/synthetic.cpp (the source of truth) and the spec in
-include/shmjob/synthetic.hpp: every floating-point operation below mirrors the C++ one, in the same
+This module MUST stay in lock-step with src/synthetic/synthetic.cpp (the source of truth) and the spec in
+src/synthetic/synthetic.hpp: every floating-point operation below mirrors the C++ one, in the same
 order, and the result is bit-identical for every kind and dtype. The C++ file is compiled with
 -ffp-contract=off (no fused multiply-add), and numpy's element-wise +, -, *, / and rint are
 correctly rounded IEEE-754 double operations, so the bits agree. Any change on one side needs the
@@ -42,7 +42,7 @@ _U_64 = np.uint64(64)
 
 _TWO_POW_MINUS_53 = 2.0 ** -53  # 0x1.0p-53, exact
 _TWO_POW_MINUS_24 = 2.0 ** -24  # 0x1.0p-24, exact
-_EXP_MINUS_4 = 0.018315638888734179  # the same literal as kExpMinus4 in src/synthetic.cpp
+_EXP_MINUS_4 = 0.018315638888734179  # the same literal as kExpMinus4 in src/synthetic/synthetic.cpp
 _MAX_POISSON_VALUE = 63
 
 
@@ -66,7 +66,7 @@ def _mix(z):
 
 
 class _Stream:
-    """Mirror of Stream in src/synthetic.cpp: bits(k) = mix(key + k * G)."""
+    """Mirror of Stream in src/synthetic/synthetic.cpp: bits(k) = mix(key + k * G)."""
 
     def __init__(self, seed, matrix_id):
         self.key_int = _mix_int((seed & _MASK64) ^ _mix_int(matrix_id & _MASK64))
@@ -118,7 +118,7 @@ def _fill_smooth(stream, dt, rows, cols):
 
 
 def _poisson_cdf():
-    """cdf[k] for k = 0..62, summed exactly as PoissonTable in src/synthetic.cpp."""
+    """cdf[k] for k = 0..62, summed exactly as PoissonTable in src/synthetic/synthetic.cpp."""
     p = s = _EXP_MINUS_4
     cdf = [s]
     for k in range(1, _MAX_POISSON_VALUE):
@@ -140,7 +140,7 @@ def _fill_poisson(stream, dt, n):
 # --- public API ---------------------------------------------------------------------------------
 
 def generate_matrix(kind, dtype, rows, cols, seed, matrix_id):
-    """Matrix ``matrix_id`` as src/synthetic.cpp generates it: an ndarray of shape (rows, cols).
+    """Matrix ``matrix_id`` as src/synthetic/synthetic.cpp generates it: an ndarray of shape (rows, cols).
 
     kind: "random", "smooth" or "poisson"; dtype: a numpy dtype (or name) among DTYPES;
     seed, matrix_id: integers taken modulo 2**64 like the C++ uint64_t.

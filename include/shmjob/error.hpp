@@ -1,6 +1,6 @@
 #pragma once
 // Error types, one per domain. Every message is one line a user can act on; the exit code is part
-// of the command-line interface (README, "Exit codes"):
+// of the command-line interface (README and docs/reliability.md, "Exit codes"):
 //   0 done, 2 bad config or input (nothing written), 3 runtime I/O error (disk full, output
 //   directory missing or not writable, an input that cannot be read mid-run), 4 interrupted by a
 //   signal (drained; resumable), 1 internal error (a bug or an MPI failure).

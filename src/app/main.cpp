@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "shmjob " + shmjob::version());
   std::string config_path;
   shmjob::RunOptions options;
-  app.add_option("config", config_path, "job config (JSON); see README for every key");
+  app.add_option("config", config_path, "job config (JSON); every key: docs/config.md");
   app.add_flag("--progress", options.progress, "progress line on stderr even when it is not a terminal");
   app.add_flag("--quiet", options.quiet, "no summary and no progress line");
   app.add_flag("--resume", options.resume,

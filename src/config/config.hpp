@@ -120,7 +120,7 @@ struct TestingConfig {
   friend bool operator==(const TestingConfig&, const TestingConfig&) = default;
 };
 
-// Jobs on several nodes (see README, "Several nodes"): producers of every node claim blocks of
+// Jobs on several nodes (see docs/slurm.md, "Several nodes"): producers of every node claim blocks of
 // the job's matrices from one job-wide counter; a block is the remaining matrices divided by
 // twice the number of producers in the job, but at least `min_block` (smaller: finer balance
 // at the end; larger: fewer claims and fewer virtual-dataset mappings in the master).

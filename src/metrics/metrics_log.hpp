@@ -1,6 +1,6 @@
 #pragma once
 // The metrics log: JSON Lines, one record per line, flushed per record so a crashed or running
-// job's log can be read as it is. Records: "job_start", "sample", "job_end" (see README).
+// job's log can be read as it is. Records: "job_start", "sample", "job_end" (see docs/metrics.md).
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>

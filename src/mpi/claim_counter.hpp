@@ -4,7 +4,7 @@
 // (MPI_SUM, atomic) in a passive-target epoch held open for the window's whole life
 // (MPI_Win_lock_all). Rank 0 takes no part in a claim: whoever claims reads and increments the
 // counter without rank 0 calling MPI (with Open MPI: osc/sm on one host, osc/ucx or osc/rdma
-// with a network that does atomics; see README, "Several nodes").
+// with a network that does atomics; see docs/slurm.md, "Several nodes").
 #include <mpi.h>
 
 #include <cstdint>

@@ -4,7 +4,7 @@ Each Case builds its files in an empty directory (the cwd of the run) and return
 arguments. Expected: exit code `code` (2 = bad config or input) with exactly one
 `shmjob: error:` line holding every fragment of `expect`, nothing written; code 0 cases must
 work (then `check(cwd)` returns a list of problems). `ranks` > 1: run again under mpirun.
-README.md ("Hostile input") states the guarantees these cases hold shmjob to.
+docs/reliability.md ("Hostile input") states the guarantees these cases hold shmjob to.
 """
 import json
 import os

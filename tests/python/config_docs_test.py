@@ -4,8 +4,8 @@
     config_docs_test.py SHMJOB [--doc docs/config.md]
 
 The keys are not listed here: they are discovered from the binary. The parser rejects an
-unknown key with `unknown key "<path>.<key>" (known keys: a, b, c)` (src/config.cpp, class
-Section; src/input/input_config.cpp), so a bogus key at the top level lists the top-level keys,
+unknown key with `unknown key "<path>.<key>" (known keys: a, b, c)` (src/config/config.cpp, class
+Section; src/config/input_config.cpp), so a bogus key at the top level lists the top-level keys,
 and a bogus key inside a key's object lists that section's keys; a key whose object with a bogus
 key gives no such message for its own path is a leaf. Each probe is `shmjob --plan --ranks 3
 CONFIG` (no MPI, nothing written: the config fails to parse, exit code 2), run in a temporary

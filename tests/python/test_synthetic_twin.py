@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The numpy twin (analysis/shmjob_synthetic.py) must be bit-identical to src/synthetic.cpp.
+"""The numpy twin (analysis/shmjob_synthetic.py) must be bit-identical to src/synthetic/synthetic.cpp.
 
 usage: test_synthetic_twin.py PATH/TO/synthetic_dump
 
