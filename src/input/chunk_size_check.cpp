@@ -120,25 +120,8 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
       if (sliced) offset[0] = slab * chunk_[0];
       offset[r] = cr * chunk_[r];
       offset[r + 1] = cc * chunk_[r + 1];
-      unsigned stored_mask = 0;
-      haddr_t address = HADDR_UNDEF;
-      hsize_t stored = 0;
-      h5::check(H5Dget_chunk_info_by_coord(dataset, offset.data(), &stored_mask, &address, &stored),
-                "H5Dget_chunk_info_by_coord");
-      if (address == HADDR_UNDEF || stored == 0) continue;  // never written: HDF5 fills it, nothing is decoded
-      if (stored > limit_)
-        return "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
-               std::to_string(expected_) + " (corrupt chunk index)";
-      raw_.resize(static_cast<std::size_t>(stored));
-      std::uint32_t mask = 0;
-      h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &mask, raw_.data()), "H5Dread_chunk");
-      const std::optional<std::size_t> decoded = decoded_size(raw_, mask);
-      if (!problem_.empty()) return problem_;
-      if (!decoded || *decoded == expected_) continue;  // a rejected stream fails H5Dread too
-      const bool more = *decoded > expected_;
-      return "a filtered chunk decodes to " + std::string(more ? "more than " : "") +
-             std::to_string(more ? expected_ : *decoded) + " bytes, not the chunk's " + std::to_string(expected_) +
-             " (corrupt or forged compressed data)";
+      const StoredChunk chunk = decode_stored(dataset, offset.data(), false);
+      if (!chunk.problem.empty()) return chunk.problem;  // a stream rejected here fails H5Dread too
     }
   return "";
 }
@@ -147,29 +130,41 @@ std::optional<std::string> ChunkSizeCheck::read_whole_chunk(hid_t dataset, bool 
                                                             void* destination) {
   if (!whole_chunks_) return std::nullopt;
   const std::array<hsize_t, 3> offset{sliced ? index : 0, 0, 0};
+  const StoredChunk chunk = decode_stored(dataset, offset.data(), true);
+  if (!chunk.stored) return std::nullopt;  // never written: H5Dread reads the fill value
+  if (!chunk.problem.empty()) return chunk.problem;
+  if (!chunk.size) return std::nullopt;  // a stream rejected here: H5Dread reports it as HDF5 sees it
+  std::memcpy(destination, raw_.data(), expected_);
+  return std::string();
+}
+
+ChunkSizeCheck::StoredChunk ChunkSizeCheck::decode_stored(hid_t dataset, const hsize_t* offset, bool keep_bytes) {
+  StoredChunk chunk;
   unsigned stored_mask = 0;
   haddr_t address = HADDR_UNDEF;
   hsize_t stored = 0;
-  h5::check(H5Dget_chunk_info_by_coord(dataset, offset.data(), &stored_mask, &address, &stored),
+  h5::check(H5Dget_chunk_info_by_coord(dataset, offset, &stored_mask, &address, &stored),
             "H5Dget_chunk_info_by_coord");
-  if (address == HADDR_UNDEF || stored == 0) return std::nullopt;  // never written: HDF5 reads the fill value
-  if (stored > limit_)
-    return "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
-           std::to_string(expected_) + " (corrupt chunk index)";
+  if (address == HADDR_UNDEF || stored == 0) return chunk;  // never written: nothing to decode
+  chunk.stored = true;
+  if (stored > limit_) {
+    chunk.problem = "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
+                    std::to_string(expected_) + " (corrupt chunk index)";
+    return chunk;
+  }
   raw_.resize(static_cast<std::size_t>(stored));
   std::uint32_t mask = 0;
-  h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset.data(), &mask, raw_.data()), "H5Dread_chunk");
-  const std::optional<std::size_t> decoded = decoded_size(raw_, mask, true);
-  if (!problem_.empty()) return problem_;
-  if (!decoded) return std::nullopt;  // a stream rejected here: H5Dread reports it as HDF5 sees it
-  if (*decoded != expected_) {
-    const bool more = *decoded > expected_;
-    return "a filtered chunk decodes to " + std::string(more ? "more than " : "") +
-           std::to_string(more ? expected_ : *decoded) + " bytes, not the chunk's " + std::to_string(expected_) +
-           " (corrupt or forged compressed data)";
+  h5::check(H5Dread_chunk(dataset, H5P_DEFAULT, offset, &mask, raw_.data()), "H5Dread_chunk");
+  chunk.size = decoded_size(raw_, mask, keep_bytes);
+  if (!problem_.empty()) {
+    chunk.problem = problem_;
+  } else if (chunk.size && *chunk.size != expected_) {
+    const bool more = *chunk.size > expected_;
+    chunk.problem = "a filtered chunk decodes to " + std::string(more ? "more than " : "") +
+                    std::to_string(more ? expected_ : *chunk.size) + " bytes, not the chunk's " +
+                    std::to_string(expected_) + " (corrupt or forged compressed data)";
   }
-  std::memcpy(destination, raw_.data(), expected_);
-  return std::string();
+  return chunk;
 }
 
 std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned char>& bytes, unsigned mask,

@@ -60,6 +60,13 @@ class ChunkSizeCheck {
     std::vector<unsigned> parameters;  // the filter's cd_values as stored
   };
   std::optional<std::size_t> run_plugin(const Step& step, std::vector<unsigned char>& bytes);
+  // The chunk at `offset` read raw and decoded (keep_bytes: raw_ then holds what it decodes to).
+  struct StoredChunk {
+    bool stored = false;               // false: never written (HDF5 reads the fill value)
+    std::optional<std::size_t> size;   // as decoded_size()
+    std::string problem;               // "" unless the chunk is refused
+  };
+  StoredChunk decode_stored(hid_t dataset, const hsize_t* offset, bool keep_bytes);
 
   std::vector<Step> steps_;      // in the order HDF5 applies them when writing
   h5::FilterPlugins* plugins_ = nullptr;
