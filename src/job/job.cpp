@@ -125,6 +125,16 @@ std::vector<RankTotals> with_root_peak(std::vector<RankTotals> totals) {
 }  // namespace
 
 namespace {
+// watchdog.abort_s: the stalled rank cannot take part in an orderly end (it may be stopped, or
+// stuck in the kernel), so this process leaves with the I/O exit code and mpirun ends the job
+// with it. Shards keep what they flushed; no master is written.
+void leave_if_stalled(const std::string& why) {
+  if (why.empty()) return;
+  std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());
+  std::fflush(stderr);
+  std::_Exit(kExitIo);
+}
+
 // Node 0 writes the job's metrics log; node N > 0 its own, next to it (".nodeN").
 std::filesystem::path node_log_path(const Config& config, int node) {
   return node == 0 ? config.metrics_path()
@@ -215,14 +225,7 @@ int Job::run() {
       sampler.emplace(config_.metrics.interval_s, [&] {
         const nlohmann::json sample = node_sampler->tick();
         if (show_progress) print_progress(sample);
-        if (const std::string& why = node_sampler->abort_reason(); !why.empty()) {
-          // The stalled rank cannot take part in an orderly end (it may be stopped, or stuck in
-          // the kernel): this process leaves with the I/O exit code, and mpirun ends the job
-          // with it. Shards keep what they flushed; no master is written.
-          std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());
-          std::fflush(stderr);
-          std::_Exit(kExitIo);
-        }
+        leave_if_stalled(node_sampler->abort_reason());
       });
     }
     // Node rank 1 watches that rank 0's sampler still runs (a stopped rank 0 silences it).
@@ -233,11 +236,7 @@ int Job::run() {
                             config_.watchdog.stall_s, config_.watchdog.abort_s);
       sampler_watch_thread.emplace(config_.metrics.interval_s, [&] {
         sampler_watch->tick();
-        if (const std::string& why = sampler_watch->abort_reason(); !why.empty()) {
-          std::fprintf(stderr, "shmjob: error: %s\n", printable(why).c_str());  // as for the sampler's abort
-          std::fflush(stderr);
-          std::_Exit(kExitIo);
-        }
+        leave_if_stalled(sampler_watch->abort_reason());
       });
     }
     if (failure_.code == kExitOk) run_my_stage(ctx);
