@@ -1,6 +1,9 @@
 #include "metrics/stall_watch.hpp"
 
 #include <cmath>
+#include <cstdio>
+
+#include "util/printable.hpp"
 
 namespace shmjob::metrics {
 
@@ -40,6 +43,21 @@ std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgres
     }
   }
   return notes;
+}
+
+std::string report_stall_notes(std::span<const StallNote> notes,
+                               const std::function<void(const char* level, const StallNote&)>& record) {
+  std::string abort;
+  for (const StallNote& note : notes) {
+    if (note.abort) {
+      record("error", note);
+      if (abort.empty()) abort = note.message;
+      continue;
+    }
+    record(note.stalled ? "warning" : "info", note);
+    std::fprintf(stderr, "shmjob: %s: %s\n", note.stalled ? "warning" : "note", printable(note.message).c_str());
+  }
+  return abort;
 }
 
 }  // namespace shmjob::metrics

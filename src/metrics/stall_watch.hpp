@@ -4,6 +4,7 @@
 // moves. Pure logic over what the node's sampler reads from the counters, so it is tested
 // without MPI.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,5 +48,11 @@ class StallWatch {
   bool observed_ = false;
   double last_t_ = 0;  // the previous observe()
 };
+
+// Hands each note to `record` with its level ("error" for an abort, "warning" for a stall,
+// "info" when the rank moves again) and prints stalls and recoveries on stderr; an abort is left
+// to the caller, which ends the job: returns the first abort's message, or "".
+std::string report_stall_notes(std::span<const StallNote> notes,
+                               const std::function<void(const char* level, const StallNote&)>& record);
 
 }  // namespace shmjob::metrics

@@ -102,16 +102,10 @@ void NodeSampler::watch_for_stalls() {
     }
     ranks.push_back(std::move(p));
   }
-  for (const StallNote& note : stalls_.observe(ctx_.now(), ranks)) {
-    if (note.abort) {
-      log_.append(event_record(ctx_.now(), "error", "stall", note.rank, node_index_, note.message));
-      if (abort_reason_.empty()) abort_reason_ = note.message;
-      continue;  // the caller ends the job and says why
-    }
-    log_.append(event_record(ctx_.now(), note.stalled ? "warning" : "info", "stall", note.rank, node_index_,
-                             note.message));
-    std::fprintf(stderr, "shmjob: %s: %s\n", note.stalled ? "warning" : "note", note.message.c_str());
-  }
+  const std::string abort = report_stall_notes(stalls_.observe(ctx_.now(), ranks), [&](const char* level, const StallNote& note) {
+    log_.append(event_record(ctx_.now(), level, "stall", note.rank, node_index_, note.message));
+  });
+  if (abort_reason_.empty()) abort_reason_ = abort;  // the caller ends the job and says why
 }
 
 nlohmann::json NodeSampler::sample() {

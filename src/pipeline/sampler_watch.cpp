@@ -27,15 +27,9 @@ void SamplerWatch::tick() {
                               std::string(role_name(sampler.role)) + " " + std::to_string(sampler.role_index) +
                                   ", which samples node " + std::to_string(node_index_),
                               ctx_.control().sampler_ticks.load(std::memory_order_relaxed), 1, "has not run", ""};
-  for (const StallNote& note : watch_.observe(ctx_.now(), {&progress, 1})) {
-    if (note.abort) {
-      record("error", note);
-      if (abort_reason_.empty()) abort_reason_ = note.message;
-      continue;  // the caller ends the job and says why
-    }
-    record(note.stalled ? "warning" : "info", note);
-    std::fprintf(stderr, "shmjob: %s: %s\n", note.stalled ? "warning" : "note", printable(note.message).c_str());
-  }
+  const std::string abort = report_stall_notes(watch_.observe(ctx_.now(), {&progress, 1}),
+                                              [&](const char* level, const StallNote& note) { record(level, note); });
+  if (abort_reason_.empty()) abort_reason_ = abort;  // the caller ends the job and says why
 }
 
 // The log is rank 0's; a line appended here is one write(2) to a file opened O_APPEND, so it
