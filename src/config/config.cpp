@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/auto_stages.hpp"
+#include "config/json_fields.hpp"
 #include "config/tile_grid.hpp"
 #include "shmjob/error.hpp"
 #include "util/utf8.hpp"
@@ -26,6 +27,7 @@ namespace shmjob {
 namespace {
 
 using nlohmann::json;
+using namespace json_fields;
 
 // Sanity limits: far beyond any real job, small enough that the layout arithmetic in
 // resolve_layout() cannot overflow 64 bits.
@@ -41,222 +43,25 @@ constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
 constexpr std::size_t kMaxJobName = 64;
 constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
 constexpr double kMaxIntervalS = 3600.0;
-constexpr std::string_view kAuto = "auto";
 constexpr std::string_view kJobNameRule =
     "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.'";
 
-constexpr std::array<std::pair<DataKind, std::string_view>, 3> kKinds{{
+constexpr NameTable<DataKind, 3> kKinds{{
     {DataKind::random, "random"},
     {DataKind::smooth, "smooth"},
     {DataKind::poisson, "poisson"},
 }};
 
-constexpr std::array<std::pair<PinningMode, std::string_view>, 3> kPinningModes{{
+constexpr NameTable<PinningMode, 3> kPinningModes{{
     {PinningMode::automatic, "auto"},
     {PinningMode::cores, "cores"},
     {PinningMode::none, "none"},
 }};
 
-constexpr std::array<std::pair<WorkSharing, std::string_view>, 2> kWorkSharings{{
+constexpr NameTable<WorkSharing, 2> kWorkSharings{{
     {WorkSharing::lane_local, "lane_local"},
     {WorkSharing::shared, "shared"},
 }};
-
-// The name of `value` in a {value, name} table, or `fallback`.
-template <class T, std::size_t N>
-std::string_view name_in(const std::array<std::pair<T, std::string_view>, N>& table, T value,
-                         std::string_view fallback) noexcept {
-  for (const auto& [v, name] : table)
-    if (v == value) return name;
-  return fallback;
-}
-
-// The value named `name` in a {value, name} table.
-template <class T, std::size_t N>
-std::optional<T> value_in(const std::array<std::pair<T, std::string_view>, N>& table,
-                          std::string_view name) {
-  for (const auto& [v, v_name] : table)
-    if (v_name == name) return v;
-  return std::nullopt;
-}
-
-template <class T, std::size_t N>
-std::array<std::string_view, N> names_of(const std::array<std::pair<T, std::string_view>, N>& table) {
-  std::array<std::string_view, N> names{};
-  for (std::size_t i = 0; i < N; ++i) names[i] = table[i].second;
-  return names;
-}
-
-// --- error reporting -----------------------------------------------------------------------
-
-// A value as the user wrote it, kept to one short line so the error stays readable.
-std::string show(const json& value) {
-  constexpr std::size_t kMaxShown = 60;
-  // ensure_ascii keeps the text printable and makes byte truncation safe.
-  std::string text = value.dump(-1, ' ', true, json::error_handler_t::replace);
-  if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "...";
-  return text;
-}
-
-std::string join_path(std::string_view parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : std::string(parent) + "." + std::string(key);
-}
-
-[[noreturn]] void fail(std::string_view path, const std::string& problem) {
-  throw ConfigError(std::string(path) + ": " + problem);
-}
-
-[[noreturn]] void fail_got(std::string_view path, const std::string& expectation,
-                           const json& got) {
-  fail(path, "must be " + expectation + ", got " + show(got));
-}
-
-// --- objects -------------------------------------------------------------------------------
-
-// A JSON object at a key path whose keys have been checked against the known ones. An absent
-// section reads as empty, so every key in it takes its default.
-class Section {
- public:
-  Section(const json* object, std::string path, std::initializer_list<std::string_view> known)
-      : object_(object), path_(std::move(path)) {
-    if (object_ == nullptr) return;
-    if (!object_->is_object()) {
-      if (path_.empty())
-        throw ConfigError("the top level must be a JSON object, got " + show(*object_));
-      fail_got(path_, "an object", *object_);
-    }
-    for (const auto& item : object_->items())
-      if (std::find(known.begin(), known.end(), item.key()) == known.end())
-        throw ConfigError("unknown key \"" + join_path(path_, item.key()) + "\" (known keys: " +
-                          known_list(known) + ")");
-  }
-
-  // nullptr when the key is absent.
-  const json* find(std::string_view key) const {
-    if (object_ == nullptr) return nullptr;
-    auto it = object_->find(key);
-    return it == object_->end() ? nullptr : &*it;
-  }
-
-  const json& require(std::string_view key) const {
-    if (const json* value = find(key)) return *value;
-    const std::string problem = "required key \"" + std::string(key) + "\" is missing";
-    if (path_.empty()) throw ConfigError(problem);
-    fail(path_, problem);
-  }
-
-  Section section(std::string_view key, std::initializer_list<std::string_view> known) const {
-    return Section(find(key), path(key), known);
-  }
-
-  std::string path(std::string_view key) const { return join_path(path_, key); }
-
- private:
-  static std::string known_list(std::initializer_list<std::string_view> known) {
-    std::string list;
-    for (auto key : known) list += (list.empty() ? "" : ", ") + std::string(key);
-    return list;
-  }
-
-  const json* object_;
-  std::string path_;
-};
-
-// --- scalars -------------------------------------------------------------------------------
-
-struct IntRange {
-  std::uint64_t min;
-  std::uint64_t max;
-  // true: `max` is a sanity limit, so the message leads with the lower bound ("an integer >=
-  // 1"); false: the range itself is the rule ("an integer between 1 and 22").
-  bool max_is_limit;
-};
-
-// The one integer reader: rejects floats (2.5 and 2.0 alike), bools, strings, negatives and
-// out-of-range values, naming the key. `alternative` is another value accepted at this key,
-// as JSON text (e.g. "\"auto\""); the caller handles it, this only mentions it in messages.
-std::uint64_t read_integer(const json& value, std::string_view path, IntRange range,
-                           std::string_view alternative = {}) {
-  const std::string alt =
-      alternative.empty() ? "" : " (or " + std::string(alternative) + ")";
-  const std::string between =
-      "an integer between " + std::to_string(range.min) + " and " + std::to_string(range.max);
-  const std::string expectation =
-      (range.max_is_limit ? "an integer >= " + std::to_string(range.min) : between) + alt;
-
-  // nlohmann's is_number_integer() is false for bools and floats.
-  if (!value.is_number_integer()) fail_got(path, expectation, value);
-  const bool negative = !value.is_number_unsigned() && value.get<std::int64_t>() < 0;
-  const std::uint64_t number = negative ? 0 : value.get<std::uint64_t>();
-  if (negative || number < range.min) {
-    if (!range.max_is_limit) fail_got(path, between + alt, value);
-    fail_got(path, "at least " + std::to_string(range.min) + alt, value);
-  }
-  if (number > range.max) {
-    if (!range.max_is_limit) fail_got(path, between + alt, value);
-    fail_got(path, "at most " + std::to_string(range.max), value);
-  }
-  return number;
-}
-
-// Sets `out` from `key` when present; the range must fit in T.
-template <class T>
-void read_integer_into(const Section& section, std::string_view key, IntRange range, T& out) {
-  if (const json* value = section.find(key))
-    out = static_cast<T>(read_integer(*value, section.path(key), range));
-}
-
-// An integer, or the string "auto" (-> nullopt).
-template <class T>
-void read_auto_integer_into(const Section& section, std::string_view key, IntRange range,
-                            std::optional<T>& out) {
-  const json* value = section.find(key);
-  if (value == nullptr) return;
-  if (value->is_string() && value->get_ref<const std::string&>() == kAuto) {
-    out.reset();
-    return;
-  }
-  out = static_cast<T>(read_integer(*value, section.path(key), range, "\"auto\""));
-}
-
-void read_bool_into(const Section& section, std::string_view key, bool& out) {
-  const json* value = section.find(key);
-  if (value == nullptr) return;
-  if (!value->is_boolean()) fail_got(section.path(key), "true or false", *value);
-  out = value->get<bool>();
-}
-
-// A non-empty string; `expectation` describes any further rule for the message.
-const std::string* read_string(const Section& section, std::string_view key,
-                               std::string_view expectation = "a non-empty string") {
-  const json* value = section.find(key);
-  if (value == nullptr) return nullptr;
-  if (!value->is_string() || value->get_ref<const std::string&>().empty())
-    fail_got(section.path(key), std::string(expectation), *value);
-  // Possible in a document built in code (shmjob ingest --out): a NUL would cut a path short
-  // at the C API, and every string is recorded in the master file and the JSON metrics log.
-  const std::string& text = value->get_ref<const std::string&>();
-  if (text.find('\0') != std::string::npos)
-    fail_got(section.path(key), std::string(expectation) + " without NUL characters", *value);
-  if (!is_valid_utf8(text))
-    fail_got(section.path(key), std::string(expectation) + " in valid UTF-8", *value);
-  return &value->get_ref<const std::string&>();
-}
-
-// One of a fixed set of names, mapped through `lookup`.
-template <class T, class Lookup, class Names>
-void read_choice_into(const Section& section, std::string_view key, Lookup lookup,
-                      const Names& names, T& out) {
-  const json* value = section.find(key);
-  if (value == nullptr) return;
-  std::string expectation = "one of";
-  for (std::string_view name : names) expectation += " " + std::string(name) + ",";
-  expectation.pop_back();
-  std::optional<T> parsed;
-  if (value->is_string()) parsed = lookup(value->get_ref<const std::string&>());
-  if (!parsed) fail_got(section.path(key), expectation, *value);
-  out = *parsed;
-}
 
 // --- the document --------------------------------------------------------------------------
 
@@ -273,12 +78,6 @@ std::string describe_matrix(const MatrixSpec& m) {
          std::string(dtype_name(m.dtype));
 }
 
-std::optional<DataKind> parse_data_kind(std::string_view name) {
-  for (const auto& [kind, kind_name] : kKinds)
-    if (kind_name == name) return kind;
-  return std::nullopt;
-}
-
 void parse_matrices(const Section& top, MatrixSpec& m) {
   top.require("matrices");
   const Section s = top.section("matrices", {"count", "rows", "cols", "dtype", "kind", "seed"});
@@ -288,15 +87,8 @@ void parse_matrices(const Section& top, MatrixSpec& m) {
   m.cols = static_cast<std::uint32_t>(
       read_integer(s.require("cols"), s.path("cols"), {1, kMaxDim, true}));
 
-  // DType's enumerators are contiguous from 0 to kLastDType (see dtype.cpp's table).
-  std::array<std::string_view, static_cast<std::size_t>(kLastDType) + 1> dtype_names{};
-  for (std::size_t i = 0; i < dtype_names.size(); ++i)
-    dtype_names[i] = dtype_name(static_cast<DType>(i));
-  read_choice_into(s, "dtype", parse_dtype, dtype_names, m.dtype);
-
-  std::array<std::string_view, kKinds.size()> kind_names{};
-  for (std::size_t i = 0; i < kKinds.size(); ++i) kind_names[i] = kKinds[i].second;
-  read_choice_into(s, "kind", parse_data_kind, kind_names, m.kind);
+  read_dtype_into(s, "dtype", m.dtype);
+  read_choice_into(s, "kind", kKinds, m.kind);
 
   read_integer_into(s, "seed", {0, std::numeric_limits<std::uint64_t>::max(), true}, m.seed);
 
@@ -340,7 +132,7 @@ void parse_chunk(const Section& compression, const MatrixSpec* m, std::optional<
     fail_got(path, "[rows, cols] or \"matrix\"", *value);
   const auto dim = [&](std::size_t i) {
     return static_cast<std::uint32_t>(
-        read_integer((*value)[i], path + "[" + std::to_string(i) + "]", {1, kMaxDim, true}));
+        read_integer((*value)[i], item_path(path, i), {1, kMaxDim, true}));
   };
   chunk = ChunkShape{dim(0), dim(1)};
   if (m == nullptr) return;
@@ -438,12 +230,8 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
 
 void parse_placement(const Section& top, PlacementConfig& placement) {
   const Section s = top.section("placement", {"pinning", "work_sharing"});
-  read_choice_into(
-      s, "pinning", [](std::string_view name) { return value_in(kPinningModes, name); },
-      names_of(kPinningModes), placement.pinning);
-  read_choice_into(
-      s, "work_sharing", [](std::string_view name) { return value_in(kWorkSharings, name); },
-      names_of(kWorkSharings), placement.work_sharing);
+  read_choice_into(s, "pinning", kPinningModes, placement.pinning);
+  read_choice_into(s, "work_sharing", kWorkSharings, placement.work_sharing);
 }
 
 // A number of seconds in (0, kMaxIntervalS]; the negated test also rejects NaN, which a
@@ -520,11 +308,7 @@ class StrictObjects {
 
 }  // namespace
 
-std::string_view data_kind_name(DataKind kind) noexcept {
-  for (const auto& [k, name] : kKinds)
-    if (k == kind) return name;
-  return "unknown";
-}
+std::string_view data_kind_name(DataKind kind) noexcept { return name_in(kKinds, kind, "unknown"); }
 
 std::string_view pinning_mode_name(PinningMode mode) noexcept {
   return name_in(kPinningModes, mode, "unknown");

@@ -1,5 +1,5 @@
-// The "input" section of a config and the expansion of its file list. Messages follow
-// config.cpp: "config: input.<key>: must be ..., got <value as written>".
+// The "input" section of a config and the expansion of its file list. Messages have the form of
+// every section's (json_fields.hpp): "config: input.<key>: must be ..., got <value as written>".
 #include <glob.h>
 
 #include <algorithm>
@@ -14,76 +14,32 @@
 #include <nlohmann/json.hpp>
 
 #include "config/input_config.hpp"
+#include "config/json_fields.hpp"
 #include "shmjob/error.hpp"
-#include "util/utf8.hpp"
 
 namespace shmjob {
 namespace {
 
 using nlohmann::json;
+using namespace json_fields;
 
 constexpr std::string_view kSection = "input";
-constexpr std::array<std::string_view, 3> kKnownKeys{"files", "dataset", "recursive"};
-
-// A value as the user wrote it, kept to one short line (as config.cpp shows values).
-std::string show(const json& value) {
-  constexpr std::size_t kMaxShown = 60;
-  std::string text = value.dump(-1, ' ', true, json::error_handler_t::replace);
-  if (text.size() > kMaxShown) text = text.substr(0, kMaxShown) + "...";
-  return text;
-}
-
-[[noreturn]] void fail_got(const std::string& path, std::string_view expectation, const json& got) {
-  throw ConfigError(path + ": must be " + std::string(expectation) + ", got " + show(got));
-}
-
-std::string key_path(std::string_view key) {
-  return std::string(kSection) + "." + std::string(key);
-}
-
-bool usable_string(const json& value) {
-  if (!value.is_string()) return false;
-  const auto& text = value.get_ref<const std::string&>();
-  // A NUL would silently cut the path short at the C API.
-  return !text.empty() && text.find('\0') == std::string::npos;
-}
-
-// Names are recorded as UTF-8 text (master file, metrics log); a document built in code
-// (shmjob ingest's arguments) can hold any bytes.
-void require_utf8(const std::string& path, const json& value) {
-  if (!is_valid_utf8(value.get_ref<const std::string&>()))
-    fail_got(path, "valid UTF-8 text", value);
-}
-
-std::vector<std::string> parse_files(const json& value) {
-  const std::string path = key_path("files");
-  constexpr std::string_view kExpected =
-      "a non-empty string or a non-empty list of non-empty strings";
-  if (value.is_string()) {
-    if (!usable_string(value)) fail_got(path, kExpected, value);
-    require_utf8(path, value);
-    return {value.get<std::string>()};
-  }
-  if (!value.is_array() || value.empty()) fail_got(path, kExpected, value);
-  std::vector<std::string> files;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (!usable_string(value[i]))
-      fail_got(path + "[" + std::to_string(i) + "]", "a non-empty string", value[i]);
-    require_utf8(path + "[" + std::to_string(i) + "]", value[i]);
-    files.push_back(value[i].get<std::string>());
-  }
-  return files;
-}
 
 // "/frames", "frames" and "/frames/" all name /frames; "/" is the root group.
-std::string parse_dataset(const json& value) {
-  if (!usable_string(value))
-    fail_got(key_path("dataset"), "an HDF5 object path such as \"/frames\"", value);
-  require_utf8(key_path("dataset"), value);
-  std::string path = value.get<std::string>();
-  if (path.front() != '/') path.insert(path.begin(), '/');
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
+std::string parse_dataset(const json& value, const std::string& path) {
+  std::string dataset = read_text(value, path, "an HDF5 object path such as \"/frames\"");
+  if (dataset.front() != '/') dataset.insert(dataset.begin(), '/');
+  while (dataset.size() > 1 && dataset.back() == '/') dataset.pop_back();
+  return dataset;
+}
+
+std::vector<std::string> parse_files(const json& value, const std::string& path) {
+  if (value.is_array() && !value.empty()) {
+    std::vector<std::string> files;
+    for (std::size_t i = 0; i < value.size(); ++i) files.push_back(read_text(value[i], item_path(path, i)));
+    return files;
+  }
+  return {read_text(value, path, "a non-empty string or a non-empty list of non-empty strings")};
 }
 
 bool has_glob_magic(std::string_view pattern) {
@@ -119,25 +75,11 @@ std::vector<std::string> glob_pattern(const std::string& pattern) {
 }  // namespace
 
 InputConfig parse_input_config(const json& section) {
-  if (!section.is_object()) fail_got(std::string(kSection), "an object", section);
-  for (const auto& item : section.items())
-    if (std::find(kKnownKeys.begin(), kKnownKeys.end(), item.key()) == kKnownKeys.end())
-      throw ConfigError("unknown key \"" + key_path(item.key()) +
-                        "\" (known keys: files, dataset, recursive)");
-
+  const Section s(&section, std::string(kSection), {"files", "dataset", "recursive"});
   InputConfig config;
-  const auto files = section.find("files");
-  if (files == section.end())
-    throw ConfigError(std::string(kSection) + ": required key \"files\" is missing");
-  config.files = parse_files(*files);
-
-  if (const auto dataset = section.find("dataset"); dataset != section.end())
-    config.dataset = parse_dataset(*dataset);
-
-  if (const auto recursive = section.find("recursive"); recursive != section.end()) {
-    if (!recursive->is_boolean()) fail_got(key_path("recursive"), "true or false", *recursive);
-    config.recursive = recursive->get<bool>();
-  }
+  config.files = parse_files(s.require("files"), s.path("files"));
+  if (const json* dataset = s.find("dataset")) config.dataset = parse_dataset(*dataset, s.path("dataset"));
+  read_bool_into(s, "recursive", config.recursive);
   return config;
 }
 
