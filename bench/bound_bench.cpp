@@ -81,13 +81,13 @@ Args parse(int argc, char** argv) {
 
 int compress_bound(const Args& a) {
   shmjob::MatrixSpec spec;
-  spec.rows = static_cast<std::uint32_t>(a.num("rows"));
-  spec.cols = static_cast<std::uint32_t>(a.num("cols"));
+  spec.shape.rows = static_cast<std::uint32_t>(a.num("rows"));
+  spec.shape.cols = static_cast<std::uint32_t>(a.num("cols"));
   spec.count = a.num("count");
   spec.seed = a.num("seed", "0");
   const auto dtype = shmjob::parse_dtype(a.get("dtype", "float64"));
   if (!dtype) throw std::runtime_error("unknown dtype " + a.get("dtype"));
-  spec.dtype = *dtype;
+  spec.shape.dtype = *dtype;
   const std::string kind = a.get("kind", "smooth");
   spec.kind = kind == "random" ? shmjob::DataKind::random
               : kind == "poisson" ? shmjob::DataKind::poisson
@@ -97,12 +97,12 @@ int compress_bound(const Args& a) {
   const bool shuffle = a.has("shuffle");
   const int threads = static_cast<int>(a.num("threads"));
   const std::uint64_t batch_bytes = a.num("batch-bytes", std::to_string(std::uint64_t{256} << 20));
-  if (threads < 1 || spec.count == 0 || spec.elements() == 0) throw std::runtime_error("bad arguments");
+  if (threads < 1 || spec.count == 0 || spec.shape.elements() == 0) throw std::runtime_error("bad arguments");
 
-  const std::size_t raw = static_cast<std::size_t>(spec.bytes());
+  const std::size_t raw = static_cast<std::size_t>(spec.shape.bytes());
   const std::uint64_t batch = std::clamp<std::uint64_t>(batch_bytes / raw, std::uint64_t(threads), spec.count);
-  const shmjob::TileGrid grid = shmjob::tile_grid(spec.rows, spec.cols, std::nullopt);
-  const std::size_t element = shmjob::dtype_size(spec.dtype);
+  const shmjob::TileGrid grid = shmjob::tile_grid(spec.shape.rows, spec.shape.cols, std::nullopt);
+  const std::size_t element = shmjob::dtype_size(spec.shape.dtype);
   const std::size_t capacity = shmjob::codec::compressed_bound(raw);
 
   // Raw matrices of one batch; one output buffer per thread (the frame itself is not kept:

@@ -54,9 +54,9 @@ const std::vector<Shape> kShapes = {{1000, 1000}, {64, 64}};
 MatrixSpec spec_of(DataKind kind, DType dtype, Shape shape) {
   MatrixSpec spec;
   spec.count = 1;
-  spec.rows = shape.rows;
-  spec.cols = shape.cols;
-  spec.dtype = dtype;
+  spec.shape.rows = shape.rows;
+  spec.shape.cols = shape.cols;
+  spec.shape.dtype = dtype;
   spec.kind = kind;
   spec.seed = 0;
   return spec;
@@ -73,7 +73,7 @@ const std::vector<std::vector<std::byte>>& matrices(DataKind kind, DType dtype, 
   if (pool.empty()) {
     const MatrixSpec spec = spec_of(kind, dtype, shape);
     for (std::size_t id = 0; id < pool_size(shape); ++id) {
-      pool.emplace_back(spec.bytes());
+      pool.emplace_back(spec.shape.bytes());
       shmjob::generate_matrix(spec, id, pool.back().data());
     }
   }
@@ -87,14 +87,14 @@ void set_rates(benchmark::State& state, std::uint64_t bytes_per_item) {
 
 void bm_generate(benchmark::State& state, DataKind kind, DType dtype, Shape shape) {
   const MatrixSpec spec = spec_of(kind, dtype, shape);
-  std::vector<std::byte> out(spec.bytes());
+  std::vector<std::byte> out(spec.shape.bytes());
   std::uint64_t id = 0;
   for (auto _ : state) {
     shmjob::generate_matrix(spec, id++, out.data());
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  set_rates(state, spec.bytes());
+  set_rates(state, spec.shape.bytes());
 }
 
 void bm_stats(benchmark::State& state, DataKind kind, DType dtype, Shape shape) {
@@ -102,25 +102,25 @@ void bm_stats(benchmark::State& state, DataKind kind, DType dtype, Shape shape) 
   const auto& pool = matrices(kind, dtype, shape);
   std::size_t i = 0;
   for (auto _ : state) {
-    auto stats = shmjob::codec::compute_stats(pool[i].data(), spec.elements(), spec.dtype);
+    auto stats = shmjob::codec::compute_stats(pool[i].data(), spec.shape.elements(), spec.shape.dtype);
     benchmark::DoNotOptimize(stats);
     i = (i + 1) % pool.size();
   }
-  set_rates(state, spec.bytes());
+  set_rates(state, spec.shape.bytes());
 }
 
 void bm_shuffle(benchmark::State& state, DType dtype, Shape shape) {
   const MatrixSpec spec = spec_of(DataKind::smooth, dtype, shape);
   const auto& pool = matrices(DataKind::smooth, dtype, shape);
-  std::vector<std::byte> out(spec.bytes());
+  std::vector<std::byte> out(spec.shape.bytes());
   std::size_t i = 0;
   for (auto _ : state) {
-    shmjob::codec::shuffle(pool[i].data(), out.data(), spec.bytes(), shmjob::dtype_size(dtype));
+    shmjob::codec::shuffle(pool[i].data(), out.data(), spec.shape.bytes(), shmjob::dtype_size(dtype));
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
     i = (i + 1) % pool.size();
   }
-  set_rates(state, spec.bytes());
+  set_rates(state, spec.shape.bytes());
 }
 
 // with_stats = false: shuffle? + zstd (the codec alone); true: the full compressor-rank work.
@@ -129,27 +129,27 @@ void bm_compress(benchmark::State& state, DataKind kind, DType dtype, Shape shap
   const MatrixSpec spec = spec_of(kind, dtype, shape);
   const auto& pool = matrices(kind, dtype, shape);
   shmjob::codec::ZstdCompressor zstd(level);
-  std::vector<std::byte> shuffled(shuffle ? spec.bytes() : 0);
-  std::vector<std::byte> frame(shmjob::codec::compressed_bound(spec.bytes()));
+  std::vector<std::byte> shuffled(shuffle ? spec.shape.bytes() : 0);
+  std::vector<std::byte> frame(shmjob::codec::compressed_bound(spec.shape.bytes()));
   std::uint64_t raw_total = 0, compressed_total = 0;
   std::size_t i = 0;
   for (auto _ : state) {
     const std::byte* input = pool[i].data();
     if (with_stats) {
-      auto stats = shmjob::codec::compute_stats(input, spec.elements(), spec.dtype);
+      auto stats = shmjob::codec::compute_stats(input, spec.shape.elements(), spec.shape.dtype);
       benchmark::DoNotOptimize(stats);
     }
     if (shuffle) {
-      shmjob::codec::shuffle(input, shuffled.data(), spec.bytes(), shmjob::dtype_size(dtype));
+      shmjob::codec::shuffle(input, shuffled.data(), spec.shape.bytes(), shmjob::dtype_size(dtype));
       input = shuffled.data();
     }
-    const std::size_t n = zstd.compress(input, spec.bytes(), frame.data(), frame.size());
+    const std::size_t n = zstd.compress(input, spec.shape.bytes(), frame.data(), frame.size());
     benchmark::DoNotOptimize(frame.data());
-    raw_total += spec.bytes();
+    raw_total += spec.shape.bytes();
     compressed_total += n;
     i = (i + 1) % pool.size();
   }
-  set_rates(state, spec.bytes());
+  set_rates(state, spec.shape.bytes());
   state.counters["ratio"] = compressed_total ? double(raw_total) / double(compressed_total) : 0.0;
 }
 

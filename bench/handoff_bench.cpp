@@ -357,9 +357,9 @@ void bm_write_chunk(benchmark::State& state, std::size_t chunk_bytes) {
     TempDir dir("shmjob-handoff-bench-");
     shmjob::MatrixSpec spec;
     spec.count = std::clamp<std::uint64_t>((std::uint64_t{64} << 20) / chunk_bytes, 16, 16384);  // rows per file
-    spec.rows = 64;
-    spec.cols = static_cast<std::uint32_t>(chunk_bytes / 64);
-    spec.dtype = shmjob::DType::uint8;
+    spec.shape.rows = 64;
+    spec.shape.cols = static_cast<std::uint32_t>(chunk_bytes / 64);
+    spec.shape.dtype = shmjob::DType::uint8;
     const std::vector<shmjob::MatrixSet> sets = shmjob::synthetic_matrix_sets(spec);
     shmjob::CompressionConfig compression;
     compression.level = 1;

@@ -64,7 +64,7 @@ void slice100(benchmark::State& state) {
   std::mt19937_64 rng(2);
   const shmjob::CacheStats before = reader.cache_stats();
   for (auto _ : state) {
-    const std::uint64_t r = rng() % (set.rows - 100), c = rng() % (set.cols - 100);
+    const std::uint64_t r = rng() % (set.shape.rows - 100), c = rng() % (set.shape.cols - 100);
     benchmark::DoNotOptimize(reader.read_slice(0, {r, r + 100}, {c, c + 100}).bytes.data());
   }
   report_decoding(state, reader, before);

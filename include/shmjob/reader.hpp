@@ -21,6 +21,7 @@
 #include "shmjob/dtype.hpp"
 #include "shmjob/error.hpp"
 #include "shmjob/index_row.hpp"
+#include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
 
@@ -38,8 +39,7 @@ struct Range {
 // One output dataset of the job (one per shape/dtype; a synthetic job has one, "data").
 struct MatrixSetInfo {
   std::string name, index_name;
-  std::uint32_t rows = 0, cols = 0;
-  DType dtype = DType::float64;
+  MatrixShape shape;
   std::uint64_t first_id = 0, count = 0;
   std::uint32_t tile_rows = 0, tile_cols = 0;  // chunk shape (the whole matrix when untiled)
 };

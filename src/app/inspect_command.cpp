@@ -75,7 +75,7 @@ int run_inspect(const InspectArgs& a) {
               reader.index().size());
   for (const MatrixSetInfo& s : reader.sets())
     std::printf("  dataset %-28s %llu x [%u, %u] %s, ids %llu..%llu, chunks [%u, %u]\n", printable(s.name).c_str(),
-                static_cast<unsigned long long>(s.count), s.rows, s.cols, std::string(dtype_name(s.dtype)).c_str(),
+                static_cast<unsigned long long>(s.count), s.shape.rows, s.shape.cols, std::string(dtype_name(s.shape.dtype)).c_str(),
                 static_cast<unsigned long long>(s.first_id),
                 static_cast<unsigned long long>(s.first_id + s.count - (s.count > 0 ? 1 : 0)), s.tile_rows,
                 s.tile_cols);

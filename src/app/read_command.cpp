@@ -103,15 +103,15 @@ void write_npy(std::FILE* out, const Matrix& m) {
 int run_read(const ReadArgs& a) {
   const Reader reader(a.out_dir, ReaderOptions{0, true});
   const MatrixSetInfo& set = reader.set_of(a.id);
-  const Range rows = a.rows.empty() ? Range{0, set.rows} : parse_range(a.rows, set.rows, "rows");
-  const Range cols = a.cols.empty() ? Range{0, set.cols} : parse_range(a.cols, set.cols, "cols");
-  const bool whole = rows.begin == 0 && rows.end == set.rows && cols.begin == 0 && cols.end == set.cols;
+  const Range rows = a.rows.empty() ? Range{0, set.shape.rows} : parse_range(a.rows, set.shape.rows, "rows");
+  const Range cols = a.cols.empty() ? Range{0, set.shape.cols} : parse_range(a.cols, set.shape.cols, "cols");
+  const bool whole = rows.begin == 0 && rows.end == set.shape.rows && cols.begin == 0 && cols.end == set.shape.cols;
   const Matrix m = whole ? reader.read(a.id) : reader.read_slice(a.id, rows, cols);
   if (a.out.empty()) {
     std::printf("# matrix %llu: rows %llu:%llu, cols %llu:%llu of %u x %u %s\n",
                 static_cast<unsigned long long>(a.id), static_cast<unsigned long long>(rows.begin),
                 static_cast<unsigned long long>(rows.end), static_cast<unsigned long long>(cols.begin),
-                static_cast<unsigned long long>(cols.end), set.rows, set.cols, std::string(dtype_name(set.dtype)).c_str());
+                static_cast<unsigned long long>(cols.end), set.shape.rows, set.shape.cols, std::string(dtype_name(set.shape.dtype)).c_str());
     write_text(stdout, m, ' ');
     return std::fflush(stdout) == 0 ? kExitOk : kExitIo;
   }

@@ -38,8 +38,6 @@ constexpr std::uint64_t kMaxSlots = 1024;
 constexpr std::uint64_t kMaxSlotBytes = std::uint64_t{1} << 40;
 constexpr std::uint64_t kMaxBudgetMb = std::uint64_t{1} << 30;
 constexpr std::uint64_t kMib = std::uint64_t{1} << 20;
-// HDF5 stores each matrix as one chunk and chunk sizes are 32-bit.
-constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
 constexpr std::size_t kMaxJobName = 64;
 constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
 constexpr double kMaxIntervalS = 3600.0;
@@ -74,28 +72,28 @@ bool valid_job_name(const std::string& name) {
 }
 
 std::string describe_matrix(const MatrixSpec& m) {
-  return std::to_string(m.rows) + " x " + std::to_string(m.cols) + " " +
-         std::string(dtype_name(m.dtype));
+  return std::to_string(m.shape.rows) + " x " + std::to_string(m.shape.cols) + " " +
+         std::string(dtype_name(m.shape.dtype));
 }
 
 void parse_matrices(const Section& top, MatrixSpec& m) {
   top.require("matrices");
   const Section s = top.section("matrices", {"count", "rows", "cols", "dtype", "kind", "seed"});
   m.count = read_integer(s.require("count"), s.path("count"), {1, kMaxCount, true});
-  m.rows = static_cast<std::uint32_t>(
+  m.shape.rows = static_cast<std::uint32_t>(
       read_integer(s.require("rows"), s.path("rows"), {1, kMaxDim, true}));
-  m.cols = static_cast<std::uint32_t>(
+  m.shape.cols = static_cast<std::uint32_t>(
       read_integer(s.require("cols"), s.path("cols"), {1, kMaxDim, true}));
 
-  read_dtype_into(s, "dtype", m.dtype);
+  read_dtype_into(s, "dtype", m.shape.dtype);
   read_choice_into(s, "kind", kKinds, m.kind);
 
   read_integer_into(s, "seed", {0, std::numeric_limits<std::uint64_t>::max(), true}, m.seed);
 
-  if (m.bytes() > kMaxMatrixBytes)
-    fail("matrices", "one matrix is " + std::to_string(m.bytes()) + " bytes (" +
+  if (m.shape.bytes() > kMaxChunkBytes)
+    fail("matrices", "one matrix is " + std::to_string(m.shape.bytes()) + " bytes (" +
                          describe_matrix(m) + "), more than HDF5's chunk limit of " +
-                         std::to_string(kMaxMatrixBytes) + " bytes");
+                         std::to_string(kMaxChunkBytes) + " bytes");
 }
 
 void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
@@ -111,10 +109,10 @@ void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
       slots.memory_budget_mb =
           read_integer(*budget, s.path("memory_budget_mb"), {1, kMaxBudgetMb, true}, "null");
   }
-  if (slots.slot_bytes && *slots.slot_bytes < m.bytes())
+  if (slots.slot_bytes && *slots.slot_bytes < m.shape.bytes())
     fail(s.path("slot_bytes"), std::to_string(*slots.slot_bytes) +
                                    " bytes cannot hold one matrix (" +
-                                   std::to_string(m.bytes()) + " bytes = " + describe_matrix(m) +
+                                   std::to_string(m.shape.bytes()) + " bytes = " + describe_matrix(m) +
                                    ")");
 }
 
@@ -136,10 +134,10 @@ void parse_chunk(const Section& compression, const MatrixSpec* m, std::optional<
   };
   chunk = ChunkShape{dim(0), dim(1)};
   if (m == nullptr) return;
-  if (chunk->rows > m->rows || chunk->cols > m->cols)
+  if (chunk->rows > m->shape.rows || chunk->cols > m->shape.cols)
     fail(path, show(*value) + " is larger than the matrix (" + describe_matrix(*m) +
-                   "); at most [" + std::to_string(m->rows) + ", " + std::to_string(m->cols) + "]");
-  const TileGrid grid = tile_grid(m->rows, m->cols, chunk);
+                   "); at most [" + std::to_string(m->shape.rows) + ", " + std::to_string(m->shape.cols) + "]");
+  const TileGrid grid = tile_grid(m->shape.rows, m->shape.cols, chunk);
   if (grid.count() > kMaxTilesPerMatrix)
     fail(path, show(*value) + " cuts each matrix into " + std::to_string(grid.count()) +
                    " tiles, more than " + std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
@@ -432,9 +430,9 @@ json to_json(const Config& c) {
       {"resume", c.resume},
       {"matrices",
        {{"count", m.count},
-        {"rows", m.rows},
-        {"cols", m.cols},
-        {"dtype", dtype_name(m.dtype)},
+        {"rows", m.shape.rows},
+        {"cols", m.shape.cols},
+        {"dtype", dtype_name(m.shape.dtype)},
         {"kind", data_kind_name(m.kind)},
         {"seed", m.seed}}},
       {"stages",
@@ -475,13 +473,13 @@ json to_json(const Config& c) {
 }
 
 NodeLayout resolve_layout(const Config& config, int node_ranks) {
-  return resolve_layout(config, node_ranks, config.matrices.bytes());
+  return resolve_layout(config, node_ranks, config.matrices.shape.bytes());
 }
 
 NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t largest_matrix_bytes) {
-  if (largest_matrix_bytes > kMaxMatrixBytes)
+  if (largest_matrix_bytes > kMaxChunkBytes)
     fail("input", "a matrix of " + std::to_string(largest_matrix_bytes) +
-                      " bytes exceeds HDF5's chunk limit of " + std::to_string(kMaxMatrixBytes) + " bytes");
+                      " bytes exceeds HDF5's chunk limit of " + std::to_string(kMaxChunkBytes) + " bytes");
   if (config.slots.slot_bytes && *config.slots.slot_bytes < largest_matrix_bytes)
     fail("slots.slot_bytes", std::to_string(*config.slots.slot_bytes) +
                                  " bytes cannot hold the largest matrix (" +
@@ -490,11 +488,11 @@ NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t la
   resolve_stages(config.stages, node_ranks, config.input.has_value(), layout);
   // Tiles are stored full size (edge tiles padded), which can need more than the matrix's bound.
   std::uint64_t tiled_bytes = config.slots.compressed_slot_bytes.value_or(0);
-  if (!config.input && config.matrices.rows > 0)
+  if (!config.input && config.matrices.shape.rows > 0)
     tiled_bytes = std::max(tiled_bytes,
-                           packed_tiles_capacity(tile_grid(config.matrices.rows, config.matrices.cols,
+                           packed_tiles_capacity(tile_grid(config.matrices.shape.rows, config.matrices.shape.cols,
                                                            config.compression.chunk),
-                                                 dtype_size(config.matrices.dtype)));
+                                                 dtype_size(config.matrices.shape.dtype)));
   resolve_slots(config.slots, largest_matrix_bytes, tiled_bytes, layout);
   return layout;
 }

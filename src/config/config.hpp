@@ -10,23 +10,19 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "config/input_config.hpp"
-#include "shmjob/dtype.hpp"
+#include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
 
 enum class DataKind { random, smooth, poisson };
 std::string_view data_kind_name(DataKind kind) noexcept;
 
+// The "matrices" section: what a synthetic job generates.
 struct MatrixSpec {
   std::uint64_t count = 0;
-  std::uint32_t rows = 0;
-  std::uint32_t cols = 0;
-  DType dtype = DType::float64;
+  MatrixShape shape;
   DataKind kind = DataKind::smooth;
   std::uint64_t seed = 0;
-
-  std::uint64_t elements() const noexcept { return std::uint64_t{rows} * cols; }
-  std::uint64_t bytes() const noexcept { return elements() * dtype_size(dtype); }
   friend bool operator==(const MatrixSpec&, const MatrixSpec&) = default;
 };
 

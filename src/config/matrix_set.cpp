@@ -5,8 +5,8 @@ namespace shmjob {
 std::vector<MatrixSet> make_matrix_sets(std::vector<MatrixSet> sets) {
   std::uint64_t next = 0;
   for (MatrixSet& s : sets) {
-    const std::string suffix = std::to_string(s.rows) + "x" + std::to_string(s.cols) + "_" +
-                               std::string(dtype_name(s.dtype));
+    const std::string suffix = std::to_string(s.shape.rows) + "x" + std::to_string(s.shape.cols) + "_" +
+                               std::string(dtype_name(s.shape.dtype));
     s.name = sets.size() == 1 ? "data" : "data_" + suffix;
     s.index_name = sets.size() == 1 ? "index" : "index_" + suffix;
     s.first_id = next;
@@ -16,7 +16,7 @@ std::vector<MatrixSet> make_matrix_sets(std::vector<MatrixSet> sets) {
 }
 
 std::vector<MatrixSet> synthetic_matrix_sets(const MatrixSpec& spec) {
-  return make_matrix_sets({MatrixSet{"", "", spec.rows, spec.cols, spec.dtype, 0, spec.count}});
+  return make_matrix_sets({MatrixSet{"", "", spec.shape, 0, spec.count}});
 }
 
 }  // namespace shmjob

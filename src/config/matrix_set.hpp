@@ -7,19 +7,15 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "shmjob/dtype.hpp"
+#include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
 
 struct MatrixSet {
   std::string name;        // dataset in the master file and in each shard ("data" when alone)
   std::string index_name;  // index table in the master file ("index" when alone)
-  std::uint32_t rows = 0, cols = 0;
-  DType dtype = DType::float64;
+  MatrixShape shape;
   std::uint64_t first_id = 0, count = 0;
-
-  std::uint64_t elements() const noexcept { return std::uint64_t{rows} * cols; }
-  std::uint64_t bytes() const noexcept { return elements() * dtype_size(dtype); }
 };
 
 // Names sets "data"/"index" when there is one, else "data_<rows>x<cols>_<dtype>" and

@@ -39,7 +39,7 @@ class VirtualDatasetBuilder {
  public:
   VirtualDatasetBuilder(const MatrixSet& set, std::size_t set_index, std::span<const ShardInfo> shards)
       : set_(set), set_index_(set_index), shards_(shards), source_path_("/" + set.name) {
-    const std::array<hsize_t, 3> dims{set.count, set.rows, set.cols};
+    const std::array<hsize_t, 3> dims{set.count, set.shape.rows, set.shape.cols};
     space_ = Dataspace(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
     dcpl_ = PropList(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
     check(H5Pset_layout(dcpl_, H5D_VIRTUAL), "H5Pset_layout");  // virtual even with no block mapped
@@ -58,7 +58,7 @@ class VirtualDatasetBuilder {
   void create(hid_t file) {
     map_run();
     check(H5Sselect_all(space_), "H5Sselect_all");
-    Dataset data(H5Dcreate2(file, set_.name.c_str(), native_type(set_.dtype), space_, H5P_DEFAULT, dcpl_,
+    Dataset data(H5Dcreate2(file, set_.name.c_str(), native_type(set_.shape.dtype), space_, H5P_DEFAULT, dcpl_,
                             H5P_DEFAULT),
                  "create the virtual dataset " + set_.name);
     data.close("close the virtual dataset " + set_.name);
@@ -68,11 +68,11 @@ class VirtualDatasetBuilder {
   void map_run() {
     if (length_ == 0) return;
     const ShardInfo& shard = shard_numbered(shards_, first_.shard);
-    const std::array<hsize_t, 3> block{length_, set_.rows, set_.cols};
+    const std::array<hsize_t, 3> block{length_, set_.shape.rows, set_.shape.cols};
     const std::array<hsize_t, 3> start{first_.id - set_.first_id, 0, 0};
     check(H5Sselect_hyperslab(space_, H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
           "select a block of the virtual dataset");
-    const std::array<hsize_t, 3> source_dims{shard.count.at(set_index_), set_.rows, set_.cols};
+    const std::array<hsize_t, 3> source_dims{shard.count.at(set_index_), set_.shape.rows, set_.shape.cols};
     const std::array<hsize_t, 3> source_start{first_.row, 0, 0};
     Dataspace source(H5Screate_simple(3, source_dims.data(), nullptr), "H5Screate_simple");
     check(H5Sselect_hyperslab(source, H5S_SELECT_SET, source_start.data(), nullptr, block.data(), nullptr),

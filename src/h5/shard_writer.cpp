@@ -17,8 +17,8 @@ namespace shmjob::h5 {
 namespace {
 Dataset create_matrix_dataset(hid_t file, const MatrixSet& set, std::uint64_t count,
                               const CompressionConfig& compression, const std::string& where) {
-  const std::array<hsize_t, 3> dims{count, set.rows, set.cols};
-  const TileGrid grid = tile_grid(set.rows, set.cols, compression.chunk);
+  const std::array<hsize_t, 3> dims{count, set.shape.rows, set.shape.cols};
+  const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, compression.chunk);
   const std::array<hsize_t, 3> chunk{1, grid.tile_rows, grid.tile_cols};
   Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "H5Screate_simple");
   PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
@@ -29,7 +29,7 @@ Dataset create_matrix_dataset(hid_t file, const MatrixSet& set, std::uint64_t co
   if (compression.shuffle) check(H5Pset_shuffle(dcpl), "H5Pset_shuffle");
   const unsigned level = static_cast<unsigned>(compression.level);
   check(H5Pset_filter(dcpl, kZstdFilterId, H5Z_FLAG_OPTIONAL, 1, &level), "H5Pset_filter(zstd)");
-  return Dataset(H5Dcreate2(file, set.name.c_str(), native_type(set.dtype), space, H5P_DEFAULT,
+  return Dataset(H5Dcreate2(file, set.name.c_str(), native_type(set.shape.dtype), space, H5P_DEFAULT,
                             dcpl, H5P_DEFAULT),
                  "create dataset " + set.name + " in " + where);
 }
@@ -83,7 +83,7 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   for (const ShardPart& part : parts) {
     names_.push_back(part.count > 0 ? part.set->name : std::string());
     data_.emplace_back();
-    grids_.push_back(tile_grid(part.set->rows, part.set->cols, compression.chunk));
+    grids_.push_back(tile_grid(part.set->shape.rows, part.set->shape.cols, compression.chunk));
     if (part.count == 0) continue;
     data_.back() = create_matrix_dataset(file_, *part.set, part.count, compression, where);
     write_u64_attribute(data_.back(), "first_id", part.first_id);

@@ -11,15 +11,15 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shmjob/matrix_shape.hpp"
+
 namespace shmjob::h5 {
 
 inline constexpr H5Z_filter_t kZstdFilterId = 32015;
-// HDF5 (1.10) refuses chunks of 4 GiB or more, so no chunk decompresses to more than this.
-inline constexpr std::uint64_t kMaxChunkBytes = (std::uint64_t{1} << 32) - 1;
 
 // The most a zstd frame of `frame_bytes` bytes can decompress to: the filter refuses frames whose
 // header claims more (a corrupt or hostile chunk must not make it allocate gigabytes). At most
-// about 32768 x frame_bytes and never more than kMaxChunkBytes.
+// about 32768 x frame_bytes and never more than kMaxChunkBytes (HDF5's chunk limit).
 std::uint64_t zstd_max_content_size(std::size_t frame_bytes) noexcept;
 
 // The filter class. Uses malloc/free for buffers (what HDF5 1.10 uses internally) so the

@@ -16,16 +16,9 @@
 
 #include "config/input_config.hpp"
 #include "shmjob/dtype.hpp"
+#include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
-
-struct MatrixShape {
-  std::uint32_t rows = 0, cols = 0;
-  DType dtype = DType::float64;
-  auto operator<=>(const MatrixShape&) const = default;
-  std::uint64_t elements() const noexcept { return std::uint64_t{rows} * cols; }
-  std::uint64_t bytes() const noexcept { return elements() * dtype_size(dtype); }
-};
 
 // One matrix of the input.
 struct InputMatrix {

@@ -43,9 +43,6 @@ std::optional<std::string> number_after(const std::string& text, std::string_vie
   return text.substr(start, end - start);
 }
 
-// HDF5 (1.10) refuses chunks of 4 GiB or more, and shmjob stores one matrix per chunk.
-constexpr std::uint64_t kMaxMatrixBytes = (std::uint64_t{1} << 32) - 1;
-
 std::string shape_text(const std::vector<hsize_t>& dims) {
   std::string text = "[";
   for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
@@ -529,11 +526,11 @@ class FileScanner {
     const bool overflow =
         __builtin_mul_overflow(std::uint64_t{rows}, std::uint64_t{cols}, &bytes) ||
         __builtin_mul_overflow(bytes, std::uint64_t{dtype_size(d.shape.dtype)}, &bytes);
-    if (overflow || bytes > kMaxMatrixBytes)
+    if (overflow || bytes > kMaxChunkBytes)
       bad(path, "one matrix of shape " + shape_text(dims) + " is " +
                     (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
                     " bytes, more than HDF5's chunk limit of 4 GiB - 1 (" +
-                    std::to_string(kMaxMatrixBytes) + " bytes)");
+                    std::to_string(kMaxChunkBytes) + " bytes)");
     d.sliced = rank == 3;
     d.matrices = d.sliced ? dims[0] : 1;
     if (d.matrices > kMaxMatrices) bad(path, "more than 2^40 matrices");
@@ -866,7 +863,7 @@ InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
     d.sliced = (flags & kSlicedFlag) != 0;
     if (d.shape.rows == 0 || d.shape.cols == 0 || d.matrices == 0 ||
         (!d.sliced && d.matrices != 1) || d.matrices > kMaxMatrices ||
-        d.shape.elements() > kMaxMatrixBytes / dtype_size(d.shape.dtype))
+        d.shape.elements() > kMaxChunkBytes / dtype_size(d.shape.dtype))
       Reader::malformed("bad shape for " + d.path);
     total += d.matrices;
     if (total > kMaxMatrices) Reader::malformed("too many matrices");

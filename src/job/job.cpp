@@ -364,7 +364,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
         {"start_time", metrics::iso_time_utc(start_epoch_)},
         {"end_time", metrics::iso_time_utc(end)},
         {"source", config_.input ? "hdf5" : "synthetic"}};
-    if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().dtype);
+    if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().shape.dtype);
     if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
     h5::InputList inputs;
     if (config_.input) {
@@ -424,8 +424,8 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   if (code != kExitOk || options_.quiet) return;
   std::string what;
   for (const MatrixSet& set : sets_)
-    what += (what.empty() ? "" : ", ") + std::to_string(set.rows) + "x" + std::to_string(set.cols) +
-            " " + std::string(dtype_name(set.dtype));
+    what += (what.empty() ? "" : ", ") + std::to_string(set.shape.rows) + "x" + std::to_string(set.shape.cols) +
+            " " + std::string(dtype_name(set.shape.dtype));
   what += config_.input ? ", from " + std::to_string(catalog_.files().size()) + " input file(s)"
                         : ", " + std::string(data_kind_name(config_.matrices.kind));
   std::printf(

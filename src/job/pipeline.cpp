@@ -75,7 +75,7 @@ void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
 
 std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
   std::uint64_t bytes = 0;
-  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.bytes());
+  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.shape.bytes());
   return bytes;
 }
 
@@ -83,13 +83,13 @@ std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
 std::uint64_t largest_packed_tiles(const std::vector<MatrixSet>& sets, const CompressionConfig& compression) {
   std::uint64_t bytes = 0;
   for (const MatrixSet& s : sets) {
-    const TileGrid grid = tile_grid(s.rows, s.cols, compression.chunk);
+    const TileGrid grid = tile_grid(s.shape.rows, s.shape.cols, compression.chunk);
     if (grid.count() > kMaxTilesPerMatrix)
       throw ConfigError("compression.chunk: [" + std::to_string(grid.tile_rows) + ", " +
-                        std::to_string(grid.tile_cols) + "] cuts a " + std::to_string(s.rows) + " x " +
-                        std::to_string(s.cols) + " matrix into " + std::to_string(grid.count()) +
+                        std::to_string(grid.tile_cols) + "] cuts a " + std::to_string(s.shape.rows) + " x " +
+                        std::to_string(s.shape.cols) + " matrix into " + std::to_string(grid.count()) +
                         " tiles, more than " + std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
-    bytes = std::max(bytes, packed_tiles_capacity(grid, dtype_size(s.dtype)));
+    bytes = std::max(bytes, packed_tiles_capacity(grid, dtype_size(s.shape.dtype)));
   }
   return bytes;
 }

@@ -87,17 +87,17 @@ void run_compressor(const StageContext& ctx) {
       const shm::RawSlotHeader h = ctx.raw_header(raw);
       const MatrixSet& set = ctx.set_of(h.matrix_id);
       const std::byte* data = ctx.slot_data(raw);
-      const codec::MatrixStats stats = codec::compute_stats(data, set.elements(), set.dtype);
+      const codec::MatrixStats stats = codec::compute_stats(data, set.shape.elements(), set.shape.dtype);
       // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
-      const TileGrid grid = tile_grid(set.rows, set.cols, config.compression.chunk);
-      const std::size_t frame_bytes = tiles.compress(data, grid, dtype_size(set.dtype), ctx.slot_data(out),
+      const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, config.compression.chunk);
+      const std::size_t frame_bytes = tiles.compress(data, grid, dtype_size(set.shape.dtype), ctx.slot_data(out),
                                                      layout.compressed_slot_bytes);
       ctx.compressed_header(out) = {h.matrix_id,    frame_bytes,      stats.crc32,
                                     stats.min,      stats.max,        stats.mean,
                                     h.t_produced,   ctx.now(),        h.producer,
                                     ctx.world_rank(), h.source_file,  h.source_dataset,
                                     h.source_index, h.writer};
-      me.add(me.bytes_in, set.bytes());
+      me.add(me.bytes_in, set.shape.bytes());
       me.add(me.bytes_out, frame_bytes);
     }
     me.add(me.matrices, 1);

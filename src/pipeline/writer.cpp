@@ -150,7 +150,7 @@ metrics::WriterTotals run_writer(const StageContext& ctx) {
       if (delay.count() > 0) std::this_thread::sleep_for(delay);  // testing: a slow disk
       on_disk = Clock::now() - write_start;
       const IndexRow& written = pending.emplace_back(IndexRow{
-          h.matrix_id, shard_number, row, part.set->bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
+          h.matrix_id, shard_number, row, part.set->shape.bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
           h.mean, h.producer, h.compressor, ctx.world_rank(), h.t_produced, h.t_compressed, ctx.now(),
           h.source_file, h.source_dataset, h.source_index});
       totals.add(written);

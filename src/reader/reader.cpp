@@ -139,18 +139,18 @@ struct Reader::Impl {
     const h5::Dataspace space(H5Dget_space(sd.data), "H5Dget_space");
     std::array<hsize_t, 3> dims{};
     if (H5Sget_simple_extent_ndims(space) != 3 ||
-        H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0 || dims[1] != info.rows || dims[2] != info.cols)
-      throw ReaderError(where + " is not a [n, " + std::to_string(info.rows) + ", " + std::to_string(info.cols) +
+        H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0 || dims[1] != info.shape.rows || dims[2] != info.shape.cols)
+      throw ReaderError(where + " is not a [n, " + std::to_string(info.shape.rows) + ", " + std::to_string(info.shape.cols) +
                         "] dataset as the master says");
     const h5::Datatype type(H5Dget_type(sd.data), "H5Dget_type");
-    if (h5::check(H5Tequal(type, h5::native_type(info.dtype)), "H5Tequal") <= 0)
-      throw ReaderError(where + " does not hold " + std::string(dtype_name(info.dtype)) + " as the master says");
+    if (h5::check(H5Tequal(type, h5::native_type(info.shape.dtype)), "H5Tequal") <= 0)
+      throw ReaderError(where + " does not hold " + std::string(dtype_name(info.shape.dtype)) + " as the master says");
     const h5::PropList dcpl(H5Dget_create_plist(sd.data), "H5Dget_create_plist");
     std::array<hsize_t, 3> chunk{};
     if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, 3, chunk.data()) != 3 || chunk[0] != 1)
       throw ReaderError(where + " is not chunked by matrix (chunks [1, r, c] expected)");
     sd.rows_stored = dims[0];
-    sd.grid = {info.rows, info.cols, static_cast<std::uint32_t>(chunk[1]), static_cast<std::uint32_t>(chunk[2])};
+    sd.grid = {info.shape.rows, info.shape.cols, static_cast<std::uint32_t>(chunk[1]), static_cast<std::uint32_t>(chunk[2])};
     sd.filters = reader::filter_ids(sd.data);
     const bool known = std::all_of(sd.filters.begin(), sd.filters.end(), [](H5Z_filter_t f) {
       return f == H5Z_FILTER_SHUFFLE || f == h5::kZstdFilterId;
@@ -192,7 +192,7 @@ struct Reader::Impl {
               std::size_t* out_bytes = nullptr) const {
     std::vector<H5Z_filter_t> filters;
     const StoredChunk chunk = fetch(row, set, k, grid, filters);
-    const std::size_t es = dtype_size(sets[set].dtype);
+    const std::size_t es = dtype_size(sets[set].shape.dtype);
     const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * es);
     if (out_bytes != nullptr) *out_bytes = tile_bytes;
     if (out == nullptr) return;
@@ -214,7 +214,7 @@ struct Reader::Impl {
   Tile tile(const IndexRow& row, std::size_t set, std::uint64_t k, const TileGrid& grid) const {
     if (Tile t = cache.find(row.id, k)) return t;
     TileGrid g = grid;
-    auto data = std::make_shared<std::vector<std::byte>>(grid.tile_elements() * dtype_size(sets[set].dtype));
+    auto data = std::make_shared<std::vector<std::byte>>(grid.tile_elements() * dtype_size(sets[set].shape.dtype));
     decode(row, set, k, g, data->data());
     cache.insert(row.id, k, data);
     return data;
@@ -224,14 +224,14 @@ struct Reader::Impl {
     const IndexRow& row = row_of(id);
     const std::size_t set = set_index(id);
     const MatrixSetInfo& info = sets[set];
-    if (r.begin > r.end || r.end > info.rows)
-      throw ReaderError(id_text(id) + ": rows " + range_text(r) + " are outside 0:" + std::to_string(info.rows),
+    if (r.begin > r.end || r.end > info.shape.rows)
+      throw ReaderError(id_text(id) + ": rows " + range_text(r) + " are outside 0:" + std::to_string(info.shape.rows),
                         kExitBadInput);
-    if (c.begin > c.end || c.end > info.cols)
-      throw ReaderError(id_text(id) + ": columns " + range_text(c) + " are outside 0:" + std::to_string(info.cols),
+    if (c.begin > c.end || c.end > info.shape.cols)
+      throw ReaderError(id_text(id) + ": columns " + range_text(c) + " are outside 0:" + std::to_string(info.shape.cols),
                         kExitBadInput);
-    const std::size_t es = dtype_size(info.dtype);
-    Matrix m{id, r.size(), c.size(), info.dtype, {}};
+    const std::size_t es = dtype_size(info.shape.dtype);
+    Matrix m{id, r.size(), c.size(), info.shape.dtype, {}};
     const auto bytes = static_cast<std::size_t>(m.rows * m.cols * es);
     if (bytes == 0) return m;
     const TileGrid grid = grid_of(row, set);
@@ -291,16 +291,16 @@ struct Reader::Impl {
         MatrixSetInfo info;
         info.name = s.at("name").get<std::string>();
         info.index_name = s.at("index").get<std::string>();
-        info.rows = s.at("rows").get<std::uint32_t>();
-        info.cols = s.at("cols").get<std::uint32_t>();
+        info.shape.rows = s.at("rows").get<std::uint32_t>();
+        info.shape.cols = s.at("cols").get<std::uint32_t>();
         const auto dtype = parse_dtype(s.at("dtype").get<std::string>());
         if (!dtype) throw ReaderError(master.string() + ": unknown dtype in the datasets attribute");
-        info.dtype = *dtype;
+        info.shape.dtype = *dtype;
         info.first_id = s.at("first_id").get<std::uint64_t>();
         info.count = s.at("count").get<std::uint64_t>();
         std::optional<ChunkShape> shape;
         if (chunk.is_array()) shape = ChunkShape{chunk[0].get<std::uint32_t>(), chunk[1].get<std::uint32_t>()};
-        const TileGrid g = tile_grid(info.rows, info.cols, shape);
+        const TileGrid g = tile_grid(info.shape.rows, info.shape.cols, shape);
         info.tile_rows = g.tile_rows;
         info.tile_cols = g.tile_cols;
         sets.push_back(info);
@@ -342,7 +342,7 @@ const MatrixSetInfo& Reader::set_of(std::uint64_t id) const { return impl_->sets
 
 Matrix Reader::read(std::uint64_t id) const {
   const MatrixSetInfo& s = set_of(id);
-  Matrix m = impl_->read_slice(id, {0, s.rows}, {0, s.cols}, true);
+  Matrix m = impl_->read_slice(id, {0, s.shape.rows}, {0, s.shape.cols}, true);
   if (impl_->options.verify_checksums) {
     const IndexRow& row = info(id);
     const std::uint32_t crc = codec::crc32_of(m.bytes.data(), m.bytes.size());

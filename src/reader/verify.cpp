@@ -209,7 +209,7 @@ VerifyReport verify_output(const std::filesystem::path& path) {
     try {
       const MatrixSetInfo& s = r.set_of(row.id);
       const std::string file = r.shard_path(row.shard).string();
-      const std::uint64_t raw = std::uint64_t{s.rows} * s.cols * dtype_size(s.dtype);
+      const std::uint64_t raw = std::uint64_t{s.shape.rows} * s.shape.cols * dtype_size(s.shape.dtype);
       if (row.raw_bytes != raw)
         note(master, "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " + std::to_string(raw));
       const std::uint64_t stored = r.stored_bytes(row.id);

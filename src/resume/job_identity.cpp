@@ -35,8 +35,8 @@ constexpr const char* kContentKeys[] = {"job", "matrices", "input", "compression
 json sets_to_json(const std::vector<MatrixSet>& sets) {
   json list = json::array();
   for (const MatrixSet& s : sets)
-    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.rows}, {"cols", s.cols},
-                    {"dtype", dtype_name(s.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
+    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.shape.rows}, {"cols", s.shape.cols},
+                    {"dtype", dtype_name(s.shape.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
   return list;
 }
 

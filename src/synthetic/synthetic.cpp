@@ -48,7 +48,7 @@ struct Stream {
 
 template <class T>
 void fill_random(const MatrixSpec& spec, const Stream& s, T* out) noexcept {
-  const std::uint64_t n = spec.elements();
+  const std::uint64_t n = spec.shape.elements();
   for (std::uint64_t e = 0; e < n; ++e) {
     if constexpr (std::is_same_v<T, double>) {
       out[e] = s.u53(e);
@@ -103,20 +103,20 @@ template <class T>
 void fill_smooth(const MatrixSpec& spec, const Stream& s, T* out) {
   double a[6];
   for (int k = 0; k < 6; ++k) a[k] = 2.0 * s.u53(static_cast<std::uint64_t>(k)) - 1.0;
-  const double rows = spec.rows, cols = spec.cols;
-  std::vector<double> y(spec.cols), a1y(spec.cols), a4yy(spec.cols);
-  for (std::uint32_t c = 0; c < spec.cols; ++c) {
+  const double rows = spec.shape.rows, cols = spec.shape.cols;
+  std::vector<double> y(spec.shape.cols), a1y(spec.shape.cols), a4yy(spec.shape.cols);
+  for (std::uint32_t c = 0; c < spec.shape.cols; ++c) {
     y[c] = static_cast<double>(c) / cols;
     a1y[c] = a[1] * y[c];
     a4yy[c] = a[4] * y[c] * y[c];
   }
-  for (std::uint32_t r = 0; r < spec.rows; ++r) {
+  for (std::uint32_t r = 0; r < spec.shape.rows; ++r) {
     const double x = static_cast<double>(r) / rows;
-    T* row = out + std::uint64_t{r} * spec.cols;
+    T* row = out + std::uint64_t{r} * spec.shape.cols;
     if constexpr (std::is_same_v<T, double>)
-      smooth_row_f64(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.cols);
+      smooth_row_f64(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.shape.cols);
     else
-      smooth_row<T>(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.cols);
+      smooth_row<T>(a1y.data(), y.data(), a4yy.data(), a[0] * x, a[2] * x, a[3] * x * x, a[5], row, spec.shape.cols);
   }
 }
 
@@ -227,11 +227,11 @@ void fill_matrix(const MatrixSpec& spec, const Stream& stream, T* out, [[maybe_u
     case DataKind::poisson:
 #ifdef SHMJOB_POISSON_AVX512
       if (level == SimdLevel::avx512) {
-        fill_poisson_avx512(stream, spec.elements(), out);
+        fill_poisson_avx512(stream, spec.shape.elements(), out);
         break;
       }
 #endif
-      fill_poisson(stream, 0, spec.elements(), out);
+      fill_poisson(stream, 0, spec.shape.elements(), out);
       break;
   }
 }
@@ -239,19 +239,19 @@ void fill_matrix(const MatrixSpec& spec, const Stream& stream, T* out, [[maybe_u
 }  // namespace
 
 void generate_matrix(const MatrixSpec& spec, std::uint64_t id, void* out, SimdLevel level) noexcept {
-  if (spec.dtype == DType::float16) {
+  if (spec.shape.dtype == DType::float16) {
     // The float64 matrix rounded to nearest float16 (numpy's astype), so every kind keeps one
     // formula. A matrix-sized buffer: float16 matrices are generated for tests and benchmarks.
     MatrixSpec wide = spec;
-    wide.dtype = DType::float64;
-    std::vector<double> values(spec.elements());
+    wide.shape.dtype = DType::float64;
+    std::vector<double> values(spec.shape.elements());
     generate_matrix(wide, id, values.data(), level);
     auto* half = static_cast<Float16*>(out);
     for (std::size_t i = 0; i < values.size(); ++i) half[i] = Float16(values[i]);
     return;
   }
   const Stream stream{mix(spec.seed ^ mix(id))};
-  visit_dtype(spec.dtype, [&](auto tag) {
+  visit_dtype(spec.shape.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, Float16>) fill_matrix(spec, stream, static_cast<T*>(out), level);
   });

@@ -25,7 +25,7 @@ import numpy as np
 
 from smoke_common import Failures
 
-PUBLIC_HEADERS = {"dtype.hpp", "error.hpp", "index_row.hpp", "reader.hpp", "verify.hpp", "version.hpp"}
+PUBLIC_HEADERS = {"dtype.hpp", "error.hpp", "index_row.hpp", "matrix_shape.hpp", "reader.hpp", "verify.hpp", "version.hpp"}
 
 
 def sh(args, **kw):

@@ -78,13 +78,13 @@ int main(int argc, char** argv) {
 
   shmjob::MatrixSpec spec;
   spec.count = *id + 1;  // informational only; generate_matrix does not read it
-  spec.rows = *rows;
-  spec.cols = *cols;
-  spec.dtype = *dtype;
+  spec.shape.rows = *rows;
+  spec.shape.cols = *cols;
+  spec.shape.dtype = *dtype;
   spec.kind = *kind;
   spec.seed = *seed;
 
-  const std::uint64_t bytes = spec.bytes();
+  const std::uint64_t bytes = spec.shape.bytes();
   // uint64_t storage keeps the buffer aligned for every element type.
   std::vector<std::uint64_t> buffer;
   try {

@@ -421,9 +421,9 @@ TEST(ConfigParse, Defaults) {
   EXPECT_EQ(c.output_dir, "out");
   EXPECT_FALSE(c.overwrite);
   EXPECT_EQ(c.matrices.count, 10U);
-  EXPECT_EQ(c.matrices.rows, 100U);
-  EXPECT_EQ(c.matrices.cols, 100U);
-  EXPECT_EQ(c.matrices.dtype, DType::float64);
+  EXPECT_EQ(c.matrices.shape.rows, 100U);
+  EXPECT_EQ(c.matrices.shape.cols, 100U);
+  EXPECT_EQ(c.matrices.shape.dtype, DType::float64);
   EXPECT_EQ(c.matrices.kind, DataKind::smooth);
   EXPECT_EQ(c.matrices.seed, 0U);
   EXPECT_FALSE(c.stages.producers);
@@ -465,9 +465,9 @@ TEST(ConfigParse, EveryKeySet) {
   EXPECT_EQ(c.output_dir, "/scratch/x");
   EXPECT_TRUE(c.overwrite);
   EXPECT_EQ(c.matrices.count, std::uint64_t{1} << 40);
-  EXPECT_EQ(c.matrices.rows, 1U << 20);
-  EXPECT_EQ(c.matrices.cols, 512U);
-  EXPECT_EQ(c.matrices.dtype, DType::int16);
+  EXPECT_EQ(c.matrices.shape.rows, 1U << 20);
+  EXPECT_EQ(c.matrices.shape.cols, 512U);
+  EXPECT_EQ(c.matrices.shape.dtype, DType::int16);
   EXPECT_EQ(c.matrices.kind, DataKind::poisson);
   EXPECT_EQ(c.matrices.seed, UINT64_MAX);
   EXPECT_EQ(c.stages.producers, 3);
@@ -508,7 +508,7 @@ TEST(ConfigParse, IntegerIntervalAndSmallestMatrix) {
   doc["matrices"] = {{"count", 1}, {"rows", 1}, {"cols", 1}, {"dtype", "uint8"}};
   const Config c = parse_config(doc);
   EXPECT_EQ(c.metrics.interval_s, 3600.0);
-  EXPECT_EQ(c.matrices.bytes(), 1U);
+  EXPECT_EQ(c.matrices.shape.bytes(), 1U);
 }
 
 TEST(ConfigParse, LargestMatrixUnderChunkLimit) {
@@ -516,7 +516,7 @@ TEST(ConfigParse, LargestMatrixUnderChunkLimit) {
   json doc = with("/matrices/rows", 65536);
   doc["matrices"]["cols"] = 65535;
   doc["matrices"]["dtype"] = "uint8";
-  EXPECT_EQ(parse_config(doc).matrices.bytes(), 4294901760U);
+  EXPECT_EQ(parse_config(doc).matrices.shape.bytes(), 4294901760U);
 }
 
 TEST(ConfigParse, SlotBytesExactlyOneMatrix) {
@@ -534,7 +534,7 @@ TEST(ConfigParse, DataKindNames) {
 TEST(ConfigParse, EveryDtypeName) {
   for (auto name : {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                     "float32", "float64"})
-    EXPECT_EQ(dtype_name(config_with("/matrices/dtype", name).matrices.dtype), name);
+    EXPECT_EQ(dtype_name(config_with("/matrices/dtype", name).matrices.shape.dtype), name);
 }
 
 // ---- to_json ------------------------------------------------------------------------------

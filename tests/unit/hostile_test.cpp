@@ -58,7 +58,7 @@ TEST(ZstdFilterBound, HeaderClaimingMoreThanTheBlocksHoldIsRefused) {
 }
 
 TEST(ZstdFilterBound, NeverAboveHdf5ChunkLimit) {
-  EXPECT_EQ(zstd_max_content_size(std::size_t{1} << 30), shmjob::h5::kMaxChunkBytes);
+  EXPECT_EQ(zstd_max_content_size(std::size_t{1} << 30), shmjob::kMaxChunkBytes);
 }
 
 TEST(ZstdFilterBound, HighlyCompressibleChunksStillDecode) {

@@ -184,8 +184,8 @@ TEST(IndexMerge, ASharedIdComesOnceFromEachInputAndAnUnsortedTableIsAnError) {
 TEST(MasterWriter, WritesIndexesOfSeveralChunksAndOneMappingPerRunFromARowSource) {
   const fs::path dir = temp_dir();
   MatrixSet small, tiny;
-  small.rows = small.cols = 4, small.count = 30000;
-  tiny.rows = 2, tiny.cols = 3, tiny.dtype = DType::int32, tiny.count = 20000;
+  small.shape.rows = small.shape.cols = 4, small.count = 30000;
+  tiny.shape.rows = 2, tiny.shape.cols = 3, tiny.shape.dtype = DType::int32, tiny.count = 20000;
   const std::vector<MatrixSet> sets = make_matrix_sets({small, tiny});
   ASSERT_EQ(sets.size(), 2u);
   // Set 0 in two shards with a hole in the middle of shard 0; set 1 in shard 1 only.

@@ -112,8 +112,8 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
       const auto& m = out.matrices[id];
       const std::size_t frames = compressor.compress(m.data(), grid, dtype_size(dtype), packed.data(), packed.size());
       shard.write_matrix(0, id - first, packed.data(), frames);
-      const codec::MatrixStats st = codec::compute_stats(m.data(), set.elements(), dtype);
-      rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.bytes(), frames, st.crc32, st.min, st.max,
+      const codec::MatrixStats st = codec::compute_stats(m.data(), set.shape.elements(), dtype);
+      rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.shape.bytes(), frames, st.crc32, st.min, st.max,
                         st.mean, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource, id});
     }
     shard.flush(rows_w, h5::FlushTo::page_cache);

@@ -79,7 +79,7 @@ TEST(JobIdentity, ContentChangesAreNamed) {
   kind.matrices.kind = DataKind::poisson;
   EXPECT_NE(differs(kind).find("matrices.kind"), std::string::npos);
   Config dtype = a;
-  dtype.matrices.dtype = DType::int8;
+  dtype.matrices.shape.dtype = DType::int8;
   EXPECT_NE(differs(dtype).find("matrices.dtype"), std::string::npos);
 }
 

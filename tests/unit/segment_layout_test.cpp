@@ -199,8 +199,8 @@ TEST(SegmentLayout, LayoutsFromResolvedConfigs) {
            {1024, 1024, 4, 2, 8}, {100, 37, 2, 1, 3}, {1, 1, 1, 1, 1}, {512, 300, 6, 3, 2}}) {
     Config config;
     config.matrices.count = 100;
-    config.matrices.rows = rows;
-    config.matrices.cols = cols;
+    config.matrices.shape.rows = rows;
+    config.matrices.shape.cols = cols;
     config.stages.producers = producers;
     config.stages.writers = writers;
     config.slots.per_producer = per_producer;

@@ -18,15 +18,15 @@ namespace {
 MatrixSpec spec_of(DataKind kind, DType dtype, std::uint32_t rows, std::uint32_t cols) {
   MatrixSpec spec;
   spec.kind = kind;
-  spec.dtype = dtype;
-  spec.rows = rows;
-  spec.cols = cols;
+  spec.shape.dtype = dtype;
+  spec.shape.rows = rows;
+  spec.shape.cols = cols;
   spec.seed = 12345;
   return spec;
 }
 
 std::vector<unsigned char> generated(const MatrixSpec& spec, std::uint64_t id, SimdLevel level) {
-  std::vector<unsigned char> bytes(spec.bytes() + 1, 0xA5);  // one guard byte past the end
+  std::vector<unsigned char> bytes(spec.shape.bytes() + 1, 0xA5);  // one guard byte past the end
   generate_matrix(spec, id, bytes.data(), level);
   return bytes;
 }
@@ -59,7 +59,7 @@ TEST(Synthetic, Avx512PoissonFallbackForLargeValues) {
   EXPECT_EQ(portable, fast);
   std::size_t large = 0;
   double largest = 0;
-  for (std::size_t i = 0; i < spec.elements(); ++i) {
+  for (std::size_t i = 0; i < spec.shape.elements(); ++i) {
     double v;
     std::memcpy(&v, fast.data() + i * sizeof v, sizeof v);
     large += v >= 15.0 ? 1 : 0;
