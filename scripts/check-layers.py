@@ -20,6 +20,7 @@ LAYERS = [
     ["util"],       # printable text, utf8, SIMD level, safe files, job lock, dtype, version
     ["config"],     # the job config, input config, matrix sets, tile grid, id ranges
     ["codec"],      # shuffle, zstd, checksums, matrix statistics, tiles
+    ["transform"],  # transform kernels and chains, elementwise reductions (util + BLAS only)
     ["h5"],         # HDF5 building blocks: handles, filters, index table, shard/master writers
     ["input", "synthetic", "reader"],  # HDF5 ingest; generated matrices; reading the output
     ["topology"],   # hwloc topology, the role plan, binding

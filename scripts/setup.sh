@@ -8,6 +8,7 @@ packages=(
   libopenmpi-dev openmpi-bin libhwloc-dev hwloc
   libzstd-dev libisal-dev libhdf5-dev libaec-dev hdf5-tools hdf5-filter-plugin
   nlohmann-json3-dev libcli11-dev libgtest-dev libbenchmark-dev
+  libopenblas-serial-dev
   python3 python3-h5py python3-numpy python3-matplotlib
   python3-jsonschema python3-pil chromium fonts-dejavu-core
   slurmctld slurmd slurm-client munge

@@ -73,6 +73,15 @@ class InputError : public Error {
       : Error("input: " + message, exit_code) {}
 };
 
+// A transform chain (src/transform/) that cannot run: a step that does not fit the matrix or its
+// operands, found by plan_chain before any data moves (exit code 2, the message names the step as
+// "transform[i] (op): ..."), or a broken contract when applying a plan (kExitInternal: a bug).
+class TransformError : public Error {
+ public:
+  explicit TransformError(const std::string& message, int exit_code = kExitBadInput)
+      : Error(message, exit_code) {}
+};
+
 // A request or an output the reader (shmjob/reader.hpp, shmjob/verify.hpp) cannot serve; the
 // message names the id, range or file. Bad requests (id or slice out of range, no master file)
 // carry exit code 2, broken output 3 (a runtime I/O error: what is on disk is not what was

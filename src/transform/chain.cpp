@@ -1,0 +1,299 @@
+#include "transform/chain.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "shmjob/error.hpp"
+#include "transform/arithmetic.hpp"
+#include "transform/bin.hpp"
+#include "transform/cast.hpp"
+#include "transform/convert.hpp"
+#include "transform/matmul.hpp"
+#include "transform/select.hpp"
+#include "transform/transpose.hpp"
+#include "util/printable.hpp"
+
+namespace shmjob::transform {
+namespace {
+
+// cblas_dgemm takes its dimensions as int (OpenBLAS without 64-bit integers).
+constexpr std::uint32_t kMaxBlasDimension = std::numeric_limits<int>::max();
+
+std::string shape(std::uint32_t rows, std::uint32_t cols) {
+  return std::to_string(rows) + "x" + std::to_string(cols);
+}
+
+std::string quoted(std::string_view name) { return "\"" + printable(name) + "\""; }
+
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+// Builds the "transform[i] (op): " messages of one step.
+class StepCheck {
+ public:
+  StepCheck(std::size_t index, StepOp op) : index_(index), op_(op) {}
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw TransformError("transform[" + std::to_string(index_) + "] (" + std::string(step_op_name(op_)) +
+                         "): " + problem);
+  }
+  void require(bool condition, const std::string& problem) const {
+    if (!condition) fail(problem);
+  }
+
+ private:
+  std::size_t index_;
+  StepOp op_;
+};
+
+// rows * cols * element_size, or nullopt when it does not fit in size_t.
+std::optional<std::size_t> bytes_of(std::uint32_t rows, std::uint32_t cols, std::size_t element_size) {
+  std::size_t elements = 0, bytes = 0;
+  if (__builtin_mul_overflow(std::size_t{rows}, std::size_t{cols}, &elements) ||
+      __builtin_mul_overflow(elements, element_size, &bytes))
+    return std::nullopt;
+  return bytes;
+}
+
+const OperandShape& find_operand(const StepCheck& check, const OperandShapes& operands, const std::string& name) {
+  const auto it = operands.find(name);
+  if (it != operands.end()) return it->second;
+  std::string known;
+  for (const auto& [other, unused] : operands) known += (known.empty() ? "" : ", ") + quoted(other);
+  check.fail("operand " + quoted(name) + " is not defined (" +
+             (known.empty() ? std::string("no operands are") : "defined: " + known) + ")");
+}
+
+void check_broadcast(const StepCheck& check, const std::string& name, const OperandShape& operand,
+                     std::uint32_t rows, std::uint32_t cols) {
+  if (broadcast_of(rows, cols, operand.rows, operand.cols)) return;
+  check.fail("operand " + quoted(name) + " is " + shape(operand.rows, operand.cols) + ", the matrix at this step is " +
+             shape(rows, cols) + " (same shape, [1, " + std::to_string(cols) + "] or [" + std::to_string(rows) +
+             ", 1] expected)");
+}
+
+BinaryOp binary_op(StepOp op) noexcept {
+  switch (op) {
+    case StepOp::subtract: return BinaryOp::subtract;
+    case StepOp::multiply: return BinaryOp::multiply;
+    case StepOp::divide: return BinaryOp::divide;
+    default: return BinaryOp::add;
+  }
+}
+
+[[noreturn]] void contract_broken(const std::string& problem) {
+  throw TransformError("transform: " + problem, kExitInternal);
+}
+
+}  // namespace
+
+std::vector<std::string> ChainPlan::float64_operands() const {
+  std::set<std::string> names;
+  for (const auto& planned : steps_)
+    if (planned.step.op == StepOp::matmul) names.insert(planned.step.operand);
+  return {names.begin(), names.end()};
+}
+
+ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint32_t cols, DType dtype,
+                     const OperandShapes& operands) {
+  ChainPlan plan;
+  plan.input_rows_ = rows;
+  plan.input_cols_ = cols;
+  plan.input_dtype_ = dtype;
+  const auto input_bytes = bytes_of(rows, cols, dtype_size(dtype));
+  const auto loaded_bytes = bytes_of(rows, cols, sizeof(double));
+  if (!input_bytes || !loaded_bytes)
+    throw TransformError("transform: a " + shape(rows, cols) + " matrix is too large to transform");
+  plan.input_bytes_ = *input_bytes;
+  std::size_t work = *loaded_bytes;
+  DType out_dtype = DType::float64;
+
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    const StepCheck check(i, step.op);
+    PlannedStep planned{step, rows, cols, rows, cols, {}};
+    switch (step.op) {
+      case StepOp::add:
+      case StepOp::subtract:
+      case StepOp::multiply:
+      case StepOp::divide:
+        check.require(step.operand.empty() || !step.value, "give an operand or a value, not both");
+        check.require(!step.operand.empty() || step.value, "needs an operand or a value");
+        if (!step.operand.empty()) {
+          planned.operand = find_operand(check, operands, step.operand);
+          check_broadcast(check, step.operand, planned.operand, rows, cols);
+        }
+        break;
+      case StepOp::scale:
+        break;
+      case StepOp::clip:
+        check.require(step.min || step.max, "needs min, max or both");
+        check.require(!(step.min && std::isnan(*step.min)) && !(step.max && std::isnan(*step.max)),
+                      "a bound is NaN");
+        check.require(!(step.min && step.max && *step.min > *step.max),
+                      "min " + number(step.min.value_or(0)) + " is above max " + number(step.max.value_or(0)));
+        break;
+      case StepOp::threshold:
+        check.require(step.value.has_value(), "needs the value to write where x < below");
+        break;
+      case StepOp::mask:
+        check.require(!step.operand.empty(), "needs an operand (where it is not 0, x = value)");
+        check.require(step.value.has_value(), "needs the value to write where the operand is not 0");
+        planned.operand = find_operand(check, operands, step.operand);
+        check_broadcast(check, step.operand, planned.operand, rows, cols);
+        break;
+      case StepOp::cast:
+        check.require(step.dtype <= kLastDType, "unknown dtype");
+        break;
+      case StepOp::bin: {
+        const std::uint32_t k = step.bin_factor;
+        check.require(k >= 1, "the bin factor must be at least 1");
+        check.require(rows % k == 0 && cols % k == 0,
+                      "bin factor " + std::to_string(k) + " does not divide the matrix at this step, " +
+                          shape(rows, cols));
+        planned.rows_out = rows / k;
+        planned.cols_out = cols / k;
+        break;
+      }
+      case StepOp::transpose:
+        planned.rows_out = cols;
+        planned.cols_out = rows;
+        plan.needs_scratch_ = true;
+        break;
+      case StepOp::matmul: {
+        check.require(!step.operand.empty(), "needs an operand");
+        planned.operand = find_operand(check, operands, step.operand);
+        const OperandShape& p = planned.operand;
+        const std::string named = "operand " + quoted(step.operand) + " is " + shape(p.rows, p.cols);
+        if (step.side == MatmulSide::right) {
+          check.require(p.rows == cols, named + ", the matrix at this step is " + shape(rows, cols) +
+                                            " (side right, X * P: P needs " + std::to_string(cols) + " rows)");
+          planned.cols_out = p.cols;
+        } else {
+          check.require(p.cols == rows, named + ", the matrix at this step is " + shape(rows, cols) +
+                                            " (side left, P * X: P needs " + std::to_string(rows) + " columns)");
+          planned.rows_out = p.rows;
+        }
+        for (const std::uint32_t d : {rows, cols, p.rows, p.cols})
+          check.require(d <= kMaxBlasDimension, "dimension " + std::to_string(d) + " exceeds what BLAS takes (" +
+                                                    std::to_string(kMaxBlasDimension) + ")");
+        plan.needs_scratch_ = true;
+        break;
+      }
+      default:
+        check.fail("unknown step");
+    }
+    rows = planned.rows_out;
+    cols = planned.cols_out;
+    const auto step_bytes = bytes_of(rows, cols, sizeof(double));
+    check.require(step_bytes.has_value(), "the result, " + shape(rows, cols) + ", is too large");
+    work = std::max(work, *step_bytes);
+    plan.steps_.push_back(std::move(planned));
+  }
+
+  if (!steps.empty() && steps.back().op == StepOp::cast) out_dtype = steps.back().dtype;
+  plan.rows_ = rows;
+  plan.cols_ = cols;
+  plan.dtype_ = out_dtype;
+  plan.output_bytes_ = std::size_t{rows} * cols * dtype_size(out_dtype);  // <= the float64 size checked above
+  plan.work_bytes_ = std::max(work, plan.input_bytes_);
+  return plan;
+}
+
+ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<std::byte> scratch,
+                  const OperandLookup& operands) {
+  const auto aligned = [](std::span<std::byte> s) {
+    return reinterpret_cast<std::uintptr_t>(s.data()) % alignof(double) == 0;
+  };
+  if (buffer.size() < plan.work_bytes() || !aligned(buffer))
+    contract_broken("buffer of " + std::to_string(buffer.size()) + " bytes (or not 8-byte aligned), the plan needs " +
+                    std::to_string(plan.work_bytes()));
+  if (plan.needs_scratch() && (scratch.size() < plan.work_bytes() || !aligned(scratch)))
+    contract_broken("scratch of " + std::to_string(scratch.size()) + " bytes (or not 8-byte aligned), the plan needs " +
+                    std::to_string(plan.work_bytes()));
+
+  std::byte* current = buffer.data();
+  std::byte* other = scratch.data();
+  bool in_scratch = false;
+  std::uint64_t saturated = 0;
+  widen_to_float64(current, std::size_t{plan.input_rows()} * plan.input_cols(), plan.input_dtype());
+
+  const auto& steps = plan.steps();
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const PlannedStep& planned = steps[i];
+    const Step& step = planned.step;
+    const std::uint32_t rows = planned.rows_in, cols = planned.cols_in;
+    const std::size_t n = std::size_t{rows} * cols;
+    auto* x = reinterpret_cast<double*>(current);
+    // The operand of this step, checked against what the plan saw.
+    const auto operand = [&](bool float64_only) {
+      const OperandView view = operands(step.operand);
+      const OperandShape& want = planned.operand;
+      const bool dtype_ok = view.dtype == DType::float64 || (!float64_only && view.dtype == want.dtype);
+      if (view.rows != want.rows || view.cols != want.cols || !dtype_ok || (view.data == nullptr && n > 0))
+        contract_broken("operand " + quoted(step.operand) + " of step " + std::to_string(i) + " is a " +
+                        shape(view.rows, view.cols) + " " + std::string(dtype_name(view.dtype)) +
+                        " view, the plan has " + shape(want.rows, want.cols) + " " +
+                        std::string(dtype_name(float64_only ? DType::float64 : want.dtype)));
+      return view;
+    };
+    switch (step.op) {
+      case StepOp::add:
+      case StepOp::subtract:
+      case StepOp::multiply:
+      case StepOp::divide:
+        if (step.operand.empty())
+          apply_scalar(x, n, binary_op(step.op), *step.value);
+        else
+          apply_operand(x, rows, cols, binary_op(step.op), operand(false));
+        break;
+      case StepOp::scale:
+        scale(x, n, step.factor, step.offset);
+        break;
+      case StepOp::clip:
+        clip(x, n, step.min, step.max);
+        break;
+      case StepOp::threshold:
+        threshold(x, n, step.below, *step.value);
+        break;
+      case StepOp::mask:
+        mask(x, rows, cols, operand(false), *step.value);
+        break;
+      case StepOp::cast:
+        saturated += i + 1 == steps.size() ? narrow_from_float64(current, n, step.dtype, step.rounding)
+                                           : quantize(x, n, step.dtype, step.rounding);
+        break;
+      case StepOp::bin:
+        bin(x, rows, cols, step.bin_factor, step.how);
+        break;
+      case StepOp::transpose:
+        transpose(x, rows, cols, reinterpret_cast<double*>(other));
+        std::swap(current, other);
+        in_scratch = !in_scratch;
+        break;
+      case StepOp::matmul: {
+        const auto* p = static_cast<const double*>(operand(true).data);
+        auto* out = reinterpret_cast<double*>(other);
+        if (step.side == MatmulSide::right)
+          matmul_right(x, rows, cols, p, planned.operand.cols, out);
+        else
+          matmul_left(p, planned.operand.rows, x, rows, cols, out);
+        std::swap(current, other);
+        in_scratch = !in_scratch;
+        break;
+      }
+    }
+  }
+  return {std::span<std::byte>(current, plan.output_bytes()), in_scratch, saturated};
+}
+
+}  // namespace shmjob::transform
