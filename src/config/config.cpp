@@ -320,7 +320,7 @@ Config parse_config(const json& document) {
   const Section top(&document, "",
                     {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
                      "slots", "compression", "metrics", "placement", "flush", "multinode", "watchdog",
-                     "testing"});
+                     "testing", "operands", "transform", "reduce"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -338,6 +338,8 @@ Config parse_config(const json& document) {
   } else {
     parse_matrices(top, c.matrices);
   }
+
+  c.transform = transform::parse_transform_config(top.find("operands"), top.find("transform"), top.find("reduce"));
 
   const Section stages = top.section("stages", {"producers", "compressors", "writers"});
   const IntRange stage_range{1, kMaxStageRanks, true};
@@ -465,6 +467,7 @@ json to_json(const Config& c) {
                            {"pretend_nodes", c.testing.pretend_nodes}};
     if (c.testing.slow_node) document["testing"]["slow_node"] = *c.testing.slow_node;
   }
+  if (!c.transform.empty()) transform::write_transform_config(c.transform, document);  // else as before
   if (c.input) {
     document.erase("matrices");
     document["input"] = to_json(*c.input);

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "config/input_config.hpp"
+#include "config/transform_config.hpp"
 #include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
@@ -134,6 +135,7 @@ struct Config {
   bool resume = false;
   MatrixSpec matrices;                // synthetic matrices (when there is no input)
   std::optional<InputConfig> input;   // HDF5 ingest: matrices read from these files
+  transform::TransformConfig transform;  // operands, steps and reductions (empty: none)
   StageCounts stages;
   SlotConfig slots;
   CompressionConfig compression;

@@ -34,7 +34,7 @@ void fail_got(std::string_view path, std::string_view expectation, const json& g
   fail(path, "must be " + std::string(expectation) + ", got " + show(got));
 }
 
-Section::Section(const json* object, std::string path, std::initializer_list<std::string_view> known)
+Section::Section(const json* object, std::string path, std::span<const std::string_view> known)
     : object_(object), path_(std::move(path)) {
   if (object_ == nullptr) return;
   if (!object_->is_object()) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,7 +36,9 @@ std::string item_path(std::string_view path, std::size_t index);
 // section reads as empty, so every key in it takes its default.
 class Section {
  public:
-  Section(const nlohmann::json* object, std::string path, std::initializer_list<std::string_view> known);
+  Section(const nlohmann::json* object, std::string path, std::span<const std::string_view> known);
+  Section(const nlohmann::json* object, std::string path, std::initializer_list<std::string_view> known)
+      : Section(object, std::move(path), std::span<const std::string_view>(known.begin(), known.size())) {}
 
   // nullptr when the key is absent.
   const nlohmann::json* find(std::string_view key) const;

@@ -13,7 +13,7 @@
 //   mean: s / float(k * k)
 #include <cstdint>
 
-#include "transform/step.hpp"
+#include "config/transform_config.hpp"
 
 namespace shmjob::transform {
 

@@ -23,7 +23,7 @@
 #include <cstdint>
 
 #include "shmjob/dtype.hpp"
-#include "transform/step.hpp"
+#include "config/transform_config.hpp"
 
 namespace shmjob::transform {
 

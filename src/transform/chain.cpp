@@ -64,7 +64,7 @@ std::optional<std::size_t> bytes_of(std::uint32_t rows, std::uint32_t cols, std:
   return bytes;
 }
 
-const OperandShape& find_operand(const StepCheck& check, const OperandShapes& operands, const std::string& name) {
+const MatrixShape& find_operand(const StepCheck& check, const OperandShapes& operands, const std::string& name) {
   const auto it = operands.find(name);
   if (it != operands.end()) return it->second;
   std::string known;
@@ -73,7 +73,7 @@ const OperandShape& find_operand(const StepCheck& check, const OperandShapes& op
              (known.empty() ? std::string("no operands are") : "defined: " + known) + ")");
 }
 
-void check_broadcast(const StepCheck& check, const std::string& name, const OperandShape& operand,
+void check_broadcast(const StepCheck& check, const std::string& name, const MatrixShape& operand,
                      std::uint32_t rows, std::uint32_t cols) {
   if (broadcast_of(rows, cols, operand.rows, operand.cols)) return;
   check.fail("operand " + quoted(name) + " is " + shape(operand.rows, operand.cols) + ", the matrix at this step is " +
@@ -172,7 +172,7 @@ ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint3
       case StepOp::matmul: {
         check.require(!step.operand.empty(), "needs an operand");
         planned.operand = find_operand(check, operands, step.operand);
-        const OperandShape& p = planned.operand;
+        const MatrixShape& p = planned.operand;
         const std::string named = "operand " + quoted(step.operand) + " is " + shape(p.rows, p.cols);
         if (step.side == MatmulSide::right) {
           check.require(p.rows == cols, named + ", the matrix at this step is " + shape(rows, cols) +
@@ -237,7 +237,7 @@ ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<
     // The operand of this step, checked against what the plan saw.
     const auto operand = [&](bool float64_only) {
       const OperandView view = operands(step.operand);
-      const OperandShape& want = planned.operand;
+      const MatrixShape& want = planned.operand;
       const bool dtype_ok = view.dtype == DType::float64 || (!float64_only && view.dtype == want.dtype);
       if (view.rows != want.rows || view.cols != want.cols || !dtype_ok || (view.data == nullptr && n > 0))
         contract_broken("operand " + quoted(step.operand) + " of step " + std::to_string(i) + " is a " +

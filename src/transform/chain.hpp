@@ -21,23 +21,20 @@
 #include <vector>
 
 #include "shmjob/dtype.hpp"
+#include "shmjob/matrix_shape.hpp"
 #include "transform/operand.hpp"
-#include "transform/step.hpp"
+#include "config/transform_config.hpp"
 
 namespace shmjob::transform {
 
-// What the plan needs to know of an operand: its stored shape and dtype.
-struct OperandShape {
-  std::uint32_t rows = 0, cols = 0;
-  DType dtype = DType::float64;
-};
-using OperandShapes = std::map<std::string, OperandShape, std::less<>>;
+// What the plan needs to know of each operand: its stored shape and dtype, by name.
+using OperandShapes = std::map<std::string, MatrixShape, std::less<>>;
 
 // One step with the matrix shape it reads and writes.
 struct PlannedStep {
   Step step;
   std::uint32_t rows_in = 0, cols_in = 0, rows_out = 0, cols_out = 0;
-  OperandShape operand;  // when step.operand is not empty
+  MatrixShape operand;  // when step.operand is not empty
 };
 
 class ChainPlan {

@@ -13,9 +13,6 @@
 namespace shmjob::transform {
 namespace {
 
-constexpr std::array<std::string_view, static_cast<std::size_t>(kLastReduction) + 1> kNames{
-    "sum", "mean", "min", "max", "count_nonzero"};
-
 // The byte image: magic, rows, cols (u32), reduction bits (u8, 7 zero bytes), count (u64), then
 // the kept arrays in this order: hi, lo, min, max (doubles), nonzero (u64); native byte order.
 constexpr char kMagic[8] = {'S', 'H', 'M', 'J', 'A', 'C', 'C', '1'};
@@ -71,13 +68,6 @@ void read_into(V& values, const std::byte*& p) {
 
 }  // namespace
 
-std::string_view reduction_name(Reduction r) noexcept { return kNames[static_cast<std::size_t>(r)]; }
-
-std::optional<Reduction> parse_reduction(std::string_view name) noexcept {
-  for (std::size_t i = 0; i < kNames.size(); ++i)
-    if (kNames[i] == name) return static_cast<Reduction>(i);
-  return std::nullopt;
-}
 
 Accumulator::Accumulator(std::uint32_t rows, std::uint32_t cols, ReductionSet reductions)
     : rows_(rows), cols_(cols), reductions_(reductions) {

@@ -30,44 +30,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/transform_config.hpp"
 #include "shmjob/dtype.hpp"
 
 namespace shmjob::transform {
-
-enum class Reduction : std::uint8_t { sum, mean, min, max, count_nonzero };
-inline constexpr Reduction kLastReduction = Reduction::count_nonzero;
-
-std::string_view reduction_name(Reduction r) noexcept;  // "sum", ..., "count_nonzero"
-std::optional<Reduction> parse_reduction(std::string_view name) noexcept;
-
-// A subset of the reductions.
-class ReductionSet {
- public:
-  constexpr ReductionSet() noexcept = default;
-  constexpr ReductionSet(std::initializer_list<Reduction> reductions) noexcept {
-    for (const Reduction r : reductions) bits_ |= bit(r);
-  }
-  constexpr ReductionSet& add(Reduction r) noexcept {
-    bits_ |= bit(r);
-    return *this;
-  }
-  constexpr bool contains(Reduction r) const noexcept { return (bits_ & bit(r)) != 0; }
-  constexpr bool empty() const noexcept { return bits_ == 0; }
-  constexpr std::uint8_t bits() const noexcept { return bits_; }
-  static constexpr std::optional<ReductionSet> from_bits(std::uint8_t bits) noexcept {
-    if (bits >> (static_cast<unsigned>(kLastReduction) + 1)) return std::nullopt;
-    ReductionSet set;
-    set.bits_ = bits;
-    return set;
-  }
-  constexpr bool operator==(const ReductionSet&) const noexcept = default;
-
- private:
-  static constexpr std::uint8_t bit(Reduction r) noexcept {
-    return static_cast<std::uint8_t>(1u << static_cast<unsigned>(r));
-  }
-  std::uint8_t bits_ = 0;
-};
 
 class Accumulator {
  public:

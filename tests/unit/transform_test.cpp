@@ -24,7 +24,7 @@
 #include "transform/matmul.hpp"
 #include "transform/reduction.hpp"
 #include "transform/select.hpp"
-#include "transform/step.hpp"
+#include "config/transform_config.hpp"
 #include "transform/transpose.hpp"
 
 namespace shmjob::transform {
