@@ -75,6 +75,43 @@ std::uint32_t first_shard_of_node(MPI_Comm world, const mpi::Communicator& node,
   return static_cast<std::uint32_t>(before);
 }
 
+// Producers of all nodes: each node's rank 0 adds its node's.
+std::uint64_t job_producers(MPI_Comm world, int node_rank, int node_producers) {
+  const int my_producers = node_rank == 0 ? node_producers : 0;
+  int producers = 0;
+  mpi::check(MPI_Allreduce(&my_producers, &producers, 1, MPI_INT, MPI_SUM, world), "MPI_Allreduce");
+  return static_cast<std::uint64_t>(producers);
+}
+
+// The world rank of every rank of the node, by node rank.
+std::vector<int> node_world_ranks(const mpi::Communicator& node, int world_rank) {
+  std::vector<int> world_ranks(static_cast<std::size_t>(node.size()));
+  mpi::check(MPI_Allgather(&world_rank, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node.get()),
+             "MPI_Allgather");
+  return world_ranks;
+}
+
+// This rank's row of the plan record.
+RankPlacement placement_of(int world_rank, const NodeInfo& node, int node_rank, const RankPlan& me,
+                           const BindResult& binding, int pu) {
+  RankPlacement placement{world_rank, node.index, node_rank, static_cast<int>(me.role),
+                          me.role_index, me.lane, me.numa, binding.bound ? 1 : 0,
+                          pu, {}, {}, {}};
+  std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
+  std::snprintf(placement.pus, sizeof placement.pus, "%s", cpu_list(binding.pus).c_str());
+  std::snprintf(placement.binding, sizeof placement.binding, "%s", binding.reason.c_str());
+  return placement;
+}
+
+// Node barrier in the window: finished ranks sleep instead of spinning in MPI_Barrier.
+void wait_for_node(const stages::StageContext& ctx, int node_size) {
+  shm::NodeControl& control = ctx.control();
+  control.ranks_finished.fetch_add(1);
+  control.finished.notify_all();
+  const auto everyone = static_cast<std::uint32_t>(node_size);
+  control.finished.wait_until([&] { return control.ranks_finished.load() == everyone; });
+}
+
 void print_progress(const nlohmann::json& sample) {
   const double t = sample["t"].get<double>();
   const auto done = sample["written"].get<std::uint64_t>();
@@ -122,6 +159,68 @@ std::vector<RankTotals> with_root_peak(std::vector<RankTotals> totals) {
   return totals;
 }
 
+// The outcome and this run's totals; `expected`: the matrices this run had to write.
+metrics::JobSummary job_summary(int code, const metrics::WriterTotals& all, double flow_seconds,
+                                std::uint64_t expected) {
+  metrics::JobSummary summary;
+  summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
+  summary.seconds = flow_seconds;
+  summary.matrices = all.matrices;
+  summary.raw_bytes = all.raw_bytes;
+  summary.compressed_bytes = all.compressed_bytes;
+  summary.expected = expected;
+  return summary;
+}
+
+// The inputs the master lists: none for synthetic data.
+h5::InputList master_inputs(const Config& config, const InputCatalog& catalog) {
+  h5::InputList inputs;
+  if (config.input) {
+    // Absolute paths: the master outlives the working directory the job ran in.
+    for (const std::string& f : catalog.files())
+      inputs.files.push_back(std::filesystem::absolute(f).lexically_normal().string());
+    for (const InputDataset& d : catalog.datasets()) inputs.datasets.push_back(d.path);
+  }
+  return inputs;
+}
+
+// How far an interrupted job got, and how to write the rest.
+void print_interrupted(std::uint64_t in_master, const std::vector<MatrixSet>& sets,
+                       const std::filesystem::path& master) {
+  std::uint64_t expected = 0;
+  for (const MatrixSet& set : sets) expected += set.count;
+  std::fprintf(stderr,
+               "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
+               "and its index lists them\n",
+               static_cast<unsigned long long>(in_master),
+               static_cast<unsigned long long>(expected), printable(master.string()).c_str());
+  std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
+}
+
+// The summary's words for the matrices: each set's shape and dtype, then their source.
+std::string describe_matrices(const std::vector<MatrixSet>& sets, const Config& config,
+                              const InputCatalog& catalog) {
+  std::string what;
+  for (const MatrixSet& set : sets)
+    what += (what.empty() ? "" : ", ") + std::to_string(set.shape.rows) + "x" + std::to_string(set.shape.cols) +
+            " " + std::string(dtype_name(set.shape.dtype));
+  what += config.input ? ", from " + std::to_string(catalog.files().size()) + " input file(s)"
+                       : ", " + std::string(data_kind_name(config.matrices.kind));
+  return what;
+}
+
+// "node 0 <matrices> (<blocks> blocks), node 1 ...": what each node wrote.
+std::string node_shares_text(const nlohmann::json& nodes) {
+  std::string shares;
+  for (const auto& n : nodes) {
+    const auto blocks = n["blocks"].get<std::uint64_t>();
+    shares += (shares.empty() ? "" : ", ") + std::string("node ") + std::to_string(n["node"].get<int>()) + " " +
+              std::to_string(n["matrices"].get<std::uint64_t>()) + " (" + std::to_string(blocks) +
+              (blocks == 1 ? " block)" : " blocks)");
+  }
+  return shares;
+}
+
 }  // namespace
 
 namespace {
@@ -158,16 +257,11 @@ int Job::run() {
   std::optional<stages::Handout> handout;
   if (multinode) {
     claims.emplace(world_);
-    const int my_producers = node_rank == 0 ? layout_.producers : 0;
-    int producers = 0;
-    mpi::check(MPI_Allreduce(&my_producers, &producers, 1, MPI_INT, MPI_SUM, world_), "MPI_Allreduce");
-    handout.emplace(stages::Handout{stages::IdList(work_.todo), static_cast<std::uint64_t>(producers),
-                                    config_.multinode.min_block, &*claims});
+    const std::uint64_t producers = job_producers(world_, node_rank, layout_.producers);
+    handout.emplace(stages::Handout{stages::IdList(work_.todo), producers, config_.multinode.min_block, &*claims});
   }
   const std::uint32_t first_shard = work_.first_shard + first_shard_of_node(world_, node_, layout_.writers);
-  std::vector<int> world_ranks(static_cast<std::size_t>(node_.size()));
-  mpi::check(MPI_Allgather(&world_rank_, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node_.get()),
-             "MPI_Allgather");
+  std::vector<int> world_ranks = node_world_ranks(node_, world_rank_);
 
   // Bind before the segment is allocated and touched: first touch places its pages on the
   // rank's NUMA domain.
@@ -180,95 +274,94 @@ int Job::run() {
   ctx.my_counters().pid.store(static_cast<std::uint64_t>(getpid()));  // for the node's sampler
   window.sync_barrier();
 
-  RankPlacement placement{world_rank_, node.index, node_rank, static_cast<int>(me.role),
-                          me.role_index, me.lane, me.numa, binding.bound ? 1 : 0,
-                          current_pu(topology_), {}, {}, {}};
-  std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
-  std::snprintf(placement.pus, sizeof placement.pus, "%s", cpu_list(binding.pus).c_str());
-  std::snprintf(placement.binding, sizeof placement.binding, "%s", binding.reason.c_str());
-  const std::vector<RankPlacement> placements = gather_to_root(placement, world_);
+  const std::vector<RankPlacement> placements =
+      gather_to_root(placement_of(world_rank_, node, node_rank, me, binding, current_pu(topology_)), world_);
   const nlohmann::json plan_record =
       world_rank_ == 0 ? metrics::plan_json(placements, plan_to_json(plan)) : nlohmann::json();
 
   // From here to the end: a first signal drains the pipeline, a second aborts at once.
   const InterruptHandler interrupt_handler(ctx.control().interrupted, &ctx.my_counters().signal);
+  start_clock(ctx);
+  open_log(ctx, plan_record);
+  const bool show_progress =
+      world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
+  run_watched_stage(ctx, show_progress);
+  if (show_progress) std::fputc('\n', stderr);
+  // The window and the claim counter outlive conclude(): their frees are collectives too.
+  return conclude(ctx, placements);
+}
+
+// Rank 0's clock starts the job: every rank's times count from it.
+void Job::start_clock(stages::StageContext& ctx) {
   start_epoch_ = stages::wall_clock_seconds();
   mpi::check(MPI_Bcast(&start_epoch_, 1, MPI_DOUBLE, 0, world_), "MPI_Bcast");
   ctx.set_start(start_epoch_);
+}
+
+// Node rank 0 opens its node's metrics log; rank 0 starts the job's record with the plan and its
+// notes. A failure aborts the node's pipeline; the ranks agree on it at the end.
+void Job::open_log(const stages::StageContext& ctx, const nlohmann::json& plan_record) {
+  const int node_index = ctx.node_index();
   try {
-    if (node_rank == 0) {
-      const std::filesystem::path path = node_log_path(config_, node.index);
+    if (ctx.node_rank() == 0) {
+      const std::filesystem::path path = node_log_path(config_, node_index);
       // A resumed job's run follows the earlier runs' in node 0's log (after its own job_start);
       // the other nodes' logs hold samples only, so they start afresh.
       using Open = metrics::MetricsLog::Open;
       log_ = std::make_unique<metrics::MetricsLog>(
-          path, !work_.resuming ? Open::create : node.index == 0 ? Open::append : Open::replace);
+          path, !work_.resuming ? Open::create : node_index == 0 ? Open::append : Open::replace);
     }
     if (world_rank_ == 0) {
       log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));
-      for (const std::string& note : plan.notes)
-        log_->append(metrics::event_record(ctx.now(), "warning", "plan", -1, node.index, note));
+      for (const std::string& note : plan_.notes)
+        log_->append(metrics::event_record(ctx.now(), "warning", "plan", -1, node_index, note));
     }
   } catch (const std::exception& e) {
     failure_ = as_failure(e);
     ctx.abort_node();
   }
+}
 
-  const bool show_progress =
-      world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
-  {
-    std::optional<metrics::NodeSampler> node_sampler;
-    std::optional<metrics::PeriodicSampler> sampler;
-    if (log_) {
-      node_sampler.emplace(ctx, node.index, *log_, diagnosis_context(), config_.watchdog.stall_s,
-                           config_.watchdog.abort_s);
-      sampler.emplace(config_.metrics.interval_s, [&] {
-        const nlohmann::json sample = node_sampler->tick();
-        if (show_progress) print_progress(sample);
-        leave_if_stalled(node_sampler->abort_reason());
-      });
-    }
-    // Node rank 1 watches that rank 0's sampler still runs (a stopped rank 0 silences it).
-    std::optional<metrics::SamplerWatch> sampler_watch;
-    std::optional<metrics::PeriodicSampler> sampler_watch_thread;
-    if (node_rank == 1 && config_.watchdog.stall_s + config_.watchdog.abort_s > 0) {
-      sampler_watch.emplace(ctx, node.index, node_log_path(config_, node.index), config_.metrics.interval_s,
-                            config_.watchdog.stall_s, config_.watchdog.abort_s);
-      sampler_watch_thread.emplace(config_.metrics.interval_s, [&] {
-        sampler_watch->tick();
-        leave_if_stalled(sampler_watch->abort_reason());
-      });
-    }
-    if (failure_.code == kExitOk) run_my_stage(ctx);
-    // Node barrier in the window: finished ranks sleep instead of spinning in MPI_Barrier.
-    shm::NodeControl& control = ctx.control();
-    control.ranks_finished.fetch_add(1);
-    control.finished.notify_all();
-    const auto everyone = static_cast<std::uint32_t>(node_.size());
-    control.finished.wait_until([&] { return control.ranks_finished.load() == everyone; });
-  }  // the sampler takes its last sample here
-  if (show_progress) std::fputc('\n', stderr);
+// This rank's stage (unless the setup failed) under the node's samplers, then the wait for the
+// node's other ranks. The samplers take their last sample on the way out.
+void Job::run_watched_stage(const stages::StageContext& ctx, bool show_progress) {
+  const int node_index = ctx.node_index();
+  std::optional<metrics::NodeSampler> node_sampler;
+  std::optional<metrics::PeriodicSampler> sampler;
+  if (log_) {
+    node_sampler.emplace(ctx, node_index, *log_, diagnosis_context(), config_.watchdog.stall_s,
+                         config_.watchdog.abort_s);
+    sampler.emplace(config_.metrics.interval_s, [&] {
+      const nlohmann::json sample = node_sampler->tick();
+      if (show_progress) print_progress(sample);
+      leave_if_stalled(node_sampler->abort_reason());
+    });
+  }
+  // Node rank 1 watches that rank 0's sampler still runs (a stopped rank 0 silences it).
+  std::optional<metrics::SamplerWatch> sampler_watch;
+  std::optional<metrics::PeriodicSampler> sampler_watch_thread;
+  if (ctx.node_rank() == 1 && config_.watchdog.stall_s + config_.watchdog.abort_s > 0) {
+    sampler_watch.emplace(ctx, node_index, node_log_path(config_, node_index), config_.metrics.interval_s,
+                          config_.watchdog.stall_s, config_.watchdog.abort_s);
+    sampler_watch_thread.emplace(config_.metrics.interval_s, [&] {
+      sampler_watch->tick();
+      leave_if_stalled(sampler_watch->abort_reason());
+    });
+  }
+  if (failure_.code == kExitOk) run_my_stage(ctx);
+  wait_for_node(ctx, node_.size());
+}
+
+// The end on every rank: the flow time, the totals, the agreed exit code and the shards' parts
+// reach rank 0, which writes the master and the summary (finish_on_root); its code is the job's.
+int Job::conclude(const stages::StageContext& ctx, const std::vector<RankPlacement>& placements) {
   const double my_flow_end = ctx.now();
   double flow_seconds = 0;
   mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
 
   const std::vector<RankTotals> totals = gather_to_root(metrics::rank_totals(ctx.my_counters()), world_);
-  int code = agree(world_, failure_);
-  // A signal on any node makes the job "interrupted" (unless it failed).
-  const int interrupted_here = static_cast<int>(ctx.control().interrupted.load());
-  int interrupted = 0;
-  mpi::check(MPI_Allreduce(&interrupted_here, &interrupted, 1, MPI_INT, MPI_MAX, world_), "MPI_Allreduce");
-  if (code == kExitOk && interrupted != 0) code = kExitInterrupted;
-
-  std::vector<ShardPartRecord> my_parts;
-  const auto shard = first_shard + static_cast<std::uint32_t>(me.role_index);
-  // Several nodes: a writer's shard exists only if it got a matrix.
-  if (me.role == Role::writer && (!handout || writer_totals_.matrices > 0))
-    for (int s = 0; s < static_cast<int>(sets_.size()); ++s) {
-      const stages::IdRange r = ctx.shard_span(me.role_index, s);
-      my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
-    }
-  const std::vector<ShardPartRecord> shards = gatherv_to_root(my_parts, world_);
+  int code = agreed_code(ctx);
+  const std::vector<ShardPartRecord> shards = gatherv_to_root(my_shard_parts(ctx), world_);
   const std::vector<metrics::WriterTotals> writers = gather_to_root(writer_totals_, world_);
   if (world_rank_ == 0) {
     try {
@@ -281,6 +374,31 @@ int Job::run() {
   }
   mpi::check(MPI_Bcast(&code, 1, MPI_INT, 0, world_), "MPI_Bcast");
   return code;
+}
+
+// The exit code every rank agrees on (before rank 0's own end).
+int Job::agreed_code(const stages::StageContext& ctx) {
+  int code = agree(world_, failure_);
+  // A signal on any node makes the job "interrupted" (unless it failed).
+  const int interrupted_here = static_cast<int>(ctx.control().interrupted.load());
+  int interrupted = 0;
+  mpi::check(MPI_Allreduce(&interrupted_here, &interrupted, 1, MPI_INT, MPI_MAX, world_), "MPI_Allreduce");
+  if (code == kExitOk && interrupted != 0) code = kExitInterrupted;
+  return code;
+}
+
+// A writer's part of each set in its shard; none for other ranks.
+std::vector<ShardPartRecord> Job::my_shard_parts(const stages::StageContext& ctx) const {
+  const RankPlan& me = ctx.me();
+  std::vector<ShardPartRecord> my_parts;
+  const auto shard = ctx.first_shard() + static_cast<std::uint32_t>(me.role_index);
+  // Several nodes: a writer's shard exists only if it got a matrix.
+  if (me.role == Role::writer && (ctx.handout() == nullptr || writer_totals_.matrices > 0))
+    for (int s = 0; s < static_cast<int>(sets_.size()); ++s) {
+      const stages::IdRange r = ctx.shard_span(me.role_index, s);
+      my_parts.push_back({shard, static_cast<std::uint32_t>(s), r.first, r.count});
+    }
+  return my_parts;
 }
 
 nlohmann::json Job::topology_json() const {
@@ -328,20 +446,12 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
 void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
                          const std::vector<RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
                          const std::vector<ShardPartRecord>& parts, double flow_seconds) {
-  metrics::JobSummary summary;
   const bool written = code == kExitOk || code == kExitInterrupted;
-  summary.status = code == kExitOk ? "complete" : code == kExitInterrupted ? "interrupted" : "failed";
-  summary.seconds = flow_seconds;
   metrics::WriterTotals all;
   for (const metrics::WriterTotals& w : writers) all.merge(w);
-  summary.matrices = all.matrices;
-  summary.raw_bytes = all.raw_bytes;
-  summary.compressed_bytes = all.compressed_bytes;
-  summary.expected = work_.todo_count();  // this run's share: with resume, what was missing
-  // The master covers the earlier runs' intact matrices (resume) and this run's.
-  std::vector<h5::ShardInfo> shards = work_.prior.shards;
+  // This run's share: with resume, what was missing.
+  metrics::JobSummary summary = job_summary(code, all, flow_seconds, work_.todo_count());
   const std::vector<h5::ShardInfo> new_shards = shard_infos(config_.job, sets_.size(), parts);
-  shards.insert(shards.end(), new_shards.begin(), new_shards.end());
   metrics::RatioDistribution ratios(all.ratio_min, all.ratio_max);
   std::uint64_t in_master = 0;  // earlier runs' matrices and this run's
 
@@ -349,58 +459,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     if (code == kExitOk && summary.matrices != summary.expected)
       throw Error(std::to_string(summary.matrices) + " matrices were written for the " +
                   std::to_string(summary.expected) + " this run had to write (lost matrices)");
-    nlohmann::json shard_names = nlohmann::json::array();
-    for (const auto& s : shards) shard_names.push_back(s.file_name);
-    const double end = stages::wall_clock_seconds();
-    std::map<std::string, std::string> attributes{
-        {"status", summary.status},
-        {"job", config_.job},
-        {"shmjob_version", version()},
-        {"versions", metrics::library_versions().dump()},
-        {"config", to_json(config_).dump()},
-        {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
-        {"shards", shard_names.dump()},
-        {"datasets", resume::sets_to_json(sets_).dump()},
-        {"start_time", metrics::iso_time_utc(start_epoch_)},
-        {"end_time", metrics::iso_time_utc(end)},
-        {"source", config_.input ? "hdf5" : "synthetic"}};
-    if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().shape.dtype);
-    if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
-    h5::InputList inputs;
-    if (config_.input) {
-      // Absolute paths: the master outlives the working directory the job ran in.
-      for (const std::string& f : catalog_.files())
-        inputs.files.push_back(std::filesystem::absolute(f).lexically_normal().string());
-      for (const InputDataset& d : catalog_.datasets()) inputs.datasets.push_back(d.path);
-    }
-    // The master's index: the rows of this run's shards (each shard's own index, sorted by id)
-    // and the rows kept from earlier runs, merged by id. Every id at most once, and all of them
-    // in a complete job: what the writers of all nodes wrote must add up (with several nodes no
-    // writer knows its ids in advance).
-    h5::IndexMerge merge;
-    merge.add_rows(work_.prior.kept);  // input 0; sorted by id (resume::combine)
-    for (const h5::ShardInfo& s : new_shards) merge.add_shard(config_.output_dir / s.file_name);
-    std::uint64_t this_run = 0;
-    IndexRow last{};
-    const auto next_row = [&](IndexRow& row) {
-      std::size_t input = 0;
-      if (!merge.next(row, input)) return false;
-      if (in_master > 0 && row.id == last.id)
-        throw Error("matrix " + std::to_string(row.id) + " was written twice (shards " +
-                    std::to_string(last.shard) + " and " + std::to_string(row.shard) + ")");
-      last = row;
-      ++in_master;
-      if (input > 0) {
-        ++this_run;
-        ratios.add(row);
-      }
-      return true;
-    };
-    h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes, [&] {
-      if (this_run != summary.matrices)
-        throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
-                    std::to_string(summary.matrices));
-    });
+    in_master = write_master_file(summary, placements, new_shards, ratios);
   }
   summary.wall_seconds = stages::wall_clock_seconds() - start_epoch_;
   try {
@@ -411,23 +470,81 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   } catch (const std::exception&) {
     if (written) throw;  // else the job's own error (e.g. the disk is full) is the one to report
   }
-  if (code == kExitInterrupted) {
-    std::uint64_t expected = 0;
-    for (const MatrixSet& set : sets_) expected += set.count;
-    std::fprintf(stderr,
-                 "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
-                 "and its index lists them\n",
-                 static_cast<unsigned long long>(in_master),
-                 static_cast<unsigned long long>(expected), printable(config_.master_path().string()).c_str());
-    std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
-  }
+  if (code == kExitInterrupted) print_interrupted(in_master, sets_, config_.master_path());
   if (code != kExitOk || options_.quiet) return;
-  std::string what;
-  for (const MatrixSet& set : sets_)
-    what += (what.empty() ? "" : ", ") + std::to_string(set.shape.rows) + "x" + std::to_string(set.shape.cols) +
-            " " + std::string(dtype_name(set.shape.dtype));
-  what += config_.input ? ", from " + std::to_string(catalog_.files().size()) + " input file(s)"
-                        : ", " + std::string(data_kind_name(config_.matrices.kind));
+  print_summary(summary, in_master, placements, totals, writers);
+}
+
+// The master covers the earlier runs' intact matrices (resume) and this run's, in `new_shards`.
+// Adds this run's matrices to `ratios`; returns how many matrices the master's index lists.
+std::uint64_t Job::write_master_file(const metrics::JobSummary& summary, const std::vector<RankPlacement>& placements,
+                                     const std::vector<h5::ShardInfo>& new_shards,
+                                     metrics::RatioDistribution& ratios) const {
+  std::vector<h5::ShardInfo> shards = work_.prior.shards;
+  shards.insert(shards.end(), new_shards.begin(), new_shards.end());
+  const std::map<std::string, std::string> attributes = master_attributes(summary.status, shards, placements);
+  const h5::InputList inputs = master_inputs(config_, catalog_);
+  // The master's index: the rows of this run's shards (each shard's own index, sorted by id)
+  // and the rows kept from earlier runs, merged by id. Every id at most once, and all of them
+  // in a complete job: what the writers of all nodes wrote must add up (with several nodes no
+  // writer knows its ids in advance).
+  h5::IndexMerge merge;
+  merge.add_rows(work_.prior.kept);  // input 0; sorted by id (resume::combine)
+  for (const h5::ShardInfo& s : new_shards) merge.add_shard(config_.output_dir / s.file_name);
+  std::uint64_t in_master = 0;
+  std::uint64_t this_run = 0;
+  IndexRow last{};
+  const auto next_row = [&](IndexRow& row) {
+    std::size_t input = 0;
+    if (!merge.next(row, input)) return false;
+    if (in_master > 0 && row.id == last.id)
+      throw Error("matrix " + std::to_string(row.id) + " was written twice (shards " +
+                  std::to_string(last.shard) + " and " + std::to_string(row.shard) + ")");
+    last = row;
+    ++in_master;
+    if (input > 0) {
+      ++this_run;
+      ratios.add(row);
+    }
+    return true;
+  };
+  h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes, [&] {
+    if (this_run != summary.matrices)
+      throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
+                  std::to_string(summary.matrices));
+  });
+  return in_master;
+}
+
+// The master's root attributes: what the job was, how it ran and where its matrices are.
+std::map<std::string, std::string> Job::master_attributes(const std::string& status,
+                                                          const std::vector<h5::ShardInfo>& shards,
+                                                          const std::vector<RankPlacement>& placements) const {
+  nlohmann::json shard_names = nlohmann::json::array();
+  for (const auto& s : shards) shard_names.push_back(s.file_name);
+  const double end = stages::wall_clock_seconds();
+  std::map<std::string, std::string> attributes{
+      {"status", status},
+      {"job", config_.job},
+      {"shmjob_version", version()},
+      {"versions", metrics::library_versions().dump()},
+      {"config", to_json(config_).dump()},
+      {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
+      {"shards", shard_names.dump()},
+      {"datasets", resume::sets_to_json(sets_).dump()},
+      {"start_time", metrics::iso_time_utc(start_epoch_)},
+      {"end_time", metrics::iso_time_utc(end)},
+      {"source", config_.input ? "hdf5" : "synthetic"}};
+  if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().shape.dtype);
+  if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
+  return attributes;
+}
+
+// The summary on stdout of a job that completed.
+void Job::print_summary(const metrics::JobSummary& summary, std::uint64_t in_master,
+                        const std::vector<RankPlacement>& placements, const std::vector<RankTotals>& totals,
+                        const std::vector<metrics::WriterTotals>& writers) const {
+  const std::string what = describe_matrices(sets_, config_, catalog_);
   std::printf(
       "shmjob: job \"%s\" complete: %llu matrices (%s) in %.2f s\n"
       "  %.1f matrices/s, %.1f MB/s in, %.1f MB/s out, compression ratio %.2f\n"
@@ -441,16 +558,8 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
     std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %llu\n",
                 work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices),
                 static_cast<unsigned long long>(in_master));
-  if (const nlohmann::json nodes = metrics::node_shares(placements, totals, writers); nodes.size() > 1) {
-    std::string shares;
-    for (const auto& n : nodes) {
-      const auto blocks = n["blocks"].get<std::uint64_t>();
-      shares += (shares.empty() ? "" : ", ") + std::string("node ") + std::to_string(n["node"].get<int>()) + " " +
-                std::to_string(n["matrices"].get<std::uint64_t>()) + " (" + std::to_string(blocks) +
-                (blocks == 1 ? " block)" : " blocks)");
-    }
-    std::printf("  %zu nodes, matrices written per node: %s\n", nodes.size(), shares.c_str());
-  }
+  if (const nlohmann::json nodes = metrics::node_shares(placements, totals, writers); nodes.size() > 1)
+    std::printf("  %zu nodes, matrices written per node: %s\n", nodes.size(), node_shares_text(nodes).c_str());
   std::printf("  placement: %zu lane(s), pinning %s (%s)\n", plan_.lanes.size(),
               std::string(pinning_mode_name(plan_.pinning)).c_str(), plan_.pinning_reason.c_str());
   for (const std::string& note : plan_.notes) std::printf("  note: %s\n", note.c_str());

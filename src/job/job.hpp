@@ -4,7 +4,9 @@
 // totals, and on rank 0 write the master file, the job_end record and the summary.
 #include <mpi.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -23,6 +25,7 @@
 namespace shmjob {
 
 namespace stages { class StageContext; }
+namespace h5 { struct ShardInfo; }
 
 // One writer's part of one matrix set, gathered on rank 0 for the master's virtual datasets.
 struct ShardPartRecord {
@@ -41,12 +44,31 @@ class Job {
   int run();
 
  private:
+  // run()'s steps after the setup, in order; those that talk to other ranks run on every rank.
+  void start_clock(stages::StageContext& ctx);
+  void open_log(const stages::StageContext& ctx, const nlohmann::json& plan_record);
+  void run_watched_stage(const stages::StageContext& ctx, bool show_progress);
   void run_my_stage(const stages::StageContext& ctx);
+  int conclude(const stages::StageContext& ctx, const std::vector<metrics::RankPlacement>& placements);
+  int agreed_code(const stages::StageContext& ctx);
+  std::vector<ShardPartRecord> my_shard_parts(const stages::StageContext& ctx) const;
   nlohmann::json topology_json() const;                    // for the start record
   metrics::DiagnosisContext diagnosis_context() const;     // for the bottleneck verdict
   void finish_on_root(int code, const std::vector<metrics::RankPlacement>& placements,
                       const std::vector<metrics::RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
                       const std::vector<ShardPartRecord>& parts, double flow_seconds);
+  // finish_on_root()'s steps.
+  std::uint64_t write_master_file(const metrics::JobSummary& summary,
+                                  const std::vector<metrics::RankPlacement>& placements,
+                                  const std::vector<h5::ShardInfo>& new_shards,
+                                  metrics::RatioDistribution& ratios) const;
+  std::map<std::string, std::string> master_attributes(const std::string& status,
+                                                       const std::vector<h5::ShardInfo>& shards,
+                                                       const std::vector<metrics::RankPlacement>& placements) const;
+  void print_summary(const metrics::JobSummary& summary, std::uint64_t in_master,
+                     const std::vector<metrics::RankPlacement>& placements,
+                     const std::vector<metrics::RankTotals>& totals,
+                     const std::vector<metrics::WriterTotals>& writers) const;
 
   const Config& config_;
   const std::vector<MatrixSet>& sets_;

@@ -84,59 +84,39 @@ std::vector<VerifyProblem> merged(std::vector<VerifyProblem> problems) {
   return out;
 }
 
-}  // namespace
-
-std::string VerifyProblem::text() const {
-  std::string t;
-  if (first_id && (!last_id || *last_id == *first_id))
-    t = "matrix " + std::to_string(*first_id) + ": ";
-  else if (first_id)
-    t = "matrices " + std::to_string(*first_id) + ".." + std::to_string(*last_id) + ": ";
-  if (!file.empty()) t += file + ": ";
-  return t + what;
+// A problem of matrix `id`, or of the whole output (nullopt).
+void add_problem(std::vector<VerifyProblem>& problems, std::optional<std::uint64_t> id, std::string file,
+                 std::string what) {
+  problems.push_back({id, id, std::move(file), std::move(what)});
 }
 
-VerifyReport verify_output(const std::filesystem::path& path) {
-  VerifyReport report;
-  report.master = find_master(path);
-  const std::string master = report.master.string();
-  std::vector<VerifyProblem> problems;
-  const auto add = [&](std::optional<std::uint64_t> id, std::string file, std::string what) {
-    problems.push_back({id, id, std::move(file), std::move(what)});
-  };
-
-  std::optional<Reader> reader;
-  try {
-    reader.emplace(report.master, ReaderOptions{0, true});
-  } catch (const std::exception& e) {
-    add(std::nullopt, master, std::string("cannot be read: ") + e.what());
-    report.problems = std::move(problems);
-    return report;
-  }
-  const Reader& r = *reader;
-  report.status = r.status();
-  report.matrices = r.count();
-  if (report.status != "complete")
-    add(std::nullopt, master, "status is '" + report.status + "', not 'complete' (the job did not finish)");
-
-  // The index: every id of every set exactly once.
+// The index: every id of every set exactly once.
+void check_index(const Reader& r, const std::string& master, std::vector<VerifyProblem>& problems) {
   const std::vector<IndexRow>& rows = r.index();
   for (const MatrixSetInfo& s : r.sets()) {
     for (std::uint64_t id = s.first_id; id < s.first_id + s.count; ++id) {
       const auto [lo, hi] = std::equal_range(rows.begin(), rows.end(), IndexRow{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
                                              [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
-      if (lo == hi) add(id, master, "missing from the index");
-      if (hi - lo > 1) add(id, master, "listed " + std::to_string(hi - lo) + " times in the index");
+      if (lo == hi) add_problem(problems, id, master, "missing from the index");
+      if (hi - lo > 1)
+        add_problem(problems, id, master, "listed " + std::to_string(hi - lo) + " times in the index");
     }
   }
   for (const IndexRow& row : rows)
-    if (row.id >= r.count()) add(row.id, master, "the index lists an id outside the job's range");
+    if (row.id >= r.count())
+      add_problem(problems, row.id, master, "the index lists an id outside the job's range");
+}
 
-  // Shards: present and openable.
-  std::map<std::uint32_t, std::string> bad_shards;  // shard -> problem
+// The shards the index names.
+std::set<std::uint32_t> indexed_shards(const std::vector<IndexRow>& rows) {
   std::set<std::uint32_t> shard_numbers;
   for (const IndexRow& row : rows) shard_numbers.insert(row.shard);
-  report.shards = shard_numbers.size();
+  return shard_numbers;
+}
+
+// Shards: present and openable. Returns the problem of each one that is not.
+std::map<std::uint32_t, std::string> bad_shards_of(const Reader& r, const std::set<std::uint32_t>& shard_numbers) {
+  std::map<std::uint32_t, std::string> bad_shards;  // shard -> problem
   for (const std::uint32_t shard : shard_numbers) {
     std::filesystem::path file;
     try {
@@ -162,16 +142,20 @@ VerifyReport verify_output(const std::filesystem::path& path) {
     }
     H5Fclose(f);
   }
+  return bad_shards;
+}
 
-  // The VDS of each set maps every indexed id to its shard file and row.
+// The VDS of each set maps every indexed id to its shard file and row.
+void check_vds(const Reader& r, const std::filesystem::path& master_path, std::vector<VerifyProblem>& problems) {
+  const std::string master = master_path.string();
   for (const MatrixSetInfo& s : r.sets()) {
     std::string error;
-    const std::vector<VdsBlock> blocks = vds_blocks(report.master, s.name, error);
+    const std::vector<VdsBlock> blocks = vds_blocks(master_path, s.name, error);
     if (!error.empty()) {
-      add(std::nullopt, master, "virtual dataset " + s.name + ": " + error);
+      add_problem(problems, std::nullopt, master, "virtual dataset " + s.name + ": " + error);
       continue;
     }
-    for (const IndexRow& row : rows) {
+    for (const IndexRow& row : r.index()) {
       if (row.id < s.first_id || row.id >= s.first_id + s.count) continue;
       const std::uint64_t pos = row.id - s.first_id;
       const auto b = std::find_if(blocks.begin(), blocks.end(),
@@ -182,51 +166,61 @@ VerifyReport verify_output(const std::filesystem::path& path) {
       } catch (const std::exception&) {
       }
       if (b == blocks.end())
-        add(row.id, master, "virtual dataset " + s.name + " does not map this id");
+        add_problem(problems, row.id, master, "virtual dataset " + s.name + " does not map this id");
       else if (b->file != shard_name || b->dataset != "/" + s.name)
-        add(row.id, master, "virtual dataset " + s.name + " maps this id to " + b->file + ":" + b->dataset +
-                                ", the index says " + shard_name + ":/" + s.name);
+        add_problem(problems, row.id, master,
+                    "virtual dataset " + s.name + " maps this id to " + b->file + ":" + b->dataset +
+                        ", the index says " + shard_name + ":/" + s.name);
       else if (pos - b->start + b->source_start != row.row)  // the same offset for a whole block: ids merge
-        add(row.id, master, "virtual dataset " + s.name + " maps this id to a row off by " +
-                                std::to_string(static_cast<std::int64_t>(pos - b->start + b->source_start - row.row)) +
-                                " from the index row in " + shard_name);
+        add_problem(problems, row.id, master,
+                    "virtual dataset " + s.name + " maps this id to a row off by " +
+                        std::to_string(static_cast<std::int64_t>(pos - b->start + b->source_start - row.row)) +
+                        " from the index row in " + shard_name);
     }
   }
+}
 
-  // Every indexed matrix in a usable shard: chunks stored with the indexed size, decodable, CRC.
-  // The Reader is thread-safe and decodes outside its HDF5 lock: one worker per core.
-  const auto check_matrix = [&](const IndexRow& row, std::vector<VerifyProblem>& found) {
-    const auto note = [&](std::string file, std::string what) { found.push_back({row.id, row.id, std::move(file), std::move(what)}); };
-    if (const auto bad = bad_shards.find(row.shard); bad != bad_shards.end()) {
-      std::string file;
-      try {
-        file = r.shard_path(row.shard).string();
-      } catch (const std::exception&) {
-      }
-      note(file, bad->second);
-      return false;
-    }
+// One indexed matrix: in a usable shard, chunks stored with the indexed size, decodable, CRC.
+// True if it was read.
+bool check_matrix(const Reader& r, const IndexRow& row, const std::map<std::uint32_t, std::string>& bad_shards,
+                  const std::string& master, std::vector<VerifyProblem>& found) {
+  if (const auto bad = bad_shards.find(row.shard); bad != bad_shards.end()) {
+    std::string file;
     try {
-      const MatrixSetInfo& s = r.set_of(row.id);
-      const std::string file = r.shard_path(row.shard).string();
-      const std::uint64_t raw = std::uint64_t{s.shape.rows} * s.shape.cols * dtype_size(s.shape.dtype);
-      if (row.raw_bytes != raw)
-        note(master, "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " + std::to_string(raw));
-      const std::uint64_t stored = r.stored_bytes(row.id);
-      if (stored != row.compressed_bytes)
-        note(file, "chunks hold " + std::to_string(stored) + " bytes, the index says " +
-                       std::to_string(row.compressed_bytes));
-      r.read(row.id);
-      return true;
-    } catch (const std::exception& e) {
-      std::string message = e.what();
-      // Reader messages start with "matrix <id>: "; the problem line adds that itself.
-      const std::string prefix = "matrix " + std::to_string(row.id) + ": ";
-      if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
-      note("", message);
-      return false;
+      file = r.shard_path(row.shard).string();
+    } catch (const std::exception&) {
     }
-  };
+    add_problem(found, row.id, file, bad->second);
+    return false;
+  }
+  try {
+    const MatrixSetInfo& s = r.set_of(row.id);
+    const std::string file = r.shard_path(row.shard).string();
+    const std::uint64_t raw = std::uint64_t{s.shape.rows} * s.shape.cols * dtype_size(s.shape.dtype);
+    if (row.raw_bytes != raw)
+      add_problem(found, row.id, master,
+                  "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " + std::to_string(raw));
+    const std::uint64_t stored = r.stored_bytes(row.id);
+    if (stored != row.compressed_bytes)
+      add_problem(found, row.id, file, "chunks hold " + std::to_string(stored) + " bytes, the index says " +
+                                           std::to_string(row.compressed_bytes));
+    r.read(row.id);
+    return true;
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    // Reader messages start with "matrix <id>: "; the problem line adds that itself.
+    const std::string prefix = "matrix " + std::to_string(row.id) + ": ";
+    if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+    add_problem(found, row.id, "", message);
+    return false;
+  }
+}
+
+// Every indexed matrix (check_matrix). The Reader is thread-safe and decodes outside its HDF5
+// lock: one worker per core. Returns how many matrices were read.
+std::uint64_t check_matrices(const Reader& r, const std::map<std::uint32_t, std::string>& bad_shards,
+                             const std::string& master, std::vector<VerifyProblem>& problems) {
+  const std::vector<IndexRow>& rows = r.index();
   std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> read_ok{0};
   std::mutex found_mutex;
@@ -235,7 +229,7 @@ VerifyReport verify_output(const std::filesystem::path& path) {
     h5::silence_hdf5_errors();
     std::vector<VerifyProblem> found;
     for (std::size_t i; (i = next.fetch_add(1)) < rows.size();)
-      if (check_matrix(rows[i], found)) ++read_ok;
+      if (check_matrix(r, rows[i], bad_shards, master, found)) ++read_ok;
     const std::lock_guard lock(found_mutex);
     problems.insert(problems.end(), found.begin(), found.end());
   };
@@ -244,7 +238,48 @@ VerifyReport verify_output(const std::filesystem::path& path) {
   for (unsigned w = 1; w < workers; ++w) threads.emplace_back(worker);
   worker();
   for (std::thread& t : threads) t.join();
-  report.matrices_read = read_ok.load();
+  return read_ok.load();
+}
+
+}  // namespace
+
+std::string VerifyProblem::text() const {
+  std::string t;
+  if (first_id && (!last_id || *last_id == *first_id))
+    t = "matrix " + std::to_string(*first_id) + ": ";
+  else if (first_id)
+    t = "matrices " + std::to_string(*first_id) + ".." + std::to_string(*last_id) + ": ";
+  if (!file.empty()) t += file + ": ";
+  return t + what;
+}
+
+VerifyReport verify_output(const std::filesystem::path& path) {
+  VerifyReport report;
+  report.master = find_master(path);
+  const std::string master = report.master.string();
+  std::vector<VerifyProblem> problems;
+
+  std::optional<Reader> reader;
+  try {
+    reader.emplace(report.master, ReaderOptions{0, true});
+  } catch (const std::exception& e) {
+    add_problem(problems, std::nullopt, master, std::string("cannot be read: ") + e.what());
+    report.problems = std::move(problems);
+    return report;
+  }
+  const Reader& r = *reader;
+  report.status = r.status();
+  report.matrices = r.count();
+  if (report.status != "complete")
+    add_problem(problems, std::nullopt, master,
+                "status is '" + report.status + "', not 'complete' (the job did not finish)");
+
+  check_index(r, master, problems);
+  const std::set<std::uint32_t> shard_numbers = indexed_shards(r.index());
+  report.shards = shard_numbers.size();
+  const std::map<std::uint32_t, std::string> bad_shards = bad_shards_of(r, shard_numbers);
+  check_vds(r, report.master, problems);
+  report.matrices_read = check_matrices(r, bad_shards, master, problems);
   report.problems = merged(std::move(problems));
   return report;
 }

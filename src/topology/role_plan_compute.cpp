@@ -529,42 +529,43 @@ std::string stage_key(int which) {
   return kKeys[which];
 }
 
-}  // namespace
+// compute_role_plan()'s steps ------------------------------------------------------------
 
-RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& allowed,
-                           const Config& config) {
-  const int n = num(allowed.size());
-  resolve_layout(config, n);  // the node-level checks and messages (too few ranks, ...)
-  if (view.core_count() == 0) throw TopologyError("the topology has no cores");
-
-  RolePlan plan;
-  plan.topology = view.summary();
-  const Inputs in = normalise(view, allowed, plan.notes);
-
-  // Step 2: how many lanes, over which domains.
-  std::vector<int> used;  // view domain indexes with usable cores, machine order
-  for (Size d = 0; d < view.numa.size(); ++d)
+// View domains with usable cores, machine order.
+std::vector<int> used_domains(const Inputs& in) {
+  std::vector<int> used;
+  for (Size d = 0; d < in.usable_cores.size(); ++d)
     if (in.usable_cores[d] > 0) used.push_back(num(d));
-  const int domains = num(used.size());
-  int max_lanes = std::min(domains, n / kMinLaneRanks);
-  std::string why_fewer;
-  if (max_lanes < domains)
-    why_fewer = std::to_string(n) + " ranks allow at most " + std::to_string(max_lanes) +
-                " lane" + (max_lanes == 1 ? "" : "s") + " of " + std::to_string(kMinLaneRanks) +
-                "+ ranks";
-  const std::optional<int> explicit_counts[] = {config.stages.producers, config.stages.compressors,
-                                                config.stages.writers};
-  for (int s = 0; s < 3; ++s)
-    if (explicit_counts[s] && *explicit_counts[s] < max_lanes) {
-      max_lanes = *explicit_counts[s];
-      why_fewer = stage_key(s) + " = " + std::to_string(max_lanes) + " allows at most " +
-                  std::to_string(max_lanes) + " lane" + (max_lanes == 1 ? "" : "s");
-    }
+  return used;
+}
 
-  // Expected ranks per domain: confined ranks count fully, free ranks by the domain's share of
-  // the cores they may use.
+struct LaneLimit {
+  int max_lanes = 0;
+  std::string why_fewer;  // why fewer lanes than domains; "" when not
+};
+
+// The most lanes the rank count and the explicit stage counts allow.
+LaneLimit lane_limit(int n, int domains, const StageCounts& stages) {
+  LaneLimit limit;
+  limit.max_lanes = std::min(domains, n / kMinLaneRanks);
+  if (limit.max_lanes < domains)
+    limit.why_fewer = std::to_string(n) + " ranks allow at most " + std::to_string(limit.max_lanes) + " lane" +
+                      (limit.max_lanes == 1 ? "" : "s") + " of " + std::to_string(kMinLaneRanks) + "+ ranks";
+  const std::optional<int> explicit_counts[] = {stages.producers, stages.compressors, stages.writers};
+  for (int s = 0; s < 3; ++s)
+    if (explicit_counts[s] && *explicit_counts[s] < limit.max_lanes) {
+      limit.max_lanes = *explicit_counts[s];
+      limit.why_fewer = stage_key(s) + " = " + std::to_string(limit.max_lanes) + " allows at most " +
+                        std::to_string(limit.max_lanes) + " lane" + (limit.max_lanes == 1 ? "" : "s");
+    }
+  return limit;
+}
+
+// Expected ranks per used domain: confined ranks count fully, free ranks by the domain's share of
+// the cores they may use.
+std::vector<double> domain_weights(const Inputs& in, const std::vector<int>& used) {
   std::vector<double> weight(used.size(), 0.0);
-  std::vector<int> position(view.numa.size(), -1);
+  std::vector<int> position(in.usable_cores.size(), -1);
   for (Size u = 0; u < used.size(); ++u) position[sz(used[u])] = num(u);
   for (const RankInput& r : in.ranks) {
     int cores = 0;
@@ -572,20 +573,32 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     for (int d : r.domains)
       weight[sz(position[sz(d)])] += static_cast<double>(in.usable_cores[sz(d)]) / cores;
   }
+  return weight;
+}
 
-  std::vector<int> lane_of_domain(view.numa.size(), -1);
-  std::vector<int> lane_of_rank;
-  std::vector<LaneStages> stages;
+struct Lanes {
+  int count = 0;
+  std::vector<int> lane_of_domain;  // per view domain; -1: no usable core
+  std::vector<int> lane_of_rank;    // per node rank
+  std::vector<LaneStages> stages;   // per lane
+};
+
+// Steps 2 and 3: the most lanes, at most `max_lanes`, that work: each lane gets kMinLaneRanks
+// ranks, a core per rank while the node has one for each, and a share of the stage counts.
+Lanes choose_lanes(const Inputs& in, const std::vector<int>& used, int max_lanes, int n, const Config& config) {
+  const std::vector<double> weight = domain_weights(in, used);
+  Lanes chosen;
+  chosen.lane_of_domain.assign(in.usable_cores.size(), -1);
   int lanes = max_lanes;
   for (; lanes >= 1; --lanes) {
     const std::vector<int> group = partition(weight, lanes);
-    std::fill(lane_of_domain.begin(), lane_of_domain.end(), -1);
+    std::fill(chosen.lane_of_domain.begin(), chosen.lane_of_domain.end(), -1);
     std::vector<int> lane_cores(sz(lanes), 0);
     for (Size u = 0; u < used.size(); ++u) {
-      lane_of_domain[sz(used[u])] = group[u];
+      chosen.lane_of_domain[sz(used[u])] = group[u];
       lane_cores[sz(group[u])] += in.usable_cores[sz(used[u])];
     }
-    auto assigned = distribute(in, lane_of_domain, lane_cores, lanes);
+    auto assigned = distribute(in, chosen.lane_of_domain, lane_cores, lanes);
     if (!assigned) continue;
     std::vector<int> sizes(sz(lanes), 0);
     for (int g : *assigned) ++sizes[sz(g)];
@@ -596,22 +609,30 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     if (crowded) continue;
     auto split = split_stages(config.stages, sizes, lane_cores, config.input.has_value());
     if (!split) continue;
-    lane_of_rank = std::move(*assigned);
-    stages = std::move(*split);
+    chosen.lane_of_rank = std::move(*assigned);
+    chosen.stages = std::move(*split);
     break;
   }
   // One lane always works: resolve_layout() accepted the node.
   if (lanes < 1) throw std::logic_error("compute_role_plan: no lane fits although the node does");
-  if (lanes < max_lanes)
-    why_fewer = (why_fewer.empty() ? "" : why_fewer + "; ") + "with " +
-                std::to_string(max_lanes) +
+  chosen.count = lanes;
+  return chosen;
+}
+
+// The note on a node with fewer lanes than NUMA domains, saying why.
+void note_fewer_lanes(int lanes, const LaneLimit& limit, int domains, std::vector<std::string>& notes) {
+  std::string why_fewer = limit.why_fewer;
+  if (lanes < limit.max_lanes)
+    why_fewer = (why_fewer.empty() ? "" : why_fewer + "; ") + "with " + std::to_string(limit.max_lanes) +
                 " some lane would get fewer than 3 ranks, more ranks than cores, or too few ranks "
                 "for its stage counts";
   if (lanes < domains)
-    plan.notes.push_back(std::to_string(lanes) + " lane" + (lanes == 1 ? "" : "s") + " for " +
-                         std::to_string(domains) + " NUMA domains: " + why_fewer);
+    notes.push_back(std::to_string(lanes) + " lane" + (lanes == 1 ? "" : "s") + " for " +
+                    std::to_string(domains) + " NUMA domains: " + why_fewer);
+}
 
-  // Step 4: roles, lane by lane in node-rank order.
+// The node's totals of the lanes' stage counts, laid out (slots) by resolve_layout().
+NodeLayout node_layout(const Config& config, const std::vector<LaneStages>& stages, int n) {
   Config totals = config;
   totals.stages = {0, 0, 0};
   for (const LaneStages& s : stages) {
@@ -619,12 +640,22 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     *totals.stages.compressors += s.compressors;
     *totals.stages.writers += s.writers;
   }
-  plan.layout = resolve_layout(totals, n);
-  plan.ranks.resize(sz(n));
-  int offset[4] = {0, 0, 0, 0};  // node-wide role_index of each role's next rank
+  return resolve_layout(totals, n);
+}
+
+// Node ranks of every lane, ascending.
+std::vector<std::vector<int>> lane_members(const std::vector<int>& lane_of_rank, int lanes) {
   std::vector<std::vector<int>> members(sz(lanes));
-  for (int r = 0; r < n; ++r) members[sz(lane_of_rank[sz(r)])].push_back(r);
-  for (int g = 0; g < lanes; ++g) {
+  for (Size r = 0; r < lane_of_rank.size(); ++r) members[sz(lane_of_rank[r])].push_back(num(r));
+  return members;
+}
+
+// Step 4: roles, lane by lane in node-rank order (producers, compressors, writers, then idle
+// ranks); fills plan.lanes and the roles of plan.ranks.
+void give_roles(const std::vector<LaneStages>& stages, const std::vector<std::vector<int>>& members,
+                RolePlan& plan) {
+  int offset[4] = {0, 0, 0, 0};  // node-wide role_index of each role's next rank
+  for (int g = 0; g < num(members.size()); ++g) {
     const LaneStages& s = stages[sz(g)];
     LanePlan lane;
     lane.index = g;
@@ -651,20 +682,26 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     for (Size k = 0; k < 4; ++k) offset[k] += in_lane[k];
     plan.lanes.push_back(std::move(lane));
   }
+}
 
-  // Step 5: cores.
+// Step 5: every rank's cores, lane by lane, then its PUs. Returns the ranks on each core.
+std::map<CoreRef, std::vector<int>> place_ranks(const TopologyView& view, const Inputs& in,
+                                                const std::vector<int>& used, const std::vector<int>& lane_of_domain,
+                                                const std::vector<std::vector<int>>& members, RolePlan& plan) {
   std::map<CoreRef, std::vector<int>> on_core;
-  for (int g = 0; g < lanes; ++g) {
+  for (int g = 0; g < num(members.size()); ++g) {
     std::vector<int> lane_domains;
     for (int d : used)
       if (lane_of_domain[sz(d)] == g) lane_domains.push_back(d);
     place_lane(view, in, lane_domains, members[sz(g)], plan, on_core);
   }
   choose_pus(view, in, on_core, plan);
+  return on_core;
+}
 
-  // Lane summaries and notes.
-  std::map<int, int> domain_order;  // NUMA os index -> machine order
-  for (Size d = 0; d < view.numa.size(); ++d) domain_order[view.numa[d].os_index] = num(d);
+// plan.oversubscribed, and the notes on a node with fewer cores than ranks.
+void note_node_sharing(const Inputs& in, const Config& config, const std::map<CoreRef, std::vector<int>>& on_core,
+                       int n, RolePlan& plan) {
   int busiest = 0;
   for (const auto& [at, ranks] : on_core) busiest = std::max(busiest, num(ranks.size()));
   plan.oversubscribed = busiest > 1;
@@ -675,6 +712,14 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
     plan.notes.push_back("auto stages follow the " + std::to_string(in.total_usable_cores) +
                          " cores (one compressor per core): " + std::to_string(plan.layout.idle) +
                          " ranks idle; set stages.compressors to use them");
+}
+
+// Each lane's domains, main domain and cores, with notes on lanes that straddle domains or share
+// cores although the node has enough.
+void summarise_lanes(const TopologyView& view, const Inputs& in, const std::vector<std::vector<int>>& members,
+                     int n, RolePlan& plan) {
+  std::map<int, int> domain_order;  // NUMA os index -> machine order
+  for (Size d = 0; d < view.numa.size(); ++d) domain_order[view.numa[d].os_index] = num(d);
   for (LanePlan& lane : plan.lanes) {
     std::map<int, int> ranks_in;  // NUMA os index -> ranks
     std::set<int> cores;
@@ -705,12 +750,51 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
                            std::to_string(lane_core_count) + " cores: cores shared, " +
                            per_core(lane.ranks, lane_core_count));
   }
+}
+
+// Ranks that share a core on a node with enough cores, when no lane is short of cores: only the
+// launcher's binding can have put them there.
+void note_launcher_sharing(const Inputs& in, int n, RolePlan& plan) {
   if (plan.oversubscribed && n <= in.total_usable_cores) {
     bool lane_note = false;
     for (const LanePlan& lane : plan.lanes) lane_note = lane_note || lane.ranks > num(lane.cores.size());
     if (!lane_note)
       plan.notes.push_back("some ranks share a core: the launcher allows them no other");
   }
+}
+
+}  // namespace
+
+RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& allowed,
+                           const Config& config) {
+  const int n = num(allowed.size());
+  resolve_layout(config, n);  // the node-level checks and messages (too few ranks, ...)
+  if (view.core_count() == 0) throw TopologyError("the topology has no cores");
+
+  RolePlan plan;
+  plan.topology = view.summary();
+  const Inputs in = normalise(view, allowed, plan.notes);
+
+  // Steps 2 and 3: how many lanes, over which domains, and every rank's lane.
+  const std::vector<int> used = used_domains(in);
+  const LaneLimit limit = lane_limit(n, num(used.size()), config.stages);
+  const Lanes lanes = choose_lanes(in, used, limit.max_lanes, n, config);
+  note_fewer_lanes(lanes.count, limit, num(used.size()), plan.notes);
+
+  // Step 4: stage totals and roles.
+  plan.layout = node_layout(config, lanes.stages, n);
+  plan.ranks.resize(sz(n));
+  const std::vector<std::vector<int>> members = lane_members(lanes.lane_of_rank, lanes.count);
+  give_roles(lanes.stages, members, plan);
+
+  // Step 5: cores and PUs.
+  const std::map<CoreRef, std::vector<int>> on_core =
+      place_ranks(view, in, used, lanes.lane_of_domain, members, plan);
+
+  // Lane summaries and notes.
+  note_node_sharing(in, config, on_core, n, plan);
+  summarise_lanes(view, in, members, n, plan);
+  note_launcher_sharing(in, n, plan);
   decide_pinning(view, in, config, plan);
   return plan;
 }
