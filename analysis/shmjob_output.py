@@ -28,7 +28,7 @@ plugin directory before starting Python, or let :func:`ensure_plugin` find it::
 Without the plugin, h5py raises ``OSError: Can't read data (can't open directory: ...)`` and
 h5dump prints an empty ``DATA {}`` block, which is why :func:`ensure_plugin` exists. Worse, a shard
 file that is *missing* reads through the virtual dataset as fill values without any error: to
-check an output, use tests/python/verify_output.py, which opens every shard directly.
+check an output, use tests/python/helpers/verify_output.py, which opens every shard directly.
 
 Requires h5py and numpy only (Debian: python3-h5py, python3-numpy).
 """

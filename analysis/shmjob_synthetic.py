@@ -8,7 +8,7 @@ src/synthetic/synthetic.hpp: every floating-point operation below mirrors the C+
 order, and the result is bit-identical for every kind and dtype. The C++ file is compiled with
 -ffp-contract=off (no fused multiply-add), and numpy's element-wise +, -, *, / and rint are
 correctly rounded IEEE-754 double operations, so the bits agree. Any change on one side needs the
-same change on the other; tests/python/test_synthetic_twin.py (ctest ``synthetic_numpy_twin``)
+same change on the other; tests/python/synthetic_twin_test.py (ctest ``synthetic_numpy_twin``)
 compares the two byte for byte.
 
 Integer arithmetic is wrapping uint64 arithmetic on np.uint64 arrays; every operand is kept

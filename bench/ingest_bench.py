@@ -18,9 +18,9 @@ and prints, from each run's job_end record, the medians of MB/s in, matrices/s, 
 ratio, the flow seconds, the per-role busy %, and the paired ingest/synthetic throughput ratio
 (per round, then the median). It checks that every ingest run printed a progress line, that
 both jobs wrote the same compressed bytes (same matrices, same zstd level), and, once, that the
-ingest output equals the input bit for bit (tests/python/verify_ingest.py; --sample K checks K
-matrices' data per set instead of all). The input files are read once before the runs (page
-cache warm) unless --cold.
+ingest output equals the input bit for bit (tests/python/helpers/verify_ingest.py; --sample K
+checks K matrices' data per set instead of all). The input files are read once before the runs
+(page cache warm) unless --cold.
 
   /usr/bin/python3 bench/ingest_bench.py --shmjob build-ingtest/shmjob --repeat 3
   /usr/bin/python3 bench/ingest_bench.py --split 1/2/1 --ranks 4 --level 1 --shuffle --json out.json
@@ -246,7 +246,7 @@ def run_once(args, which, files, work, tag):
 
 
 def verify(args, master):
-    cmd = [sys.executable, os.path.join(ROOT, "tests", "python", "verify_ingest.py"), master,
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "python", "helpers", "verify_ingest.py"), master,
            "--expect-count", str(args.count), "--plugin-dir", args.plugin_dir]
     if args.sample:
         cmd += ["--sample", str(args.sample)]

@@ -75,7 +75,7 @@ shmjob_mpi_script(mpi_idle_ranks_spin_detected idle_cpu_test.py $<TARGET_FILE:sh
 # Disk full on a tiny tmpfs: needs root and mount(8), else skipped.
 shmjob_mpi_script(mpi_disk_full disk_full_test.py $<TARGET_FILE:shmjob>)
 # The verifier itself must reject corrupted output (deleted shard, flipped byte, bad crc, ...).
-shmjob_mpi_script(verify_output_selftest verify_output_selftest.py LABEL python
+shmjob_mpi_script(verify_output_selftest verify_output_self_test.py LABEL python
                   $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 # Placement: --plan output, a synthetic topology under mpirun, pinning on this machine.
 shmjob_mpi_script(mpi_placement placement_test.py $<TARGET_FILE:shmjob>)

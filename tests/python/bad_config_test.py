@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 
 RANKS = 4
 GOOD = {"job": "bad", "matrices": {"count": 10, "rows": 10, "cols": 10}}

@@ -24,9 +24,9 @@ import h5py
 import numpy as np
 from h5py import h5d, h5o, h5s, h5t
 
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 RANKS = 3
 FILE_LEVEL = ("not an HDF5 file", "truncated HDF5 file", "corrupt or truncated HDF5 file",
               "no such file", "is a directory", "no file matches")
@@ -206,7 +206,7 @@ def main():
     shmjob = os.path.abspath(sys.argv[1])
     before = shm_entries()
     with tempfile.TemporaryDirectory(prefix="shmjob-badin-") as tmp:
-        made = subprocess.run([sys.executable, os.path.join(HERE, "make_inputs.py"),
+        made = subprocess.run([sys.executable, os.path.join(HELPERS, "make_inputs.py"),
                                os.path.join(tmp, "in")], capture_output=True, text=True)
         if made.returncode != 0:
             print("FAIL: make_inputs.py: %s" % made.stderr)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from smoke_common import Failures
+from helpers.smoke_common import Failures
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from report_common import ANALYSIS, PYTHON, fail, make_report, run_job
+from helpers.report_common import ANALYSIS, PYTHON, fail, make_report, run_job
 
 sys.path.insert(0, ANALYSIS)
 import shmjob_metrics as sm  # noqa: E402

@@ -20,7 +20,7 @@ import time
 
 import h5py
 
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 
 failures = []
 passed = []

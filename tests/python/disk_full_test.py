@@ -26,7 +26,7 @@ import zlib
 import h5py
 import numpy as np
 
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 from shmjob_synthetic import regenerate_from_config
 
 SKIP = 77

@@ -30,7 +30,7 @@ import zlib
 import h5py
 import numpy as np
 
-from smoke_common import Failures
+from helpers.smoke_common import Failures
 
 RANKS = 3
 SHAPE = (6, 32, 32)   # six matrices, one chunk each

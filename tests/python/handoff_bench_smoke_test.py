@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from smoke_common import Failures
+from helpers.smoke_common import Failures
 
 EXPECTED = ["slot/acquire_release/slots:4", "slot/acquire_release/slots:64",
             "slot/acquire_release_wait/slots:4", "slot/acquire_release_wait/slots:64",

@@ -18,7 +18,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "hostile"))
 from catalogue import CASES  # noqa: E402
-from shm_check import leftover_entries, shm_entries  # noqa: E402
+from helpers.shm_check import leftover_entries, shm_entries  # noqa: E402
 
 
 def snapshot(root):

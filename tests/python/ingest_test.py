@@ -41,13 +41,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = os.path.join(HERE, "helpers")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "analysis"))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import shmjob_output  # noqa: E402
-from shm_check import leftover_entries, shm_entries  # noqa: E402
+from helpers.shm_check import leftover_entries, shm_entries  # noqa: E402
 PROGRESS = re.compile(r"\[shmjob\] (\d+)/(\d+) matrices\s+(\d+) MB\s+(\d+) MB/s\s+ETA (\d+) s")
 
 
@@ -95,7 +96,7 @@ class Suite:
         return run
 
     def verify(self, master, count, expect_ok=True):
-        cmd = [sys.executable, os.path.join(HERE, "verify_ingest.py"), os.path.join(self.tmp, master),
+        cmd = [sys.executable, os.path.join(HELPERS, "verify_ingest.py"), os.path.join(self.tmp, master),
                "--input-cwd", self.tmp, "--expect-count", str(count), "--plugin-dir", self.plugin_dir]
         v = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300)
         out = (v.stdout + v.stderr).strip()
@@ -182,7 +183,7 @@ class Suite:
     # --- cases --------------------------------------------------------------------------------
 
     def make_inputs(self):
-        run = subprocess.run([sys.executable, os.path.join(HERE, "make_inputs.py"), self.indir],
+        run = subprocess.run([sys.executable, os.path.join(HELPERS, "make_inputs.py"), self.indir],
                              env=self.env, capture_output=True, text=True, timeout=120)
         print("    " + run.stdout.strip().replace("\n", "\n    "))
         if run.returncode != 0:

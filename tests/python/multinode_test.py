@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 import shmjob_metrics
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 
 REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "analysis", "report.py")
 COUNT = 60

@@ -23,7 +23,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from smoke_common import Failures
+from helpers.smoke_common import Failures
 
 PUBLIC_HEADERS = {"dtype.hpp", "error.hpp", "index_row.hpp", "matrix_shape.hpp", "reader.hpp", "verify.hpp", "version.hpp"}
 

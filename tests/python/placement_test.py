@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 SYNTHETIC = "pack:2 [numa] core:4 pu:1"
 failures = []
 passed = []
@@ -88,7 +88,7 @@ def main():
                 check(sorted(taken) == sorted(planned), "ranks took the roles and lanes --plan printed")
                 check(all(not x["bound"] and "not this system" in x["binding"] for x in ranks),
                       "nothing is bound on a synthetic topology, and the log says why")
-                v = run([sys.executable, os.path.join(HERE, "verify_output.py"),
+                v = run([sys.executable, os.path.join(HELPERS, "verify_output.py"),
                          os.path.join(out, "synthetic.h5")])
                 check(v.returncode == 0, "output of the synthetic-topology job verifies: " + v.stdout.strip()[-200:])
 
@@ -96,7 +96,7 @@ def main():
         path, out = config("shared", stages={"producers": 2, "compressors": 4, "writers": 2},
                            placement={"work_sharing": "shared"})
         job = run(["mpirun", "-x", "HWLOC_SYNTHETIC", "-n", "8", shmjob, path], env=env)
-        v = run([sys.executable, os.path.join(HERE, "verify_output.py"), os.path.join(out, "shared.h5")])
+        v = run([sys.executable, os.path.join(HELPERS, "verify_output.py"), os.path.join(out, "shared.h5")])
         check(job.returncode == 0 and v.returncode == 0,
               "2 lanes with work_sharing shared: output verifies " + (job.stderr + v.stdout).strip()[-200:])
 
@@ -117,7 +117,7 @@ def main():
                 pus = [int(p) for p in x["pus"].split(",") if p] if "-" not in x["pus"] else None
                 check(x["bound"] and x["current_pu"] in planned and (pus is None or pus == planned),
                       f"rank {x['rank']} bound to PUs {x['pus']} (plan {planned}), last ran on PU {x['current_pu']}")
-            v = run([sys.executable, os.path.join(HERE, "verify_output.py"), os.path.join(out, "pinned.h5")])
+            v = run([sys.executable, os.path.join(HELPERS, "verify_output.py"), os.path.join(out, "pinned.h5")])
             check(v.returncode == 0, "output of the pinned job verifies")
         path, out = config("unpinned", placement={"pinning": "none"})
         job = run(["mpirun", "-n", "4", shmjob, path])

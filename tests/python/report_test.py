@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 
-from report_common import (ANALYSIS, PYTHON, chromium, chromium_binary, fail, headline_values, make_report,
-                           page_problems, run_job, screenshot_spread)
+from helpers.report_common import (ANALYSIS, PYTHON, chromium, chromium_binary, fail, headline_values,
+                                   make_report, page_problems, run_job, screenshot_spread)
 
 sys.path.insert(0, ANALYSIS)
 import shmjob_metrics as sm  # noqa: E402

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 
-from report_common import ANALYSIS, fail, make_report, write_config
-from shm_check import leftover_entries, shm_entries
+from helpers.report_common import ANALYSIS, fail, make_report, write_config
+from helpers.shm_check import leftover_entries, shm_entries
 
 sys.path.insert(0, ANALYSIS)
 import shmjob_metrics as sm  # noqa: E402

@@ -35,8 +35,8 @@ import h5py
 import numpy as np
 
 import shmjob_metrics
-from mpi_ranks import rank_pids
-from shm_check import leftover_entries, shm_entries
+from helpers.mpi_ranks import rank_pids
+from helpers.shm_check import leftover_entries, shm_entries
 
 COUNT = 60
 RANKS = 5

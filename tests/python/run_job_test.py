@@ -17,9 +17,9 @@ import sys
 import tempfile
 
 import shmjob_metrics  # analysis/, on PYTHONPATH
-from shm_check import leftover_entries, shm_entries
+from helpers.shm_check import leftover_entries, shm_entries
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
 
 
 def fail(message):
@@ -88,14 +88,14 @@ def main():
             fail(f"no summary on stdout: {run.stdout!r}")
         print(run.stdout.strip())
         master = os.path.join(config["output_dir"], config["job"] + ".h5")
-        verify = [sys.executable, os.path.join(HERE, "verify_output.py"), master,
+        verify = [sys.executable, os.path.join(HELPERS, "verify_output.py"), master,
                   "--expect-count", str(config["matrices"]["count"])]
         if args.sample:
             verify += ["--sample", str(args.sample)]
         if subprocess.run(verify).returncode != 0:
             fail("verify_output.py rejected the output")
         if args.h5dump and subprocess.run(
-                [sys.executable, os.path.join(HERE, "h5dump_check.py"), master, args.h5dump]).returncode != 0:
+                [sys.executable, os.path.join(HELPERS, "h5dump_check.py"), master, args.h5dump]).returncode != 0:
             fail("h5dump_check.py rejected the output")
         check_metrics(os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl"), config, args.ranks)
     left = leftover_entries(before)

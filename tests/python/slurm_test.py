@@ -23,9 +23,10 @@ import time
 
 import h5py
 
-from slurm_cluster import ClusterUnavailable, SlurmCluster
+from helpers.slurm_cluster import ClusterUnavailable, SlurmCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = os.path.join(HERE, "helpers")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 failures = []
 
@@ -68,7 +69,7 @@ def verify(config, plugins, resumed=False):
     if resumed:
         r = subprocess.run([os.environ["SHMJOB_BIN"], "verify", master], capture_output=True, text=True)
         return r.returncode == 0, (r.stdout + r.stderr).strip()
-    r = subprocess.run([sys.executable, os.path.join(HERE, "verify_output.py"), master,
+    r = subprocess.run([sys.executable, os.path.join(HELPERS, "verify_output.py"), master,
                         "--expect-count", str(config["matrices"]["count"]), "--plugin-dir", plugins],
                        capture_output=True, text=True)
     return r.returncode == 0, (r.stdout + r.stderr).strip()

@@ -49,7 +49,7 @@ import time
 import h5py
 import numpy as np
 
-from mpi_ranks import rank_pids
+from helpers.mpi_ranks import rank_pids
 
 RANKS = 3
 failures = []

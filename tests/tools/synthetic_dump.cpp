@@ -1,7 +1,7 @@
 // synthetic_dump KIND DTYPE ROWS COLS SEED ID
 //
 // Writes the raw bytes (native byte order, row-major) of synthetic matrix ID to stdout, exactly as
-// shmjob::generate_matrix produces it. Used by tests/python/test_synthetic_twin.py to check that
+// shmjob::generate_matrix produces it. Used by tests/python/synthetic_twin_test.py to check that
 // analysis/shmjob_synthetic.py (the numpy twin) stays bit-identical to src/synthetic/synthetic.cpp.
 //
 // Exit status: 0 on success, 2 on bad arguments (with a usage line on stderr), 1 on I/O failure.

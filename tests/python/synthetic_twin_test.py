@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The numpy twin (analysis/shmjob_synthetic.py) must be bit-identical to src/synthetic/synthetic.cpp.
 
-usage: test_synthetic_twin.py PATH/TO/synthetic_dump
+usage: synthetic_twin_test.py PATH/TO/synthetic_dump
 
 For every kind x dtype x shape x (seed, id) it runs synthetic_dump and compares its stdout with
 generate_matrix(...).tobytes(); then it sanity-checks the distributions, the CLI's argument
@@ -199,7 +199,7 @@ def test_regenerate_from_config():
 
 def main():
     if len(sys.argv) != 2:
-        print("usage: test_synthetic_twin.py PATH/TO/synthetic_dump", file=sys.stderr)
+        print("usage: synthetic_twin_test.py PATH/TO/synthetic_dump", file=sys.stderr)
         return 2
     exe = sys.argv[1]
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """The zstd filter plugin (HDF5 filter 32015) as h5py and h5dump see it.
 
-Usage: /usr/bin/python3 test_zstd_plugin.py <plugin_dir>
+Usage: /usr/bin/python3 zstd_plugin_test.py <plugin_dir>
 
 <plugin_dir> holds libh5zstd.so (ctest passes <build>/plugins and also exports HDF5_PLUGIN_PATH).
 Checks that h5py writes and reads through our plugin (the stored chunk is a zstd frame), that

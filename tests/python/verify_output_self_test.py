@@ -1,6 +1,6 @@
 """Self-test of verify_output.py: it accepts a real job's output and rejects corrupted copies.
 
-Usage: /usr/bin/python3 verify_output_selftest.py SHMJOB_BINARY PLUGIN_DIR [--ranks N]
+Usage: /usr/bin/python3 verify_output_self_test.py SHMJOB_BINARY PLUGIN_DIR [--ranks N]
 
 Runs a small job (13 float64 "smooth" matrices of 16x12, shuffle on, 2 writers so the shards get
 unequal blocks of 7 and 6 matrices) with mpirun into a temporary directory, checks that
@@ -18,8 +18,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-VERIFY = os.path.join(HERE, "verify_output.py")
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
+VERIFY = os.path.join(HELPERS, "verify_output.py")
 JOB = "selftest"
 COUNT, ROWS, COLS = 13, 16, 12
 

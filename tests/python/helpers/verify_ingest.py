@@ -47,7 +47,8 @@ import time
 import warnings
 import zlib
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# This file is in tests/python/helpers/: the repository root is three levels up.
+_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 sys.path.insert(0, os.path.join(_ROOT, "analysis"))
 
 import h5py  # noqa: E402

@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ANALYSIS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "analysis")
+ANALYSIS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "analysis"))  # HERE: tests/python/helpers/
 PYTHON = "/usr/bin/python3"
 
 
