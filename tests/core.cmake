@@ -107,3 +107,6 @@ if(SHMJOB_BUILD_BENCH)
     shmjob_mpi_script(handoff_bench_smoke handoff_bench_smoke_test.py LABEL python $<TARGET_FILE:handoff_bench>)
   endif()
 endif()
+
+# The transform stage end to end: operands from HDF5 files, chains against numpy twins, bad inputs.
+shmjob_mpi_script(mpi_transform transform_job_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)

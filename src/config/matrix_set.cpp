@@ -5,6 +5,7 @@ namespace shmjob {
 std::vector<MatrixSet> make_matrix_sets(std::vector<MatrixSet> sets) {
   std::uint64_t next = 0;
   for (MatrixSet& s : sets) {
+    s.source = s.shape;  // a transform (applied later) changes the stored shape only
     const std::string suffix = std::to_string(s.shape.rows) + "x" + std::to_string(s.shape.cols) + "_" +
                                std::string(dtype_name(s.shape.dtype));
     s.name = sets.size() == 1 ? "data" : "data_" + suffix;
@@ -16,7 +17,7 @@ std::vector<MatrixSet> make_matrix_sets(std::vector<MatrixSet> sets) {
 }
 
 std::vector<MatrixSet> synthetic_matrix_sets(const MatrixSpec& spec) {
-  return make_matrix_sets({MatrixSet{"", "", spec.shape, 0, spec.count}});
+  return make_matrix_sets({matrix_set(spec.shape, spec.count)});
 }
 
 }  // namespace shmjob

@@ -273,6 +273,8 @@ int Job::run() {
   ctx.initialise_own_segment();
   ctx.my_counters().pid.store(static_cast<std::uint64_t>(getpid()));  // for the node's sampler
   window.sync_barrier();
+  std::optional<stages::NodeOperands> operands;
+  if (const int code = load_operands(operands, ctx)) return code;
 
   const std::vector<RankPlacement> placements =
       gather_to_root(placement_of(world_rank_, node, node_rank, me, binding, current_pu(topology_)), world_);
@@ -289,6 +291,34 @@ int Job::run() {
   if (show_progress) std::fputc('\n', stderr);
   // The window and the claim counter outlive conclude(): their frees are collectives too.
   return conclude(ctx, placements);
+}
+
+int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::StageContext& ctx) {
+  if (!transform_.active()) return kExitOk;
+  std::vector<stages::OperandSource> sources;
+  const std::vector<std::string> wide = [&] {
+    std::vector<std::string> names;
+    for (const transform::ChainPlan& chain : transform_.plans)
+      for (const std::string& name : chain.float64_operands()) names.push_back(name);
+    return names;
+  }();
+  for (std::size_t i = 0; i < transform_.operand_names.size(); ++i) {
+    const std::string& name = transform_.operand_names[i];
+    sources.push_back({name, &transform_.operand_catalogs[i],
+                       std::find(wide.begin(), wide.end(), name) != wide.end(),
+                       config_.transform.operands.at(name).replicate});
+  }
+  operands.emplace(node_.get(), plan_, node_.rank(), std::move(sources));
+  mpi::Failure failure;
+  try {
+    operands->load();
+  } catch (const std::exception& e) {
+    failure = mpi::as_failure(e);
+  }
+  if (const int code = mpi::agree(world_, failure)) return code;
+  operands->sync();
+  ctx.set_transform(&transform_.plans, &*operands);
+  return kExitOk;
 }
 
 // Rank 0's clock starts the job: every rank's times count from it.

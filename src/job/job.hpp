@@ -12,10 +12,13 @@
 #include "config/config.hpp"
 #include "config/matrix_set.hpp"
 #include "input/input.hpp"
+#include "job/transform_setup.hpp"
 #include "metrics/job_records.hpp"
 #include "metrics/metrics_log.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/communicator.hpp"
+#include "pipeline/node_operands.hpp"
+#include "pipeline/stage_context.hpp"
 #include "resume/resume_plan.hpp"
 #include "shmjob/index_row.hpp"
 #include "shmjob/pipeline.hpp"
@@ -36,15 +39,18 @@ struct ShardPartRecord {
 class Job {
  public:
   Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
-      const Topology& topology, const RolePlan& plan, const resume::ResumePlan& work,
-      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
-      : config_(config), sets_(sets), catalog_(catalog), topology_(topology), plan_(plan),
+      const JobTransform& transform, const Topology& topology, const RolePlan& plan,
+      const resume::ResumePlan& work, const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
+      : config_(config), sets_(sets), catalog_(catalog), transform_(transform), topology_(topology), plan_(plan),
         layout_(plan.layout), work_(work), options_(options), world_(world), node_(node) {}
 
   int run();
 
  private:
   // run()'s steps after the setup, in order; those that talk to other ranks run on every rank.
+  // The transform's operands in the node's shared memory (nullopt without a transform), read
+  // after binding so that each copy's pages are local to its domain. Returns the agreed code.
+  int load_operands(std::optional<stages::NodeOperands>& operands, stages::StageContext& ctx);
   void start_clock(stages::StageContext& ctx);
   void open_log(const stages::StageContext& ctx, const nlohmann::json& plan_record);
   void run_watched_stage(const stages::StageContext& ctx, bool show_progress);
@@ -73,6 +79,7 @@ class Job {
   const Config& config_;
   const std::vector<MatrixSet>& sets_;
   const InputCatalog& catalog_;
+  const JobTransform& transform_;
   const Topology& topology_;
   const RolePlan& plan_;
   const NodeLayout& layout_;

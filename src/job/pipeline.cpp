@@ -14,6 +14,8 @@
 #include "input/input.hpp"
 #include "job/job.hpp"
 #include "job/output_dir.hpp"
+#include "job/share_catalog.hpp"
+#include "job/transform_setup.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/communicator.hpp"
 #include "mpi/gather.hpp"
@@ -34,34 +36,6 @@ using mpi::as_failure;
 using mpi::Failure;
 
 namespace {
-// The input catalog: rank 0 scans the files once (opening each on every rank would multiply the
-// metadata load on a parallel file system) and broadcasts it. Returns the agreed exit code.
-int share_catalog(const InputConfig& input, MPI_Comm world, InputCatalog& catalog) {
-  Failure failure;
-  int rank = 0;
-  mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
-  std::vector<std::byte> bytes;
-  if (rank == 0) {
-    try {
-      std::vector<std::string> notes;
-      bytes = InputCatalog::scan(input, &notes).serialize();
-      for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", printable(note).c_str());
-    } catch (const std::exception& e) {
-      failure = as_failure(e);
-    }
-  }
-  if (const int code = agree(world, failure)) return code;
-  std::uint64_t size = bytes.size();
-  mpi::check(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, world), "MPI_Bcast");
-  bytes.resize(size);
-  for (std::uint64_t done = 0; done < size;) {  // MPI counts are ints
-    const int n = static_cast<int>(std::min<std::uint64_t>(size - done, 1u << 30));
-    mpi::check(MPI_Bcast(bytes.data() + done, n, MPI_BYTE, 0, world), "MPI_Bcast");
-    done += static_cast<std::uint64_t>(n);
-  }
-  catalog = InputCatalog::deserialize(bytes);
-  return kExitOk;
-}
 
 // An input matrix that does not fit the configured slot is an input error naming its file.
 void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
@@ -75,7 +49,7 @@ void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
 
 std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
   std::uint64_t bytes = 0;
-  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.shape.bytes());
+  for (const MatrixSet& s : sets) bytes = std::max(bytes, s.raw_slot_bytes());
   return bytes;
 }
 
@@ -141,6 +115,7 @@ struct JobSetup {
   std::optional<Config> config;
   InputCatalog catalog;
   std::vector<MatrixSet> sets;
+  JobTransform transform;
   std::optional<Topology> topology;
   RolePlan plan;
 };
@@ -179,7 +154,9 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
     if (const int code = share_catalog(*config.input, world, setup.catalog)) return code;
   }
   setup.sets = matrix_sets_of(config, setup.catalog);
+  if (const int code = share_operands(config.transform, world, setup.transform)) return code;
   try {
+    plan_transforms(config.transform, setup.transform, setup.sets);
     check_sizes(config, setup.catalog, setup.sets, node.size());
     setup.topology.emplace(Topology::this_system());
   } catch (const std::exception& e) {
@@ -250,7 +227,9 @@ int run_job(const std::function<Config()>& load_config_only, const std::filesyst
     return kExitOk;
   }
   mpi::check(MPI_Barrier(world), "MPI_Barrier");  // the directory exists before anyone writes
-  return Job(config, setup.sets, setup.catalog, *setup.topology, setup.plan, work, options, world, node).run();
+  return Job(config, setup.sets, setup.catalog, setup.transform, *setup.topology, setup.plan, work, options, world,
+             node)
+      .run();
 }
 
 int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
@@ -289,7 +268,9 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
     std::vector<std::string> notes;
     if (config.input) catalog = InputCatalog::scan(*config.input, &notes);
     for (const std::string& note : notes) std::fprintf(stderr, "shmjob: note: %s\n", printable(note).c_str());
-    const std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
+    std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
+    JobTransform transform = scan_operands(config.transform);
+    plan_transforms(config.transform, transform, sets);
     check_sizes(config, catalog, sets, ranks);
     const Topology topology = topology_spec.empty()            ? Topology::this_system()
                               : topology_spec.ends_with(".xml") ? Topology::from_xml(topology_spec)

@@ -32,6 +32,8 @@ struct alignas(64) RankCounters {
   std::atomic<std::uint64_t> wait_input_ns{0};
   std::atomic<std::uint64_t> wait_slot_ns{0};
   std::atomic<std::uint64_t> wait_disk_ns{0};
+  std::atomic<std::uint64_t> transform_ns{0};  // a compressor's part of busy_ns spent in the transform
+  std::atomic<std::uint64_t> saturated{0};     // values the transform's casts clamped (or NaN -> 0)
   std::atomic<std::uint64_t> blocks{0};     // a producer's blocks claimed job-wide (several nodes)
   std::atomic<std::uint32_t> stage_done{0}; // its stage returned: nothing waits for it any more
   std::atomic<std::uint64_t> pid{0};        // so the node's sampler can read /proc/<pid>

@@ -1,6 +1,8 @@
 // Compressor: takes whichever raw slot is ready next (any producer's: pulling balances the load),
 // computes checksum and statistics, optionally shuffles, compresses into one of its own
 // compressed slots, frees the raw slot and hands the frame to the writer the producer chose.
+#include <algorithm>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -53,6 +55,37 @@ class RawSlotSource {
   std::uint32_t producers_;
   int next_start_ = 0;
 };
+// Runs each set's chain on a raw slot, in place; transpose and matmul need a second buffer,
+// this rank's private scratch (one matrix's work bytes).
+class Transformer {
+ public:
+  explicit Transformer(const StageContext& ctx) : ctx_(ctx) {
+    std::size_t scratch = 0;
+    for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s)
+      if (const transform::ChainPlan* chain = ctx.chain_of(s); chain && chain->needs_scratch())
+        scratch = std::max(scratch, chain->work_bytes());
+    scratch_.resize((scratch + sizeof(double) - 1) / sizeof(double));
+  }
+
+  const std::byte* apply(int set, shm::SlotHandle raw) {
+    std::byte* slot = ctx_.slot_data(raw);
+    const transform::ChainPlan* chain = ctx_.chain_of(set);
+    if (chain == nullptr) return slot;
+    metrics::RankCounters& me = ctx_.my_counters();
+    ScopedTimer timer(me.transform_ns);
+    const NodeOperands* operands = ctx_.operands();
+    const transform::ChainResult result = transform::apply(
+        *chain, {slot, static_cast<std::size_t>(ctx_.plan().layout.raw_slot_bytes)},
+        std::as_writable_bytes(std::span(scratch_)),
+        [operands](std::string_view name) { return operands->view(name); });
+    me.add(me.saturated, result.saturated);
+    return result.output.data();
+  }
+
+ private:
+  const StageContext& ctx_;
+  std::vector<double> scratch_;  // doubles: 8-byte aligned, as apply() needs
+};
 }  // namespace
 
 void run_compressor(const StageContext& ctx) {
@@ -65,6 +98,7 @@ void run_compressor(const StageContext& ctx) {
   RawSlotSource raw_slots(ctx);
 
   codec::TileCompressor tiles(config.compression.level, config.compression.shuffle);
+  Transformer transformer(ctx);
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
@@ -85,8 +119,11 @@ void run_compressor(const StageContext& ctx) {
     {
       ScopedTimer busy(me.busy_ns);
       const shm::RawSlotHeader h = ctx.raw_header(raw);
-      const MatrixSet& set = ctx.set_of(h.matrix_id);
-      const std::byte* data = ctx.slot_data(raw);
+      const int set_index = ctx.set_index_of(h.matrix_id);
+      const MatrixSet& set = ctx.sets()[static_cast<std::size_t>(set_index)];
+      // The stored matrix: the raw one, or what the transform made of it (in the raw slot or in
+      // this rank's scratch buffer).
+      const std::byte* data = transformer.apply(set_index, raw);
       const codec::MatrixStats stats = codec::compute_stats(data, set.shape.elements(), set.shape.dtype);
       // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
       const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, config.compression.chunk);

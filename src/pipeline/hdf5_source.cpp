@@ -25,7 +25,7 @@ class Hdf5Source final : public MatrixSource {
   InputMatrix locate(std::uint64_t id) const {
     const auto set = std::upper_bound(sets_.begin(), sets_.end(), id,
                                       [](std::uint64_t v, const MatrixSet& s) { return v < s.first_id; }) - 1;
-    return catalog_.matrix(set->shape, id - set->first_id);
+    return catalog_.matrix(set->source, id - set->first_id);
   }
 
   const InputCatalog& catalog_;
@@ -42,7 +42,7 @@ std::unique_ptr<MatrixSource> make_hdf5_source(const InputCatalog& catalog,
 std::vector<MatrixSet> ingest_matrix_sets(const InputCatalog& catalog) {
   std::vector<MatrixSet> sets;
   for (const MatrixShape& shape : catalog.shapes())
-    sets.push_back({"", "", shape, 0, catalog.count(shape)});
+    sets.push_back(matrix_set(shape, catalog.count(shape)));
   return make_matrix_sets(std::move(sets));
 }
 

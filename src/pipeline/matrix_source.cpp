@@ -10,7 +10,7 @@ class SyntheticSource final : public MatrixSource {
  public:
   explicit SyntheticSource(const MatrixSpec& spec) : spec_(spec) {}
   void fill(std::uint64_t id, const MatrixSet& set, void* destination, std::size_t capacity) override {
-    if (set.shape.bytes() > capacity) throw std::logic_error("slot smaller than a matrix");
+    if (set.source.bytes() > capacity) throw std::logic_error("slot smaller than a matrix");
     generate_matrix(spec_, id, destination);
   }
   Provenance provenance(std::uint64_t id) const override { return {kNoSource, kNoSource, id}; }

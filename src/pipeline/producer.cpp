@@ -39,7 +39,7 @@ class Production {
     const Provenance from = source_.provenance(id);
     ctx_.raw_header(slot) = {id, ctx_.now(), ctx_.world_rank(), from.file, from.dataset, from.index, writer};
     me_.add(me_.matrices, 1);
-    me_.add(me_.bytes_out, set.shape.bytes());
+    me_.add(me_.bytes_out, set.source.bytes());
     if (!ready_.try_push(slot)) throw std::logic_error("ready queue overflow");
     ctx_.control().ready.notify_all();
     return true;

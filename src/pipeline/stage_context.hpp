@@ -10,11 +10,13 @@
 #include "metrics/rank_counters.hpp"
 #include "mpi/node_window.hpp"
 #include "pipeline/handout.hpp"
+#include "pipeline/node_operands.hpp"
 #include "pipeline/segment_layout.hpp"
 #include "pipeline/work_order.hpp"
 #include "shm/shared_queue.hpp"
 #include "shm/slots.hpp"
 #include "topology/role_plan.hpp"
+#include "transform/chain.hpp"
 
 namespace shmjob::stages {
 
@@ -72,6 +74,18 @@ class StageContext {
   double now() const;
   void set_start(double start_epoch_s) noexcept { start_epoch_s_ = start_epoch_s; }
 
+  // The transform (none unless set): each set's planned chain, in set order, and the node's
+  // operands. Both must outlive the stages.
+  void set_transform(const std::vector<transform::ChainPlan>* chains, const NodeOperands* operands) noexcept {
+    chains_ = chains;
+    operands_ = operands;
+  }
+  // Set `set`'s chain, or nullptr when the job has no transform.
+  const transform::ChainPlan* chain_of(int set) const {
+    return chains_ == nullptr || chains_->empty() ? nullptr : &chains_->at(static_cast<std::size_t>(set));
+  }
+  const NodeOperands* operands() const noexcept { return operands_; }
+
   bool aborted() const;
   // Marks the node's job as failed and wakes every sleeping rank so it can leave its loop.
   void abort_node() const;
@@ -92,6 +106,8 @@ class StageContext {
   const Handout* handout_;
   std::vector<shm::SegmentLayout> layouts_;
   std::vector<int> ready_owner_;  // per lane: the node rank holding its ready queue
+  const std::vector<transform::ChainPlan>* chains_ = nullptr;
+  const NodeOperands* operands_ = nullptr;
 };
 
 // Adds the time the scope took to a counter (busy or waiting nanoseconds).

@@ -29,7 +29,8 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
   return path + ": " + shown(a) + " in the earlier run, " + shown(b) + " now";
 }
 
-constexpr const char* kContentKeys[] = {"job", "matrices", "input", "compression"};
+// What decides the stored matrices: a run that differs in any of these cannot continue another.
+constexpr const char* kContentKeys[] = {"job", "matrices", "input", "compression", "operands", "transform", "reduce"};
 }  // namespace
 
 json sets_to_json(const std::vector<MatrixSet>& sets) {

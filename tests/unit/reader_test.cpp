@@ -89,7 +89,8 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
   compression.level = 3;
   compression.shuffle = shuffle;
   compression.chunk = chunk;
-  MatrixSet set{"data", "index", rows, cols, dtype, 0, count};
+  MatrixSet set = matrix_set({rows, cols, dtype}, count);
+  set.name = "data", set.index_name = "index";
   const TileGrid grid = tile_grid(rows, cols, chunk);
   codec::TileCompressor compressor(compression.level, shuffle);
   std::vector<std::byte> packed(packed_tiles_capacity(grid, dtype_size(dtype)));

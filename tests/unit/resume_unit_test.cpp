@@ -18,8 +18,8 @@ IndexRow row(std::uint64_t id) {
 }
 
 std::vector<MatrixSet> two_sets() {
-  return make_matrix_sets({MatrixSet{"", "", 4, 4, DType::float32, 0, 10},
-                           MatrixSet{"", "", 8, 2, DType::int16, 0, 5}});
+  return make_matrix_sets({matrix_set({4, 4, DType::float32}, 10),
+                           matrix_set({8, 2, DType::int16}, 5)});
 }
 
 TEST(MissingIds, NothingKeptMeansEverySetWhole) {

@@ -62,7 +62,8 @@ IndexRow row_of(std::uint64_t id, std::uint64_t compressed) {
 [[noreturn]] void write_and_die(const fs::path& shard) {
   int code = 0;
   try {
-    MatrixSet set{"data", "index", kSide, kSide, DType::float64, 0, kMatrices + kUnflushed};
+    MatrixSet set = matrix_set({kSide, kSide, DType::float64}, kMatrices + kUnflushed);
+    set.name = "data", set.index_name = "index";
     CompressionConfig compression;
     compression.level = 1;
     const TileGrid grid = tile_grid(kSide, kSide, std::nullopt);
@@ -149,7 +150,8 @@ TEST(ShardWriterIdentity, ALinkRenamedOntoTheShardNameIsNeverWritten) {
   };
   const std::string before = contents(victim);
   const std::uint64_t count = 30000;
-  MatrixSet set{"data", "index", kSide, kSide, DType::float64, 0, count};
+  MatrixSet set = matrix_set({kSide, kSide, DType::float64}, count);
+  set.name = "data", set.index_name = "index";
   CompressionConfig compression;
   compression.level = 1;
   const TileGrid grid = tile_grid(kSide, kSide, std::nullopt);

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""MPI test of the transform stage: real jobs under mpirun whose steps use operands from HDF5
+files, each output read back with h5py and compared with a numpy twin of the chain.
+
+usage: transform_job_test.py SHMJOB PLUGIN_DIR [CASE...]
+
+Cases (each in its own temp dir, 4 ranks unless said):
+  detector     ingested uint16 frames: subtract dark (uint16), multiply by a gain row [1, cols]
+               (float32), mask (uint8, value -1), clip min 0, cast float32: bit for bit, and
+               `shmjob verify` passes
+  saturate     uint16 frames scaled and cast to int8 (nearest) and uint8 (truncate): bit for bit
+               with numpy's clip + rint/trunc, the stored dtype is the cast's
+  reshape      bin 2 (mean) + transpose + matmul (side right, float64 operand given as float32):
+               the stored shape changes; the matmul within 1e-12 of numpy's
+  synthetic    a generated float64 job with and without a chain (scale, threshold, divide by a
+               column operand [rows, 1]): the transformed output equals the twin of the plain one
+  two_sets     an ingest of two shapes (64x48 and 32x48): a row operand [1, 48] fits both; both
+               sets transformed
+  pretend      two pretend nodes (6 ranks), each loading its own operand copy: same output as
+               one node
+  bad          bad inputs give exit 2, one "shmjob: error:" line naming the operand or the step,
+               and no master file: operand shape, missing operand file, missing dataset, a 3-D
+               operand, bin factor not dividing, matmul inner dimensions, unknown operand name
+Prints "N passed, M failed"; exit 1 on any failure.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import json
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+RANKS = 4
+ROWS, COLS, COUNT = 64, 48, 30
+
+
+class Failed(Exception):
+    pass
+
+
+def check(ok, what):
+    if not ok:
+        raise Failed(what)
+
+
+def run(shmjob, config, cwd, env, ranks=RANKS, name="job.json"):
+    with open(os.path.join(cwd, name), "w") as f:
+        json.dump(config, f)
+    return subprocess.run(["mpirun", "-n", str(ranks), shmjob, name], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, errors="replace", env=env)
+
+
+def error_lines(result):
+    return [l for l in (result.stdout + result.stderr).splitlines() if l.startswith("shmjob: error:")]
+
+
+def run_ok(shmjob, config, cwd, env, ranks=RANKS):
+    r = run(shmjob, config, cwd, env, ranks)
+    check(r.returncode == 0, f"job exited {r.returncode}: {r.stderr[-1500:]}")
+    return h5py.File(os.path.join(cwd, config["output_dir"], config["job"] + ".h5"), "r")
+
+
+def same_bits(a, b):
+    """Equal dtype, shape and bytes (NaN payloads and signed zeros included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def make_frames(cwd, rng, shape=(COUNT, ROWS, COLS), name="frames.h5"):
+    frames = rng.integers(0, 4000, size=shape, dtype=np.uint16)
+    with h5py.File(os.path.join(cwd, name), "w") as f:
+        f["data"] = frames
+    return frames
+
+
+def make_calib(cwd, rng):
+    calib = {
+        "dark": rng.integers(90, 110, size=(ROWS, COLS), dtype=np.uint16),
+        "gain": rng.uniform(0.9, 1.1, size=(1, COLS)).astype(np.float32),
+        "mask": (rng.random((ROWS, COLS)) < 0.02).astype(np.uint8),
+        "column": rng.uniform(1.0, 3.0, size=(ROWS, 1)),
+        "P": rng.standard_normal((ROWS // 2, 20)).astype(np.float32),
+        "cube": np.zeros((2, ROWS, COLS)),
+    }
+    with h5py.File(os.path.join(cwd, "calib.h5"), "w") as f:
+        for name, value in calib.items():
+            f[name] = value
+    return calib
+
+
+def operands(*names):
+    return {n: {"file": "calib.h5", "dataset": "/" + n} for n in names}
+
+
+def case_detector(shmjob, cwd, env, rng):
+    x = make_frames(cwd, rng)
+    c = make_calib(cwd, rng)
+    config = {"job": "det", "output_dir": "out", "input": {"files": "frames.h5"},
+              "operands": operands("dark", "gain", "mask"),
+              "transform": [{"op": "subtract", "operand": "dark"}, {"op": "multiply", "operand": "gain"},
+                            {"op": "mask", "operand": "mask", "value": -1}, {"op": "clip", "min": 0.0},
+                            {"op": "cast", "dtype": "float32"}]}
+    out = run_ok(shmjob, config, cwd, env)["data"][...]
+    y = x.astype("f8") - c["dark"]
+    y = y * c["gain"].astype("f8")
+    y = np.where(c["mask"] != 0, -1.0, y)
+    y = np.clip(y, 0.0, None).astype("f4")
+    check(same_bits(out, y), f"detector chain differs from numpy: {out.dtype} {out.shape}, "
+                             f"{np.count_nonzero(out != y)} values differ")
+    v = subprocess.run([shmjob, "verify", "out"], cwd=cwd, capture_output=True, text=True, env=env)
+    check(v.returncode == 0, f"shmjob verify: {v.stdout}{v.stderr}")
+
+
+def case_saturate(shmjob, cwd, env, rng):
+    x = make_frames(cwd, rng)
+    for dtype, rounding, lo, hi in (("int8", "nearest", -128, 127), ("uint8", "truncate", 0, 255)):
+        config = {"job": "sat_" + dtype, "output_dir": "out_" + dtype, "input": {"files": "frames.h5"},
+                  "transform": [{"op": "scale", "factor": 0.1, "offset": -100.5},
+                                {"op": "cast", "dtype": dtype, "rounding": rounding}]}
+        out = run_ok(shmjob, config, cwd, env)["data"][...]
+        y = x.astype("f8") * 0.1 + -100.5
+        y = np.rint(y) if rounding == "nearest" else np.trunc(y)
+        y = np.clip(y, lo, hi).astype(dtype)
+        check(same_bits(out, y), f"cast to {dtype} ({rounding}) differs from numpy: "
+                                 f"{np.count_nonzero(out != y)} values")
+
+
+def case_reshape(shmjob, cwd, env, rng):
+    x = make_frames(cwd, rng)
+    c = make_calib(cwd, rng)  # P is [ROWS // 2, 20] float32
+    config = {"job": "rs", "output_dir": "out", "input": {"files": "frames.h5"}, "operands": operands("P"),
+              "transform": [{"op": "bin", "factor": 2, "how": "mean"}, {"op": "transpose"},
+                            {"op": "matmul", "operand": "P"}]}
+    out = run_ok(shmjob, config, cwd, env)["data"][...]
+    v = x.astype("f8").reshape(COUNT, ROWS // 2, 2, COLS // 2, 2)
+    s = v[:, :, 0, :, 0].copy()
+    for a, b in ((0, 1), (1, 0), (1, 1)):
+        s = s + v[:, :, a, :, b]
+    binned = s / 4.0
+    y = np.transpose(binned, (0, 2, 1)) @ c["P"].astype("f8")
+    check(out.shape == (COUNT, COLS // 2, 20) and out.dtype == np.float64, f"stored shape {out.shape} {out.dtype}")
+    scale = np.abs(np.transpose(binned, (0, 2, 1))) @ np.abs(c["P"].astype("f8"))
+    err = np.max(np.abs(out - y) / np.maximum(scale, 1e-300))
+    check(err < 1e-12, f"matmul differs from numpy by {err:g} (relative to |X||P|)")
+
+
+def case_synthetic(shmjob, cwd, env, rng):
+    c = make_calib(cwd, rng)
+    base = {"matrices": {"count": 24, "rows": ROWS, "cols": COLS, "dtype": "float64", "kind": "random"}}
+    plain = run_ok(shmjob, dict(base, job="plain", output_dir="plain"), cwd, env)["data"][...]
+    steps = [{"op": "scale", "factor": 3.0, "offset": 0.25}, {"op": "threshold", "below": 0.5, "value": 0.0},
+             {"op": "divide", "operand": "column"}]
+    out = run_ok(shmjob, dict(base, job="tf", output_dir="tf", operands=operands("column"), transform=steps),
+                 cwd, env)["data"][...]
+    y = plain * 3.0 + 0.25
+    y = np.where(y < 0.5, 0.0, y)
+    y = y / c["column"]
+    check(same_bits(out, y), f"synthetic chain differs from numpy: {np.count_nonzero(out != y)} values")
+
+
+def case_two_sets(shmjob, cwd, env, rng):
+    a = make_frames(cwd, rng, (10, ROWS, COLS), "a.h5")
+    b = make_frames(cwd, rng, (7, ROWS // 2, COLS), "b.h5")
+    c = make_calib(cwd, rng)
+    config = {"job": "two", "output_dir": "out", "input": {"files": ["a.h5", "b.h5"]}, "operands": operands("gain"),
+              "transform": [{"op": "multiply", "operand": "gain"}, {"op": "cast", "dtype": "float32"}]}
+    f = run_ok(shmjob, config, cwd, env)
+    for x, name in ((a, f"data_{ROWS}x{COLS}_uint16"), (b, f"data_{ROWS // 2}x{COLS}_uint16")):
+        check(name in f, f"no set {name} in {list(f)}")
+        y = (x.astype("f8") * c["gain"].astype("f8")).astype("f4")
+        check(same_bits(f[name][...], y), f"set {name} differs from numpy")
+
+
+def case_pretend(shmjob, cwd, env, rng):
+    make_frames(cwd, rng)
+    make_calib(cwd, rng)
+    config = {"job": "one", "output_dir": "one", "input": {"files": "frames.h5"}, "operands": operands("dark"),
+              "transform": [{"op": "subtract", "operand": "dark"}]}
+    one = run_ok(shmjob, config, cwd, env, ranks=6)["data"][...]
+    two = run_ok(shmjob, dict(config, job="two", output_dir="two", testing={"pretend_nodes": 2}), cwd, env,
+                 ranks=6)["data"][...]
+    check(same_bits(one, two), "two pretend nodes give another output than one node")
+
+
+def case_bad(shmjob, cwd, env, rng):
+    make_frames(cwd, rng)
+    make_calib(cwd, rng)
+
+    def job(ops, steps):
+        return {"job": "bad", "output_dir": "out", "input": {"files": "frames.h5"}, "operands": ops, "transform": steps}
+
+    cases = [
+        (job(operands("P"), [{"op": "subtract", "operand": "P"}]), ["transform[0] (subtract)", 'operand "P"']),
+        (job({"dark": {"file": "nope.h5", "dataset": "/dark"}}, [{"op": "subtract", "operand": "dark"}]),
+         ["operands.dark", "nope.h5"]),
+        (job({"dark": {"file": "calib.h5", "dataset": "/nothing"}}, [{"op": "subtract", "operand": "dark"}]),
+         ["operands.dark", "/nothing"]),
+        (job(operands("cube"), [{"op": "subtract", "operand": "cube"}]), ["operands.cube"]),
+        (job({}, [{"op": "bin", "factor": 5}]), ["transform[0] (bin)"]),
+        (job(operands("P"), [{"op": "matmul", "operand": "P"}]), ["transform[0] (matmul)", 'operand "P"']),
+        (job(operands("dark"), [{"op": "subtract", "operand": "drak"}]), ["transform[0].operand", '"drak"']),
+    ]
+    for config, words in cases:
+        r = run(shmjob, config, cwd, env)
+        errors = error_lines(r)
+        check(r.returncode == 2 and len(errors) == 1 and all(w in errors[0] for w in words)
+              and not os.path.exists(os.path.join(cwd, "out", "bad.h5")),
+              f"{config['transform']}: exit {r.returncode}, errors {errors}, expected exit 2 and one line with {words}")
+
+
+CASES = {"detector": case_detector, "saturate": case_saturate, "reshape": case_reshape, "synthetic": case_synthetic,
+         "two_sets": case_two_sets, "pretend": case_pretend, "bad": case_bad}
+
+
+def main():
+    shmjob, plugins = os.path.abspath(sys.argv[1]), sys.argv[2]
+    chosen = sys.argv[3:] or list(CASES)
+    os.environ["HDF5_PLUGIN_PATH"] = plugins  # h5py here reads the zstd chunks too
+    env = dict(os.environ)
+    passed = failed = 0
+    for name in chosen:
+        with tempfile.TemporaryDirectory(prefix="shmjob-transform-") as cwd:
+            try:
+                CASES[name](shmjob, cwd, env, np.random.default_rng(sum(map(ord, name))))
+                print("ok:", name)
+                passed += 1
+            except (Failed, subprocess.TimeoutExpired) as e:
+                print("FAIL:", name, "-", e)
+                failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
