@@ -91,11 +91,28 @@ class VirtualDatasetBuilder {
   IndexRow first_{};
   std::uint64_t length_ = 0;  // rows in the run that starts at first_
 };
+void write_array(hid_t file, const MasterArray& array) {
+  if (array.bytes.size() != std::uint64_t{array.rows} * array.cols * dtype_size(array.dtype))
+    throw H5Error("master: " + array.path + " holds " + std::to_string(array.bytes.size()) + " bytes, not " +
+                      std::to_string(array.rows) + " x " + std::to_string(array.cols) + " values",
+                  kExitInternal);
+  const std::array<hsize_t, 2> dims{array.rows, array.cols};
+  Dataspace space(H5Screate_simple(2, dims.data(), nullptr), "H5Screate_simple");
+  PropList links(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate");
+  check(H5Pset_create_intermediate_group(links, 1), "H5Pset_create_intermediate_group");
+  const Datatype type = native_type(array.dtype);
+  Dataset data(H5Dcreate2(file, array.path.c_str(), type, space, links, H5P_DEFAULT, H5P_DEFAULT),
+               "create " + array.path);
+  check(H5Dwrite(data, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, array.bytes.data()), "write " + array.path);
+  for (const auto& [name, value] : array.attributes) write_string_attribute(data, name.c_str(), value);
+  data.close("close " + array.path);
+}
 }  // namespace
 
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
-                  const std::map<std::string, std::string>& attributes, const std::function<void()>& before_publish) {
+                  const std::map<std::string, std::string>& attributes, const std::function<void()>& before_publish,
+                  std::span<const MasterArray> arrays) {
   // Written in a directory of its own (mode 0700: nobody can plant a link there), then renamed
   // onto its name, which replaces whatever is there without following it.
   const fs::PrivateDir scratch(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."),
@@ -131,6 +148,7 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
       write_string_list(group, "files", inputs.files);
       write_string_list(group, "datasets", inputs.datasets);
     }
+    for (const MasterArray& array : arrays) write_array(file, array);
     for (const auto& [name, value] : attributes) write_string_attribute(file, name.c_str(), value);
     file.close("close " + where);
   }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "shmjob/dtype.hpp"
+
 #include "config/matrix_set.hpp"
 #include "shmjob/index_row.hpp"
 
@@ -33,6 +35,16 @@ struct InputList {
   std::vector<std::string> datasets;
 };
 
+// A 2-D array the master holds besides the sets (a reduction: "reduce/mean"). Groups on the way
+// are created; `attributes` become string attributes of the dataset.
+struct MasterArray {
+  std::string path;
+  std::uint32_t rows = 0, cols = 0;
+  DType dtype = DType::float64;
+  std::vector<std::byte> bytes;  // rows * cols values, row-major, native byte order
+  std::map<std::string, std::string> attributes;
+};
+
 // Gives the next index row, in increasing id order; false after the last.
 using RowSource = std::function<bool(IndexRow&)>;
 
@@ -43,7 +55,7 @@ using RowSource = std::function<bool(IndexRow&)>;
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, const RowSource& rows, const InputList& inputs,
                   const std::map<std::string, std::string>& attributes,
-                  const std::function<void()>& before_publish = {});
+                  const std::function<void()>& before_publish = {}, std::span<const MasterArray> arrays = {});
 // The same from rows in memory.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
                   std::span<const ShardInfo> shards, std::span<const IndexRow> rows,

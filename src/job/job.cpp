@@ -17,11 +17,13 @@
 #include "mpi/gather.hpp"
 #include "mpi/mpi_error.hpp"
 #include "mpi/node_window.hpp"
+#include "mpi/tree_reduce.hpp"
 #include "pipeline/node_sampler.hpp"
 #include "pipeline/sampler_watch.hpp"
 #include "pipeline/stages.hpp"
 #include "resume/job_identity.hpp"
 #include "shmjob/error.hpp"
+#include "shmjob/reader.hpp"
 #include "shmjob/version.hpp"
 #include "topology/binding.hpp"
 #include "util/printable.hpp"
@@ -318,7 +320,99 @@ int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::St
   if (const int code = mpi::agree(world_, failure)) return code;
   operands->sync();
   ctx.set_transform(&transform_.plans, &*operands);
+  if (world_rank_ == 0) operand_crc32_ = operands->crc32();
   return kExitOk;
+}
+
+void Job::combine_reductions() {
+  reduced_.resize(sets_.size());
+  for (std::size_t s = 0; s < sets_.size(); ++s) {
+    std::vector<std::byte> mine = reduced_[s] ? reduced_[s]->to_bytes() : std::vector<std::byte>();
+    std::vector<std::byte> all = mpi::tree_reduce_to_root(
+        std::move(mine),
+        [](std::vector<std::byte> a, std::vector<std::byte> b) {
+          transform::Accumulator merged = transform::Accumulator::from_bytes(a);
+          merged.merge(transform::Accumulator::from_bytes(b));
+          return merged.to_bytes();
+        },
+        world_);
+    reduced_[s].reset();
+    if (!all.empty()) reduced_[s].emplace(transform::Accumulator::from_bytes(all));
+  }
+}
+
+void Job::add_kept_matrices() {
+  if (work_.prior.kept.empty()) return;
+  // In the output directory, so that its virtual datasets' relative shard names resolve; the job
+  // lock keeps other runs away, and the name is replaced (never followed) if a crash left it.
+  const std::filesystem::path temporary = config_.output_dir / ("." + config_.job + ".reduce-kept.h5");
+  nlohmann::json shard_names = nlohmann::json::array();
+  for (const h5::ShardInfo& s : work_.prior.shards) shard_names.push_back(s.file_name);
+  h5::write_master(temporary, sets_, work_.prior.shards, std::span<const IndexRow>(work_.prior.kept), {},
+                   {{"status", "interrupted"},
+                    {"shards", shard_names.dump()},
+                    {"datasets", resume::sets_to_json(sets_).dump()},
+                    {"config", to_json(config_).dump()}});
+  try {
+    const Reader kept(temporary);
+    for (const IndexRow& row : work_.prior.kept) {
+      const std::size_t s = static_cast<std::size_t>(&kept.set_of(row.id) - kept.sets().data());
+      const MatrixSet& set = sets_.at(s);
+      if (!reduced_[s]) reduced_[s].emplace(set.shape.rows, set.shape.cols, config_.transform.reduce);
+      reduced_[s]->add(kept.read(row.id).bytes.data(), set.shape.dtype);
+    }
+  } catch (...) {
+    std::filesystem::remove(temporary);
+    throw;
+  }
+  std::filesystem::remove(temporary);
+}
+
+std::vector<h5::MasterArray> Job::reduction_arrays() {
+  if (config_.transform.reduce.empty()) return {};
+  add_kept_matrices();
+  std::vector<h5::MasterArray> arrays;
+  for (std::size_t s = 0; s < sets_.size(); ++s) {
+    const MatrixSet& set = sets_[s];
+    const transform::Accumulator accumulator =
+        reduced_[s] ? *reduced_[s] : transform::Accumulator(set.shape.rows, set.shape.cols, config_.transform.reduce);
+    const std::string where = sets_.size() == 1 ? "reduce/" : "reduce/" + set.name + "/";
+    for (int r = 0; r <= static_cast<int>(transform::kLastReduction); ++r) {
+      const auto reduction = static_cast<transform::Reduction>(r);
+      if (!config_.transform.reduce.contains(reduction)) continue;
+      h5::MasterArray array{where + std::string(transform::reduction_name(reduction)), set.shape.rows, set.shape.cols,
+                            DType::float64, {}, {{"matrices", std::to_string(accumulator.count())}}};
+      const auto bytes_of = [](const auto& values) {
+        const auto* p = reinterpret_cast<const std::byte*>(values.data());
+        return std::vector<std::byte>(p, p + values.size() * sizeof(values[0]));
+      };
+      switch (reduction) {
+        case transform::Reduction::sum: array.bytes = bytes_of(accumulator.sum()); break;
+        case transform::Reduction::mean: array.bytes = bytes_of(accumulator.mean()); break;
+        case transform::Reduction::min: array.bytes = bytes_of(accumulator.min()); break;
+        case transform::Reduction::max: array.bytes = bytes_of(accumulator.max()); break;
+        case transform::Reduction::count_nonzero:
+          array.dtype = DType::uint64;
+          array.bytes = bytes_of(accumulator.count_nonzero());
+          break;
+      }
+      arrays.push_back(std::move(array));
+    }
+  }
+  return arrays;
+}
+
+std::string Job::operands_attribute() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t i = 0; i < transform_.operand_names.size(); ++i) {
+    const std::string& name = transform_.operand_names[i];
+    const transform::OperandConfig& o = config_.transform.operands.at(name);
+    const MatrixShape shape = transform_.operand_shape(i);
+    list.push_back({{"name", name}, {"file", o.file}, {"dataset", o.dataset}, {"rows", shape.rows},
+                    {"cols", shape.cols}, {"dtype", dtype_name(shape.dtype)},
+                    {"crc32", i < operand_crc32_.size() ? operand_crc32_[i] : 0}});
+  }
+  return list.dump();
 }
 
 // Rank 0's clock starts the job: every rank's times count from it.
@@ -391,6 +485,7 @@ int Job::conclude(const stages::StageContext& ctx, const std::vector<RankPlaceme
 
   const std::vector<RankTotals> totals = gather_to_root(metrics::rank_totals(ctx.my_counters()), world_);
   int code = agreed_code(ctx);
+  if (code == kExitOk && !config_.transform.reduce.empty()) combine_reductions();
   const std::vector<ShardPartRecord> shards = gatherv_to_root(my_shard_parts(ctx), world_);
   const std::vector<metrics::WriterTotals> writers = gather_to_root(writer_totals_, world_);
   if (world_rank_ == 0) {
@@ -459,7 +554,7 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
         stages::run_producer(ctx, *source);
         break;
       }
-      case Role::compressor: stages::run_compressor(ctx); break;
+      case Role::compressor: reduced_ = stages::run_compressor(ctx); break;
       case Role::writer: writer_totals_ = stages::run_writer(ctx); break;
       case Role::idle: break;
     }
@@ -509,7 +604,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
 // Adds this run's matrices to `ratios`; returns how many matrices the master's index lists.
 std::uint64_t Job::write_master_file(const metrics::JobSummary& summary, const std::vector<RankPlacement>& placements,
                                      const std::vector<h5::ShardInfo>& new_shards,
-                                     metrics::RatioDistribution& ratios) const {
+                                     metrics::RatioDistribution& ratios) {
   std::vector<h5::ShardInfo> shards = work_.prior.shards;
   shards.insert(shards.end(), new_shards.begin(), new_shards.end());
   const std::map<std::string, std::string> attributes = master_attributes(summary.status, shards, placements);
@@ -538,11 +633,17 @@ std::uint64_t Job::write_master_file(const metrics::JobSummary& summary, const s
     }
     return true;
   };
-  h5::write_master(config_.master_path(), sets_, shards, next_row, inputs, attributes, [&] {
-    if (this_run != summary.matrices)
-      throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
-                  std::to_string(summary.matrices));
-  });
+  // Reductions only over a complete job's matrices (an interrupted one's would be partial).
+  const std::vector<h5::MasterArray> arrays =
+      summary.status == "complete" ? reduction_arrays() : std::vector<h5::MasterArray>();
+  h5::write_master(
+      config_.master_path(), sets_, shards, next_row, inputs, attributes,
+      [&] {
+        if (this_run != summary.matrices)
+          throw Error("the shards' indexes list " + std::to_string(this_run) + " matrices, their writers wrote " +
+                      std::to_string(summary.matrices));
+      },
+      arrays);
   return in_master;
 }
 
@@ -566,6 +667,7 @@ std::map<std::string, std::string> Job::master_attributes(const std::string& sta
       {"end_time", metrics::iso_time_utc(end)},
       {"source", config_.input ? "hdf5" : "synthetic"}};
   if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().shape.dtype);
+  if (transform_.active() || !transform_.operand_names.empty()) attributes["operands"] = operands_attribute();
   if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
   return attributes;
 }

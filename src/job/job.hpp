@@ -17,6 +17,8 @@
 #include "metrics/metrics_log.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/communicator.hpp"
+#include "h5/master_writer.hpp"
+#include "transform/reduction.hpp"
 #include "pipeline/node_operands.hpp"
 #include "pipeline/stage_context.hpp"
 #include "resume/resume_plan.hpp"
@@ -52,6 +54,15 @@ class Job {
   // after binding so that each copy's pages are local to its domain. Returns the agreed code.
   int load_operands(std::optional<stages::NodeOperands>& operands, stages::StageContext& ctx);
   void start_clock(stages::StageContext& ctx);
+  // Collective: every compressor's accumulators combined on rank 0 (reduced_).
+  void combine_reductions();
+  // Rank 0: the reductions as the master's arrays, the earlier runs' kept matrices included.
+  std::vector<h5::MasterArray> reduction_arrays();
+  // The earlier runs' kept matrices (resume) added to reduced_, read back through a temporary
+  // master over their shards.
+  void add_kept_matrices();
+  // The "operands" attribute: each operand's file, dataset, shape, dtype and CRC-32.
+  std::string operands_attribute() const;
   void open_log(const stages::StageContext& ctx, const nlohmann::json& plan_record);
   void run_watched_stage(const stages::StageContext& ctx, bool show_progress);
   void run_my_stage(const stages::StageContext& ctx);
@@ -67,7 +78,7 @@ class Job {
   std::uint64_t write_master_file(const metrics::JobSummary& summary,
                                   const std::vector<metrics::RankPlacement>& placements,
                                   const std::vector<h5::ShardInfo>& new_shards,
-                                  metrics::RatioDistribution& ratios) const;
+                                  metrics::RatioDistribution& ratios);
   std::map<std::string, std::string> master_attributes(const std::string& status,
                                                        const std::vector<h5::ShardInfo>& shards,
                                                        const std::vector<metrics::RankPlacement>& placements) const;
@@ -91,6 +102,10 @@ class Job {
   double start_epoch_ = 0;
   std::unique_ptr<metrics::MetricsLog> log_;
   metrics::WriterTotals writer_totals_;  // a writer's, from its stage
+  // "reduce": a compressor's accumulators per set, from its stage; on rank 0 after conclude(),
+  // the whole job's (this run's matrices; a resume adds the earlier runs' when it writes them).
+  std::vector<std::optional<transform::Accumulator>> reduced_;
+  std::vector<std::uint32_t> operand_crc32_;  // rank 0: each operand's CRC-32, for the master
   mpi::Failure failure_;
 };
 

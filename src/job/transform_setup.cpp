@@ -59,8 +59,6 @@ int share_operands(const transform::TransformConfig& config, MPI_Comm world, Job
 }
 
 void plan_transforms(const transform::TransformConfig& config, JobTransform& job, std::vector<MatrixSet>& sets) {
-  if (!config.reduce.empty())  // parsed and checked; the job does not compute them yet
-    throw ConfigError("reduce: reductions are not available in this version of shmjob");
   if (config.steps.empty()) return;
   const transform::OperandShapes shapes = job.operand_shapes();
   for (MatrixSet& set : sets) {

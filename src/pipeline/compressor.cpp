@@ -88,7 +88,7 @@ class Transformer {
 };
 }  // namespace
 
-void run_compressor(const StageContext& ctx) {
+std::vector<std::optional<transform::Accumulator>> run_compressor(const StageContext& ctx) {
   const Config& config = ctx.config();
   const NodeLayout& layout = ctx.plan().layout;
   shm::NodeControl& control = ctx.control();
@@ -99,6 +99,9 @@ void run_compressor(const StageContext& ctx) {
 
   codec::TileCompressor tiles(config.compression.level, config.compression.shuffle);
   Transformer transformer(ctx);
+  // "reduce": one accumulator per set, made when the set's first matrix comes.
+  const transform::ReductionSet reductions = config.transform.reduce;
+  std::vector<std::optional<transform::Accumulator>> reduced(reductions.empty() ? 0 : ctx.sets().size());
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
@@ -134,6 +137,12 @@ void run_compressor(const StageContext& ctx) {
                                     h.t_produced,   ctx.now(),        h.producer,
                                     ctx.world_rank(), h.source_file,  h.source_dataset,
                                     h.source_index, h.writer};
+      if (!reduced.empty()) {
+        ScopedTimer reducing(me.transform_ns);  // elementwise work on the stored matrix: the transform's
+        auto& accumulator = reduced[static_cast<std::size_t>(set_index)];
+        if (!accumulator) accumulator.emplace(set.shape.rows, set.shape.cols, reductions);
+        accumulator->add(data, set.shape.dtype);
+      }
       me.add(me.bytes_in, set.shape.bytes());
       me.add(me.bytes_out, frame_bytes);
     }
@@ -151,6 +160,7 @@ void run_compressor(const StageContext& ctx) {
       if (!inbox.try_push(shm::kEndOfStream)) throw std::logic_error("writer inbox overflow");
       inbox.wake_all();  // below the writer's wake batch, the push alone may not wake it
     }
+  return reduced;
 }
 
 }  // namespace shmjob::stages

@@ -18,16 +18,25 @@ Cases (each in its own temp dir, 4 ranks unless said):
                sets transformed
   pretend      two pretend nodes (6 ranks), each loading its own operand copy: same output as
                one node
+  reduce       "reduce" over an ingest after a chain: reduce/sum|mean|min|max|count_nonzero in the
+               master equal numpy's over the stored matrices (sum and mean within the documented
+               bound, the others exactly), and the master's "operands" attribute gives each
+               operand's CRC-32 (zlib's)
+  resume       a reducing job interrupted (SIGUSR1 to mpirun) after some matrices are written, then
+               resumed: data and every reduction bit for bit equal to an uninterrupted run's
   bad          bad inputs give exit 2, one "shmjob: error:" line naming the operand or the step,
                and no master file: operand shape, missing operand file, missing dataset, a 3-D
                operand, bin factor not dividing, matmul inner dimensions, unknown operand name
 Prints "N passed, M failed"; exit 1 on any failure.
 """
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import json
+import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -185,6 +194,77 @@ def case_pretend(shmjob, cwd, env, rng):
     check(same_bits(one, two), "two pretend nodes give another output than one node")
 
 
+REDUCE = ["sum", "mean", "min", "max", "count_nonzero"]
+
+
+def expect_reductions(f, stored, prefix="reduce/"):
+    d = stored.astype("f8")
+    total = np.sum(d, axis=0)
+    bound = np.finfo("f8").eps * (np.abs(total) + d.shape[0] * np.sum(np.abs(d), axis=0))
+    check(np.all(np.abs(f[prefix + "sum"][...] - total) <= bound), "reduce/sum off numpy's by more than the bound")
+    check(np.all(np.abs(f[prefix + "mean"][...] - total / d.shape[0]) <= bound / d.shape[0] * 2), "reduce/mean off")
+    check(same_bits(f[prefix + "min"][...], d.min(axis=0)), "reduce/min differs from numpy's")
+    check(same_bits(f[prefix + "max"][...], d.max(axis=0)), "reduce/max differs from numpy's")
+    check(same_bits(f[prefix + "count_nonzero"][...], np.count_nonzero(d, axis=0).astype("u8")),
+          "reduce/count_nonzero differs from numpy's")
+    check(f[prefix + "sum"].attrs["matrices"] in (str(d.shape[0]), str(d.shape[0]).encode()),
+          f"reduce/sum says {f[prefix + 'sum'].attrs['matrices']} matrices, not {d.shape[0]}")
+
+
+def case_reduce(shmjob, cwd, env, rng):
+    make_frames(cwd, rng)
+    c = make_calib(cwd, rng)
+    config = {"job": "red", "output_dir": "out", "input": {"files": "frames.h5"}, "operands": operands("dark"),
+              "transform": [{"op": "subtract", "operand": "dark"}, {"op": "cast", "dtype": "float32"}],
+              "reduce": REDUCE}
+    f = run_ok(shmjob, config, cwd, env)
+    expect_reductions(f, f["data"][...])
+    listed = json.loads(f.attrs["operands"])
+    check(len(listed) == 1 and listed[0]["name"] == "dark" and listed[0]["crc32"] == zlib.crc32(c["dark"].tobytes())
+          and (listed[0]["rows"], listed[0]["cols"], listed[0]["dtype"]) == (ROWS, COLS, "uint16"),
+          f"operands attribute {listed}")
+
+
+def written_so_far(metrics):
+    try:
+        with open(metrics) as f:
+            samples = [json.loads(l) for l in f if '"sample"' in l]
+        return samples[-1]["written"] if samples else 0
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def case_resume(shmjob, cwd, env, rng):
+    count = 120
+    make_frames(cwd, rng, (count, ROWS, COLS))
+    make_calib(cwd, rng)
+    config = {"job": "res", "output_dir": "out", "input": {"files": "frames.h5"}, "operands": operands("gain"),
+              "transform": [{"op": "multiply", "operand": "gain"}, {"op": "scale", "factor": 1e-3}],
+              "reduce": REDUCE, "metrics": {"interval_s": 0.1}, "slots": {"per_producer": 2, "per_compressor": 2}}
+    whole = run_ok(shmjob, dict(config, job="whole", output_dir="whole"), cwd, env)
+    paced = dict(config, testing={"writer_delay_ms": 60})
+    with open(os.path.join(cwd, "paced.json"), "w") as f:
+        json.dump(paced, f)
+    job = subprocess.Popen(["mpirun", "-n", str(RANKS), shmjob, "paced.json"], cwd=cwd, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while written_so_far(os.path.join(cwd, "out", "res.metrics.jsonl")) < 5 and time.time() < deadline:
+        time.sleep(0.02)
+    job.send_signal(signal.SIGUSR1)  # mpirun forwards it to every rank: drain and stop
+    out, err = job.communicate(timeout=120)
+    check(job.returncode == 4, f"interrupted job exited {job.returncode}: {err[-800:]}")
+    with h5py.File(os.path.join(cwd, "out", "res.h5"), "r") as f:
+        kept = len(f["index"])
+        check(f.attrs["status"] in ("interrupted", b"interrupted") and 0 < kept < count and "reduce" not in f,
+              f"after the interrupt: status {f.attrs['status']}, {kept} matrices, reduce in it: {'reduce' in f}")
+    print(f"      resume: interrupted with {kept} of {count} matrices written")
+    resumed = run_ok(shmjob, dict(config, resume=True), cwd, env)
+    check(same_bits(resumed["data"][...], whole["data"][...]), "resumed data differs from the uninterrupted run's")
+    for name in REDUCE:
+        check(same_bits(resumed["reduce/" + name][...], whole["reduce/" + name][...]),
+              f"reduce/{name} after a resume ({kept} matrices kept) differs from the uninterrupted run's")
+
+
 def case_bad(shmjob, cwd, env, rng):
     make_frames(cwd, rng)
     make_calib(cwd, rng)
@@ -212,7 +292,8 @@ def case_bad(shmjob, cwd, env, rng):
 
 
 CASES = {"detector": case_detector, "saturate": case_saturate, "reshape": case_reshape, "synthetic": case_synthetic,
-         "two_sets": case_two_sets, "pretend": case_pretend, "bad": case_bad}
+         "two_sets": case_two_sets, "pretend": case_pretend, "reduce": case_reduce, "resume": case_resume,
+         "bad": case_bad}
 
 
 def main():
