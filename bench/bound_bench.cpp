@@ -17,14 +17,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -89,7 +89,7 @@ int compress_bound(const Args& a) {
   if (!dtype) throw std::runtime_error("unknown dtype " + a.get("dtype"));
   spec.shape.dtype = *dtype;
   const std::string kind = a.get("kind", "smooth");
-  spec.kind = kind == "random" ? shmjob::DataKind::random
+  spec.kind = kind == "random"    ? shmjob::DataKind::random
               : kind == "poisson" ? shmjob::DataKind::poisson
               : kind == "smooth"  ? shmjob::DataKind::smooth
                                   : throw std::runtime_error("unknown kind " + kind);
@@ -183,9 +183,8 @@ int compress_bound(const Args& a) {
       "\"generate_seconds\": %.6f, \"batch\": %llu, \"matrices_per_s\": %.3f, \"mb_per_s_in\": %.3f, "
       "\"mb_per_s_out\": %.3f}\n",
       threads, level, shuffle ? "true" : "false", static_cast<unsigned long long>(spec.count), raw_total,
-      static_cast<unsigned long long>(out_bytes), timed, cpu_timed, generating,
-      static_cast<unsigned long long>(batch), static_cast<double>(spec.count) / timed, raw_total / timed / 1e6,
-      static_cast<double>(out_bytes) / timed / 1e6);
+      static_cast<unsigned long long>(out_bytes), timed, cpu_timed, generating, static_cast<unsigned long long>(batch),
+      static_cast<double>(spec.count) / timed, raw_total / timed / 1e6, static_cast<double>(out_bytes) / timed / 1e6);
   return 0;
 }
 

@@ -185,18 +185,17 @@ void register_all(const std::vector<int>& levels, const std::vector<DType>& dtyp
     for (const Shape& shape : kShapes)
       for (DataKind kind : kKinds)
         benchmark::RegisterBenchmark(
-            ("generate/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_generate,
-            kind, dtype, shape);
-  for (DType dtype : dtypes)
-    for (const Shape& shape : kShapes)
-      for (DataKind kind : kKinds)
-        benchmark::RegisterBenchmark(
-            ("stats/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_stats, kind,
+            ("generate/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_generate, kind,
             dtype, shape);
   for (DType dtype : dtypes)
     for (const Shape& shape : kShapes)
-      benchmark::RegisterBenchmark(("shuffle/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_shuffle,
-                                   dtype, shape);
+      for (DataKind kind : kKinds)
+        benchmark::RegisterBenchmark(("stats/" + kind_name(kind) + "/" + dtype_str(dtype) + "/" + shape.name()).c_str(),
+                                     bm_stats, kind, dtype, shape);
+  for (DType dtype : dtypes)
+    for (const Shape& shape : kShapes)
+      benchmark::RegisterBenchmark(("shuffle/" + dtype_str(dtype) + "/" + shape.name()).c_str(), bm_shuffle, dtype,
+                                   shape);
   for (const bool with_stats : {false, true})
     for (DType dtype : dtypes)
       for (const Shape& shape : kShapes)
@@ -206,8 +205,7 @@ void register_all(const std::vector<int>& levels, const std::vector<DType>& dtyp
               const std::string name = std::string(with_stats ? "compressor/" : "zstd/") + kind_name(kind) + "/" +
                                        dtype_str(dtype) + "/" + shape.name() + "/L" + std::to_string(level) +
                                        (shuffle ? "/shuffle" : "");
-              benchmark::RegisterBenchmark(name.c_str(), bm_compress, kind, dtype, shape, level, shuffle,
-                                           with_stats);
+              benchmark::RegisterBenchmark(name.c_str(), bm_compress, kind, dtype, shape, level, shuffle, with_stats);
             }
 }
 
@@ -232,7 +230,8 @@ int main(int argc, char** argv) {
     for (const std::string& item : *items) {
       const auto dtype = shmjob::parse_dtype(item);
       if (!dtype) {
-        std::fprintf(stderr, "codec_bench: --dtypes: unknown dtype '%s' (int8..int64, uint8..uint64, float32, float64)\n",
+        std::fprintf(stderr,
+                     "codec_bench: --dtypes: unknown dtype '%s' (int8..int64, uint8..uint64, float32, float64)\n",
                      item.c_str());
         return 1;
       }

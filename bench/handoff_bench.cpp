@@ -67,8 +67,8 @@ constexpr std::uint64_t kEnd = shmjob::shm::kEndOfStream;
 // 64-byte aligned heap memory (what SharedQueue::create needs).
 class AlignedBuffer {
  public:
-  explicit AlignedBuffer(std::size_t bytes) : data_(::operator new(bytes, std::align_val_t{64})) {}
-  ~AlignedBuffer() { ::operator delete(data_, std::align_val_t{64}); }
+  explicit AlignedBuffer(std::size_t bytes) : data_(::operator new (bytes, std::align_val_t{64})) {}
+  ~AlignedBuffer() { ::operator delete (data_, std::align_val_t{64}); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   void* data() const noexcept { return data_; }
@@ -162,8 +162,13 @@ bool pop_bounded(SharedQueue& q, std::uint64_t& value, const std::atomic<bool>* 
 }
 
 // Exit codes of the child.
-enum ChildExit : int { kChildOk = 0, kChildTimedOut = 2, kChildQueueFull = 3, kChildWrongValue = 4,
-                       kChildException = 5 };
+enum ChildExit : int {
+  kChildOk = 0,
+  kChildTimedOut = 2,
+  kChildQueueFull = 3,
+  kChildWrongValue = 4,
+  kChildException = 5
+};
 
 // Forks a child that runs body() (returning its exit code) and leaves with _exit: it never returns
 // into Google Benchmark. The child dies with the parent (PR_SET_PDEATHSIG).
@@ -367,9 +372,9 @@ void bm_write_chunk(benchmark::State& state, std::size_t chunk_bytes) {
     std::uint64_t files = 0, row = 0;
     auto open_shard = [&] {
       const auto path = dir.path() / ("bench-" + std::to_string(files++) + ".h5");
-      return std::make_unique<shmjob::h5::ShardWriter>(
-          path, std::vector<shmjob::h5::ShardPart>{{&sets[0], 0, spec.count}}, compression,
-          std::map<std::string, std::string>{});
+      return std::make_unique<shmjob::h5::ShardWriter>(path,
+                                                       std::vector<shmjob::h5::ShardPart>{{&sets[0], 0, spec.count}},
+                                                       compression, std::map<std::string, std::string>{});
     };
     auto close_shard = [&](std::unique_ptr<shmjob::h5::ShardWriter>& shard) {
       shard->finish({});
@@ -417,20 +422,16 @@ void register_all() {
                                  [slots](benchmark::State& s) {
                                    bm_slot_cycle(s, slots, [](SharedQueue& q, SlotHandle& h) { return q.try_pop(h); });
                                  });
-    benchmark::RegisterBenchmark(("slot/acquire_release_wait/slots:" + std::to_string(slots)).c_str(),
-                                 [slots](benchmark::State& s) {
-                                   bm_slot_cycle(s, slots, [](SharedQueue& q, SlotHandle& h) {
-                                     return q.pop_wait(h, [] { return true; });
-                                   });
-                                 });
+    benchmark::RegisterBenchmark(
+        ("slot/acquire_release_wait/slots:" + std::to_string(slots)).c_str(), [slots](benchmark::State& s) {
+          bm_slot_cycle(s, slots, [](SharedQueue& q, SlotHandle& h) { return q.pop_wait(h, [] { return true; }); });
+        });
   }
-  benchmark::RegisterBenchmark("handoff/pingpong", [](benchmark::State& s) { guarded(s, bm_pingpong); })
-      ->UseRealTime();
+  benchmark::RegisterBenchmark("handoff/pingpong", [](benchmark::State& s) { guarded(s, bm_pingpong); })->UseRealTime();
   for (const std::uint64_t batch : {1, 32})
-    benchmark::RegisterBenchmark(("handoff/stream/cap:64/batch:" + std::to_string(batch)).c_str(),
-                                 [batch](benchmark::State& s) {
-                                   guarded(s, [batch](benchmark::State& st) { bm_stream(st, 64, batch); });
-                                 })
+    benchmark::RegisterBenchmark(
+        ("handoff/stream/cap:64/batch:" + std::to_string(batch)).c_str(),
+        [batch](benchmark::State& s) { guarded(s, [batch](benchmark::State& st) { bm_stream(st, 64, batch); }); })
         ->UseRealTime();
   for (const std::size_t kib : {4, 32, 256, 1024, 8192})
     benchmark::RegisterBenchmark(("h5/write_chunk/" + size_name(kib << 10)).c_str(), bm_write_chunk, kib << 10)
@@ -443,8 +444,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   shmjob::h5::silence_hdf5_errors();  // errors arrive as H5Error messages (SkipWithError)
-  benchmark::AddCustomContext("handoff", "SharedQueue in one process / between a parent and a forked child; "
-                                         "h5/write_chunk: h5::ShardWriter under $TMPDIR");
+  benchmark::AddCustomContext("handoff",
+                              "SharedQueue in one process / between a parent and a forked child; "
+                              "h5/write_chunk: h5::ShardWriter under $TMPDIR");
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

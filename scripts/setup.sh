@@ -12,7 +12,7 @@ packages=(
   python3 python3-h5py python3-numpy python3-matplotlib
   python3-jsonschema python3-pil chromium fonts-dejavu-core
   slurmctld slurmd slurm-client munge
-  clang libclang-rt-14-dev zstd
+  clang libclang-rt-14-dev clang-format zstd
 )
 
 missing=()

@@ -10,9 +10,7 @@
 namespace shmjob {
 
 // float16 came last: the enumerators are stored (catalog bytes), so new ones go at the end.
-enum class DType : std::uint8_t {
-  int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, float16
-};
+enum class DType : std::uint8_t { int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, float16 };
 inline constexpr DType kLastDType = DType::float16;
 
 // An IEEE 754 binary16 value (numpy's float16) as its bits. C++20 has no portable half type,
@@ -83,17 +81,28 @@ std::optional<DType> parse_dtype(std::string_view name) noexcept;
 template <class F>
 decltype(auto) visit_dtype(DType type, F&& f) {
   switch (type) {
-    case DType::int8: return f(std::int8_t{});
-    case DType::int16: return f(std::int16_t{});
-    case DType::int32: return f(std::int32_t{});
-    case DType::int64: return f(std::int64_t{});
-    case DType::uint8: return f(std::uint8_t{});
-    case DType::uint16: return f(std::uint16_t{});
-    case DType::uint32: return f(std::uint32_t{});
-    case DType::uint64: return f(std::uint64_t{});
-    case DType::float32: return f(float{});
-    case DType::float16: return f(Float16{});
-    case DType::float64: break;
+    case DType::int8:
+      return f(std::int8_t{});
+    case DType::int16:
+      return f(std::int16_t{});
+    case DType::int32:
+      return f(std::int32_t{});
+    case DType::int64:
+      return f(std::int64_t{});
+    case DType::uint8:
+      return f(std::uint8_t{});
+    case DType::uint16:
+      return f(std::uint16_t{});
+    case DType::uint32:
+      return f(std::uint32_t{});
+    case DType::uint64:
+      return f(std::uint64_t{});
+    case DType::float32:
+      return f(float{});
+    case DType::float16:
+      return f(Float16{});
+    case DType::float64:
+      break;
   }
   return f(double{});
 }

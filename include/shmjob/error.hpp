@@ -38,8 +38,7 @@ class ConfigError : public Error {
 // another job or one that cannot be resumed (kExitBadInput).
 class OutputPathError : public Error {
  public:
-  explicit OutputPathError(const std::string& message, int exit_code = kExitIo)
-      : Error(message, exit_code) {}
+  explicit OutputPathError(const std::string& message, int exit_code = kExitIo) : Error(message, exit_code) {}
 };
 
 class MpiError : public Error {
@@ -78,8 +77,7 @@ class InputError : public Error {
 // "transform[i] (op): ..."), or a broken contract when applying a plan (kExitInternal: a bug).
 class TransformError : public Error {
  public:
-  explicit TransformError(const std::string& message, int exit_code = kExitBadInput)
-      : Error(message, exit_code) {}
+  explicit TransformError(const std::string& message, int exit_code = kExitBadInput) : Error(message, exit_code) {}
 };
 
 // A request or an output the reader (shmjob/reader.hpp, shmjob/verify.hpp) cannot serve; the
@@ -88,8 +86,7 @@ class TransformError : public Error {
 // written).
 class ReaderError : public Error {
  public:
-  explicit ReaderError(const std::string& message, int exit_code = kExitIo)
-      : Error(message, exit_code) {}
+  explicit ReaderError(const std::string& message, int exit_code = kExitIo) : Error(message, exit_code) {}
 };
 
 }  // namespace shmjob

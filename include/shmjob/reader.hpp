@@ -27,7 +27,7 @@ namespace shmjob {
 
 struct ReaderOptions {
   std::size_t cache_bytes = std::size_t{256} << 20;  // decoded tiles kept (LRU); 0: none
-  bool verify_checksums = false;  // read(): compare the matrix's CRC-32 with its index row
+  bool verify_checksums = false;                     // read(): compare the matrix's CRC-32 with its index row
 };
 
 // Half-open range [begin, end) of rows or columns.
@@ -54,7 +54,9 @@ struct Matrix {
   // The values as T; throws ReaderError if T is not the matrix's dtype.
   template <class T>
   std::span<const T> values() const {
-    if (!holds<T>()) throw ReaderError("matrix " + std::to_string(id) + " is " + std::string(dtype_name(dtype)) + ", not the requested type");
+    if (!holds<T>())
+      throw ReaderError("matrix " + std::to_string(id) + " is " + std::string(dtype_name(dtype)) +
+                        ", not the requested type");
     return {reinterpret_cast<const T*>(bytes.data()), bytes.size() / sizeof(T)};
   }
   template <class T>
@@ -65,7 +67,7 @@ struct Matrix {
 
 struct CacheStats {
   std::uint64_t hits = 0, misses = 0, evictions = 0;
-  std::uint64_t entries = 0, bytes = 0, capacity = 0;  // current content and its bound
+  std::uint64_t entries = 0, bytes = 0, capacity = 0;   // current content and its bound
   std::uint64_t chunks_decoded = 0, bytes_decoded = 0;  // decoded tiles (raw bytes) so far
 };
 
@@ -79,11 +81,11 @@ class Reader {
   Reader& operator=(Reader&&) noexcept;
 
   const std::filesystem::path& master_path() const noexcept;
-  std::string status() const;                       // "complete" or "interrupted"
+  std::string status() const;                            // "complete" or "interrupted"
   std::string attribute(const std::string& name) const;  // a string attribute; "" if absent
   const std::vector<MatrixSetInfo>& sets() const noexcept;
   const std::vector<IndexRow>& index() const noexcept;  // every set's rows, sorted by id
-  std::uint64_t count() const noexcept;  // ids the job was to write: 0 .. count-1
+  std::uint64_t count() const noexcept;                 // ids the job was to write: 0 .. count-1
   // The shard file of a shard number, as listed by the master (relative to its directory).
   std::filesystem::path shard_path(std::uint32_t shard) const;
 

@@ -25,8 +25,8 @@ struct VerifyProblem {
 struct VerifyReport {
   std::filesystem::path master;
   std::string status;
-  std::uint64_t matrices = 0;        // ids the job was to write
-  std::uint64_t matrices_read = 0;   // matrices decoded and checked
+  std::uint64_t matrices = 0;       // ids the job was to write
+  std::uint64_t matrices_read = 0;  // matrices decoded and checked
   std::uint64_t shards = 0;
   std::vector<VerifyProblem> problems;
   bool ok() const noexcept { return problems.empty(); }

@@ -45,8 +45,9 @@ void print_plan(const std::string& plan_text) {
   std::printf("plan:     %zu ranks on %zu host(s): %s\n", plan.value("ranks", nlohmann::json::array()).size(),
               hosts.size(), printable(role_text).c_str());
   for (const auto& r : plan.value("ranks", nlohmann::json::array()))
-    std::printf("  rank %3d  %-10s lane %d  host %s  %s\n", r.value("rank", -1), printable(r.value("role", "?")).c_str(),
-                r.value("lane", -1), printable(r.value("host", "?")).c_str(), printable(r.value("binding", "")).c_str());
+    std::printf("  rank %3d  %-10s lane %d  host %s  %s\n", r.value("rank", -1),
+                printable(r.value("role", "?")).c_str(), r.value("lane", -1), printable(r.value("host", "?")).c_str(),
+                printable(r.value("binding", "")).c_str());
 }
 
 void print_index(const Reader& reader) {
@@ -66,21 +67,24 @@ int run_inspect(const InspectArgs& a) {
     return kExitOk;
   }
   std::printf("master:   %s\n", printable(reader.master_path().string()).c_str());
-  std::printf("job:      %s, status %s, shmjob %s\n", printable(reader.attribute("job")).c_str(), printable(reader.status()).c_str(),
-              printable(reader.attribute("shmjob_version")).c_str());
+  std::printf("job:      %s, status %s, shmjob %s\n", printable(reader.attribute("job")).c_str(),
+              printable(reader.status()).c_str(), printable(reader.attribute("shmjob_version")).c_str());
   std::printf("source:   %s%s\n", printable(reader.attribute("source")).c_str(),
               reader.attribute("kind").empty() ? "" : printable(" (" + reader.attribute("kind") + ")").c_str());
-  std::printf("time:     %s to %s\n", printable(reader.attribute("start_time")).c_str(), printable(reader.attribute("end_time")).c_str());
+  std::printf("time:     %s to %s\n", printable(reader.attribute("start_time")).c_str(),
+              printable(reader.attribute("end_time")).c_str());
   std::printf("matrices: %llu ids, %zu in the index\n", static_cast<unsigned long long>(reader.count()),
               reader.index().size());
   for (const MatrixSetInfo& s : reader.sets())
     std::printf("  dataset %-28s %llu x [%u, %u] %s, ids %llu..%llu, chunks [%u, %u]\n", printable(s.name).c_str(),
-                static_cast<unsigned long long>(s.count), s.shape.rows, s.shape.cols, std::string(dtype_name(s.shape.dtype)).c_str(),
-                static_cast<unsigned long long>(s.first_id),
+                static_cast<unsigned long long>(s.count), s.shape.rows, s.shape.cols,
+                std::string(dtype_name(s.shape.dtype)).c_str(), static_cast<unsigned long long>(s.first_id),
                 static_cast<unsigned long long>(s.first_id + s.count - (s.count > 0 ? 1 : 0)), s.tile_rows,
                 s.tile_cols);
 
-  struct ShardSummary { std::uint64_t matrices = 0, first = ~0ull, last = 0, compressed = 0; };
+  struct ShardSummary {
+    std::uint64_t matrices = 0, first = ~0ull, last = 0, compressed = 0;
+  };
   std::map<std::uint32_t, ShardSummary> shards;
   double raw = 0, compressed = 0;
   for (const IndexRow& r : reader.index()) {
@@ -116,7 +120,8 @@ int run_inspect(const InspectArgs& a) {
 
 Subcommand add_inspect_command(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
-  CLI::App* cmd = app.add_subcommand("inspect", "summarise a job's output: matrices, shards, ratio, status, config, plan");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "summarise a job's output: matrices, shards, ratio, status, config, plan");
   cmd->add_option("output", args->out_dir, "output directory or master file (<job>.h5)")->required();
   cmd->add_flag("--index", args->index, "print the index rows instead");
   return {cmd, [args] { return run_inspect(*args); }};

@@ -43,22 +43,22 @@ nlohmann::json ingest_config(const IngestArgs& a) {
   if (job.empty()) {
     // The first input's file name, made a valid job name (it may be a glob pattern).
     for (const char c : std::filesystem::path(a.inputs.front()).stem().string())
-      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || (c == '.' && !job.empty()))
-        job += c;
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || (c == '.' && !job.empty())) job += c;
     job = job.substr(0, 64);
     if (job.empty()) job = "ingest";
   }
-  nlohmann::json config = {
-      {"job", job},
-      {"output_dir", a.out},
-      {"overwrite", a.overwrite},
-      {"input", {{"files", a.inputs}, {"recursive", a.recursive}}},
-      {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
+  nlohmann::json config = {{"job", job},
+                           {"output_dir", a.out},
+                           {"overwrite", a.overwrite},
+                           {"input", {{"files", a.inputs}, {"recursive", a.recursive}}},
+                           {"compression", {{"level", a.level}, {"shuffle", a.shuffle}}}};
   if (a.dataset) config["input"]["dataset"] = *a.dataset;
   if (!a.chunk.empty()) {
     // "256x256" -> [256, 256]; anything else goes to the config check as written, which names it.
     const auto x = a.chunk.find('x');
-    const auto digits = [](const std::string& t) { return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos; };
+    const auto digits = [](const std::string& t) {
+      return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
     if (x != std::string::npos && digits(a.chunk.substr(0, x)) && digits(a.chunk.substr(x + 1)))
       config["compression"]["chunk"] = {std::stoul(a.chunk.substr(0, x)), std::stoul(a.chunk.substr(x + 1))};
     else
@@ -70,8 +70,9 @@ nlohmann::json ingest_config(const IngestArgs& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"shmjob: move matrices through a node-local shared-memory pipeline "
-               "(produce or read HDF5 -> zstd compress -> HDF5 shards + master file)"};
+  CLI::App app{
+      "shmjob: move matrices through a node-local shared-memory pipeline "
+      "(produce or read HDF5 -> zstd compress -> HDF5 shards + master file)"};
   app.set_version_flag("--version", "shmjob " + shmjob::version());
   std::string config_path;
   shmjob::RunOptions options;
@@ -106,22 +107,20 @@ int main(int argc, char** argv) {
   ingest_cmd->add_flag("--resume", options.resume, "finish an earlier, unfinished ingest into --out");
 
   bool dry_run = false;
-  CLI::App* cleanup_cmd = app.add_subcommand(
-      "cleanup", "remove what a killed mpirun left on this node (/dev/shm/vader_segment.*, "
-                 "session directories of dead mpiruns); running jobs are not touched");
+  CLI::App* cleanup_cmd = app.add_subcommand("cleanup",
+                                             "remove what a killed mpirun left on this node (/dev/shm/vader_segment.*, "
+                                             "session directories of dead mpiruns); running jobs are not touched");
   cleanup_cmd->add_flag("--dry-run", dry_run, "only list what would be removed");
 
   // Reading the output needs no MPI.
-  const shmjob::app::Subcommand readers[] = {shmjob::app::add_read_command(app),
-                                             shmjob::app::add_inspect_command(app),
+  const shmjob::app::Subcommand readers[] = {shmjob::app::add_read_command(app), shmjob::app::add_inspect_command(app),
                                              shmjob::app::add_verify_command(app)};
   try {
     app.parse(argc, argv);
     if (cleanup_cmd->parsed()) return shmjob::cleanup::run_cleanup(dry_run);
     for (const auto& r : readers)
       if (r.command->parsed()) return shmjob::app::run_subcommand(r);
-    if (!ingest_cmd->parsed() && config_path.empty())
-      throw CLI::RequiredError("config (or the ingest subcommand)");
+    if (!ingest_cmd->parsed() && config_path.empty()) throw CLI::RequiredError("config (or the ingest subcommand)");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // Every rank parses the same command line and fails alike; one of them says why, in the

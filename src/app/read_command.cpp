@@ -86,14 +86,22 @@ void write_npy(std::FILE* out, const Matrix& m) {
   const std::size_t size = dtype_size(m.dtype);
   const char kind = dtype_is_float(m.dtype) ? 'f' : dtype_is_signed(m.dtype) ? 'i' : 'u';
   const std::string descr = std::string(size == 1 ? "|" : "<") + kind + std::to_string(size);
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(m.rows) +
-                       ", " + std::to_string(m.cols) + "), }";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(m.rows) + ", " +
+                       std::to_string(m.cols) + "), }";
   const std::size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   const auto length = static_cast<std::uint16_t>(header.size());
-  const unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                                      static_cast<unsigned char>(length & 0xFF), static_cast<unsigned char>(length >> 8)};
+  const unsigned char preamble[10] = {0x93,
+                                      'N',
+                                      'U',
+                                      'M',
+                                      'P',
+                                      'Y',
+                                      1,
+                                      0,
+                                      static_cast<unsigned char>(length & 0xFF),
+                                      static_cast<unsigned char>(length >> 8)};
   std::fwrite(preamble, 1, sizeof preamble, out);
   std::fwrite(header.data(), 1, header.size(), out);
   // An empty slice (rows 3:3) has no data, and fwrite must not see its null pointer.
@@ -108,10 +116,10 @@ int run_read(const ReadArgs& a) {
   const bool whole = rows.begin == 0 && rows.end == set.shape.rows && cols.begin == 0 && cols.end == set.shape.cols;
   const Matrix m = whole ? reader.read(a.id) : reader.read_slice(a.id, rows, cols);
   if (a.out.empty()) {
-    std::printf("# matrix %llu: rows %llu:%llu, cols %llu:%llu of %u x %u %s\n",
-                static_cast<unsigned long long>(a.id), static_cast<unsigned long long>(rows.begin),
-                static_cast<unsigned long long>(rows.end), static_cast<unsigned long long>(cols.begin),
-                static_cast<unsigned long long>(cols.end), set.shape.rows, set.shape.cols, std::string(dtype_name(set.shape.dtype)).c_str());
+    std::printf("# matrix %llu: rows %llu:%llu, cols %llu:%llu of %u x %u %s\n", static_cast<unsigned long long>(a.id),
+                static_cast<unsigned long long>(rows.begin), static_cast<unsigned long long>(rows.end),
+                static_cast<unsigned long long>(cols.begin), static_cast<unsigned long long>(cols.end), set.shape.rows,
+                set.shape.cols, std::string(dtype_name(set.shape.dtype)).c_str());
     write_text(stdout, m, ' ');
     return std::fflush(stdout) == 0 ? kExitOk : kExitIo;
   }

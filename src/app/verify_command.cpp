@@ -16,8 +16,8 @@ int run_verify(const std::string& out_dir) {
   const VerifyReport report = verify_output(out_dir);
   for (const VerifyProblem& p : report.problems) std::printf("problem: %s\n", printable(p.text()).c_str());
   if (report.ok()) {
-    std::printf("ok: %s: %llu matrices in %llu shards verified (status %s)\n", printable(report.master.string()).c_str(),
-                static_cast<unsigned long long>(report.matrices_read),
+    std::printf("ok: %s: %llu matrices in %llu shards verified (status %s)\n",
+                printable(report.master.string()).c_str(), static_cast<unsigned long long>(report.matrices_read),
                 static_cast<unsigned long long>(report.shards), printable(report.status).c_str());
     return kExitOk;
   }

@@ -157,7 +157,7 @@ struct Avx512Accumulator {
         sum(_mm512_setzero_pd()),
         counted(_mm512_setzero_pd()) {}
   __attribute__((target("avx512f"))) void scan(const unsigned char* bytes, std::size_t elements,
-                                                Accumulator<T>& rest) noexcept {
+                                               Accumulator<T>& rest) noexcept {
     std::size_t i = 0;
     for (; i + 8 <= elements; i += 8) {
       __m512d v;
@@ -204,9 +204,8 @@ MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, Simd
   if constexpr (std::is_floating_point_v<T>) {  // float16 takes the scalar loop
     const auto vector_scan = [&](auto& fast) {
       // The tail (elements % 8 of the last block) goes to acc.
-      crc = crc_then_scan_blocks<T>(bytes, elements, [&](const unsigned char* block, std::size_t n) {
-        fast.scan(block, n, acc);
-      });
+      crc = crc_then_scan_blocks<T>(bytes, elements,
+                                    [&](const unsigned char* block, std::size_t n) { fast.scan(block, n, acc); });
       fast.fold_into(acc);
     };
     if (level == SimdLevel::avx512) {
@@ -217,7 +216,8 @@ MatrixStats stats_and_crc(const unsigned char* bytes, std::size_t elements, Simd
       vector_scan(fast);
     }
   } else {
-    crc = crc_then_scan_blocks<T>(bytes, elements, [&](const unsigned char* block, std::size_t n) { acc.scan(block, n); });
+    crc = crc_then_scan_blocks<T>(bytes, elements,
+                                  [&](const unsigned char* block, std::size_t n) { acc.scan(block, n); });
   }
   MatrixStats stats = acc.result();
   stats.crc32 = crc;

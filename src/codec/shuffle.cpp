@@ -23,27 +23,23 @@ constexpr bool kLittleEndian = std::endian::native == std::endian::little;
 // ---- generic byte loops: any element size, and the tails of the blocked kernels ----------------
 
 template <std::size_t W>
-void shuffle_elements(const Byte* __restrict in, Byte* __restrict out, std::size_t n,
-                      std::size_t first) noexcept {
+void shuffle_elements(const Byte* __restrict in, Byte* __restrict out, std::size_t n, std::size_t first) noexcept {
   for (std::size_t i = first; i < n; ++i)
     for (std::size_t j = 0; j < W; ++j) out[j * n + i] = in[i * W + j];
 }
 
 template <std::size_t W>
-void unshuffle_elements(const Byte* __restrict in, Byte* __restrict out, std::size_t n,
-                        std::size_t first) noexcept {
+void unshuffle_elements(const Byte* __restrict in, Byte* __restrict out, std::size_t n, std::size_t first) noexcept {
   for (std::size_t i = first; i < n; ++i)
     for (std::size_t j = 0; j < W; ++j) out[i * W + j] = in[j * n + i];
 }
 
-void shuffle_any(const Byte* __restrict in, Byte* __restrict out, std::size_t n,
-                 std::size_t w) noexcept {
+void shuffle_any(const Byte* __restrict in, Byte* __restrict out, std::size_t n, std::size_t w) noexcept {
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < w; ++j) out[j * n + i] = in[i * w + j];
 }
 
-void unshuffle_any(const Byte* __restrict in, Byte* __restrict out, std::size_t n,
-                   std::size_t w) noexcept {
+void unshuffle_any(const Byte* __restrict in, Byte* __restrict out, std::size_t n, std::size_t w) noexcept {
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < w; ++j) out[i * w + j] = in[j * n + i];
 }
@@ -151,8 +147,7 @@ namespace {
 // HDF5's rules around the per-element kernel: element size 1 or fewer bytes than one element is
 // a plain copy; the bytes % element_size left over are copied unchanged at the end.
 template <class Kernel>
-void transpose_bytes(const void* in, void* out, std::size_t bytes, std::size_t element_size,
-                     Kernel kernel) noexcept {
+void transpose_bytes(const void* in, void* out, std::size_t bytes, std::size_t element_size, Kernel kernel) noexcept {
   if (bytes == 0) return;
   const auto* src = static_cast<const Byte*>(in);
   auto* dst = static_cast<Byte*>(out);

@@ -8,14 +8,14 @@
 
 namespace shmjob::codec {
 
-void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t element_size,
-                 std::uint64_t k, std::byte* tile) noexcept {
+void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t element_size, std::uint64_t k,
+                 std::byte* tile) noexcept {
   const std::size_t row_bytes = std::size_t{grid.cols} * element_size;
   const std::size_t tile_row_bytes = std::size_t{grid.tile_cols} * element_size;
   const std::size_t valid_bytes = std::size_t{grid.valid_cols(k)} * element_size;
   const std::uint32_t valid_rows = grid.valid_rows(k);
-  const std::byte* src = matrix + std::size_t{grid.first_row(k)} * row_bytes +
-                         std::size_t{grid.first_col(k)} * element_size;
+  const std::byte* src =
+      matrix + std::size_t{grid.first_row(k)} * row_bytes + std::size_t{grid.first_col(k)} * element_size;
   for (std::uint32_t r = 0; r < grid.tile_rows; ++r) {
     std::byte* dst = tile + std::size_t{r} * tile_row_bytes;
     if (r < valid_rows) {
@@ -29,8 +29,8 @@ void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t elem
 
 TileCompressor::TileCompressor(int level, bool shuffle) : zstd_(level), shuffle_(shuffle) {}
 
-std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& grid,
-                                     std::size_t element_size, std::byte* out, std::size_t capacity) {
+std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& grid, std::size_t element_size,
+                                     std::byte* out, std::size_t capacity) {
   const std::uint64_t tiles = grid.count();
   const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * element_size);
   const std::size_t table_bytes = tiles > 1 ? static_cast<std::size_t>(tiles) * sizeof(std::uint64_t) : 0;
@@ -66,8 +66,8 @@ std::uint64_t PackedTiles::size(std::uint64_t k) const noexcept {
   return bytes;
 }
 
-void decode_chunk(std::span<const std::byte> stored, ChunkEncoding encoding, std::size_t element_size,
-                  std::byte* tile, std::size_t tile_bytes, std::vector<std::byte>& scratch) {
+void decode_chunk(std::span<const std::byte> stored, ChunkEncoding encoding, std::size_t element_size, std::byte* tile,
+                  std::size_t tile_bytes, std::vector<std::byte>& scratch) {
   if (!encoding.zstd) {
     if (stored.size() != tile_bytes)
       throw CodecError("stored chunk holds " + std::to_string(stored.size()) + " bytes, expected " +

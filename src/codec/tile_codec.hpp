@@ -15,16 +15,16 @@
 namespace shmjob::codec {
 
 // Copies tile `k` of a row-major matrix into `tile` (tile_rows x tile_cols, zero padded).
-void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t element_size,
-                 std::uint64_t k, std::byte* tile) noexcept;
+void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t element_size, std::uint64_t k,
+                 std::byte* tile) noexcept;
 
 class TileCompressor {
  public:
   TileCompressor(int level, bool shuffle);
   // Writes the packed tiles of `matrix` to `out` (at most `capacity` bytes, see
   // packed_tiles_capacity). Returns the total frame bytes (what HDF5 stores), without the table.
-  std::size_t compress(const std::byte* matrix, const TileGrid& grid, std::size_t element_size,
-                       std::byte* out, std::size_t capacity);
+  std::size_t compress(const std::byte* matrix, const TileGrid& grid, std::size_t element_size, std::byte* out,
+                       std::size_t capacity);
 
  private:
   ZstdCompressor zstd_;
@@ -66,7 +66,7 @@ struct ChunkEncoding {
 
 // Decodes one stored chunk into `tile` (exactly tile_bytes). `scratch` is reused between calls.
 // Throws CodecError when the chunk does not decode to tile_bytes.
-void decode_chunk(std::span<const std::byte> stored, ChunkEncoding encoding, std::size_t element_size,
-                  std::byte* tile, std::size_t tile_bytes, std::vector<std::byte>& scratch);
+void decode_chunk(std::span<const std::byte> stored, ChunkEncoding encoding, std::size_t element_size, std::byte* tile,
+                  std::size_t tile_bytes, std::vector<std::byte>& scratch);
 
 }  // namespace shmjob::codec

@@ -31,15 +31,12 @@ std::size_t compressed_bound(std::size_t raw_bytes) noexcept { return ZSTD_compr
 
 ZstdCompressor::ZstdCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(validated_level(level)) {
   if (!ctx_) throw CodecError("zstd: cannot allocate a compression context");
-  check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level_),
-        "cannot set the compression level");
+  check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level_), "cannot set the compression level");
   // Readers (the HDF5 filter) size their output from the frame header.
-  check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_contentSizeFlag, 1),
-        "cannot enable the content size flag");
+  check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_contentSizeFlag, 1), "cannot enable the content size flag");
 }
 
-std::size_t ZstdCompressor::compress(const void* raw, std::size_t raw_bytes, void* out,
-                                     std::size_t capacity) {
+std::size_t ZstdCompressor::compress(const void* raw, std::size_t raw_bytes, void* out, std::size_t capacity) {
   // ZSTD_compress2 keeps the parameters set above and records raw_bytes in the frame header.
   const std::size_t frame = ZSTD_compress2(ctx_.get(), out, capacity, raw, raw_bytes);
   check(frame, "compression failed");
@@ -49,16 +46,13 @@ std::size_t ZstdCompressor::compress(const void* raw, std::size_t raw_bytes, voi
 void decompress(const void* frame, std::size_t frame_bytes, void* out, std::size_t raw_bytes) {
   const unsigned long long content = ZSTD_getFrameContentSize(frame, frame_bytes);
   if (content == ZSTD_CONTENTSIZE_ERROR) throw CodecError("zstd: not a zstd frame");
-  if (content == ZSTD_CONTENTSIZE_UNKNOWN)
-    throw CodecError("zstd: frame does not record its content size");
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN) throw CodecError("zstd: frame does not record its content size");
   if (content != raw_bytes)
-    throw CodecError("zstd: frame holds " + std::to_string(content) + " bytes, expected " +
-                     std::to_string(raw_bytes));
+    throw CodecError("zstd: frame holds " + std::to_string(content) + " bytes, expected " + std::to_string(raw_bytes));
   const std::size_t written = ZSTD_decompress(out, raw_bytes, frame, frame_bytes);
   check(written, "decompression failed");
   if (written != raw_bytes)
-    throw CodecError("zstd: decompressed " + std::to_string(written) + " bytes, expected " +
-                     std::to_string(raw_bytes));
+    throw CodecError("zstd: decompressed " + std::to_string(written) + " bytes, expected " + std::to_string(raw_bytes));
 }
 
 }  // namespace shmjob::codec

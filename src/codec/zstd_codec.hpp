@@ -22,7 +22,9 @@ class ZstdCompressor {
   std::size_t compress(const void* raw, std::size_t raw_bytes, void* out, std::size_t capacity);
 
  private:
-  struct Free { void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); } };
+  struct Free {
+    void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
+  };
   std::unique_ptr<ZSTD_CCtx, Free> ctx_;
   int level_;
 };

@@ -41,8 +41,7 @@ constexpr std::uint64_t kMib = std::uint64_t{1} << 20;
 constexpr std::size_t kMaxJobName = 64;
 constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
 constexpr double kMaxIntervalS = 3600.0;
-constexpr std::string_view kJobNameRule =
-    "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.'";
+constexpr std::string_view kJobNameRule = "1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.'";
 
 constexpr NameTable<DataKind, 3> kKinds{{
     {DataKind::random, "random"},
@@ -66,8 +65,8 @@ constexpr NameTable<WorkSharing, 2> kWorkSharings{{
 bool valid_job_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxJobName || name.front() == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
   });
 }
 
@@ -80,10 +79,8 @@ void parse_matrices(const Section& top, MatrixSpec& m) {
   top.require("matrices");
   const Section s = top.section("matrices", {"count", "rows", "cols", "dtype", "kind", "seed"});
   m.count = read_integer(s.require("count"), s.path("count"), {1, kMaxCount, true});
-  m.shape.rows = static_cast<std::uint32_t>(
-      read_integer(s.require("rows"), s.path("rows"), {1, kMaxDim, true}));
-  m.shape.cols = static_cast<std::uint32_t>(
-      read_integer(s.require("cols"), s.path("cols"), {1, kMaxDim, true}));
+  m.shape.rows = static_cast<std::uint32_t>(read_integer(s.require("rows"), s.path("rows"), {1, kMaxDim, true}));
+  m.shape.cols = static_cast<std::uint32_t>(read_integer(s.require("cols"), s.path("cols"), {1, kMaxDim, true}));
 
   read_dtype_into(s, "dtype", m.shape.dtype);
   read_choice_into(s, "kind", kKinds, m.kind);
@@ -91,14 +88,12 @@ void parse_matrices(const Section& top, MatrixSpec& m) {
   read_integer_into(s, "seed", {0, std::numeric_limits<std::uint64_t>::max(), true}, m.seed);
 
   if (m.shape.bytes() > kMaxChunkBytes)
-    fail("matrices", "one matrix is " + std::to_string(m.shape.bytes()) + " bytes (" +
-                         describe_matrix(m) + "), more than HDF5's chunk limit of " +
-                         std::to_string(kMaxChunkBytes) + " bytes");
+    fail("matrices", "one matrix is " + std::to_string(m.shape.bytes()) + " bytes (" + describe_matrix(m) +
+                         "), more than HDF5's chunk limit of " + std::to_string(kMaxChunkBytes) + " bytes");
 }
 
 void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
-  const Section s = top.section(
-      "slots", {"per_producer", "per_compressor", "slot_bytes", "memory_budget_mb"});
+  const Section s = top.section("slots", {"per_producer", "per_compressor", "slot_bytes", "memory_budget_mb"});
   read_auto_integer_into(s, "per_producer", {1, kMaxSlots, false}, slots.per_producer);
   read_auto_integer_into(s, "per_compressor", {1, kMaxSlots, false}, slots.per_compressor);
   read_auto_integer_into(s, "slot_bytes", {1, kMaxSlotBytes, true}, slots.slot_bytes);
@@ -106,14 +101,11 @@ void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
     if (budget->is_null())
       slots.memory_budget_mb.reset();
     else
-      slots.memory_budget_mb =
-          read_integer(*budget, s.path("memory_budget_mb"), {1, kMaxBudgetMb, true}, "null");
+      slots.memory_budget_mb = read_integer(*budget, s.path("memory_budget_mb"), {1, kMaxBudgetMb, true}, "null");
   }
   if (slots.slot_bytes && *slots.slot_bytes < m.shape.bytes())
-    fail(s.path("slot_bytes"), std::to_string(*slots.slot_bytes) +
-                                   " bytes cannot hold one matrix (" +
-                                   std::to_string(m.shape.bytes()) + " bytes = " + describe_matrix(m) +
-                                   ")");
+    fail(s.path("slot_bytes"), std::to_string(*slots.slot_bytes) + " bytes cannot hold one matrix (" +
+                                   std::to_string(m.shape.bytes()) + " bytes = " + describe_matrix(m) + ")");
 }
 
 // compression.chunk: [rows, cols] of positive integers, or "matrix" (one chunk per matrix).
@@ -126,29 +118,26 @@ void parse_chunk(const Section& compression, const MatrixSpec* m, std::optional<
     chunk.reset();
     return;
   }
-  if (!value->is_array() || value->size() != 2)
-    fail_got(path, "[rows, cols] or \"matrix\"", *value);
+  if (!value->is_array() || value->size() != 2) fail_got(path, "[rows, cols] or \"matrix\"", *value);
   const auto dim = [&](std::size_t i) {
-    return static_cast<std::uint32_t>(
-        read_integer((*value)[i], item_path(path, i), {1, kMaxDim, true}));
+    return static_cast<std::uint32_t>(read_integer((*value)[i], item_path(path, i), {1, kMaxDim, true}));
   };
   chunk = ChunkShape{dim(0), dim(1)};
   if (m == nullptr) return;
   if (chunk->rows > m->shape.rows || chunk->cols > m->shape.cols)
-    fail(path, show(*value) + " is larger than the matrix (" + describe_matrix(*m) +
-                   "); at most [" + std::to_string(m->shape.rows) + ", " + std::to_string(m->shape.cols) + "]");
+    fail(path, show(*value) + " is larger than the matrix (" + describe_matrix(*m) + "); at most [" +
+                   std::to_string(m->shape.rows) + ", " + std::to_string(m->shape.cols) + "]");
   const TileGrid grid = tile_grid(m->shape.rows, m->shape.cols, chunk);
   if (grid.count() > kMaxTilesPerMatrix)
-    fail(path, show(*value) + " cuts each matrix into " + std::to_string(grid.count()) +
-                   " tiles, more than " + std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
+    fail(path, show(*value) + " cuts each matrix into " + std::to_string(grid.count()) + " tiles, more than " +
+                   std::to_string(kMaxTilesPerMatrix) + "; use larger tiles");
 }
 
 // --- layout arithmetic ---------------------------------------------------------------------
 
 std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
   std::uint64_t product = 0;
-  return __builtin_mul_overflow(a, b, &product) ? std::numeric_limits<std::uint64_t>::max()
-                                                : product;
+  return __builtin_mul_overflow(a, b, &product) ? std::numeric_limits<std::uint64_t>::max() : product;
 }
 
 std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
@@ -158,9 +147,7 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
 
 // Explicit counts, or the auto rule (auto_stages.hpp) over the node's ranks.
 void resolve_stages(const StageCounts& stages, int n, bool reads_input, NodeLayout& layout) {
-  if (n < 3)
-    fail("stages", "the job needs at least 3 ranks per node (one per stage), got " +
-                       std::to_string(n));
+  if (n < 3) fail("stages", "the job needs at least 3 ranks per node (one per stage), got " + std::to_string(n));
   layout.producers = stages.producers.value_or(auto_producers(n, reads_input));
   layout.writers = stages.writers.value_or(auto_writers(n));
   if (stages.compressors) {
@@ -169,15 +156,13 @@ void resolve_stages(const StageCounts& stages, int n, bool reads_input, NodeLayo
     // Stage counts are <= 2^20 each, so these sums cannot overflow an int.
     layout.compressors = n - layout.producers - layout.writers;
     if (layout.compressors < 1)
-      fail("stages", "producers + writers = " +
-                         std::to_string(layout.producers + layout.writers) +
-                         " leave no rank for the compressors on this node of " +
-                         std::to_string(n) + " ranks");
+      fail("stages", "producers + writers = " + std::to_string(layout.producers + layout.writers) +
+                         " leave no rank for the compressors on this node of " + std::to_string(n) + " ranks");
   }
   const int sum = layout.producers + layout.compressors + layout.writers;
   if (sum > n)
-    fail("stages", "producers + compressors + writers = " + std::to_string(sum) +
-                       " exceeds the " + std::to_string(n) + " ranks on this node");
+    fail("stages", "producers + compressors + writers = " + std::to_string(sum) + " exceeds the " + std::to_string(n) +
+                       " ranks on this node");
   layout.idle = n - sum;
 }
 
@@ -191,8 +176,7 @@ int auto_slot_count(std::uint64_t slot_bytes) {
   return static_cast<int>(std::clamp(kAutoSlotMemory / std::max<std::uint64_t>(slot_bytes, 1), kFewest, kMost));
 }
 
-void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes,
-                   NodeLayout& layout) {
+void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes, NodeLayout& layout) {
   layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
   const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
   if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
@@ -208,19 +192,17 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
   }
   // One "slot set" = one raw slot per producer + one compressed slot per compressor; the
   // budget buys k of them and every stage gets k slots.
-  const std::uint64_t set_bytes = saturating_add(
-      saturating_mul(static_cast<std::uint64_t>(layout.producers), layout.raw_slot_bytes),
-      saturating_mul(static_cast<std::uint64_t>(layout.compressors),
-                     layout.compressed_slot_bytes));
+  const std::uint64_t set_bytes =
+      saturating_add(saturating_mul(static_cast<std::uint64_t>(layout.producers), layout.raw_slot_bytes),
+                     saturating_mul(static_cast<std::uint64_t>(layout.compressors), layout.compressed_slot_bytes));
   const std::uint64_t budget_bytes = *slots.memory_budget_mb * kMib;
   const std::uint64_t k = std::min(budget_bytes / set_bytes, kMaxSlots);
   if (k < 1) {
     const std::uint64_t needed_mb = set_bytes / kMib + (set_bytes % kMib != 0 ? 1 : 0);
-    fail("slots.memory_budget_mb",
-         std::to_string(*slots.memory_budget_mb) +
-             " MB cannot hold one slot per producer and compressor (needs at least " +
-             std::to_string(needed_mb) + " MB for " + std::to_string(layout.producers) +
-             " producers and " + std::to_string(layout.compressors) + " compressors)");
+    fail("slots.memory_budget_mb", std::to_string(*slots.memory_budget_mb) +
+                                       " MB cannot hold one slot per producer and compressor (needs at least " +
+                                       std::to_string(needed_mb) + " MB for " + std::to_string(layout.producers) +
+                                       " producers and " + std::to_string(layout.compressors) + " compressors)");
   }
   layout.raw_slots_per_producer = static_cast<int>(k);
   layout.compressed_slots_per_compressor = static_cast<int>(k);
@@ -251,9 +233,7 @@ void parse_flush(const Section& top, FlushConfig& flush) {
   if (const json* interval = s.find("interval_s")) flush.interval_s = read_interval(*interval, s.path("interval_s"));
 }
 
-json auto_or(const std::optional<int>& value) {
-  return value ? json(*value) : json(kAuto);
-}
+json auto_or(const std::optional<int>& value) { return value ? json(*value) : json(kAuto); }
 
 // Rules nlohmann's parser does not enforce, checked while it parses (its callback sees every
 // key and the depth): a key given twice in one object is an error (nlohmann would silently keep
@@ -265,13 +245,17 @@ class StrictObjects {
 
   bool operator()(int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxDepth)
-      throw ConfigError(name_ + " is nested deeper than " + std::to_string(kMaxDepth) +
-                        " levels (under \"" + dotted() + "\")");
+      throw ConfigError(name_ + " is nested deeper than " + std::to_string(kMaxDepth) + " levels (under \"" + dotted() +
+                        "\")");
     switch (event) {
       case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start: open_.emplace_back(); break;
+      case json::parse_event_t::array_start:
+        open_.emplace_back();
+        break;
       case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end: open_.pop_back(); break;
+      case json::parse_event_t::array_end:
+        open_.pop_back();
+        break;
       case json::parse_event_t::key: {
         Open& object = open_.back();
         object.key = parsed.get<std::string>();
@@ -280,7 +264,8 @@ class StrictObjects {
                             " (each key may appear once per object)");
         break;
       }
-      case json::parse_event_t::value: break;
+      case json::parse_event_t::value:
+        break;
     }
     return true;
   }
@@ -308,19 +293,15 @@ class StrictObjects {
 
 std::string_view data_kind_name(DataKind kind) noexcept { return name_in(kKinds, kind, "unknown"); }
 
-std::string_view pinning_mode_name(PinningMode mode) noexcept {
-  return name_in(kPinningModes, mode, "unknown");
-}
+std::string_view pinning_mode_name(PinningMode mode) noexcept { return name_in(kPinningModes, mode, "unknown"); }
 
-std::string_view work_sharing_name(WorkSharing sharing) noexcept {
-  return name_in(kWorkSharings, sharing, "unknown");
-}
+std::string_view work_sharing_name(WorkSharing sharing) noexcept { return name_in(kWorkSharings, sharing, "unknown"); }
 
 Config parse_config(const json& document) {
-  const Section top(&document, "",
-                    {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages",
-                     "slots", "compression", "metrics", "placement", "flush", "multinode", "watchdog",
-                     "testing", "operands", "transform", "reduce"});
+  const Section top(
+      &document, "",
+      {"job", "output_dir", "overwrite", "resume", "matrices", "input", "stages", "slots", "compression", "metrics",
+       "placement", "flush", "multinode", "watchdog", "testing", "operands", "transform", "reduce"});
   Config c;
   if (const std::string* job = read_string(top, "job", kJobNameRule)) {
     if (!valid_job_name(*job)) fail_got("job", std::string(kJobNameRule), *top.find("job"));
@@ -350,8 +331,7 @@ Config parse_config(const json& document) {
   parse_slots(top, c.input ? MatrixSpec{} : c.matrices, c.slots);
 
   const Section compression = top.section("compression", {"level", "shuffle", "chunk"});
-  read_integer_into(compression, "level",
-                    {1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false},
+  read_integer_into(compression, "level", {1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false},
                     c.compression.level);
   read_bool_into(compression, "shuffle", c.compression.shuffle);
   parse_chunk(compression, c.input ? nullptr : &c.matrices, c.compression.chunk);
@@ -385,13 +365,11 @@ Config parse_config(const json& document) {
 Config load_config(const std::filesystem::path& path) {
   const std::string name = "\"" + path.string() + "\"";
   const auto cannot_read = [&](int error) {
-    throw ConfigError("cannot read " + name + ": " +
-                      std::error_code(error, std::generic_category()).message());
+    throw ConfigError("cannot read " + name + ": " + std::error_code(error, std::generic_category()).message());
   };
 
   // stdio rather than iostreams: errno is reliably set, so the message can say why.
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                              &std::fclose);
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!file) cannot_read(errno);
   std::string text;
   std::array<char, 1 << 16> buffer{};
@@ -414,8 +392,7 @@ Config load_config(const std::filesystem::path& path) {
     // parse_error, and out_of_range for a number beyond a double ("1e400", found by fuzzing).
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep "parse error at line..".
     std::string message = e.what();
-    if (auto tag_end = message.find("] "); message.starts_with("[json.exception.") &&
-                                           tag_end != std::string::npos)
+    if (auto tag_end = message.find("] "); message.starts_with("[json.exception.") && tag_end != std::string::npos)
       message.erase(0, tag_end + 2);
     std::replace(message.begin(), message.end(), '\n', ' ');
     throw ConfigError(name + " is not valid JSON: " + message);
@@ -445,8 +422,7 @@ json to_json(const Config& c) {
        {{"per_producer", auto_or(c.slots.per_producer)},
         {"per_compressor", auto_or(c.slots.per_compressor)},
         {"slot_bytes", c.slots.slot_bytes ? json(*c.slots.slot_bytes) : json(kAuto)},
-        {"memory_budget_mb",
-         c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},
+        {"memory_budget_mb", c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},
       {"compression", {{"level", c.compression.level}, {"shuffle", c.compression.shuffle}}},
       {"metrics", {{"interval_s", c.metrics.interval_s}}},
       {"placement",
@@ -460,11 +436,9 @@ json to_json(const Config& c) {
   };
   if (!c.metrics.path.empty()) document["metrics"]["path"] = c.metrics.path.string();  // else per job
   // Written only when set, so configs of untiled jobs read as before.
-  if (c.compression.chunk)
-    document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
+  if (c.compression.chunk) document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
   if (c.testing != TestingConfig{}) {  // test-only: recorded only when used
-    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms},
-                           {"pretend_nodes", c.testing.pretend_nodes}};
+    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}, {"pretend_nodes", c.testing.pretend_nodes}};
     if (c.testing.slow_node) document["testing"]["slow_node"] = *c.testing.slow_node;
   }
   if (!c.transform.empty()) transform::write_transform_config(c.transform, document);  // else as before
@@ -481,21 +455,20 @@ NodeLayout resolve_layout(const Config& config, int node_ranks) {
 
 NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t largest_matrix_bytes) {
   if (largest_matrix_bytes > kMaxChunkBytes)
-    fail("input", "a matrix of " + std::to_string(largest_matrix_bytes) +
-                      " bytes exceeds HDF5's chunk limit of " + std::to_string(kMaxChunkBytes) + " bytes");
+    fail("input", "a matrix of " + std::to_string(largest_matrix_bytes) + " bytes exceeds HDF5's chunk limit of " +
+                      std::to_string(kMaxChunkBytes) + " bytes");
   if (config.slots.slot_bytes && *config.slots.slot_bytes < largest_matrix_bytes)
-    fail("slots.slot_bytes", std::to_string(*config.slots.slot_bytes) +
-                                 " bytes cannot hold the largest matrix (" +
+    fail("slots.slot_bytes", std::to_string(*config.slots.slot_bytes) + " bytes cannot hold the largest matrix (" +
                                  std::to_string(largest_matrix_bytes) + " bytes)");
   NodeLayout layout;
   resolve_stages(config.stages, node_ranks, config.input.has_value(), layout);
   // Tiles are stored full size (edge tiles padded), which can need more than the matrix's bound.
   std::uint64_t tiled_bytes = config.slots.compressed_slot_bytes.value_or(0);
   if (!config.input && config.matrices.shape.rows > 0)
-    tiled_bytes = std::max(tiled_bytes,
-                           packed_tiles_capacity(tile_grid(config.matrices.shape.rows, config.matrices.shape.cols,
-                                                           config.compression.chunk),
-                                                 dtype_size(config.matrices.shape.dtype)));
+    tiled_bytes = std::max(
+        tiled_bytes, packed_tiles_capacity(
+                         tile_grid(config.matrices.shape.rows, config.matrices.shape.cols, config.compression.chunk),
+                         dtype_size(config.matrices.shape.dtype)));
   resolve_slots(config.slots, largest_matrix_bytes, tiled_bytes, layout);
   return layout;
 }

@@ -133,8 +133,8 @@ struct Config {
   // Keep every intact matrix of an earlier run of this job in output_dir and write only the
   // others (into new shards), then rewrite the master over all shards. See src/resume/.
   bool resume = false;
-  MatrixSpec matrices;                // synthetic matrices (when there is no input)
-  std::optional<InputConfig> input;   // HDF5 ingest: matrices read from these files
+  MatrixSpec matrices;                   // synthetic matrices (when there is no input)
+  std::optional<InputConfig> input;      // HDF5 ingest: matrices read from these files
   transform::TransformConfig transform;  // operands, steps and reductions (empty: none)
   StageCounts stages;
   SlotConfig slots;

@@ -42,9 +42,7 @@ std::vector<std::string> parse_files(const json& value, const std::string& path)
   return {read_text(value, path, "a non-empty string or a non-empty list of non-empty strings")};
 }
 
-bool has_glob_magic(std::string_view pattern) {
-  return pattern.find_first_of("*?[") != std::string_view::npos;
-}
+bool has_glob_magic(std::string_view pattern) { return pattern.find_first_of("*?[") != std::string_view::npos; }
 
 // The identity of a file for duplicate removal: its canonical path if it exists, else the
 // lexically normal absolute path.

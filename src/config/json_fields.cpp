@@ -26,9 +26,7 @@ std::string item_path(std::string_view path, std::size_t index) {
   return std::string(path) + "[" + std::to_string(index) + "]";
 }
 
-void fail(std::string_view path, const std::string& problem) {
-  throw ConfigError(std::string(path) + ": " + problem);
-}
+void fail(std::string_view path, const std::string& problem) { throw ConfigError(std::string(path) + ": " + problem); }
 
 void fail_got(std::string_view path, std::string_view expectation, const json& got) {
   fail(path, "must be " + std::string(expectation) + ", got " + show(got));
@@ -97,8 +95,7 @@ double read_finite(const json& value, std::string_view path) {
 const std::string& read_text(const json& value, std::string_view path, std::string_view expectation) {
   if (!value.is_string() || value.get_ref<const std::string&>().empty()) fail_got(path, expectation, value);
   const std::string& text = value.get_ref<const std::string&>();
-  if (text.find('\0') != std::string::npos)
-    fail_got(path, std::string(expectation) + " without NUL characters", value);
+  if (text.find('\0') != std::string::npos) fail_got(path, std::string(expectation) + " without NUL characters", value);
   if (!is_valid_utf8(text)) fail_got(path, "valid UTF-8 text", value);
   return text;
 }

@@ -15,9 +15,9 @@ namespace shmjob {
 struct MatrixSet {
   std::string name;        // dataset in the master file and in each shard ("data" when alone)
   std::string index_name;  // index table in the master file ("index" when alone)
-  MatrixShape shape;        // of the stored matrices (after the transform, if any)
+  MatrixShape shape;       // of the stored matrices (after the transform, if any)
   std::uint64_t first_id = 0, count = 0;
-  MatrixShape source;       // of the matrices producers put in raw slots (generated or read)
+  MatrixShape source;            // of the matrices producers put in raw slots (generated or read)
   std::uint64_t work_bytes = 0;  // the transform's largest intermediate (0: no transform)
 
   // What a raw slot must hold for this set: the source matrix and the transform's work.

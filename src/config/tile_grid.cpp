@@ -6,13 +6,9 @@
 
 namespace shmjob {
 
-std::uint32_t TileGrid::valid_rows(std::uint64_t k) const noexcept {
-  return std::min(tile_rows, rows - first_row(k));
-}
+std::uint32_t TileGrid::valid_rows(std::uint64_t k) const noexcept { return std::min(tile_rows, rows - first_row(k)); }
 
-std::uint32_t TileGrid::valid_cols(std::uint64_t k) const noexcept {
-  return std::min(tile_cols, cols - first_col(k));
-}
+std::uint32_t TileGrid::valid_cols(std::uint64_t k) const noexcept { return std::min(tile_cols, cols - first_col(k)); }
 
 TileGrid tile_grid(std::uint32_t rows, std::uint32_t cols, const std::optional<ChunkShape>& chunk) noexcept {
   if (!chunk) return {rows, cols, rows, cols};

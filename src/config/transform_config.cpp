@@ -14,8 +14,8 @@ namespace {
 
 // Index = enumerator value; the static_asserts keep the tables in step with the enums.
 constexpr std::array<std::string_view, static_cast<std::size_t>(kLastStepOp) + 1> kOpNames{
-    "add", "subtract", "multiply", "divide", "scale", "clip",
-    "threshold", "mask", "cast", "bin", "transpose", "matmul"};
+    "add",       "subtract", "multiply", "divide", "scale",     "clip",
+    "threshold", "mask",     "cast",     "bin",    "transpose", "matmul"};
 static_assert(!kOpNames.back().empty(), "a StepOp without a name");
 constexpr std::array<std::string_view, 2> kRoundingNames{"nearest", "truncate"};
 constexpr std::array<std::string_view, 2> kBinHowNames{"sum", "mean"};
@@ -35,14 +35,10 @@ std::optional<E> parse(const std::array<std::string_view, N>& names, std::string
 std::string_view step_op_name(StepOp op) noexcept { return kOpNames[static_cast<std::size_t>(op)]; }
 std::optional<StepOp> parse_step_op(std::string_view name) noexcept { return parse<StepOp>(kOpNames, name); }
 std::string_view rounding_name(Rounding r) noexcept { return kRoundingNames[static_cast<std::size_t>(r)]; }
-std::optional<Rounding> parse_rounding(std::string_view name) noexcept {
-  return parse<Rounding>(kRoundingNames, name);
-}
+std::optional<Rounding> parse_rounding(std::string_view name) noexcept { return parse<Rounding>(kRoundingNames, name); }
 std::string_view bin_how_name(BinHow how) noexcept { return kBinHowNames[static_cast<std::size_t>(how)]; }
 std::optional<BinHow> parse_bin_how(std::string_view name) noexcept { return parse<BinHow>(kBinHowNames, name); }
-std::string_view matmul_side_name(MatmulSide side) noexcept {
-  return kSideNames[static_cast<std::size_t>(side)];
-}
+std::string_view matmul_side_name(MatmulSide side) noexcept { return kSideNames[static_cast<std::size_t>(side)]; }
 std::optional<MatmulSide> parse_matmul_side(std::string_view name) noexcept {
   return parse<MatmulSide>(kSideNames, name);
 }
@@ -105,8 +101,8 @@ std::map<std::string, OperandConfig, std::less<>> parse_operands(const json& val
   std::map<std::string, OperandConfig, std::less<>> operands;
   for (const auto& item : value.items()) {
     if (!valid_operand_name(item.key()))
-      fail("operands", "the name " + show(item.key()) +
-                           " must be 1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.'");
+      fail("operands",
+           "the name " + show(item.key()) + " must be 1 to 64 characters of A-Z a-z 0-9 _ . - not starting with '.'");
     const Section s(&item.value(), join_path("operands", item.key()), {"file", "dataset", "replicate"});
     OperandConfig operand;
     operand.file = read_text(s.require("file"), s.path("file"));
@@ -125,15 +121,24 @@ std::vector<std::string_view> keys_of(StepOp op) {
     case StepOp::add:
     case StepOp::subtract:
     case StepOp::multiply:
-    case StepOp::divide: return {"op", "operand", "value"};
-    case StepOp::scale: return {"op", "factor", "offset"};
-    case StepOp::clip: return {"op", "min", "max"};
-    case StepOp::threshold: return {"op", "below", "value"};
-    case StepOp::mask: return {"op", "operand", "value"};
-    case StepOp::cast: return {"op", "dtype", "rounding"};
-    case StepOp::bin: return {"op", "factor", "how"};
-    case StepOp::transpose: return {"op"};
-    case StepOp::matmul: return {"op", "operand", "side"};
+    case StepOp::divide:
+      return {"op", "operand", "value"};
+    case StepOp::scale:
+      return {"op", "factor", "offset"};
+    case StepOp::clip:
+      return {"op", "min", "max"};
+    case StepOp::threshold:
+      return {"op", "below", "value"};
+    case StepOp::mask:
+      return {"op", "operand", "value"};
+    case StepOp::cast:
+      return {"op", "dtype", "rounding"};
+    case StepOp::bin:
+      return {"op", "factor", "how"};
+    case StepOp::transpose:
+      return {"op"};
+    case StepOp::matmul:
+      return {"op", "operand", "side"};
   }
   return {"op"};
 }
@@ -205,13 +210,14 @@ Step parse_step(const json& value, const std::string& path,
       break;
     }
     case StepOp::bin: {
-      step.bin_factor = static_cast<std::uint32_t>(
-          read_integer(s.require("factor"), s.path("factor"), {2, kMaxBinFactor, true}));
+      step.bin_factor =
+          static_cast<std::uint32_t>(read_integer(s.require("factor"), s.path("factor"), {2, kMaxBinFactor, true}));
       static const auto kHows = table_of<BinHow>(kBinHowNames);
       read_choice_into(s, "how", kHows, step.how);
       break;
     }
-    case StepOp::transpose: break;
+    case StepOp::transpose:
+      break;
     case StepOp::matmul: {
       step.operand = operand_name(s, operands);
       static const auto kSides = table_of<MatmulSide>(kSideNames);
@@ -274,15 +280,24 @@ void write_transform_config(const TransformConfig& config, json& document) {
         if (step.value) s["value"] = *step.value;
         if (step.op == StepOp::threshold) s["below"] = step.below;
         break;
-      case StepOp::scale: s["factor"] = step.factor, s["offset"] = step.offset; break;
+      case StepOp::scale:
+        s["factor"] = step.factor, s["offset"] = step.offset;
+        break;
       case StepOp::clip:
         if (step.min) s["min"] = *step.min;
         if (step.max) s["max"] = *step.max;
         break;
-      case StepOp::cast: s["dtype"] = dtype_name(step.dtype), s["rounding"] = rounding_name(step.rounding); break;
-      case StepOp::bin: s["factor"] = step.bin_factor, s["how"] = bin_how_name(step.how); break;
-      case StepOp::transpose: break;
-      case StepOp::matmul: s["side"] = matmul_side_name(step.side); break;
+      case StepOp::cast:
+        s["dtype"] = dtype_name(step.dtype), s["rounding"] = rounding_name(step.rounding);
+        break;
+      case StepOp::bin:
+        s["factor"] = step.bin_factor, s["how"] = bin_how_name(step.how);
+        break;
+      case StepOp::transpose:
+        break;
+      case StepOp::matmul:
+        s["side"] = matmul_side_name(step.side);
+        break;
     }
     steps.push_back(std::move(s));
   }

@@ -19,15 +19,18 @@
 namespace shmjob::transform {
 
 enum class StepOp : std::uint8_t {
-  add, subtract, multiply, divide,  // x op operand (broadcast) or x op value
-  scale,                            // x * factor + offset
-  clip,                             // np.clip(x, min, max)
-  threshold,                        // where x < below: x = value
-  mask,                             // where operand != 0: x = value
-  cast,                             // to dtype (rounding), saturating integers
-  bin,                              // bin_factor x bin_factor blocks, sum or mean
+  add,
+  subtract,
+  multiply,
+  divide,     // x op operand (broadcast) or x op value
+  scale,      // x * factor + offset
+  clip,       // np.clip(x, min, max)
+  threshold,  // where x < below: x = value
+  mask,       // where operand != 0: x = value
+  cast,       // to dtype (rounding), saturating integers
+  bin,        // bin_factor x bin_factor blocks, sum or mean
   transpose,
-  matmul                            // X * P (side right) or P * X (side left)
+  matmul  // X * P (side right) or P * X (side left)
 };
 inline constexpr StepOp kLastStepOp = StepOp::matmul;
 
@@ -48,14 +51,14 @@ struct Step {
   // add/subtract/multiply/divide: the scalar (when no operand); threshold and mask: the value
   // written where the condition holds (required).
   std::optional<double> value;
-  double factor = 1, offset = 0;        // scale
-  std::optional<double> min, max;       // clip: at least one
-  double below = 0;                     // threshold: where x < below, x = value
-  DType dtype = DType::float64;         // cast target
+  double factor = 1, offset = 0;          // scale
+  std::optional<double> min, max;         // clip: at least one
+  double below = 0;                       // threshold: where x < below, x = value
+  DType dtype = DType::float64;           // cast target
   Rounding rounding = Rounding::nearest;  // cast
-  std::uint32_t bin_factor = 2;         // bin: k, dividing rows and cols
-  BinHow how = BinHow::sum;             // bin
-  MatmulSide side = MatmulSide::right;  // matmul
+  std::uint32_t bin_factor = 2;           // bin: k, dividing rows and cols
+  BinHow how = BinHow::sum;               // bin
+  MatmulSide side = MatmulSide::right;    // matmul
   friend bool operator==(const Step&, const Step&) = default;
 };
 

@@ -83,17 +83,28 @@ namespace {
 // HDF5's own type for every dtype but float16.
 hid_t predefined_type(DType dtype) {
   switch (dtype) {
-    case DType::int8: return H5T_NATIVE_INT8;
-    case DType::int16: return H5T_NATIVE_INT16;
-    case DType::int32: return H5T_NATIVE_INT32;
-    case DType::int64: return H5T_NATIVE_INT64;
-    case DType::uint8: return H5T_NATIVE_UINT8;
-    case DType::uint16: return H5T_NATIVE_UINT16;
-    case DType::uint32: return H5T_NATIVE_UINT32;
-    case DType::uint64: return H5T_NATIVE_UINT64;
-    case DType::float32: return H5T_NATIVE_FLOAT;
-    case DType::float16: break;  // no predefined type: native_type() builds it
-    case DType::float64: break;
+    case DType::int8:
+      return H5T_NATIVE_INT8;
+    case DType::int16:
+      return H5T_NATIVE_INT16;
+    case DType::int32:
+      return H5T_NATIVE_INT32;
+    case DType::int64:
+      return H5T_NATIVE_INT64;
+    case DType::uint8:
+      return H5T_NATIVE_UINT8;
+    case DType::uint16:
+      return H5T_NATIVE_UINT16;
+    case DType::uint32:
+      return H5T_NATIVE_UINT32;
+    case DType::uint64:
+      return H5T_NATIVE_UINT64;
+    case DType::float32:
+      return H5T_NATIVE_FLOAT;
+    case DType::float16:
+      break;  // no predefined type: native_type() builds it
+    case DType::float64:
+      break;
   }
   return H5T_NATIVE_DOUBLE;
 }

@@ -32,7 +32,10 @@ class Handle {
   ~Handle() { reset(); }
   Handle(Handle&& o) noexcept : id_(std::exchange(o.id_, H5I_INVALID_HID)) {}
   Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) { reset(); id_ = std::exchange(o.id_, H5I_INVALID_HID); }
+    if (this != &o) {
+      reset();
+      id_ = std::exchange(o.id_, H5I_INVALID_HID);
+    }
     return *this;
   }
   Handle(const Handle&) = delete;

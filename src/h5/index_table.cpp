@@ -73,17 +73,14 @@ void write_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<c
   check(H5Dwrite(table, memory_type, at.memory, at.file, H5P_DEFAULT, rows.data()), what);
 }
 
-void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows,
-               const std::string& what) {
+void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows, const std::string& what) {
   if (rows.empty()) return;
   const RowSelection at(table, first, rows.size(), what);
   check(H5Dread(table, memory_type, at.memory, at.file, H5P_DEFAULT, rows.data()), what);
 }
 
 IndexWriter::IndexWriter(hid_t location, const char* name)
-    : dataset_(create_table(location, name, 0, kChunkRows, true, "")),
-      memory_type_(index_row_type()),
-      name_(name) {
+    : dataset_(create_table(location, name, 0, kChunkRows, true, "")), memory_type_(index_row_type()), name_(name) {
   buffer_.reserve(kChunkRows);
 }
 
@@ -134,7 +131,8 @@ GrowingIndex GrowingIndex::open(hid_t location, const char* name, const std::str
   GrowingIndex index;
   index.memory_type_ = index_row_type();
   index.where_ = where;
-  index.dataset_ = Dataset(H5Dopen2(location, name, H5P_DEFAULT), std::string("reopen dataset ") + name + " in " + where);
+  index.dataset_ =
+      Dataset(H5Dopen2(location, name, H5P_DEFAULT), std::string("reopen dataset ") + name + " in " + where);
   index.name_ = name;
   index.size_ = rows;
   return index;

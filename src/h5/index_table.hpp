@@ -18,8 +18,7 @@ Datatype index_row_type();
 // `memory_type` (index_row_type()). `what` names the table in errors.
 void write_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<const IndexRow> rows,
                 const std::string& what);
-void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows,
-               const std::string& what);
+void read_rows(hid_t table, hid_t memory_type, std::uint64_t first, std::span<IndexRow> rows, const std::string& what);
 // Writes a table row by row in one pass (the master's index): dataset `name` in `location`,
 // 1-D, chunked and deflated (it compresses well), growing by a chunk of buffered rows at a time.
 class IndexWriter {

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
-#include <array>
 #include <system_error>
 
 #include "h5/h5_handle.hpp"
@@ -29,8 +29,7 @@ void sync_to_disk(const std::filesystem::path& path) {
 const ShardInfo& shard_numbered(std::span<const ShardInfo> shards, std::uint32_t number) {
   for (const ShardInfo& s : shards)
     if (s.number == number) return s;
-  throw H5Error("master: index row names shard " + std::to_string(number) + ", which is not in the job",
-                kExitInternal);
+  throw H5Error("master: index row names shard " + std::to_string(number) + ", which is not in the job", kExitInternal);
 }
 
 // A set's virtual dataset: its mapping grows by one block for each run of consecutive ids at
@@ -58,9 +57,9 @@ class VirtualDatasetBuilder {
   void create(hid_t file) {
     map_run();
     check(H5Sselect_all(space_), "H5Sselect_all");
-    Dataset data(H5Dcreate2(file, set_.name.c_str(), native_type(set_.shape.dtype), space_, H5P_DEFAULT, dcpl_,
-                            H5P_DEFAULT),
-                 "create the virtual dataset " + set_.name);
+    Dataset data(
+        H5Dcreate2(file, set_.name.c_str(), native_type(set_.shape.dtype), space_, H5P_DEFAULT, dcpl_, H5P_DEFAULT),
+        "create the virtual dataset " + set_.name);
     data.close("close the virtual dataset " + set_.name);
   }
 
@@ -143,8 +142,7 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
     }
     if (have) throw stray();
     if (!inputs.files.empty()) {
-      Handle<H5Gclose> group(H5Gcreate2(file, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                             "create group inputs");
+      Handle<H5Gclose> group(H5Gcreate2(file, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "create group inputs");
       write_string_list(group, "files", inputs.files);
       write_string_list(group, "datasets", inputs.datasets);
     }
@@ -162,15 +160,17 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
 }
 
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
-                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const InputList& inputs, const std::map<std::string, std::string>& attributes,
-                  const std::function<void()>& before_publish) {
+                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows, const InputList& inputs,
+                  const std::map<std::string, std::string>& attributes, const std::function<void()>& before_publish) {
   std::size_t next = 0;
-  write_master(path, sets, shards, [&](IndexRow& row) {
-    if (next == rows.size()) return false;
-    row = rows[next++];
-    return true;
-  }, inputs, attributes, before_publish);
+  write_master(
+      path, sets, shards,
+      [&](IndexRow& row) {
+        if (next == rows.size()) return false;
+        row = rows[next++];
+        return true;
+      },
+      inputs, attributes, before_publish);
 }
 
 }  // namespace shmjob::h5

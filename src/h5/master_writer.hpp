@@ -26,7 +26,7 @@ namespace shmjob::h5 {
 // A shard the master maps: per set, its dataset's first id and rows (count 0: no dataset).
 struct ShardInfo {
   std::uint32_t number = 0;
-  std::string file_name;  // relative to the master's directory
+  std::string file_name;                       // relative to the master's directory
   std::vector<std::uint64_t> first_id, count;  // per set
 };
 
@@ -58,8 +58,8 @@ void write_master(const std::filesystem::path& path, const std::vector<MatrixSet
                   const std::function<void()>& before_publish = {}, std::span<const MasterArray> arrays = {});
 // The same from rows in memory.
 void write_master(const std::filesystem::path& path, const std::vector<MatrixSet>& sets,
-                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows,
-                  const InputList& inputs, const std::map<std::string, std::string>& attributes,
+                  std::span<const ShardInfo> shards, std::span<const IndexRow> rows, const InputList& inputs,
+                  const std::map<std::string, std::string>& attributes,
                   const std::function<void()>& before_publish = {});
 
 }  // namespace shmjob::h5

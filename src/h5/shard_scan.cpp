@@ -41,7 +41,8 @@ const ShardReader::Part* ShardReader::part(const MatrixSet& set) const {
     std::array<hsize_t, 3> dims{};
     if (H5Sget_simple_extent_ndims(space) != 3) throw H5Error("HDF5: " + where + ": not 3-D");
     check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "H5Sget_simple_extent_dims");
-    if (dims[1] != set.shape.rows || dims[2] != set.shape.cols) throw H5Error("HDF5: " + where + ": another matrix shape");
+    if (dims[1] != set.shape.rows || dims[2] != set.shape.cols)
+      throw H5Error("HDF5: " + where + ": another matrix shape");
     unsigned long long first = 0;
     if (H5Aexists(p.data, "first_id") <= 0) throw H5Error("HDF5: " + where + ": no first_id attribute");
     const Attribute attr(H5Aopen(p.data, "first_id", H5P_DEFAULT), "open first_id of " + where);
@@ -52,13 +53,15 @@ const ShardReader::Part* ShardReader::part(const MatrixSet& set) const {
     if (H5Pget_chunk(dcpl, 3, chunk.data()) != 3 || chunk[0] != 1 || chunk[1] == 0 || chunk[2] == 0 ||
         chunk[1] > set.shape.rows || chunk[2] > set.shape.cols)
       throw H5Error("HDF5: " + where + ": not chunked by matrix or tile");
-    p.grid = {set.shape.rows, set.shape.cols, static_cast<std::uint32_t>(chunk[1]), static_cast<std::uint32_t>(chunk[2])};
+    p.grid = {set.shape.rows, set.shape.cols, static_cast<std::uint32_t>(chunk[1]),
+              static_cast<std::uint32_t>(chunk[2])};
     const int filters = check(H5Pget_nfilters(dcpl), "H5Pget_nfilters");
     for (int i = 0; i < filters; ++i) {
       unsigned flags = 0;
       std::size_t n = 0;
       unsigned config = 0;
-      if (H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &n, nullptr, 0, nullptr, &config) == H5Z_FILTER_SHUFFLE)
+      if (H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &n, nullptr, 0, nullptr, &config) ==
+          H5Z_FILTER_SHUFFLE)
         p.shuffled = true;
     }
   }
@@ -104,8 +107,9 @@ std::string ShardReader::problem_with(const IndexRow& row, const MatrixSet& set)
     // The tile's valid part into its place in the row-major matrix.
     const std::size_t row_bytes = std::size_t{grid.valid_cols(k)} * element;
     for (std::uint32_t r = 0; r < grid.valid_rows(k); ++r)
-      std::memcpy(matrix_.data() + ((std::size_t{grid.first_row(k)} + r) * set.shape.cols + grid.first_col(k)) * element,
-                  tile_.data() + std::size_t{r} * grid.tile_cols * element, row_bytes);
+      std::memcpy(
+          matrix_.data() + ((std::size_t{grid.first_row(k)} + r) * set.shape.cols + grid.first_col(k)) * element,
+          tile_.data() + std::size_t{r} * grid.tile_cols * element, row_bytes);
   }
   if (stored_total != row.compressed_bytes) return "chunk sizes differ from the index";
   if (codec::crc32_of(matrix_.data(), set.shape.bytes()) != row.crc32) return "crc32 differs from the index";

@@ -29,9 +29,9 @@ Dataset create_matrix_dataset(hid_t file, const MatrixSet& set, std::uint64_t co
   if (compression.shuffle) check(H5Pset_shuffle(dcpl), "H5Pset_shuffle");
   const unsigned level = static_cast<unsigned>(compression.level);
   check(H5Pset_filter(dcpl, kZstdFilterId, H5Z_FLAG_OPTIONAL, 1, &level), "H5Pset_filter(zstd)");
-  return Dataset(H5Dcreate2(file, set.name.c_str(), native_type(set.shape.dtype), space, H5P_DEFAULT,
-                            dcpl, H5P_DEFAULT),
-                 "create dataset " + set.name + " in " + where);
+  return Dataset(
+      H5Dcreate2(file, set.name.c_str(), native_type(set.shape.dtype), space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+      "create dataset " + set.name + " in " + where);
 }
 
 // Metadata reaches the file only when we flush: no evictions (they would write half-updated
@@ -68,8 +68,7 @@ std::string shard_file_name(const std::string& job, std::uint32_t shard) {
 }
 
 ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
-                         const CompressionConfig& compression,
-                         const std::map<std::string, std::string>& attributes)
+                         const CompressionConfig& compression, const std::map<std::string, std::string>& attributes)
     : path_(std::move(path)) {
   register_zstd_filter();
   const std::string where = path_.string();
@@ -96,11 +95,12 @@ void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::b
                                std::uint64_t frame_bytes) {
   const TileGrid& grid = grids_.at(part);
   const hid_t data = data_.at(part);
-  codec::PackedTiles(packed, grid.count(), frame_bytes).for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
-    const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};
-    check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, offset.data(), static_cast<std::size_t>(bytes), frame),
-          "write row " + std::to_string(row) + " of " + path_.string());
-  });
+  codec::PackedTiles(packed, grid.count(), frame_bytes)
+      .for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
+        const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};
+        check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, offset.data(), static_cast<std::size_t>(bytes), frame),
+              "write row " + std::to_string(row) + " of " + path_.string());
+      });
 }
 
 void ShardWriter::flush(std::span<const IndexRow> new_rows, FlushTo to) {
@@ -169,7 +169,8 @@ void ShardWriter::reopen() {
   file_ = File(H5Fopen(proc_fd_path(identity_.get()).c_str(), H5F_ACC_RDWR, fapl), "reopen " + where);
   for (std::size_t i = 0; i < data_.size(); ++i)
     if (!names_[i].empty())
-      data_[i] = Dataset(H5Dopen2(file_, names_[i].c_str(), H5P_DEFAULT), "reopen dataset " + names_[i] + " in " + where);
+      data_[i] =
+          Dataset(H5Dopen2(file_, names_[i].c_str(), H5P_DEFAULT), "reopen dataset " + names_[i] + " in " + where);
   index_ = GrowingIndex::open(file_, "index", where, index_rows);
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 // One writer rank's serial HDF5 file. For each matrix set the writer has ids of, a dataset of
 // the set's name, [count, rows, cols], holds matrices first .. first+count-1 at row id - first,
-// one matrix per chunk or tiles of compression.chunk, with the filter pipeline (optional shuffle, then zstd 32015) declared so
-// any HDF5 reader with the plugin decodes it; the chunks arrive already compressed and are
-// stored as they are with H5Dwrite_chunk. After a resume a writer's ids may have holes (ids an
-// earlier run kept): those rows are never written and the master does not map them.
+// one matrix per chunk or tiles of compression.chunk, with the filter pipeline (optional shuffle, then zstd 32015)
+// declared so any HDF5 reader with the plugin decodes it; the chunks arrive already compressed and are stored as they
+// are with H5Dwrite_chunk. After a resume a writer's ids may have holes (ids an earlier run kept): those rows are never
+// written and the master does not map them.
 //
 // Crash consistency: the file's root carries the job's config (attribute "config"), and
 // flush() appends the rows written since the last flush to the shard's "index" and flushes HDF5,
@@ -52,8 +52,8 @@ class ShardWriter {
   // One dataset per part with count > 0 (parts are indexed like the job's sets). `attributes`
   // become string attributes of the root ("config" and "datasets": resume compares them). The
   // file must not exist yet; the new file is flushed.
-  ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
-              const CompressionConfig& compression, const std::map<std::string, std::string>& attributes);
+  ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts, const CompressionConfig& compression,
+              const std::map<std::string, std::string>& attributes);
 
   // Stores matrix `row` of a part from its packed tiles (a compressed slot, see tile_codec.hpp):
   // one H5Dwrite_chunk per tile at the tile's offset.
@@ -96,8 +96,8 @@ class ShardWriter {
   fs::UniqueFd identity_;
   File file_;
   std::vector<std::string> names_;  // per part: its dataset's name; empty for empty parts
-  std::vector<Dataset> data_;  // per part; invalid for empty parts
-  std::vector<TileGrid> grids_;  // per part
+  std::vector<Dataset> data_;       // per part; invalid for empty parts
+  std::vector<TileGrid> grids_;     // per part
   GrowingIndex index_;
   // The running fsync (on a descriptor of its own, see start_sync): its errno, 0 if it succeeded.
   // Declared last: destroyed first, its destructor waits for the thread.

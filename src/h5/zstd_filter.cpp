@@ -34,8 +34,7 @@ int level_from(std::size_t cd_nelmts, const unsigned cd_values[]) noexcept {
   return cd_nelmts > 0 ? static_cast<int>(cd_values[0]) : kDefaultLevel;
 }
 
-std::size_t compress_chunk(int level, std::size_t nbytes, std::size_t* buf_size,
-                           void** buf) noexcept {
+std::size_t compress_chunk(int level, std::size_t nbytes, std::size_t* buf_size, void** buf) noexcept {
   const std::unique_ptr<ZSTD_CCtx, FreeCCtx> ctx(ZSTD_createCCtx());
   if (!ctx) return 0;
   // Out-of-range levels are clamped by zstd; the content size lets readers size their buffer.
@@ -73,8 +72,8 @@ std::size_t decompress_chunk(std::size_t nbytes, std::size_t* buf_size, void** b
 }
 
 // The H5Z_func_t. Returning 0 tells HDF5 the filter failed; *buf is then left untouched.
-std::size_t zstd_filter(unsigned flags, std::size_t cd_nelmts, const unsigned cd_values[],
-                        std::size_t nbytes, std::size_t* buf_size, void** buf) noexcept {
+std::size_t zstd_filter(unsigned flags, std::size_t cd_nelmts, const unsigned cd_values[], std::size_t nbytes,
+                        std::size_t* buf_size, void** buf) noexcept {
   if (flags & H5Z_FLAG_REVERSE) return decompress_chunk(nbytes, buf_size, buf);
   return compress_chunk(level_from(cd_nelmts, cd_values), nbytes, buf_size, buf);
 }
@@ -95,8 +94,7 @@ constexpr H5Z_class2_t kZstdClass{
 std::uint64_t zstd_max_content_size(std::size_t frame_bytes) noexcept {
   // Every block that yields data costs at least 4 bytes of the frame (a 3-byte block header and
   // one RLE byte) and yields at most ZSTD_BLOCKSIZE_MAX (128 KiB).
-  const std::uint64_t by_blocks =
-      (std::uint64_t{frame_bytes} / 4 + 1) * std::uint64_t{ZSTD_BLOCKSIZE_MAX};
+  const std::uint64_t by_blocks = (std::uint64_t{frame_bytes} / 4 + 1) * std::uint64_t{ZSTD_BLOCKSIZE_MAX};
   return std::min({by_blocks, kMaxChunkBytes, std::uint64_t{SIZE_MAX}});
 }
 

@@ -19,7 +19,7 @@ extern "C" {  // libaec's szlib.h declares C functions without saying so
 namespace shmjob {
 namespace {
 
-constexpr unsigned kScaleoffsetInteger = 2;  // H5Z_SO_INT in the first stored parameter
+constexpr unsigned kScaleoffsetInteger = 2;     // H5Z_SO_INT in the first stored parameter
 constexpr std::size_t kScaleoffsetHeader = 21;  // bit width (4), minimum's size (1), minimum (16)
 
 std::size_t clamp_size(unsigned long long size) {
@@ -49,8 +49,8 @@ std::optional<unsigned long long> zstd_declared_size(const unsigned char* data, 
   while (size > 0) {
     const unsigned long long content = ZSTD_getFrameContentSize(data, size);
     const std::size_t frame = ZSTD_findFrameCompressedSize(data, size);
-    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || ZSTD_isError(frame) ||
-        frame == 0 || frame > size)
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN || ZSTD_isError(frame) || frame == 0 ||
+        frame > size)
       return std::nullopt;
     total += std::min<unsigned long long>(content, std::numeric_limits<unsigned long long>::max() - total);
     data += frame;
@@ -76,8 +76,8 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
     h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &step.flags, &count, nullptr, 0, nullptr, &config),
               "H5Pget_filter2");
     step.parameters.resize(count);
-    step.id = h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &step.flags, &count,
-                                       step.parameters.data(), 0, nullptr, &config),
+    step.id = h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &step.flags, &count, step.parameters.data(), 0,
+                                       nullptr, &config),
                         "H5Pget_filter2");
     check.steps_.push_back(std::move(step));
   }
@@ -91,10 +91,10 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
   // One chunk per matrix: chunk [1, rows, cols] of [n, rows, cols], or the whole 2-D dataset.
   h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
   std::vector<hsize_t> dims(check.chunk_.size());
-  const bool same_shape = H5Sget_simple_extent_ndims(space) == rank &&
-                          H5Sget_simple_extent_dims(space, dims.data(), nullptr) == rank &&
-                          ((rank == 3 && check.chunk_[0] == 1 && check.chunk_[1] == dims[1] && check.chunk_[2] == dims[2]) ||
-                           (rank == 2 && check.chunk_ == dims));
+  const bool same_shape =
+      H5Sget_simple_extent_ndims(space) == rank && H5Sget_simple_extent_dims(space, dims.data(), nullptr) == rank &&
+      ((rank == 3 && check.chunk_[0] == 1 && check.chunk_[1] == dims[1] && check.chunk_[2] == dims[2]) ||
+       (rank == 2 && check.chunk_ == dims));
   const bool decoded_here = std::none_of(check.steps_.begin(), check.steps_.end(), [](const Step& step) {
     return step.id == H5Z_FILTER_FLETCHER32 || step.id == H5Z_FILTER_NBIT || step.id == H5Z_FILTER_SCALEOFFSET;
   });
@@ -111,7 +111,8 @@ std::string ChunkSizeCheck::check(hid_t dataset, bool sliced, std::uint64_t inde
   // column the matrix covers.
   const std::size_t r = sliced ? 1 : 0;
   const hsize_t slab = sliced ? index / chunk_[0] : 0;
-  const hsize_t chunk_rows = (rows + chunk_[r] - 1) / chunk_[r], chunk_cols = (cols + chunk_[r + 1] - 1) / chunk_[r + 1];
+  const hsize_t chunk_rows = (rows + chunk_[r] - 1) / chunk_[r],
+                chunk_cols = (cols + chunk_[r + 1] - 1) / chunk_[r + 1];
   for (hsize_t cr = 0; cr < chunk_rows; ++cr)
     for (hsize_t cc = 0; cc < chunk_cols; ++cc) {
       const std::uint64_t number = (slab * chunk_rows + cr) * chunk_cols + cc;
@@ -143,8 +144,7 @@ ChunkSizeCheck::StoredChunk ChunkSizeCheck::decode_stored(hid_t dataset, const h
   unsigned stored_mask = 0;
   haddr_t address = HADDR_UNDEF;
   hsize_t stored = 0;
-  h5::check(H5Dget_chunk_info_by_coord(dataset, offset, &stored_mask, &address, &stored),
-            "H5Dget_chunk_info_by_coord");
+  h5::check(H5Dget_chunk_info_by_coord(dataset, offset, &stored_mask, &address, &stored), "H5Dget_chunk_info_by_coord");
   if (address == HADDR_UNDEF || stored == 0) return chunk;  // never written: nothing to decode
   chunk.stored = true;
   if (stored > limit_) {
@@ -199,8 +199,8 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
       // Parameters 2 and 4 are the elements per chunk and the element size; a "nothing to
       // pack" flag (nbit: parameter 1; scaleoffset: integers at full width) passes bytes through.
       if (p.size() < 5) return std::nullopt;
-      const bool pass_through = step.id == H5Z_FILTER_NBIT ? p[1] != 0
-                                                           : p[0] == kScaleoffsetInteger && p[1] == p[4] * 8;
+      const bool pass_through =
+          step.id == H5Z_FILTER_NBIT ? p[1] != 0 : p[0] == kScaleoffsetInteger && p[1] == p[4] * 8;
       if (pass_through) continue;
       if (step.id == H5Z_FILTER_SCALEOFFSET && have_bytes) {
         // HDF5 reads the packed values without checking the stored length: a chunk shorter than
@@ -208,8 +208,7 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
         if (size < kScaleoffsetHeader) return std::nullopt;
         const unsigned long long bits = std::uint32_t{bytes[0]} | std::uint32_t{bytes[1]} << 8 |
                                         std::uint32_t{bytes[2]} << 16 | std::uint32_t{bytes[3]} << 24;
-        if (bits > 8ull * p[4] ||
-            size - kScaleoffsetHeader < (static_cast<unsigned long long>(p[2]) * bits + 7) / 8) {
+        if (bits > 8ull * p[4] || size - kScaleoffsetHeader < (static_cast<unsigned long long>(p[2]) * bits + 7) / 8) {
           problem_ = "a scaleoffset chunk holds " + std::to_string(size) + " bytes, fewer than its " +
                      std::to_string(p[2]) + " values of " + std::to_string(bits) +
                      " bits need (corrupt or forged compressed data)";
@@ -248,8 +247,8 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
     } else if (step.id == H5Z_FILTER_SZIP) {
       // A 4-byte little-endian size, then libaec's stream (H5Z_filter_szip).
       if (p.size() < 4 || size < 4) return std::nullopt;
-      const std::size_t declared = std::size_t{bytes[0]} | std::size_t{bytes[1]} << 8 |
-                                   std::size_t{bytes[2]} << 16 | std::size_t{bytes[3]} << 24;
+      const std::size_t declared = std::size_t{bytes[0]} | std::size_t{bytes[1]} << 8 | std::size_t{bytes[2]} << 16 |
+                                   std::size_t{bytes[3]} << 24;
       if (declared > limit_) return limit_ + 1;
       SZ_com_t parameters{};
       parameters.options_mask = static_cast<int>(p[H5Z_SZIP_PARM_MASK]);
@@ -288,7 +287,8 @@ std::optional<std::size_t> ChunkSizeCheck::run_plugin(const Step& step, std::vec
   std::optional<std::size_t> result;
   if (decoded != 0 && buffer != nullptr) {
     result = decoded;
-    if (decoded <= limit_) bytes.assign(static_cast<unsigned char*>(buffer), static_cast<unsigned char*>(buffer) + decoded);
+    if (decoded <= limit_)
+      bytes.assign(static_cast<unsigned char*>(buffer), static_cast<unsigned char*>(buffer) + decoded);
   }
   H5free_memory(buffer);
   return result;

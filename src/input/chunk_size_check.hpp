@@ -26,8 +26,7 @@ class ChunkSizeCheck {
   // nullopt for a dataset whose chunks need no check (contiguous, compact, or unfiltered chunks:
   // HDF5 reads exactly a chunk's size for those). `plugins` must outlive the check;
   // `memory_type` is the type the matrices are read as.
-  static std::optional<ChunkSizeCheck> for_dataset(hid_t dataset, h5::FilterPlugins& plugins,
-                                                    hid_t memory_type);
+  static std::optional<ChunkSizeCheck> for_dataset(hid_t dataset, h5::FilterPlugins& plugins, hid_t memory_type);
 
   // Checks the chunks that matrix `index` (sliced: [index, :rows, :cols]; else [:rows, :cols])
   // touches and that were not checked before. Returns "" or the problem, one line. Throws
@@ -62,18 +61,18 @@ class ChunkSizeCheck {
   std::optional<std::size_t> run_plugin(const Step& step, std::vector<unsigned char>& bytes);
   // The chunk at `offset` read raw and decoded (keep_bytes: raw_ then holds what it decodes to).
   struct StoredChunk {
-    bool stored = false;               // false: never written (HDF5 reads the fill value)
-    std::optional<std::size_t> size;   // as decoded_size()
-    std::string problem;               // "" unless the chunk is refused
+    bool stored = false;              // false: never written (HDF5 reads the fill value)
+    std::optional<std::size_t> size;  // as decoded_size()
+    std::string problem;              // "" unless the chunk is refused
   };
   StoredChunk decode_stored(hid_t dataset, const hsize_t* offset, bool keep_bytes);
 
-  std::vector<Step> steps_;      // in the order HDF5 applies them when writing
+  std::vector<Step> steps_;  // in the order HDF5 applies them when writing
   h5::FilterPlugins* plugins_ = nullptr;
-  std::size_t expected_ = 0;     // a chunk's size in bytes
-  std::size_t limit_ = 0;        // no stage may decode to more (a forged size would allocate it)
-  std::vector<hsize_t> chunk_;   // chunk dims
-  bool whole_chunks_ = false;    // read_whole_chunk applies: one chunk per matrix, decodable here, same type
+  std::size_t expected_ = 0;    // a chunk's size in bytes
+  std::size_t limit_ = 0;       // no stage may decode to more (a forged size would allocate it)
+  std::vector<hsize_t> chunk_;  // chunk dims
+  bool whole_chunks_ = false;   // read_whole_chunk applies: one chunk per matrix, decodable here, same type
   std::unordered_set<std::uint64_t> checked_;  // linear chunk numbers
   std::vector<unsigned char> raw_, scratch_;
   std::string problem_;  // set by decoded_size when a stream is too short to decode safely

@@ -56,20 +56,14 @@ h5::PropList access_properties(hid_t file, const InputDataset& d) {
   // Open once without the property to learn the chunk shape (cheap: object header only).
   h5::Dataset probe(H5Dopen2(file, d.path.c_str(), H5P_DEFAULT), "H5Dopen2");
   h5::PropList dcpl(H5Dget_create_plist(probe), "H5Dget_create_plist");
-  if (H5Pget_layout(dcpl) != H5D_CHUNKED ||
-      h5::check(H5Pget_nfilters(dcpl), "H5Pget_nfilters") == 0)
-    return dapl;
+  if (H5Pget_layout(dcpl) != H5D_CHUNKED || h5::check(H5Pget_nfilters(dcpl), "H5Pget_nfilters") == 0) return dapl;
   std::array<hsize_t, 3> chunk{};
-  if (h5::check(H5Pget_chunk(dcpl, 3, chunk.data()), "H5Pget_chunk") != 3 || chunk[0] <= 1)
-    return dapl;
+  if (h5::check(H5Pget_chunk(dcpl, 3, chunk.data()), "H5Pget_chunk") != 3 || chunk[0] <= 1) return dapl;
   const std::size_t element = dtype_size(d.shape.dtype);
-  const hsize_t per_slice =
-      ((d.shape.rows + chunk[1] - 1) / chunk[1]) * ((d.shape.cols + chunk[2] - 1) / chunk[2]);
+  const hsize_t per_slice = ((d.shape.rows + chunk[1] - 1) / chunk[1]) * ((d.shape.cols + chunk[2] - 1) / chunk[2]);
   const hsize_t wanted = per_slice * chunk[0] * chunk[1] * chunk[2] * element;
-  const auto bytes =
-      static_cast<std::size_t>(std::clamp<hsize_t>(wanted, kMinChunkCache, kMaxChunkCache));
-  h5::check(H5Pset_chunk_cache(dapl, kChunkCacheSlots, bytes, kChunkCachePolicy),
-            "H5Pset_chunk_cache");
+  const auto bytes = static_cast<std::size_t>(std::clamp<hsize_t>(wanted, kMinChunkCache, kMaxChunkCache));
+  h5::check(H5Pset_chunk_cache(dapl, kChunkCacheSlots, bytes, kChunkCachePolicy), "H5Pset_chunk_cache");
   return dapl;
 }
 
@@ -91,8 +85,7 @@ struct Hdf5MatrixReader::State {
   }
 
   OpenFile& file(std::uint32_t index, const std::string& where) {
-    const auto hit = std::find_if(files.begin(), files.end(),
-                                  [&](const OpenFile& f) { return f.index == index; });
+    const auto hit = std::find_if(files.begin(), files.end(), [&](const OpenFile& f) { return f.index == index; });
     if (hit != files.end()) {
       files.splice(files.begin(), files, hit);
       return files.front();
@@ -112,8 +105,7 @@ struct Hdf5MatrixReader::State {
 
   OpenDataset& dataset(OpenFile& file, std::uint32_t index, const std::string& where) {
     auto& list = file.datasets;
-    const auto hit = std::find_if(list.begin(), list.end(),
-                                  [&](const OpenDataset& d) { return d.index == index; });
+    const auto hit = std::find_if(list.begin(), list.end(), [&](const OpenDataset& d) { return d.index == index; });
     if (hit != list.end()) {
       list.splice(list.begin(), list, hit);
       return list.front();
@@ -128,8 +120,7 @@ struct Hdf5MatrixReader::State {
       opened.memory_type = h5::native_type(d.shape.dtype);
       opened.chunk_sizes = ChunkSizeCheck::for_dataset(opened.dataset, plugins, opened.memory_type);
       const std::array<hsize_t, 2> matrix{d.shape.rows, d.shape.cols};
-      opened.memory_space =
-          h5::Dataspace(H5Screate_simple(2, matrix.data(), nullptr), "H5Screate_simple");
+      opened.memory_space = h5::Dataspace(H5Screate_simple(2, matrix.data(), nullptr), "H5Screate_simple");
     } catch (const H5Error& e) {
       fail(where, std::string("cannot open the dataset: ") + e.what());
     }
@@ -140,8 +131,7 @@ struct Hdf5MatrixReader::State {
   }
 
   // The file may have been replaced since rank 0 scanned it.
-  void check_unchanged(const std::string& where, const InputDataset& d,
-                       const OpenDataset& opened) const {
+  void check_unchanged(const std::string& where, const InputDataset& d, const OpenDataset& opened) const {
     const int rank = H5Sget_simple_extent_ndims(opened.file_space);
     std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
     if (rank > 0) H5Sget_simple_extent_dims(opened.file_space, dims.data(), nullptr);
@@ -155,15 +145,15 @@ struct Hdf5MatrixReader::State {
     }
     H5Eclear2(H5E_DEFAULT);
     if (dims != expected || !same_type)
-      fail(where, "changed since the input was scanned (shape now " + dims_text(dims) +
-                      ", expected " + dims_text(expected) + " of " +
-                      std::string(dtype_name(d.shape.dtype)) + ")");
+      fail(where, "changed since the input was scanned (shape now " + dims_text(dims) + ", expected " +
+                      dims_text(expected) + " of " + std::string(dtype_name(d.shape.dtype)) + ")");
   }
 
   // The file as it was scanned: same size, same modification time (fstat of the descriptor
   // HDF5 reads through, so a file replaced under its name counts as changed too).
   void check_stamp(std::uint32_t file_index, const std::string& where) {
-    const auto open = std::find_if(files.begin(), files.end(), [&](const OpenFile& f) { return f.index == file_index; });
+    const auto open =
+        std::find_if(files.begin(), files.end(), [&](const OpenFile& f) { return f.index == file_index; });
     if (open == files.end() || file_index >= catalog->stamps().size()) return;
     void* handle = nullptr;
     struct stat st {};
@@ -179,19 +169,18 @@ struct Hdf5MatrixReader::State {
       fail(where, "the file changed since the input was scanned (" + std::to_string(scanned.size) + " bytes then, " +
                       std::to_string(size) + " now); its matrices cannot be trusted");
     if (mtime != scanned.mtime_ns)
-      fail(where, "the file was modified since the input was scanned (same size, new modification time); its "
-                  "matrices cannot be trusted");
+      fail(where,
+           "the file was modified since the input was scanned (same size, new modification time); its "
+           "matrices cannot be trusted");
   }
 
   void drop_dataset(std::uint32_t file_index, std::uint32_t dataset_index) {
     for (OpenFile& f : files)
-      if (f.index == file_index)
-        f.datasets.remove_if([&](const OpenDataset& d) { return d.index == dataset_index; });
+      if (f.index == file_index) f.datasets.remove_if([&](const OpenDataset& d) { return d.index == dataset_index; });
   }
 };
 
-Hdf5MatrixReader::Hdf5MatrixReader(const InputCatalog& catalog)
-    : state_(std::make_unique<State>()) {
+Hdf5MatrixReader::Hdf5MatrixReader(const InputCatalog& catalog) : state_(std::make_unique<State>()) {
   state_->catalog = &catalog;
   // Ranks that received the catalog rather than scanning need the zstd filter too.
   h5::register_zstd_filter();
@@ -207,17 +196,14 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
   const InputCatalog& catalog = *state_->catalog;
   if (m.dataset >= catalog.datasets().size() || catalog.datasets()[m.dataset].file != m.file ||
       m.index >= catalog.datasets()[m.dataset].matrices)
-    throw std::out_of_range("input: matrix (file " + std::to_string(m.file) + ", dataset " +
-                            std::to_string(m.dataset) + ", index " + std::to_string(m.index) +
-                            ") is not in the catalog");
+    throw std::out_of_range("input: matrix (file " + std::to_string(m.file) + ", dataset " + std::to_string(m.dataset) +
+                            ", index " + std::to_string(m.index) + ") is not in the catalog");
   const InputDataset& d = catalog.datasets()[m.dataset];
   const std::string where = catalog.describe(m);
   if (destination == nullptr || capacity < d.shape.bytes())
-    state_->fail(where, "needs " + std::to_string(d.shape.bytes()) + " bytes (" +
-                            std::to_string(d.shape.rows) + " x " + std::to_string(d.shape.cols) +
-                            " " + std::string(dtype_name(d.shape.dtype)) +
-                            "), the destination holds " +
-                            std::to_string(destination == nullptr ? 0 : capacity));
+    state_->fail(where, "needs " + std::to_string(d.shape.bytes()) + " bytes (" + std::to_string(d.shape.rows) + " x " +
+                            std::to_string(d.shape.cols) + " " + std::string(dtype_name(d.shape.dtype)) +
+                            "), the destination holds " + std::to_string(destination == nullptr ? 0 : capacity));
 
   OpenDataset& open = state_->dataset(state_->file(m.file, where), m.dataset, where);
   // HDF5 does not check that a chunk decoded to its full size: H5Dread would copy past the end
@@ -226,13 +212,14 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
   if (open.chunk_sizes) {
     try {
       // One chunk per matrix: decoded once, straight into the slot, and checked as it is.
-      if (const std::optional<std::string> read = open.chunk_sizes->read_whole_chunk(open.dataset, d.sliced, m.index,
-                                                                                     destination)) {
+      if (const std::optional<std::string> read =
+              open.chunk_sizes->read_whole_chunk(open.dataset, d.sliced, m.index, destination)) {
         if (!read->empty()) state_->fail(where, *read);
         state_->check_stamp(m.file, where);  // as after any read: the file must not have changed
         return;
       }
-      if (const std::string problem = open.chunk_sizes->check(open.dataset, d.sliced, m.index, d.shape.rows, d.shape.cols);
+      if (const std::string problem =
+              open.chunk_sizes->check(open.dataset, d.sliced, m.index, d.shape.rows, d.shape.cols);
           !problem.empty())
         state_->fail(where, problem);
     } catch (const H5Error& e) {
@@ -244,14 +231,12 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
     if (d.sliced) {
       const std::array<hsize_t, 3> start{m.index, 0, 0};
       const std::array<hsize_t, 3> count{1, d.shape.rows, d.shape.cols};
-      h5::check(H5Sselect_hyperslab(open.file_space, H5S_SELECT_SET, start.data(), nullptr,
-                                    count.data(), nullptr),
+      h5::check(H5Sselect_hyperslab(open.file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                 "H5Sselect_hyperslab");
     } else {
       h5::check(H5Sselect_all(open.file_space), "H5Sselect_all");
     }
-    h5::check(H5Dread(open.dataset, open.memory_type, open.memory_space,
-                      open.file_space, H5P_DEFAULT, destination),
+    h5::check(H5Dread(open.dataset, open.memory_type, open.memory_space, open.file_space, H5P_DEFAULT, destination),
               "H5Dread");
   } catch (const H5Error& e) {
     state_->check_stamp(m.file, where);  // a truncated file is the better explanation

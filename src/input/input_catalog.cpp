@@ -53,23 +53,40 @@ std::string shape_text(const std::vector<hsize_t>& dims) {
 // RegisteredFilterPlugins.md), used when the file does not store the filter's name.
 std::string_view known_filter_name(H5Z_filter_t id) {
   switch (id) {
-    case H5Z_FILTER_DEFLATE: return "deflate";
-    case H5Z_FILTER_SHUFFLE: return "shuffle";
-    case H5Z_FILTER_FLETCHER32: return "fletcher32";
-    case H5Z_FILTER_SZIP: return "szip";
-    case H5Z_FILTER_NBIT: return "nbit";
-    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
-    case 305: return "lzo";
-    case 307: return "bzip2";
-    case 32000: return "lzf";
-    case 32001: return "blosc";
-    case 32004: return "lz4";
-    case 32008: return "bitshuffle";
-    case 32013: return "zfp";
-    case 32015: return "zstd";
-    case 32017: return "sz";
-    case 32026: return "blosc2";
-    default: return "unknown";
+    case H5Z_FILTER_DEFLATE:
+      return "deflate";
+    case H5Z_FILTER_SHUFFLE:
+      return "shuffle";
+    case H5Z_FILTER_FLETCHER32:
+      return "fletcher32";
+    case H5Z_FILTER_SZIP:
+      return "szip";
+    case H5Z_FILTER_NBIT:
+      return "nbit";
+    case H5Z_FILTER_SCALEOFFSET:
+      return "scaleoffset";
+    case 305:
+      return "lzo";
+    case 307:
+      return "bzip2";
+    case 32000:
+      return "lzf";
+    case 32001:
+      return "blosc";
+    case 32004:
+      return "lz4";
+    case 32008:
+      return "bitshuffle";
+    case 32013:
+      return "zfp";
+    case 32015:
+      return "zstd";
+    case 32017:
+      return "sz";
+    case 32026:
+      return "blosc2";
+    default:
+      return "unknown";
   }
 }
 
@@ -80,26 +97,34 @@ std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_end
   if (size == 0) h5::fail("H5Tget_size");
   switch (type_class) {
     case H5T_INTEGER:
-    case H5T_FLOAT: break;
+    case H5T_FLOAT:
+      break;
     case H5T_STRING:
-      return std::string(H5Tis_variable_str(type) > 0 ? "variable-length string"
-                                                      : "fixed-length string");
-    case H5T_COMPOUND: return std::string("compound");
-    case H5T_VLEN: return std::string("variable-length sequence");
-    case H5T_ENUM: return std::string("enum");
-    case H5T_REFERENCE: return std::string("reference");
-    case H5T_BITFIELD: return std::string("bitfield");
-    case H5T_OPAQUE: return std::string("opaque");
-    case H5T_ARRAY: return std::string("array");
-    case H5T_TIME: return std::string("time");
-    default: return std::string("unknown type class");
+      return std::string(H5Tis_variable_str(type) > 0 ? "variable-length string" : "fixed-length string");
+    case H5T_COMPOUND:
+      return std::string("compound");
+    case H5T_VLEN:
+      return std::string("variable-length sequence");
+    case H5T_ENUM:
+      return std::string("enum");
+    case H5T_REFERENCE:
+      return std::string("reference");
+    case H5T_BITFIELD:
+      return std::string("bitfield");
+    case H5T_OPAQUE:
+      return std::string("opaque");
+    case H5T_ARRAY:
+      return std::string("array");
+    case H5T_TIME:
+      return std::string("time");
+    default:
+      return std::string("unknown type class");
   }
 
   const std::size_t precision = H5Tget_precision(type);
   const int offset = H5Tget_offset(type);
   const H5T_order_t order = H5Tget_order(type);
-  if (order != H5T_ORDER_LE && order != H5T_ORDER_BE)
-    return std::string("byte order other than little- or big-endian");
+  if (order != H5T_ORDER_LE && order != H5T_ORDER_BE) return std::string("byte order other than little- or big-endian");
   big_endian = order == H5T_ORDER_BE;
   const std::string bits = std::to_string(size * 8) + "-bit";
 
@@ -111,10 +136,18 @@ std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_end
     if (sign == H5T_SGN_ERROR) h5::fail("H5Tget_sign");
     const bool is_signed = sign == H5T_SGN_2;
     switch (size) {
-      case 1: dtype = is_signed ? DType::int8 : DType::uint8; break;
-      case 2: dtype = is_signed ? DType::int16 : DType::uint16; break;
-      case 4: dtype = is_signed ? DType::int32 : DType::uint32; break;
-      default: dtype = is_signed ? DType::int64 : DType::uint64; break;
+      case 1:
+        dtype = is_signed ? DType::int8 : DType::uint8;
+        break;
+      case 2:
+        dtype = is_signed ? DType::int16 : DType::uint16;
+        break;
+      case 4:
+        dtype = is_signed ? DType::int32 : DType::uint32;
+        break;
+      default:
+        dtype = is_signed ? DType::int64 : DType::uint64;
+        break;
     }
     return std::nullopt;
   }
@@ -125,12 +158,9 @@ std::optional<std::string> classify_type(hid_t type, DType& dtype, bool& big_end
   std::size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
   h5::check(H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize), "H5Tget_fields");
   const std::size_t ebias = H5Tget_ebias(type);
-  const bool ieee32 = size == 4 && spos == 31 && epos == 23 && esize == 8 && mpos == 0 &&
-                      msize == 23 && ebias == 127;
-  const bool ieee64 = size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 &&
-                      msize == 52 && ebias == 1023;
-  const bool ieee16 = size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 &&
-                      msize == 10 && ebias == 15;
+  const bool ieee32 = size == 4 && spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23 && ebias == 127;
+  const bool ieee64 = size == 8 && spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52 && ebias == 1023;
+  const bool ieee16 = size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && ebias == 15;
   if (precision != size * 8 || offset != 0 || !(ieee16 || ieee32 || ieee64))
     return bits + " float that is not IEEE 754";
   dtype = size == 2 ? DType::float16 : size == 4 ? DType::float32 : DType::float64;
@@ -153,8 +183,8 @@ std::string join(const std::string& group, const std::string& name) {
 class FileScanner {
  public:
   // `notes` (may be null) receives what the user should know but that is no error.
-  FileScanner(std::string name, std::uint32_t index, const InputConfig& config,
-              std::vector<InputDataset>& out, std::vector<std::string>* notes)
+  FileScanner(std::string name, std::uint32_t index, const InputConfig& config, std::vector<InputDataset>& out,
+              std::vector<std::string>* notes)
       : name_(std::move(name)), index_(index), config_(config), out_(out), notes_(notes) {}
 
   // Scans the file; returns the object its matrices come from (configured or found).
@@ -177,8 +207,7 @@ class FileScanner {
         scan_group(object, path, skipped_groups);
         if (added_ == 0)
           bad(path, std::string("group holds no 2-D datasets") +
-                        (skipped_groups ? " (it has subgroups: set input.recursive to search them)"
-                                        : ""));
+                        (skipped_groups ? " (it has subgroups: set input.recursive to search them)" : ""));
       } else if (type == H5I_DATATYPE) {
         bad(path, "is a named datatype, not a dataset or group");
       } else {
@@ -215,8 +244,9 @@ class FileScanner {
       ++count;
     });
     if (count == 0)
-      bad_file("no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type in the "
-               "file (name one with input.dataset or --dataset)");
+      bad_file(
+          "no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type in the "
+          "file (name one with input.dataset or --dataset)");
     if (count > 1) {
       std::string list;
       for (const std::string& s : shown) list += (list.empty() ? "" : ", ") + s;
@@ -253,13 +283,13 @@ class FileScanner {
         h5::Handle<H5Oclose> group(H5Oopen_by_addr(file_, next.address), "H5Oopen_by_addr");
         std::vector<std::string> names;
         hsize_t position = 0;
-        h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &position, collect_hard_link, &names),
-                  "H5Literate");
+        h5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &position, collect_hard_link, &names), "H5Literate");
         std::sort(names.begin(), names.end());
         for (const std::string& name : names) {
           if (++objects > kMaxObjectsSearched)
             bad_file("no input.dataset given and no /data, and the file holds more than " +
-                     std::to_string(kMaxObjectsSearched) + " objects to search (name the dataset with input.dataset or --dataset)");
+                     std::to_string(kMaxObjectsSearched) +
+                     " objects to search (name the dataset with input.dataset or --dataset)");
           const std::string child = join(next.path, name);
           H5O_info_t info{};
           h5::check(H5Oget_info_by_name2(group, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
@@ -305,20 +335,23 @@ class FileScanner {
     }
   }
 
-  [[noreturn]] void bad_file(const std::string& problem) const {
-    throw InputError(name_ + ": " + problem);
-  }
+  [[noreturn]] void bad_file(const std::string& problem) const { throw InputError(name_ + ": " + problem); }
   [[noreturn]] void bad(const std::string& object, const std::string& problem) const {
     throw InputError(name_ + ":" + object + ": " + problem);
   }
 
   static std::string file_type_name(std::filesystem::file_type type) {
     switch (type) {
-      case std::filesystem::file_type::fifo: return "a FIFO";
-      case std::filesystem::file_type::character: return "a character device";
-      case std::filesystem::file_type::block: return "a block device";
-      case std::filesystem::file_type::socket: return "a socket";
-      default: return "not a plain file";
+      case std::filesystem::file_type::fifo:
+        return "a FIFO";
+      case std::filesystem::file_type::character:
+        return "a character device";
+      case std::filesystem::file_type::block:
+        return "a block device";
+      case std::filesystem::file_type::socket:
+        return "a socket";
+      default:
+        return "not a plain file";
     }
   }
 
@@ -329,18 +362,14 @@ class FileScanner {
     h5::check(H5Lget_info(location, name.c_str(), &info, H5P_DEFAULT), "H5Lget_info");
     if (info.type == H5L_TYPE_HARD || info.type == H5L_TYPE_SOFT) return;
     if (info.type != H5L_TYPE_EXTERNAL)
-      bad(shown, "user-defined link (type " + std::to_string(static_cast<int>(info.type)) +
-                     "): not followed");
+      bad(shown, "user-defined link (type " + std::to_string(static_cast<int>(info.type)) + "): not followed");
     std::vector<char> value(info.u.val_size + 1, '\0');
-    h5::check(H5Lget_val(location, name.c_str(), value.data(), value.size(), H5P_DEFAULT),
-              "H5Lget_val");
+    h5::check(H5Lget_val(location, name.c_str(), value.data(), value.size(), H5P_DEFAULT), "H5Lget_val");
     const char* file = nullptr;
     const char* object = nullptr;
     unsigned flags = 0;
-    h5::check(H5Lunpack_elink_val(value.data(), value.size(), &flags, &file, &object),
-              "H5Lunpack_elink_val");
-    bad(shown, "external link to " + printable(file ? file : "?") + ":" +
-                   printable(object ? object : "?") +
+    h5::check(H5Lunpack_elink_val(value.data(), value.size(), &flags, &file, &object), "H5Lunpack_elink_val");
+    bad(shown, "external link to " + printable(file ? file : "?") + ":" + printable(object ? object : "?") +
                    ": not followed (list that file as an input instead)");
   }
 
@@ -373,8 +402,7 @@ class FileScanner {
         const auto on_disk = number_after(what, " eof = ");
         const auto expected = number_after(what, "stored_eof = ");
         if (what.find("truncated file") != std::string::npos && on_disk && expected)
-          bad_file("truncated HDF5 file: " + *on_disk + " of its " + *expected +
-                   " bytes are present");
+          bad_file("truncated HDF5 file: " + *on_disk + " of its " + *expected + " bytes are present");
         bad_file("corrupt or truncated HDF5 file (" + what + ")");
       }
     }
@@ -392,18 +420,16 @@ class FileScanner {
         const std::string prefix = path.substr(0, at);
         if (prefix.back() == '/') continue;  // "//" in the path
         if (h5::check(H5Lexists(file_, prefix.c_str(), H5P_DEFAULT), "H5Lexists") == 0)
-          bad(path, prefix == path ? "no such dataset or group"
-                                   : "no such dataset or group (" + prefix + " does not exist)");
+          bad(path,
+              prefix == path ? "no such dataset or group" : "no such dataset or group (" + prefix + " does not exist)");
         refuse_foreign_link(file_, prefix, prefix);
-        if (h5::check(H5Oexists_by_name(file_, prefix.c_str(), H5P_DEFAULT), "H5Oexists_by_name") ==
-            0)
+        if (h5::check(H5Oexists_by_name(file_, prefix.c_str(), H5P_DEFAULT), "H5Oexists_by_name") == 0)
           bad(path, "no such dataset or group (" + prefix + " is a dangling link)");
         if (prefix == path) break;
         H5O_info_t info{};
         h5::check(H5Oget_info_by_name2(file_, prefix.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT),
                   "H5Oget_info_by_name2");
-        if (info.type != H5O_TYPE_GROUP)
-          bad(path, "no such dataset or group (" + prefix + " is not a group)");
+        if (info.type != H5O_TYPE_GROUP) bad(path, "no such dataset or group (" + prefix + " is not a group)");
       }
     } catch (const H5Error& e) {
       bad(path, "unreadable metadata: " + std::string(e.what()));
@@ -440,9 +466,10 @@ class FileScanner {
     std::vector<Level> stack;
     const auto enter = [&](h5::Handle<H5Oclose> group, const std::string& path) {
       if (stack.size() > kMaxGroupDepth) {
-        const std::string shown = path.size() <= 120 ? path : path.substr(0, 60) + "..." + path.substr(path.size() - 60);
-        bad(printable(shown), "groups nested more than " + std::to_string(kMaxGroupDepth) +
-                                  " levels deep (input.recursive)");
+        const std::string shown =
+            path.size() <= 120 ? path : path.substr(0, 60) + "..." + path.substr(path.size() - 60);
+        bad(printable(shown),
+            "groups nested more than " + std::to_string(kMaxGroupDepth) + " levels deep (input.recursive)");
       }
       std::vector<std::string> names;
       hsize_t next = 0;
@@ -504,9 +531,7 @@ class FileScanner {
     if (space_class == H5S_NO_CLASS) h5::fail("H5Sget_simple_extent_type");
     const int rank = h5::check(H5Sget_simple_extent_ndims(space), "H5Sget_simple_extent_ndims");
     std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-    if (rank > 0)
-      h5::check(H5Sget_simple_extent_dims(space, dims.data(), nullptr),
-                "H5Sget_simple_extent_dims");
+    if (rank > 0) h5::check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "H5Sget_simple_extent_dims");
     if (in_group && rank != 2)
       bad(path, "rank " + std::to_string(rank) + " (shape " + shape_text(dims) +
                     "): datasets in an input group must be 2-D [rows, cols]");
@@ -523,14 +548,12 @@ class FileScanner {
     d.shape.cols = static_cast<std::uint32_t>(cols);
     // rows x cols x element size can exceed 64 bits (2^32-1 squared x 8): multiply checked.
     std::uint64_t bytes = 0;
-    const bool overflow =
-        __builtin_mul_overflow(std::uint64_t{rows}, std::uint64_t{cols}, &bytes) ||
-        __builtin_mul_overflow(bytes, std::uint64_t{dtype_size(d.shape.dtype)}, &bytes);
+    const bool overflow = __builtin_mul_overflow(std::uint64_t{rows}, std::uint64_t{cols}, &bytes) ||
+                          __builtin_mul_overflow(bytes, std::uint64_t{dtype_size(d.shape.dtype)}, &bytes);
     if (overflow || bytes > kMaxChunkBytes)
       bad(path, "one matrix of shape " + shape_text(dims) + " is " +
                     (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
-                    " bytes, more than HDF5's chunk limit of 4 GiB - 1 (" +
-                    std::to_string(kMaxChunkBytes) + " bytes)");
+                    " bytes, more than HDF5's chunk limit of 4 GiB - 1 (" + std::to_string(kMaxChunkBytes) + " bytes)");
     d.sliced = rank == 3;
     d.matrices = d.sliced ? dims[0] : 1;
     if (d.matrices > kMaxMatrices) bad(path, "more than 2^40 matrices");
@@ -558,10 +581,8 @@ class FileScanner {
   void check_storage(hid_t dataset, const std::string& path) {
     h5::PropList dcpl(H5Dget_create_plist(dataset), "H5Dget_create_plist");
     const H5D_layout_t layout = H5Pget_layout(dcpl);
-    if (layout == H5D_VIRTUAL)
-      bad(path, "virtual datasets are not supported (list their source files instead)");
-    if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT)
-      bad(path, "unknown storage layout");
+    if (layout == H5D_VIRTUAL) bad(path, "virtual datasets are not supported (list their source files instead)");
+    if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT) bad(path, "unknown storage layout");
     if (h5::check(H5Pget_external_count(dcpl), "H5Pget_external_count") > 0)
       bad(path, "data in external raw files are not supported");
 
@@ -571,13 +592,11 @@ class FileScanner {
       std::array<unsigned, 32> cd_values{};
       std::size_t cd_count = cd_values.size();
       std::array<char, 128> name{};
-      const H5Z_filter_t id =
-          H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_count, cd_values.data(),
-                         name.size(), name.data(), &filter_config);
+      const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_count, cd_values.data(),
+                                             name.size(), name.data(), &filter_config);
       if (id < 0) h5::fail("H5Pget_filter2");
-      const std::string label =
-          std::to_string(id) + " (" +
-          (name[0] != '\0' ? std::string(name.data()) : std::string(known_filter_name(id))) + ")";
+      const std::string label = std::to_string(id) + " (" +
+                                (name[0] != '\0' ? std::string(name.data()) : std::string(known_filter_name(id))) + ")";
       const htri_t available = H5Zfilter_avail(id);
       H5Eclear2(H5E_DEFAULT);  // a failed plugin search leaves its trail on the stack
       if (available <= 0) bad(path, "filter " + label + " is not available");
@@ -659,9 +678,7 @@ class Reader {
     at_ += kMagic.size();
   }
   bool done() const { return at_ == in_.size(); }
-  [[noreturn]] static void malformed(const std::string& why) {
-    throw Error("input: malformed catalog bytes: " + why);
-  }
+  [[noreturn]] static void malformed(const std::string& why) { throw Error("input: malformed catalog bytes: " + why); }
 
  private:
   void need(std::size_t n) const {
@@ -692,8 +709,8 @@ InputCatalog InputCatalog::scan(const InputConfig& config, std::vector<std::stri
     if (i == 0) {
       object = used;
       if (notes != nullptr && !scanner.found_by().empty())
-        notes->push_back("input: " + printable(catalog.files_[0]) +
-                         ": no input.dataset given and no /data: reading " + scanner.found_by() +
+        notes->push_back("input: " + printable(catalog.files_[0]) + ": no input.dataset given and no /data: reading " +
+                         scanner.found_by() +
                          ", the file's only 2-D or 3-D dataset (name it with input.dataset to be sure)");
     } else if (used != object) {
       throw InputError(printable(catalog.files_[i]) + ": its matrices would be read from " + printable(used) +
@@ -722,8 +739,8 @@ void InputCatalog::index_matrices() {
     const InputDataset& dataset = datasets_[d];
     first_.push_back(total);
     total += dataset.matrices;
-    auto shape = std::find_if(by_shape_.begin(), by_shape_.end(),
-                              [&](const ShapeIndex& s) { return s.shape == dataset.shape; });
+    auto shape =
+        std::find_if(by_shape_.begin(), by_shape_.end(), [&](const ShapeIndex& s) { return s.shape == dataset.shape; });
     if (shape == by_shape_.end()) shape = by_shape_.insert(shape, {dataset.shape, {}, {0}});
     shape->datasets.push_back(static_cast<std::uint32_t>(d));
     shape->first.push_back(shape->first.back() + dataset.matrices);
@@ -738,8 +755,7 @@ std::uint64_t InputCatalog::size() const noexcept { return first_.back(); }
 InputMatrix InputCatalog::locate(const std::vector<std::uint64_t>& first, std::uint64_t k,
                                  const std::vector<std::uint32_t>* datasets) const {
   if (k >= first.back())
-    throw std::out_of_range("input: matrix " + std::to_string(k) + " of " +
-                            std::to_string(first.back()));
+    throw std::out_of_range("input: matrix " + std::to_string(k) + " of " + std::to_string(first.back()));
   // The last dataset whose first matrix is <= k (every dataset holds at least one matrix).
   const auto next = std::upper_bound(first.begin(), first.end(), k);
   const auto position = static_cast<std::size_t>(next - first.begin() - 1);
@@ -782,8 +798,7 @@ std::uint64_t InputCatalog::total_bytes() const {
   // Saturates: up to 2^40 matrices of up to 4 GiB each exceed 64 bits.
   for (const InputDataset& d : datasets_) {
     std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(d.matrices, d.shape.bytes(), &bytes) ||
-        __builtin_add_overflow(total, bytes, &total))
+    if (__builtin_mul_overflow(d.matrices, d.shape.bytes(), &bytes) || __builtin_add_overflow(total, bytes, &total))
       return std::numeric_limits<std::uint64_t>::max();
   }
   return total;
@@ -796,8 +811,7 @@ std::uint64_t InputCatalog::max_matrix_bytes() const {
 }
 
 std::string InputCatalog::describe(const InputMatrix& m) const {
-  if (m.dataset >= datasets_.size() || m.file >= files_.size())
-    return "<matrix outside the catalog>";
+  if (m.dataset >= datasets_.size() || m.file >= files_.size()) return "<matrix outside the catalog>";
   const InputDataset& d = datasets_[m.dataset];
   std::string text = files_[m.file] + ":" + d.path;
   if (d.sliced) text += "[" + std::to_string(m.index) + "]";
@@ -820,8 +834,7 @@ std::vector<std::byte> InputCatalog::serialize() const {
     w.integer(d.shape.rows);
     w.integer(d.shape.cols);
     w.integer(static_cast<std::uint8_t>(d.shape.dtype));
-    w.integer(static_cast<std::uint8_t>((d.big_endian ? kBigEndianFlag : 0) |
-                                        (d.sliced ? kSlicedFlag : 0)));
+    w.integer(static_cast<std::uint8_t>((d.big_endian ? kBigEndianFlag : 0) | (d.sliced ? kSlicedFlag : 0)));
     w.integer(d.matrices);
   }
   return w.take();
@@ -861,9 +874,8 @@ InputCatalog InputCatalog::deserialize(std::span<const std::byte> bytes) {
     d.shape.dtype = static_cast<DType>(dtype);
     d.big_endian = (flags & kBigEndianFlag) != 0;
     d.sliced = (flags & kSlicedFlag) != 0;
-    if (d.shape.rows == 0 || d.shape.cols == 0 || d.matrices == 0 ||
-        (!d.sliced && d.matrices != 1) || d.matrices > kMaxMatrices ||
-        d.shape.elements() > kMaxChunkBytes / dtype_size(d.shape.dtype))
+    if (d.shape.rows == 0 || d.shape.cols == 0 || d.matrices == 0 || (!d.sliced && d.matrices != 1) ||
+        d.matrices > kMaxMatrices || d.shape.elements() > kMaxChunkBytes / dtype_size(d.shape.dtype))
       Reader::malformed("bad shape for " + d.path);
     total += d.matrices;
     if (total > kMaxMatrices) Reader::malformed("too many matrices");

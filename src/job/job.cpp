@@ -88,17 +88,25 @@ std::uint64_t job_producers(MPI_Comm world, int node_rank, int node_producers) {
 // The world rank of every rank of the node, by node rank.
 std::vector<int> node_world_ranks(const mpi::Communicator& node, int world_rank) {
   std::vector<int> world_ranks(static_cast<std::size_t>(node.size()));
-  mpi::check(MPI_Allgather(&world_rank, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node.get()),
-             "MPI_Allgather");
+  mpi::check(MPI_Allgather(&world_rank, 1, MPI_INT, world_ranks.data(), 1, MPI_INT, node.get()), "MPI_Allgather");
   return world_ranks;
 }
 
 // This rank's row of the plan record.
 RankPlacement placement_of(int world_rank, const NodeInfo& node, int node_rank, const RankPlan& me,
                            const BindResult& binding, int pu) {
-  RankPlacement placement{world_rank, node.index, node_rank, static_cast<int>(me.role),
-                          me.role_index, me.lane, me.numa, binding.bound ? 1 : 0,
-                          pu, {}, {}, {}};
+  RankPlacement placement{world_rank,
+                          node.index,
+                          node_rank,
+                          static_cast<int>(me.role),
+                          me.role_index,
+                          me.lane,
+                          me.numa,
+                          binding.bound ? 1 : 0,
+                          pu,
+                          {},
+                          {},
+                          {}};
   std::snprintf(placement.host, sizeof placement.host, "%s", host_name().c_str());
   std::snprintf(placement.pus, sizeof placement.pus, "%s", cpu_list(binding.pus).c_str());
   std::snprintf(placement.binding, sizeof placement.binding, "%s", binding.reason.c_str());
@@ -132,7 +140,6 @@ void print_progress(const nlohmann::json& sample) {
   std::fflush(stderr);
 }
 
-
 std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
                                        const std::vector<ShardPartRecord>& parts) {
   std::map<std::uint32_t, h5::ShardInfo> by_shard;
@@ -153,7 +160,6 @@ std::vector<h5::ShardInfo> shard_infos(const std::string& job, std::size_t sets,
       out.push_back(std::move(info));
   return out;
 }
-
 
 // Rank 0's totals were taken before it wrote the master; its peak RSS is taken again after.
 std::vector<RankTotals> with_root_peak(std::vector<RankTotals> totals) {
@@ -194,18 +200,17 @@ void print_interrupted(std::uint64_t in_master, const std::vector<MatrixSet>& se
   std::fprintf(stderr,
                "shmjob: interrupted: %llu of %llu matrices written; %s is marked \"interrupted\" "
                "and its index lists them\n",
-               static_cast<unsigned long long>(in_master),
-               static_cast<unsigned long long>(expected), printable(master.string()).c_str());
+               static_cast<unsigned long long>(in_master), static_cast<unsigned long long>(expected),
+               printable(master.string()).c_str());
   std::fprintf(stderr, "shmjob: run the same config with --resume to write the rest\n");
 }
 
 // The summary's words for the matrices: each set's shape and dtype, then their source.
-std::string describe_matrices(const std::vector<MatrixSet>& sets, const Config& config,
-                              const InputCatalog& catalog) {
+std::string describe_matrices(const std::vector<MatrixSet>& sets, const Config& config, const InputCatalog& catalog) {
   std::string what;
   for (const MatrixSet& set : sets)
-    what += (what.empty() ? "" : ", ") + std::to_string(set.shape.rows) + "x" + std::to_string(set.shape.cols) +
-            " " + std::string(dtype_name(set.shape.dtype));
+    what += (what.empty() ? "" : ", ") + std::to_string(set.shape.rows) + "x" + std::to_string(set.shape.cols) + " " +
+            std::string(dtype_name(set.shape.dtype));
   what += config.input ? ", from " + std::to_string(catalog.files().size()) + " input file(s)"
                        : ", " + std::string(data_kind_name(config.matrices.kind));
   return what;
@@ -252,8 +257,7 @@ int Job::run() {
   // One node: the ids are split among its writers up front (one block per shard). Several
   // nodes: producers claim blocks job-wide (pipeline/handout.hpp); the static order is empty.
   const bool multinode = node.count > 1;
-  const stages::WorkOrder order(multinode ? std::vector<std::vector<stages::IdRange>>(work_.todo.size())
-                                          : work_.todo,
+  const stages::WorkOrder order(multinode ? std::vector<std::vector<stages::IdRange>>(work_.todo.size()) : work_.todo,
                                 layout_.writers);
   std::optional<mpi::ClaimCounter> claims;
   std::optional<stages::Handout> handout;
@@ -270,8 +274,8 @@ int Job::run() {
   BindResult binding = bind_current_process(topology_, me, plan.pinning);
   if (plan.pinning == PinningMode::none) binding.reason = plan.pinning_reason;  // the node's why
   const mpi::NodeWindow window(node_.get(), shm::segment_layout(plan, node_rank).total);
-  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0,
-                           node.index, handout ? &*handout : nullptr);
+  stages::StageContext ctx(config_, sets_, plan, window, order, node_rank, world_ranks, first_shard, 0, node.index,
+                           handout ? &*handout : nullptr);
   ctx.initialise_own_segment();
   ctx.my_counters().pid.store(static_cast<std::uint64_t>(getpid()));  // for the node's sampler
   window.sync_barrier();
@@ -287,8 +291,7 @@ int Job::run() {
   const InterruptHandler interrupt_handler(ctx.control().interrupted, &ctx.my_counters().signal);
   start_clock(ctx);
   open_log(ctx, plan_record);
-  const bool show_progress =
-      world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
+  const bool show_progress = world_rank_ == 0 && !options_.quiet && (options_.progress || isatty(STDERR_FILENO));
   run_watched_stage(ctx, show_progress);
   if (show_progress) std::fputc('\n', stderr);
   // The window and the claim counter outlive conclude(): their frees are collectives too.
@@ -306,8 +309,7 @@ int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::St
   }();
   for (std::size_t i = 0; i < transform_.operand_names.size(); ++i) {
     const std::string& name = transform_.operand_names[i];
-    sources.push_back({name, &transform_.operand_catalogs[i],
-                       std::find(wide.begin(), wide.end(), name) != wide.end(),
+    sources.push_back({name, &transform_.operand_catalogs[i], std::find(wide.begin(), wide.end(), name) != wide.end(),
                        config_.transform.operands.at(name).replicate});
   }
   operands.emplace(node_.get(), plan_, node_.rank(), std::move(sources));
@@ -380,17 +382,26 @@ std::vector<h5::MasterArray> Job::reduction_arrays() {
     for (int r = 0; r <= static_cast<int>(transform::kLastReduction); ++r) {
       const auto reduction = static_cast<transform::Reduction>(r);
       if (!config_.transform.reduce.contains(reduction)) continue;
-      h5::MasterArray array{where + std::string(transform::reduction_name(reduction)), set.shape.rows, set.shape.cols,
-                            DType::float64, {}, {{"matrices", std::to_string(accumulator.count())}}};
+      h5::MasterArray array{
+          where + std::string(transform::reduction_name(reduction)), set.shape.rows, set.shape.cols, DType::float64, {},
+          {{"matrices", std::to_string(accumulator.count())}}};
       const auto bytes_of = [](const auto& values) {
         const auto* p = reinterpret_cast<const std::byte*>(values.data());
         return std::vector<std::byte>(p, p + values.size() * sizeof(values[0]));
       };
       switch (reduction) {
-        case transform::Reduction::sum: array.bytes = bytes_of(accumulator.sum()); break;
-        case transform::Reduction::mean: array.bytes = bytes_of(accumulator.mean()); break;
-        case transform::Reduction::min: array.bytes = bytes_of(accumulator.min()); break;
-        case transform::Reduction::max: array.bytes = bytes_of(accumulator.max()); break;
+        case transform::Reduction::sum:
+          array.bytes = bytes_of(accumulator.sum());
+          break;
+        case transform::Reduction::mean:
+          array.bytes = bytes_of(accumulator.mean());
+          break;
+        case transform::Reduction::min:
+          array.bytes = bytes_of(accumulator.min());
+          break;
+        case transform::Reduction::max:
+          array.bytes = bytes_of(accumulator.max());
+          break;
         case transform::Reduction::count_nonzero:
           array.dtype = DType::uint64;
           array.bytes = bytes_of(accumulator.count_nonzero());
@@ -408,8 +419,12 @@ std::string Job::operands_attribute() const {
     const std::string& name = transform_.operand_names[i];
     const transform::OperandConfig& o = config_.transform.operands.at(name);
     const MatrixShape shape = transform_.operand_shape(i);
-    list.push_back({{"name", name}, {"file", o.file}, {"dataset", o.dataset}, {"rows", shape.rows},
-                    {"cols", shape.cols}, {"dtype", dtype_name(shape.dtype)},
+    list.push_back({{"name", name},
+                    {"file", o.file},
+                    {"dataset", o.dataset},
+                    {"rows", shape.rows},
+                    {"cols", shape.cols},
+                    {"dtype", dtype_name(shape.dtype)},
                     {"crc32", i < operand_crc32_.size() ? operand_crc32_[i] : 0}});
   }
   return list.dump();
@@ -432,8 +447,9 @@ void Job::open_log(const stages::StageContext& ctx, const nlohmann::json& plan_r
       // A resumed job's run follows the earlier runs' in node 0's log (after its own job_start);
       // the other nodes' logs hold samples only, so they start afresh.
       using Open = metrics::MetricsLog::Open;
-      log_ = std::make_unique<metrics::MetricsLog>(
-          path, !work_.resuming ? Open::create : node_index == 0 ? Open::append : Open::replace);
+      log_ = std::make_unique<metrics::MetricsLog>(path, !work_.resuming   ? Open::create
+                                                         : node_index == 0 ? Open::append
+                                                                           : Open::replace);
     }
     if (world_rank_ == 0) {
       log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));
@@ -528,10 +544,14 @@ std::vector<ShardPartRecord> Job::my_shard_parts(const stages::StageContext& ctx
 
 nlohmann::json Job::topology_json() const {
   const TopologyView view = topology_.view();
-  return {{"summary", view.summary()}, {"source", topology_.source()},
-          {"this_system", view.this_system}, {"numa_domains", view.numa.size()},
-          {"cores", view.core_count()}, {"pus", view.pu_count()},
-          {"oversubscribed", plan_.oversubscribed}, {"lanes", plan_.lanes.size()}};
+  return {{"summary", view.summary()},
+          {"source", topology_.source()},
+          {"this_system", view.this_system},
+          {"numa_domains", view.numa.size()},
+          {"cores", view.core_count()},
+          {"pus", view.pu_count()},
+          {"oversubscribed", plan_.oversubscribed},
+          {"lanes", plan_.lanes.size()}};
 }
 
 metrics::DiagnosisContext Job::diagnosis_context() const {
@@ -549,28 +569,33 @@ void Job::run_my_stage(const stages::StageContext& ctx) {
   try {
     switch (me.role) {
       case Role::producer: {
-        const auto source = config_.input ? stages::make_hdf5_source(catalog_, sets_)
-                                          : stages::make_synthetic_source(config_.matrices);
+        const auto source =
+            config_.input ? stages::make_hdf5_source(catalog_, sets_) : stages::make_synthetic_source(config_.matrices);
         stages::run_producer(ctx, *source);
         break;
       }
-      case Role::compressor: reduced_ = stages::run_compressor(ctx); break;
-      case Role::writer: writer_totals_ = stages::run_writer(ctx); break;
-      case Role::idle: break;
+      case Role::compressor:
+        reduced_ = stages::run_compressor(ctx);
+        break;
+      case Role::writer:
+        writer_totals_ = stages::run_writer(ctx);
+        break;
+      case Role::idle:
+        break;
     }
   } catch (const std::exception& e) {
     failure_ = as_failure(e);
-    failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) +
-                       " " + std::to_string(me.role_index) + "): " + failure_.message;
+    failure_.message = "rank " + std::to_string(world_rank_) + " (" + std::string(role_name(me.role)) + " " +
+                       std::to_string(me.role_index) + "): " + failure_.message;
     ctx.my_counters().record_error(failure_.message.c_str());  // the node's sampler logs it
     ctx.abort_node();
   }
   ctx.my_counters().stage_done.store(1, std::memory_order_release);  // the watchdog stops watching it
 }
 
-void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
-                         const std::vector<RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
-                         const std::vector<ShardPartRecord>& parts, double flow_seconds) {
+void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements, const std::vector<RankTotals>& totals,
+                         const std::vector<metrics::WriterTotals>& writers, const std::vector<ShardPartRecord>& parts,
+                         double flow_seconds) {
   const bool written = code == kExitOk || code == kExitInterrupted;
   metrics::WriterTotals all;
   for (const metrics::WriterTotals& w : writers) all.merge(w);
@@ -590,8 +615,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   try {
     if (log_)
       log_->append(metrics::end_record(summary, placements, with_root_peak(totals), writers, ratios.json(),
-                                       diagnosis_context(),
-                                       written ? "" : "see stderr"));
+                                       diagnosis_context(), written ? "" : "see stderr"));
   } catch (const std::exception&) {
     if (written) throw;  // else the job's own error (e.g. the disk is full) is the one to report
   }
@@ -603,8 +627,7 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
 // The master covers the earlier runs' intact matrices (resume) and this run's, in `new_shards`.
 // Adds this run's matrices to `ratios`; returns how many matrices the master's index lists.
 std::uint64_t Job::write_master_file(const metrics::JobSummary& summary, const std::vector<RankPlacement>& placements,
-                                     const std::vector<h5::ShardInfo>& new_shards,
-                                     metrics::RatioDistribution& ratios) {
+                                     const std::vector<h5::ShardInfo>& new_shards, metrics::RatioDistribution& ratios) {
   std::vector<h5::ShardInfo> shards = work_.prior.shards;
   shards.insert(shards.end(), new_shards.begin(), new_shards.end());
   const std::map<std::string, std::string> attributes = master_attributes(summary.status, shards, placements);
@@ -623,8 +646,8 @@ std::uint64_t Job::write_master_file(const metrics::JobSummary& summary, const s
     std::size_t input = 0;
     if (!merge.next(row, input)) return false;
     if (in_master > 0 && row.id == last.id)
-      throw Error("matrix " + std::to_string(row.id) + " was written twice (shards " +
-                  std::to_string(last.shard) + " and " + std::to_string(row.shard) + ")");
+      throw Error("matrix " + std::to_string(row.id) + " was written twice (shards " + std::to_string(last.shard) +
+                  " and " + std::to_string(row.shard) + ")");
     last = row;
     ++in_master;
     if (input > 0) {
@@ -654,18 +677,17 @@ std::map<std::string, std::string> Job::master_attributes(const std::string& sta
   nlohmann::json shard_names = nlohmann::json::array();
   for (const auto& s : shards) shard_names.push_back(s.file_name);
   const double end = stages::wall_clock_seconds();
-  std::map<std::string, std::string> attributes{
-      {"status", status},
-      {"job", config_.job},
-      {"shmjob_version", version()},
-      {"versions", metrics::library_versions().dump()},
-      {"config", to_json(config_).dump()},
-      {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
-      {"shards", shard_names.dump()},
-      {"datasets", resume::sets_to_json(sets_).dump()},
-      {"start_time", metrics::iso_time_utc(start_epoch_)},
-      {"end_time", metrics::iso_time_utc(end)},
-      {"source", config_.input ? "hdf5" : "synthetic"}};
+  std::map<std::string, std::string> attributes{{"status", status},
+                                                {"job", config_.job},
+                                                {"shmjob_version", version()},
+                                                {"versions", metrics::library_versions().dump()},
+                                                {"config", to_json(config_).dump()},
+                                                {"plan", metrics::plan_json(placements, plan_to_json(plan_)).dump()},
+                                                {"shards", shard_names.dump()},
+                                                {"datasets", resume::sets_to_json(sets_).dump()},
+                                                {"start_time", metrics::iso_time_utc(start_epoch_)},
+                                                {"end_time", metrics::iso_time_utc(end)},
+                                                {"source", config_.input ? "hdf5" : "synthetic"}};
   if (sets_.size() == 1) attributes["dtype"] = dtype_name(sets_.front().shape.dtype);
   if (transform_.active() || !transform_.operand_names.empty()) attributes["operands"] = operands_attribute();
   if (!config_.input) attributes["kind"] = data_kind_name(config_.matrices.kind);
@@ -682,10 +704,10 @@ void Job::print_summary(const metrics::JobSummary& summary, std::uint64_t in_mas
       "  %.1f matrices/s, %.1f MB/s in, %.1f MB/s out, compression ratio %.2f\n"
       "  ranks: %d producers, %d compressors, %d writers, %d idle (node 0)\n"
       "  output: %s\n  metrics: %s\n",
-      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), what.c_str(),
-      summary.seconds, summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(),
-      summary.ratio(), layout_.producers, layout_.compressors, layout_.writers, layout_.idle,
-      printable(config_.master_path().string()).c_str(), printable(config_.metrics_path().string()).c_str());
+      config_.job.c_str(), static_cast<unsigned long long>(summary.matrices), what.c_str(), summary.seconds,
+      summary.matrices_per_s(), summary.mb_per_s_in(), summary.mb_per_s_out(), summary.ratio(), layout_.producers,
+      layout_.compressors, layout_.writers, layout_.idle, printable(config_.master_path().string()).c_str(),
+      printable(config_.metrics_path().string()).c_str());
   if (!work_.prior.kept.empty())
     std::printf("  resumed: %zu matrices kept from earlier runs, %llu written now; the master covers %llu\n",
                 work_.prior.kept.size(), static_cast<unsigned long long>(summary.matrices),

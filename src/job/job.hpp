@@ -11,14 +11,13 @@
 
 #include "config/config.hpp"
 #include "config/matrix_set.hpp"
+#include "h5/master_writer.hpp"
 #include "input/input.hpp"
 #include "job/transform_setup.hpp"
 #include "metrics/job_records.hpp"
 #include "metrics/metrics_log.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/communicator.hpp"
-#include "h5/master_writer.hpp"
-#include "transform/reduction.hpp"
 #include "pipeline/node_operands.hpp"
 #include "pipeline/stage_context.hpp"
 #include "resume/resume_plan.hpp"
@@ -26,11 +25,16 @@
 #include "shmjob/pipeline.hpp"
 #include "topology/role_plan.hpp"
 #include "topology/topology.hpp"
+#include "transform/reduction.hpp"
 
 namespace shmjob {
 
-namespace stages { class StageContext; }
-namespace h5 { struct ShardInfo; }
+namespace stages {
+class StageContext;
+}
+namespace h5 {
+struct ShardInfo;
+}
 
 // One writer's part of one matrix set, gathered on rank 0 for the master's virtual datasets.
 struct ShardPartRecord {
@@ -41,10 +45,19 @@ struct ShardPartRecord {
 class Job {
  public:
   Job(const Config& config, const std::vector<MatrixSet>& sets, const InputCatalog& catalog,
-      const JobTransform& transform, const Topology& topology, const RolePlan& plan,
-      const resume::ResumePlan& work, const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
-      : config_(config), sets_(sets), catalog_(catalog), transform_(transform), topology_(topology), plan_(plan),
-        layout_(plan.layout), work_(work), options_(options), world_(world), node_(node) {}
+      const JobTransform& transform, const Topology& topology, const RolePlan& plan, const resume::ResumePlan& work,
+      const RunOptions& options, MPI_Comm world, const mpi::Communicator& node)
+      : config_(config),
+        sets_(sets),
+        catalog_(catalog),
+        transform_(transform),
+        topology_(topology),
+        plan_(plan),
+        layout_(plan.layout),
+        work_(work),
+        options_(options),
+        world_(world),
+        node_(node) {}
 
   int run();
 
@@ -69,16 +82,15 @@ class Job {
   int conclude(const stages::StageContext& ctx, const std::vector<metrics::RankPlacement>& placements);
   int agreed_code(const stages::StageContext& ctx);
   std::vector<ShardPartRecord> my_shard_parts(const stages::StageContext& ctx) const;
-  nlohmann::json topology_json() const;                    // for the start record
-  metrics::DiagnosisContext diagnosis_context() const;     // for the bottleneck verdict
+  nlohmann::json topology_json() const;                 // for the start record
+  metrics::DiagnosisContext diagnosis_context() const;  // for the bottleneck verdict
   void finish_on_root(int code, const std::vector<metrics::RankPlacement>& placements,
                       const std::vector<metrics::RankTotals>& totals, const std::vector<metrics::WriterTotals>& writers,
                       const std::vector<ShardPartRecord>& parts, double flow_seconds);
   // finish_on_root()'s steps.
   std::uint64_t write_master_file(const metrics::JobSummary& summary,
                                   const std::vector<metrics::RankPlacement>& placements,
-                                  const std::vector<h5::ShardInfo>& new_shards,
-                                  metrics::RatioDistribution& ratios);
+                                  const std::vector<h5::ShardInfo>& new_shards, metrics::RatioDistribution& ratios);
   std::map<std::string, std::string> master_attributes(const std::string& status,
                                                        const std::vector<h5::ShardInfo>& shards,
                                                        const std::vector<metrics::RankPlacement>& placements) const;

@@ -78,7 +78,8 @@ void refuse_clashes(const Config& config, std::span<const stdfs::path> protected
     for (const OutputName& out : outputs)
       if (same_file(out.path, input))
         throw OutputPathError("the " + std::string(out.what) + " " + shown(out.path) + " would replace " +
-                                  shown(input) + ", which this job reads (an input file or its config); choose "
+                                  shown(input) +
+                                  ", which this job reads (an input file or its config); choose "
                                   "another output_dir, job or metrics.path",
                               kExitBadInput);
     std::error_code ec;

@@ -42,9 +42,8 @@ void check_input_fits(const InputCatalog& catalog, const SlotConfig& slots) {
   if (!slots.slot_bytes) return;
   for (const InputDataset& d : catalog.datasets())
     if (d.shape.bytes() > *slots.slot_bytes)
-      throw InputError(catalog.files().at(d.file) + ":" + d.path + ": a matrix of " +
-                       std::to_string(d.shape.bytes()) + " bytes does not fit in slots.slot_bytes = " +
-                       std::to_string(*slots.slot_bytes));
+      throw InputError(catalog.files().at(d.file) + ":" + d.path + ": a matrix of " + std::to_string(d.shape.bytes()) +
+                       " bytes does not fit in slots.slot_bytes = " + std::to_string(*slots.slot_bytes));
 }
 
 std::uint64_t largest_matrix(const std::vector<MatrixSet>& sets) {
@@ -74,8 +73,8 @@ std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& 
 }
 
 // Matrices that do not fit a slot or a chunk, with messages naming the input or the key.
-void check_sizes(const Config& config, const InputCatalog& catalog,
-                 const std::vector<MatrixSet>& sets, int node_ranks) {
+void check_sizes(const Config& config, const InputCatalog& catalog, const std::vector<MatrixSet>& sets,
+                 int node_ranks) {
   if (config.input) check_input_fits(catalog, config.slots);
   largest_packed_tiles(sets, config.compression);  // too many tiles is a config error
   resolve_layout(config, node_ranks, largest_matrix(sets));
@@ -83,8 +82,8 @@ void check_sizes(const Config& config, const InputCatalog& catalog,
 
 // The plan for `allowed.size()` ranks. Slots hold the largest matrix (an ingest's config names
 // no shape itself).
-RolePlan plan_for(const TopologyView& view, const std::vector<CpuSet>& allowed,
-                  const Config& config, const std::vector<MatrixSet>& sets) {
+RolePlan plan_for(const TopologyView& view, const std::vector<CpuSet>& allowed, const Config& config,
+                  const std::vector<MatrixSet>& sets) {
   Config sizing = config;
   if (!sizing.slots.slot_bytes) sizing.slots.slot_bytes = largest_matrix(sets);
   sizing.slots.compressed_slot_bytes = largest_packed_tiles(sets, config.compression);
@@ -110,7 +109,7 @@ RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, cons
 // Everything decided before the job runs: the config, the inputs, the sets, the topology and
 // the node's plan. Each step ends with all ranks agreeing; a failure returns its exit code.
 struct JobSetup {
-  std::optional<fs::JobLock> lock;  // global rank 0 of a run: held until the job has ended
+  std::optional<fs::JobLock> lock;                // global rank 0 of a run: held until the job has ended
   std::optional<mpi::Communicator> pretend_node;  // testing.pretend_nodes: this rank's pretend node
   std::optional<Config> config;
   InputCatalog catalog;
@@ -124,8 +123,8 @@ struct JobSetup {
 // most one, larger first), each then set up and run as a node of its own.
 mpi::Communicator split_pretend_nodes(const mpi::Communicator& node, int pretend_nodes) {
   const int r = node.rank();
-  const std::vector<stages::IdRange> groups =
-      stages::split_evenly(stages::IdRange{0, static_cast<std::uint64_t>(node.size())}, std::min(pretend_nodes, node.size()));
+  const std::vector<stages::IdRange> groups = stages::split_evenly(
+      stages::IdRange{0, static_cast<std::uint64_t>(node.size())}, std::min(pretend_nodes, node.size()));
   int color = 0;
   while (!groups[static_cast<std::size_t>(color)].contains(static_cast<std::uint64_t>(r))) ++color;
   MPI_Comm raw = MPI_COMM_NULL;
@@ -135,8 +134,8 @@ mpi::Communicator split_pretend_nodes(const mpi::Communicator& node, int pretend
 
 // `shared`: the ranks sharing this node's memory. The node the job is set up for is that, or
 // with testing.pretend_nodes this rank's part of it (setup.pretend_node).
-int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& shared,
-           bool create_output, const std::filesystem::path& config_file, JobSetup& setup) {
+int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Communicator& shared, bool create_output,
+           const std::filesystem::path& config_file, JobSetup& setup) {
   int world_rank = 0;
   mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
   Failure failure;
@@ -147,7 +146,8 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   }
   if (const int code = agree(world, failure)) return code;
   const Config& config = *setup.config;
-  if (config.testing.pretend_nodes > 1) setup.pretend_node.emplace(split_pretend_nodes(shared, config.testing.pretend_nodes));
+  if (config.testing.pretend_nodes > 1)
+    setup.pretend_node.emplace(split_pretend_nodes(shared, config.testing.pretend_nodes));
   const mpi::Communicator& node = setup.pretend_node ? *setup.pretend_node : shared;
 
   if (config.input) {
@@ -249,12 +249,14 @@ int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
     nlohmann::json nodes = nlohmann::json::array();
     std::string line;
     for (const char c : all) {
-      if (c != '\n') { line += c; continue; }
+      if (c != '\n') {
+        line += c;
+        continue;
+      }
       nodes.push_back(nlohmann::json::parse(line));
       line.clear();
     }
-    std::printf("%s\n%s\n", plan_table(setup.plan, true).c_str(),
-                nlohmann::json{{"nodes", nodes}}.dump().c_str());
+    std::printf("%s\n%s\n", plan_table(setup.plan, true).c_str(), nlohmann::json{{"nodes", nodes}}.dump().c_str());
     std::fflush(stdout);
   }
   return kExitOk;
@@ -272,7 +274,7 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
     JobTransform transform = scan_operands(config.transform);
     plan_transforms(config.transform, transform, sets);
     check_sizes(config, catalog, sets, ranks);
-    const Topology topology = topology_spec.empty()            ? Topology::this_system()
+    const Topology topology = topology_spec.empty()             ? Topology::this_system()
                               : topology_spec.ends_with(".xml") ? Topology::from_xml(topology_spec)
                                                                 : Topology::synthetic(topology_spec);
     const std::vector<CpuSet> allowed(static_cast<std::size_t>(ranks), topology.allowed_pus());

@@ -107,7 +107,8 @@ int run_cleanup(bool dry_run) {
     std::error_code ec;
     fs::remove_all(f.path, ec);
     if (ec) {
-      std::fprintf(stderr, "shmjob: error: cleanup: cannot remove %s: %s\n", printable(f.path.string()).c_str(), ec.message().c_str());
+      std::fprintf(stderr, "shmjob: error: cleanup: cannot remove %s: %s\n", printable(f.path.string()).c_str(),
+                   ec.message().c_str());
       code = kExitIo;
     } else {
       std::printf("removed %s (%s)\n", f.path.c_str(), f.why.c_str());

@@ -43,7 +43,7 @@ nlohmann::json stage_utilisation(const StageTimes& stages, double seconds) {
   for (int i = 0; i < 3; ++i) {
     const StageTime& s = stages[static_cast<std::size_t>(i)];
     const Use u = use_of(s, seconds);
-    out[kRoles[i]] = {{"ranks", s.ranks},         {"busy", u.busy},         {"wait_input", u.wait_input},
+    out[kRoles[i]] = {{"ranks", s.ranks},         {"busy", u.busy},           {"wait_input", u.wait_input},
                       {"wait_slot", u.wait_slot}, {"wait_disk", u.wait_disk}, {"active", u.active()},
                       {"cpu_s", s.cpu_s},         {"matrices", s.matrices}};
   }
@@ -90,17 +90,17 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
     const double a = u[static_cast<std::size_t>(i)].active();
     if (a < 0.5 && (spare < 0 || a < u[static_cast<std::size_t>(spare)].active())) spare = i;
   }
-  const std::string from_spare =
-      spare < 0 ? "" : " (take them from the " + std::string(kPlural[spare]) + ", busy only " +
-                            pct(u[static_cast<std::size_t>(spare)].active()) + ")";
+  const std::string from_spare = spare < 0 ? ""
+                                           : " (take them from the " + std::string(kPlural[spare]) + ", busy only " +
+                                                 pct(u[static_cast<std::size_t>(spare)].active()) + ")";
   const bool cores_full = c.cores > 0 && c.busy_ranks >= c.cores;
 
   std::string sentence, suggestion;
   switch (limit) {
     case kProducers:
       sentence = std::string(c.ingest ? "Reading the input" : "Producing matrices") +
-                 " limited this run: producers were busy " + pct(p.busy) +
-                 " of the time while compressors waited " + pct(z.wait_input) + " for input.";
+                 " limited this run: producers were busy " + pct(p.busy) + " of the time while compressors waited " +
+                 pct(z.wait_input) + " for input.";
       suggestion = c.ingest ? "Give more ranks to producers (" + std::string(kKeys[0]) + ", now " + now(0) + ")" +
                                   from_spare + " to read more files at once, or put the input on faster storage."
                             : "Give more ranks to producers (" + std::string(kKeys[0]) + ", now " + now(0) + ")" +
@@ -113,13 +113,13 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
       // Waiting ranks sleep, so with more working ranks than cores the compressors already get
       // every cycle the others leave: more of them would only share the same cores.
       if (!cores_full)
-        suggestion = "Give more ranks to compression (" + std::string(kKeys[1]) + ", now " + now(1) + ")" +
-                     from_spare + ", or lower compression.level (now " + std::to_string(c.level) + ").";
+        suggestion = "Give more ranks to compression (" + std::string(kKeys[1]) + ", now " + now(1) + ")" + from_spare +
+                     ", or lower compression.level (now " + std::to_string(c.level) + ").";
       else
-        suggestion = "The node's " + std::to_string(c.cores) + " cores already run " +
-                     std::to_string(c.busy_ranks) + " working ranks, so more compressors would only share them: "
-                     "lower compression.level (now " + std::to_string(c.level) +
-                     ") or run on more cores (more nodes)" +
+        suggestion = "The node's " + std::to_string(c.cores) + " cores already run " + std::to_string(c.busy_ranks) +
+                     " working ranks, so more compressors would only share them: "
+                     "lower compression.level (now " +
+                     std::to_string(c.level) + ") or run on more cores (more nodes)" +
                      (spare >= 0 ? "; the " + std::string(kPlural[spare]) + " (busy " +
                                        pct(u[static_cast<std::size_t>(spare)].active()) +
                                        ") can give up ranks to compression when cores are added."
@@ -129,13 +129,13 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
       sentence = "Writing limited this run: writers were busy " + pct(w.active()) + " of the time (" +
                  pct(w.wait_disk) + " inside HDF5 writes) while compressors waited " + pct(z.wait_slot) +
                  " for a free slot.";
-      suggestion = w.wait_disk >= 0.5 * w.active()
-                       ? "The disk is the limit: put output_dir on faster storage, or give more ranks to writers (" +
-                             std::string(kKeys[2]) + ", now " + now(2) + ")" + from_spare +
-                             " so more shards are written at once; a higher compression.level (now " +
-                             std::to_string(c.level) + ") writes fewer bytes."
-                       : "Give more ranks to writers (" + std::string(kKeys[2]) + ", now " + now(2) + ")" +
-                             from_spare + ".";
+      suggestion =
+          w.wait_disk >= 0.5 * w.active()
+              ? "The disk is the limit: put output_dir on faster storage, or give more ranks to writers (" +
+                    std::string(kKeys[2]) + ", now " + now(2) + ")" + from_spare +
+                    " so more shards are written at once; a higher compression.level (now " + std::to_string(c.level) +
+                    ") writes fewer bytes."
+              : "Give more ranks to writers (" + std::string(kKeys[2]) + ", now " + now(2) + ")" + from_spare + ".";
       break;
   }
   return {{"stage", kRoles[limit]}, {"sentence", sentence}, {"suggestion", suggestion}, {"evidence", evidence}};

@@ -23,12 +23,12 @@ using StageTimes = std::array<StageTime, 3>;
 int stage_index(const std::string& role);
 
 struct DiagnosisContext {
-  double seconds = 0;         // the time the stages ran (data flow)
-  int cores = 0;              // cores of a node (0: unknown)
-  int busy_ranks = 0;         // producer + compressor + writer ranks on a node
+  double seconds = 0;                   // the time the stages ran (data flow)
+  int cores = 0;                        // cores of a node (0: unknown)
+  int busy_ranks = 0;                   // producer + compressor + writer ranks on a node
   std::array<int, 3> ranks_per_node{};  // stage counts on a node, for "now N"
-  int level = 0;              // compression.level
-  bool ingest = false;        // producers read HDF5 files
+  int level = 0;                        // compression.level
+  bool ingest = false;                  // producers read HDF5 files
 };
 
 // {"producer": {"ranks", "busy", "wait_input", "wait_slot", "wait_disk", "active", "cpu_s",

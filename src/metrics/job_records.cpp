@@ -35,8 +35,8 @@ nlohmann::json library_versions() {
 #ifdef SHMJOB_HWLOC_BUILD_VERSION
           {"hwloc", SHMJOB_HWLOC_BUILD_VERSION},
 #endif
-          {"hwloc_api", std::to_string(hw >> 16) + "." + std::to_string((hw >> 8) & 0xff) + "." +
-                        std::to_string(hw & 0xff)}};
+          {"hwloc_api",
+           std::to_string(hw >> 16) + "." + std::to_string((hw >> 8) & 0xff) + "." + std::to_string(hw & 0xff)}};
 }
 
 std::string iso_time_utc(double epoch_seconds) {
@@ -52,10 +52,17 @@ nlohmann::json plan_json(const std::vector<RankPlacement>& ranks, const nlohmann
   nlohmann::json list = nlohmann::json::array();
   int nodes = 0;
   for (const auto& r : ranks) {
-    list.push_back({{"rank", r.world_rank}, {"host", r.host}, {"node", r.node},
-                    {"node_rank", r.node_rank}, {"role", role_name(static_cast<Role>(r.role))},
-                    {"role_index", r.role_index}, {"lane", r.lane}, {"numa", r.numa},
-                    {"bound", r.bound != 0}, {"pus", r.pus}, {"current_pu", r.current_pu},
+    list.push_back({{"rank", r.world_rank},
+                    {"host", r.host},
+                    {"node", r.node},
+                    {"node_rank", r.node_rank},
+                    {"role", role_name(static_cast<Role>(r.role))},
+                    {"role_index", r.role_index},
+                    {"lane", r.lane},
+                    {"numa", r.numa},
+                    {"bound", r.bound != 0},
+                    {"pus", r.pus},
+                    {"current_pu", r.current_pu},
                     {"binding", r.binding}});
     nodes = std::max(nodes, r.node + 1);
   }
@@ -72,10 +79,9 @@ nlohmann::json launch_info() {
   else if (env("SLURM_STEP_ID") && env("SLURM_PROCID"))
     launcher = "srun";
   nlohmann::json info = {{"launcher", launcher}};
-  for (const auto& [key, name] : {std::pair{"slurm_job_id", "SLURM_JOB_ID"},
-                                  std::pair{"slurm_step_id", "SLURM_STEP_ID"},
-                                  std::pair{"slurm_nodelist", "SLURM_JOB_NODELIST"},
-                                  std::pair{"slurm_cluster", "SLURM_CLUSTER_NAME"}})
+  for (const auto& [key, name] :
+       {std::pair{"slurm_job_id", "SLURM_JOB_ID"}, std::pair{"slurm_step_id", "SLURM_STEP_ID"},
+        std::pair{"slurm_nodelist", "SLURM_JOB_NODELIST"}, std::pair{"slurm_cluster", "SLURM_CLUSTER_NAME"}})
     if (const char* value = env(name)) info[key] = value;
   return info;
 }
@@ -105,11 +111,15 @@ nlohmann::json start_record(const Config& config, const nlohmann::json& plan, do
           {"versions", library_versions()}};
 }
 
-nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank,
-                            int node, const std::string& message) {
-  return {{"type", "event"}, {"t", t},       {"level", level}, {"kind", kind},
+nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank, int node,
+                            const std::string& message) {
+  return {{"type", "event"},
+          {"t", t},
+          {"level", level},
+          {"kind", kind},
           {"rank", rank >= 0 ? nlohmann::json(rank) : nlohmann::json(nullptr)},
-          {"node", node},    {"message", message}};
+          {"node", node},
+          {"message", message}};
 }
 
 std::uint64_t peak_rss_bytes() {
@@ -155,7 +165,8 @@ nlohmann::json latency_record(const std::vector<RankPlacement>& ranks, const std
   for (int b = 0; b < kLatencyBuckets; ++b) {
     if (merged[static_cast<std::size_t>(b)] == 0) continue;
     const double upper = latency_bucket_upper_s(b);
-    buckets.push_back({latency_bucket_lower_s(b), std::isfinite(upper) ? nlohmann::json(upper) : nlohmann::json(nullptr),
+    buckets.push_back({latency_bucket_lower_s(b),
+                       std::isfinite(upper) ? nlohmann::json(upper) : nlohmann::json(nullptr),
                        merged[static_cast<std::size_t>(b)]});
   }
   record["buckets"] = buckets;  // [lower_s, upper_s (null: unbounded), matrices]
@@ -213,9 +224,13 @@ nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::v
   }
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [node, share] : by_node)
-    out.push_back({{"node", node}, {"host", share.host}, {"ranks", share.ranks},
-                   {"matrices", share.matrices}, {"raw_bytes", share.raw_bytes},
-                   {"shards", share.shards}, {"blocks", share.blocks}});
+    out.push_back({{"node", node},
+                   {"host", share.host},
+                   {"ranks", share.ranks},
+                   {"matrices", share.matrices},
+                   {"raw_bytes", share.raw_bytes},
+                   {"shards", share.shards},
+                   {"blocks", share.blocks}});
   return out;
 }
 
@@ -257,8 +272,13 @@ nlohmann::json RatioDistribution::json() const {
   const int bins = static_cast<int>(shown_.size());
   std::vector<double> edges;
   for (int b = 0; b <= bins; ++b) edges.push_back(max_ > min_ ? min_ + (max_ - min_) * b / bins : min_);
-  d.update({{"min", min_}, {"p10", quantile(0.1)}, {"p50", quantile(0.5)}, {"p90", quantile(0.9)},
-            {"max", max_}, {"edges", edges}, {"counts", shown_}});
+  d.update({{"min", min_},
+            {"p10", quantile(0.1)},
+            {"p50", quantile(0.5)},
+            {"p90", quantile(0.9)},
+            {"max", max_},
+            {"edges", edges},
+            {"counts", shown_}});
   return d;
 }
 
@@ -272,12 +292,19 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
   for (std::size_t i = 0; i < ranks.size() && i < totals.size(); ++i) {
     const std::string role(role_name(static_cast<Role>(ranks[i].role)));
     const RankTotals& t = totals[i];
-    per_rank.push_back({{"rank", ranks[i].world_rank}, {"role", role}, {"node", ranks[i].node},
-                        {"cpu_s", t.cpu_s}, {"busy_s", t.busy_s},
+    per_rank.push_back({{"rank", ranks[i].world_rank},
+                        {"role", role},
+                        {"node", ranks[i].node},
+                        {"cpu_s", t.cpu_s},
+                        {"busy_s", t.busy_s},
                         {"wait_s", t.wait_input_s + t.wait_slot_s + t.wait_disk_s},
-                        {"wait_input_s", t.wait_input_s}, {"wait_slot_s", t.wait_slot_s},
-                        {"wait_disk_s", t.wait_disk_s}, {"max_rss_bytes", t.max_rss_bytes},
-                        {"matrices", t.matrices}, {"bytes_in", t.bytes_in}, {"bytes_out", t.bytes_out}});
+                        {"wait_input_s", t.wait_input_s},
+                        {"wait_slot_s", t.wait_slot_s},
+                        {"wait_disk_s", t.wait_disk_s},
+                        {"max_rss_bytes", t.max_rss_bytes},
+                        {"matrices", t.matrices},
+                        {"bytes_in", t.bytes_in},
+                        {"bytes_out", t.bytes_out}});
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];

@@ -21,8 +21,8 @@ struct RankPlacement {
   std::int32_t bound;       // 1 if its CPU binding was applied
   std::int32_t current_pu;  // the PU it ran on after binding (-1: unknown)
   char host[64];
-  char pus[128];            // cpulist of the PUs it is bound to ("" if not bound)
-  char binding[160];        // what was bound, or why not
+  char pus[128];      // cpulist of the PUs it is bound to ("" if not bound)
+  char binding[160];  // what was bound, or why not
 };
 
 // One rank's totals at the end, gathered on rank 0 (fixed size: sent as bytes).
@@ -68,15 +68,15 @@ nlohmann::json start_record(const Config& config, const nlohmann::json& plan, do
                             const nlohmann::json& topology);
 // {"type": "event", "t", "level": "info" | "warning" | "error", "kind", "rank" (or null), "node",
 //  "message"}
-nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank,
-                            int node, const std::string& message);
+nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank, int node,
+                            const std::string& message);
 
 struct JobSummary {
   std::string status;
   std::uint64_t matrices = 0;
   std::uint64_t expected = 0;  // matrices the job was to write
-  double seconds = 0;       // data flow: setup done to last shard closed
-  double wall_seconds = 0;  // including setup and the master file
+  double seconds = 0;          // data flow: setup done to last shard closed
+  double wall_seconds = 0;     // including setup and the master file
   std::uint64_t raw_bytes = 0, compressed_bytes = 0;
   double mb_per_s_in() const { return seconds > 0 ? static_cast<double>(raw_bytes) / seconds / 1e6 : 0; }
   double mb_per_s_out() const { return seconds > 0 ? static_cast<double>(compressed_bytes) / seconds / 1e6 : 0; }

@@ -21,9 +21,7 @@ double latency_bucket_upper_s(int bucket) noexcept {
   return 1e-6 * std::exp2(0.5 * bucket);
 }
 
-double latency_bucket_lower_s(int bucket) noexcept {
-  return bucket <= 0 ? 0.0 : 1e-6 * std::exp2(0.5 * (bucket - 1));
-}
+double latency_bucket_lower_s(int bucket) noexcept { return bucket <= 0 ? 0.0 : 1e-6 * std::exp2(0.5 * (bucket - 1)); }
 
 double latency_quantile(const LatencyCounts& counts, double q, double max_s) noexcept {
   std::uint64_t n = 0;

@@ -47,14 +47,16 @@ void MetricsLog::append(const nlohmann::json& record) {
     throw Error("metrics: cannot write " + path_.string() + ": " + std::strerror(errno), kExitIo);
 }
 
-PeriodicSampler::PeriodicSampler(double interval_s, std::function<void()> tick)
-    : tick_(std::move(tick)) {
+PeriodicSampler::PeriodicSampler(double interval_s, std::function<void()> tick) : tick_(std::move(tick)) {
   const auto interval = std::chrono::duration<double>(interval_s);
   thread_ = std::thread([this, interval] {
     std::unique_lock lock(mutex_);
     while (!wake_.wait_for(lock, interval, [this] { return stop_; })) {
       lock.unlock();
-      try { tick_(); } catch (...) {}  // a failed sample must not take the job down
+      try {
+        tick_();
+      } catch (...) {
+      }  // a failed sample must not take the job down
       lock.lock();
     }
   });
@@ -67,7 +69,10 @@ PeriodicSampler::~PeriodicSampler() {
   }
   wake_.notify_all();
   thread_.join();
-  try { tick_(); } catch (...) {}
+  try {
+    tick_();
+  } catch (...) {
+  }
 }
 
 }  // namespace shmjob::metrics

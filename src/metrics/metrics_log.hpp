@@ -23,10 +23,12 @@ class MetricsLog {
   // Never through a symbolic link, never onto a FIFO or device (util/safe_file.hpp). Throws
   // Error (exit 3) if it cannot be written.
   explicit MetricsLog(const std::filesystem::path& path, Open how = Open::create);
-  void append(const nlohmann::json& record);               // thread-safe
+  void append(const nlohmann::json& record);  // thread-safe
 
  private:
-  struct Close { void operator()(std::FILE* f) const noexcept { std::fclose(f); } };
+  struct Close {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+  };
   std::mutex mutex_;
   std::unique_ptr<std::FILE, Close> file_;
   std::filesystem::path path_;

@@ -27,8 +27,8 @@ std::optional<ProcStats> read_proc_stats(pid_t pid) {
   if (close == std::string::npos || statm.empty()) return std::nullopt;
   // After ")": field 3 (state) ... field 14 utime, field 15 stime.
   unsigned long long utime = 0, stime = 0;
-  if (std::sscanf(stat.c_str() + close + 1,
-                  " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+  if (std::sscanf(stat.c_str() + close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2)
     return std::nullopt;
   unsigned long long size = 0, resident = 0;
   if (std::sscanf(statm.c_str(), "%llu %llu", &size, &resident) != 2) return std::nullopt;

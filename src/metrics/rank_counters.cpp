@@ -11,7 +11,8 @@ void RankCounters::record_latency(double seconds) noexcept {
   add(latency[latency_bucket(seconds)], 1);
   const auto ns = static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9);
   std::uint64_t seen = latency_max_ns.load(std::memory_order_relaxed);
-  while (ns > seen && !latency_max_ns.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {}
+  while (ns > seen && !latency_max_ns.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
 }
 
 void RankCounters::record_error(const char* message) noexcept {

@@ -19,9 +19,9 @@ namespace shmjob::metrics {
 
 // The signal a rank received and the last error it failed with, for the sampler's events.
 struct SignalNote {
-  std::atomic<std::uint32_t> count{0};   // signals received so far
-  std::atomic<std::uint32_t> number{0};  // the last one
-  std::atomic<std::int64_t> epoch_ns{0}; // when (CLOCK_REALTIME)
+  std::atomic<std::uint32_t> count{0};    // signals received so far
+  std::atomic<std::uint32_t> number{0};   // the last one
+  std::atomic<std::int64_t> epoch_ns{0};  // when (CLOCK_REALTIME)
 };
 
 struct alignas(64) RankCounters {
@@ -34,9 +34,9 @@ struct alignas(64) RankCounters {
   std::atomic<std::uint64_t> wait_disk_ns{0};
   std::atomic<std::uint64_t> transform_ns{0};  // a compressor's part of busy_ns spent in the transform
   std::atomic<std::uint64_t> saturated{0};     // values the transform's casts clamped (or NaN -> 0)
-  std::atomic<std::uint64_t> blocks{0};     // a producer's blocks claimed job-wide (several nodes)
-  std::atomic<std::uint32_t> stage_done{0}; // its stage returned: nothing waits for it any more
-  std::atomic<std::uint64_t> pid{0};        // so the node's sampler can read /proc/<pid>
+  std::atomic<std::uint64_t> blocks{0};        // a producer's blocks claimed job-wide (several nodes)
+  std::atomic<std::uint32_t> stage_done{0};    // its stage returned: nothing waits for it any more
+  std::atomic<std::uint64_t> pid{0};           // so the node's sampler can read /proc/<pid>
   SignalNote signal;
   // A writer's matrices by latency, produced -> written (LatencyHistogram's buckets).
   std::atomic<std::uint64_t> latency[kLatencyBuckets] = {};

@@ -25,7 +25,8 @@ std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgres
     const std::string who = "rank " + std::to_string(r.rank) + " (" + r.name + ")";
     if (r.done != s.done || r.waiting == 0) {
       if (s.warned)
-        notes.push_back({false, false, r.rank, who + " moves again after " + std::to_string(std::lround(t - s.since)) + " s"});
+        notes.push_back(
+            {false, false, r.rank, who + " moves again after " + std::to_string(std::lround(t - s.since)) + " s"});
       s = {r.done, t, false, false};
       continue;
     }
@@ -38,8 +39,9 @@ std::vector<StallNote> StallWatch::observe(double t, std::span<const RankProgres
     }
     if (abort_s_ > 0 && !s.aborted && t - s.since >= abort_s_) {
       s.aborted = s.warned = true;
-      notes.push_back({true, true, r.rank,
-                       "watchdog: " + stalled + ": ending the job (watchdog.abort_s); what was flushed is kept for --resume"});
+      notes.push_back(
+          {true, true, r.rank,
+           "watchdog: " + stalled + ": ending the job (watchdog.abort_s); what was flushed is kept for --resume"});
     }
   }
   return notes;

@@ -12,12 +12,12 @@
 namespace shmjob::metrics {
 
 struct RankProgress {
-  int rank = 0;              // global rank
-  std::string name;          // "writer 0", "compressor 2"
-  std::uint64_t done = 0;    // progress so far (matrices finished, samples taken)
-  std::uint64_t waiting = 0; // work waiting for it (0: it has nothing to do)
-  std::string idle;          // what no progress means: "has written nothing"
-  std::string waits;         // follows "while <waiting> ": "matrices wait in its inbox"; empty: no such clause
+  int rank = 0;               // global rank
+  std::string name;           // "writer 0", "compressor 2"
+  std::uint64_t done = 0;     // progress so far (matrices finished, samples taken)
+  std::uint64_t waiting = 0;  // work waiting for it (0: it has nothing to do)
+  std::string idle;           // what no progress means: "has written nothing"
+  std::string waits;          // follows "while <waiting> ": "matrices wait in its inbox"; empty: no such clause
 };
 
 struct StallNote {

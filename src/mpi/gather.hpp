@@ -38,9 +38,8 @@ std::vector<T> gatherv_to_root(const std::vector<T>& mine, MPI_Comm comm) {
   }
   if (rank == 0 && total > INT_MAX) throw MpiError("MPI: job index exceeds 2 GiB");
   std::vector<T> all(rank == 0 ? total / sizeof(T) : 0);
-  check(MPI_Gatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(), offsets.data(),
-                         MPI_BYTE, 0, comm),
-             "MPI_Gatherv");
+  check(MPI_Gatherv(mine.data(), count, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0, comm),
+        "MPI_Gatherv");
   return all;
 }
 

@@ -8,7 +8,7 @@
 namespace shmjob::mpi {
 namespace {
 
-constexpr int kTag = 0x5244;  // "RD"
+constexpr int kTag = 0x5244;                                   // "RD"
 constexpr std::uint64_t kMaxMessage = std::uint64_t{1} << 30;  // MPI counts are ints
 
 void send_bytes(const std::vector<std::byte>& bytes, int to, MPI_Comm comm) {

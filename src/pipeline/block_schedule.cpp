@@ -5,7 +5,9 @@
 namespace shmjob::stages {
 
 BlockSchedule::BlockSchedule(std::uint64_t total, std::uint64_t claimers, std::uint64_t min_block)
-    : total_(total), claimers_(std::max<std::uint64_t>(claimers, 1)), min_block_(std::max<std::uint64_t>(min_block, 1)) {}
+    : total_(total),
+      claimers_(std::max<std::uint64_t>(claimers, 1)),
+      min_block_(std::max<std::uint64_t>(min_block, 1)) {}
 
 std::uint64_t BlockSchedule::size_after(std::uint64_t start) const noexcept {
   const std::uint64_t remaining = total_ - start;

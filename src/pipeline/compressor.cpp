@@ -74,10 +74,10 @@ class Transformer {
     metrics::RankCounters& me = ctx_.my_counters();
     ScopedTimer timer(me.transform_ns);
     const NodeOperands* operands = ctx_.operands();
-    const transform::ChainResult result = transform::apply(
-        *chain, {slot, static_cast<std::size_t>(ctx_.plan().layout.raw_slot_bytes)},
-        std::as_writable_bytes(std::span(scratch_)),
-        [operands](std::string_view name) { return operands->view(name); });
+    const transform::ChainResult result =
+        transform::apply(*chain, {slot, static_cast<std::size_t>(ctx_.plan().layout.raw_slot_bytes)},
+                         std::as_writable_bytes(std::span(scratch_)),
+                         [operands](std::string_view name) { return operands->view(name); });
     me.add(me.saturated, result.saturated);
     return result.output.data();
   }
@@ -130,13 +130,11 @@ std::vector<std::optional<transform::Accumulator>> run_compressor(const StageCon
       const codec::MatrixStats stats = codec::compute_stats(data, set.shape.elements(), set.shape.dtype);
       // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
       const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, config.compression.chunk);
-      const std::size_t frame_bytes = tiles.compress(data, grid, dtype_size(set.shape.dtype), ctx.slot_data(out),
-                                                     layout.compressed_slot_bytes);
-      ctx.compressed_header(out) = {h.matrix_id,    frame_bytes,      stats.crc32,
-                                    stats.min,      stats.max,        stats.mean,
-                                    h.t_produced,   ctx.now(),        h.producer,
-                                    ctx.world_rank(), h.source_file,  h.source_dataset,
-                                    h.source_index, h.writer};
+      const std::size_t frame_bytes =
+          tiles.compress(data, grid, dtype_size(set.shape.dtype), ctx.slot_data(out), layout.compressed_slot_bytes);
+      ctx.compressed_header(out) = {h.matrix_id,   frame_bytes,      stats.crc32,    stats.min,  stats.max,
+                                    stats.mean,    h.t_produced,     ctx.now(),      h.producer, ctx.world_rank(),
+                                    h.source_file, h.source_dataset, h.source_index, h.writer};
       if (!reduced.empty()) {
         ScopedTimer reducing(me.transform_ns);  // elementwise work on the stored matrix: the transform's
         auto& accumulator = reduced[static_cast<std::size_t>(set_index)];

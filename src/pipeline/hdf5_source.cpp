@@ -24,7 +24,8 @@ class Hdf5Source final : public MatrixSource {
   // Set s holds the matrices of one shape in input order: id first_id + k is its k-th.
   InputMatrix locate(std::uint64_t id) const {
     const auto set = std::upper_bound(sets_.begin(), sets_.end(), id,
-                                      [](std::uint64_t v, const MatrixSet& s) { return v < s.first_id; }) - 1;
+                                      [](std::uint64_t v, const MatrixSet& s) { return v < s.first_id; }) -
+                     1;
     return catalog_.matrix(set->source, id - set->first_id);
   }
 
@@ -34,15 +35,13 @@ class Hdf5Source final : public MatrixSource {
 };
 }  // namespace
 
-std::unique_ptr<MatrixSource> make_hdf5_source(const InputCatalog& catalog,
-                                               const std::vector<MatrixSet>& sets) {
+std::unique_ptr<MatrixSource> make_hdf5_source(const InputCatalog& catalog, const std::vector<MatrixSet>& sets) {
   return std::make_unique<Hdf5Source>(catalog, sets);
 }
 
 std::vector<MatrixSet> ingest_matrix_sets(const InputCatalog& catalog) {
   std::vector<MatrixSet> sets;
-  for (const MatrixShape& shape : catalog.shapes())
-    sets.push_back(matrix_set(shape, catalog.count(shape)));
+  for (const MatrixShape& shape : catalog.shapes()) sets.push_back(matrix_set(shape, catalog.count(shape)));
   return make_matrix_sets(std::move(sets));
 }
 

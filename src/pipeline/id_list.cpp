@@ -11,8 +11,8 @@ IdList::IdList(const std::vector<std::vector<IdRange>>& set_runs)
 std::uint64_t IdList::id_at(std::uint64_t position) const {
   const std::optional<std::uint64_t> id = order_ ? order_->id_for_ticket(position) : std::nullopt;
   if (!id)
-    throw std::out_of_range("position " + std::to_string(position) + " is past the " +
-                            std::to_string(size_) + " ids to write");
+    throw std::out_of_range("position " + std::to_string(position) + " is past the " + std::to_string(size_) +
+                            " ids to write");
   return *id;
 }
 

@@ -9,7 +9,9 @@
 #include "config/matrix_set.hpp"
 #include "shmjob/index_row.hpp"
 
-namespace shmjob { class InputCatalog; }
+namespace shmjob {
+class InputCatalog;
+}
 
 namespace shmjob::stages {
 

@@ -38,14 +38,13 @@ void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes) {
   const std::uint64_t needed = node_window_bytes(plan);
   if (needed <= available_bytes) return;
   const NodeLayout& l = plan.layout;
-  throw ConfigError(
-      "slots: this node's slots need " + gib(needed) + " of shared memory (" +
-      std::to_string(l.producers) + " producers x " + std::to_string(l.raw_slots_per_producer) +
-      " slots x " + std::to_string(l.raw_slot_bytes) + " bytes, " + std::to_string(l.compressors) +
-      " compressors x " + std::to_string(l.compressed_slots_per_compressor) + " slots x " +
-      std::to_string(l.compressed_slot_bytes) + " bytes) but only " + gib(available_bytes) +
-      " are available (MemAvailable, /dev/shm): lower slots.per_producer / per_compressor or set "
-      "slots.memory_budget_mb");
+  throw ConfigError("slots: this node's slots need " + gib(needed) + " of shared memory (" +
+                    std::to_string(l.producers) + " producers x " + std::to_string(l.raw_slots_per_producer) +
+                    " slots x " + std::to_string(l.raw_slot_bytes) + " bytes, " + std::to_string(l.compressors) +
+                    " compressors x " + std::to_string(l.compressed_slots_per_compressor) + " slots x " +
+                    std::to_string(l.compressed_slot_bytes) + " bytes) but only " + gib(available_bytes) +
+                    " are available (MemAvailable, /dev/shm): lower slots.per_producer / per_compressor or set "
+                    "slots.memory_budget_mb");
 }
 
 void check_id_bookkeeping(std::uint64_t matrices, int writers, std::uint64_t available_bytes) {
@@ -72,8 +71,7 @@ std::uint64_t available_memory() {
 std::uint64_t available_shared_memory() {
   std::uint64_t available = available_memory();
   struct statvfs shm {};
-  if (::statvfs("/dev/shm", &shm) == 0)
-    available = std::min(available, std::uint64_t{shm.f_bavail} * shm.f_frsize);
+  if (::statvfs("/dev/shm", &shm) == 0) available = std::min(available, std::uint64_t{shm.f_bavail} * shm.f_frsize);
   return available;
 }
 

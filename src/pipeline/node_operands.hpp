@@ -46,7 +46,7 @@ class NodeOperands {
 
   std::uint64_t bytes_on_node() const noexcept { return bytes_on_node_; }  // every copy
   std::uint64_t bytes_loaded() const noexcept { return bytes_loaded_; }    // by this rank
-  double load_seconds() const noexcept { return load_seconds_; }          // this rank's reads
+  double load_seconds() const noexcept { return load_seconds_; }           // this rank's reads
   // CRC-32 of each operand's values as stored in its file's dtype (native byte order), computed
   // by node rank 0 while it loads its copies; 0 on other ranks. In `sources` order.
   const std::vector<std::uint32_t>& crc32() const noexcept { return crc32_; }

@@ -24,8 +24,8 @@ std::string signal_name(std::uint32_t number) {
 
 }  // namespace
 
-NodeSampler::NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log,
-                         DiagnosisContext diagnosis, double stall_s, double abort_s)
+NodeSampler::NodeSampler(const stages::StageContext& ctx, int node_index, MetricsLog& log, DiagnosisContext diagnosis,
+                         double stall_s, double abort_s)
     : ctx_(ctx),
       node_index_(node_index),
       log_(log),
@@ -102,9 +102,10 @@ void NodeSampler::watch_for_stalls() {
     }
     ranks.push_back(std::move(p));
   }
-  const std::string abort = report_stall_notes(stalls_.observe(ctx_.now(), ranks), [&](const char* level, const StallNote& note) {
-    log_.append(event_record(ctx_.now(), level, "stall", note.rank, node_index_, note.message));
-  });
+  const std::string abort =
+      report_stall_notes(stalls_.observe(ctx_.now(), ranks), [&](const char* level, const StallNote& note) {
+        log_.append(event_record(ctx_.now(), level, "stall", note.rank, node_index_, note.message));
+      });
   if (abort_reason_.empty()) abort_reason_ = abort;  // the caller ends the job and says why
 }
 
@@ -186,8 +187,10 @@ nlohmann::json NodeSampler::sample() {
           {"expected", expected},
           {"queues", {{"ready", ready}, {"writer_inbox", inboxes}}},
           {"slots",
-           {{"raw_in_use", raw_in_use}, {"raw_total", raw_total},
-            {"compressed_in_use", compressed_in_use}, {"compressed_total", compressed_total}}},
+           {{"raw_in_use", raw_in_use},
+            {"raw_total", raw_total},
+            {"compressed_in_use", compressed_in_use},
+            {"compressed_total", compressed_total}}},
           {"latency", latency_summary(interval, 0)},
           {"latency_total", latency_summary(latency, latency_max)},
           {"stages", stage_utilisation(stages, t)},

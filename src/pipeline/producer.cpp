@@ -16,8 +16,11 @@ namespace {
 class Production {
  public:
   Production(const StageContext& ctx, MatrixSource& source)
-      : ctx_(ctx), source_(source), free_slots_(ctx.queue(ctx.node_rank())),
-        ready_(ctx.ready_queue(ctx.me().lane)), me_(ctx.my_counters()),
+      : ctx_(ctx),
+        source_(source),
+        free_slots_(ctx.queue(ctx.node_rank())),
+        ready_(ctx.ready_queue(ctx.me().lane)),
+        me_(ctx.my_counters()),
         capacity_(ctx.plan().layout.raw_slot_bytes) {
     // With no free slot, sleep until half of them are back rather than waking for each one the
     // compressors return (a futex wake and two context switches per matrix); producing is fast
@@ -46,9 +49,7 @@ class Production {
   }
 
   // An interrupt stops taking new ids; ids already taken are finished (drain).
-  bool stopping() const {
-    return ctx_.aborted() || ctx_.control().interrupted.load(std::memory_order_relaxed) != 0;
-  }
+  bool stopping() const { return ctx_.aborted() || ctx_.control().interrupted.load(std::memory_order_relaxed) != 0; }
 
  private:
   const StageContext& ctx_;

@@ -26,9 +26,12 @@ void SamplerWatch::tick() {
   const RankProgress progress{ctx_.world_rank(0),
                               std::string(role_name(sampler.role)) + " " + std::to_string(sampler.role_index) +
                                   ", which samples node " + std::to_string(node_index_),
-                              ctx_.control().sampler_ticks.load(std::memory_order_relaxed), 1, "has not run", ""};
+                              ctx_.control().sampler_ticks.load(std::memory_order_relaxed),
+                              1,
+                              "has not run",
+                              ""};
   const std::string abort = report_stall_notes(watch_.observe(ctx_.now(), {&progress, 1}),
-                                              [&](const char* level, const StallNote& note) { record(level, note); });
+                                               [&](const char* level, const StallNote& note) { record(level, note); });
   if (abort_reason_.empty()) abort_reason_ = abort;  // the caller ends the job and says why
 }
 

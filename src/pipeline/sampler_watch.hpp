@@ -12,7 +12,9 @@
 #include "metrics/metrics_log.hpp"
 #include "metrics/stall_watch.hpp"
 
-namespace shmjob::stages { class StageContext; }
+namespace shmjob::stages {
+class StageContext;
+}
 
 namespace shmjob::metrics {
 

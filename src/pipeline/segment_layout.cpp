@@ -30,8 +30,8 @@ SegmentLayout segment_layout(const RolePlan& plan, int node_rank) {
   if (rank.node_rank == 0) s.control = c.take(sizeof(NodeControl));
   if (rank.role == Role::producer && rank.lane_role_index == 0) {
     // Every raw slot of the lane may wait at once.
-    s.ready_capacity = std::uint64_t(plan.count(rank.lane, Role::producer)) *
-                       std::uint64_t(layout.raw_slots_per_producer);
+    s.ready_capacity =
+        std::uint64_t(plan.count(rank.lane, Role::producer)) * std::uint64_t(layout.raw_slots_per_producer);
     s.ready_queue = c.take(SharedQueue::bytes_for(s.ready_capacity));
   }
   auto add_slots = [&](std::uint32_t count, std::size_t header_bytes, std::uint64_t slot_bytes) {
@@ -48,16 +48,16 @@ SegmentLayout segment_layout(const RolePlan& plan, int node_rank) {
                 layout.raw_slot_bytes);
       break;
     case Role::compressor:
-      add_slots(static_cast<std::uint32_t>(layout.compressed_slots_per_compressor),
-                sizeof(CompressedSlotHeader), layout.compressed_slot_bytes);
+      add_slots(static_cast<std::uint32_t>(layout.compressed_slots_per_compressor), sizeof(CompressedSlotHeader),
+                layout.compressed_slot_bytes);
       break;
     case Role::writer:
       // Every compressed slot on the node may be addressed to one writer, plus end-of-stream.
-      s.queue_capacity = std::uint64_t(layout.compressors) *
-                             std::uint64_t(layout.compressed_slots_per_compressor) + 1;
+      s.queue_capacity = std::uint64_t(layout.compressors) * std::uint64_t(layout.compressed_slots_per_compressor) + 1;
       s.queue = c.take(SharedQueue::bytes_for(s.queue_capacity));
       break;
-    case Role::idle: break;
+    case Role::idle:
+      break;
   }
   s.total = round_up(c.at, kPage);
   return s;

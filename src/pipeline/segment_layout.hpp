@@ -30,7 +30,7 @@ struct alignas(64) NodeControl {
   std::atomic<std::uint32_t> producers_done{0};
   std::atomic<std::uint32_t> compressors_done{0};
   std::atomic<std::uint32_t> ranks_finished{0};
-  std::atomic<std::uint32_t> interrupted{0};  // a signal asked the node to stop producing
+  std::atomic<std::uint32_t> interrupted{0};    // a signal asked the node to stop producing
   std::atomic<std::uint64_t> sampler_ticks{0};  // the node's sampler's heartbeat (pipeline/sampler_watch.hpp)
   // Compressors sleep here: notified by every push to any lane's ready queue, by the last
   // producer finishing and on abort (one event, so a compressor can wait for any lane).
@@ -44,11 +44,11 @@ struct SegmentLayout {
   std::size_t control = npos;      // NodeControl
   std::size_t ready_queue = npos;  // the lane's, if this rank is its first producer
   std::uint64_t ready_capacity = 0;
-  std::size_t queue = npos;        // free-slot queue or writer inbox
+  std::size_t queue = npos;  // free-slot queue or writer inbox
   std::uint64_t queue_capacity = 0;
   std::size_t slot_headers = npos;
   std::size_t slot_data = npos;
-  std::size_t slot_stride = 0;     // page-aligned slot size
+  std::size_t slot_stride = 0;  // page-aligned slot size
   std::uint32_t slot_count = 0;
   std::size_t total = 0;
 };

@@ -12,11 +12,10 @@ double wall_clock_seconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& sets,
-                           const RolePlan& plan, const mpi::NodeWindow& window,
-                           const WorkOrder& order, int node_rank,
-                           std::vector<int> world_ranks, std::uint32_t first_shard,
-                           double start_epoch_s, int node_index, const Handout* handout)
+StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& sets, const RolePlan& plan,
+                           const mpi::NodeWindow& window, const WorkOrder& order, int node_rank,
+                           std::vector<int> world_ranks, std::uint32_t first_shard, double start_epoch_s,
+                           int node_index, const Handout* handout)
     : config_(config),
       sets_(sets),
       plan_(plan),
@@ -31,8 +30,7 @@ StageContext::StageContext(const Config& config, const std::vector<MatrixSet>& s
   if (lanes() > shm::kMaxLanes)
     throw std::logic_error("the plan has more than " + std::to_string(shm::kMaxLanes) + " lanes");
   for (const auto& r : plan_.ranks) layouts_.push_back(shm::segment_layout(plan_, r.node_rank));
-  for (int lane = 0; lane < lanes(); ++lane)
-    ready_owner_.push_back(plan_.node_rank_in_lane(lane, Role::producer, 0));
+  for (int lane = 0; lane < lanes(); ++lane) ready_owner_.push_back(plan_.node_rank_in_lane(lane, Role::producer, 0));
   for (int r = 0; r < window_.size(); ++r)
     if (window_.segment_bytes(r) < layout(r).total)
       throw std::logic_error("window segment of node rank " + std::to_string(r) + " is too small");
@@ -82,19 +80,20 @@ std::byte* StageContext::slot_data(shm::SlotHandle h) const {
   return at(shm::handle_owner(h), s.slot_data) + s.slot_stride * shm::handle_slot(h);
 }
 shm::RawSlotHeader& StageContext::raw_header(shm::SlotHandle h) const {
-  auto* headers = reinterpret_cast<shm::RawSlotHeader*>(at(shm::handle_owner(h), layout(shm::handle_owner(h)).slot_headers));
+  auto* headers =
+      reinterpret_cast<shm::RawSlotHeader*>(at(shm::handle_owner(h), layout(shm::handle_owner(h)).slot_headers));
   return headers[shm::handle_slot(h)];
 }
 shm::CompressedSlotHeader& StageContext::compressed_header(shm::SlotHandle h) const {
-  auto* headers = reinterpret_cast<shm::CompressedSlotHeader*>(at(shm::handle_owner(h), layout(shm::handle_owner(h)).slot_headers));
+  auto* headers =
+      reinterpret_cast<shm::CompressedSlotHeader*>(at(shm::handle_owner(h), layout(shm::handle_owner(h)).slot_headers));
   return headers[shm::handle_slot(h)];
 }
 
 StageContext::WriterSpan StageContext::lane_writers(int lane) const {
   const std::vector<int> ranks = plan_.lane_ranks(lane, Role::writer);
   if (ranks.empty()) return {};
-  return {plan_.ranks.at(static_cast<std::size_t>(ranks.front())).role_index,
-          static_cast<int>(ranks.size())};
+  return {plan_.ranks.at(static_cast<std::size_t>(ranks.front())).role_index, static_cast<int>(ranks.size())};
 }
 
 int StageContext::set_index_of(std::uint64_t id) const {

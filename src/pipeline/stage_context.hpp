@@ -24,8 +24,7 @@ class StageContext {
  public:
   StageContext(const Config& config, const std::vector<MatrixSet>& sets, const RolePlan& plan,
                const mpi::NodeWindow& window, const WorkOrder& order, int node_rank, std::vector<int> world_ranks,
-               std::uint32_t first_shard, double start_epoch_s, int node_index = 0,
-               const Handout* handout = nullptr);
+               std::uint32_t first_shard, double start_epoch_s, int node_index = 0, const Handout* handout = nullptr);
 
   // Constructs this rank's own control structures in its segment and queues its slots as free
   // (their pages are first touched by this rank when it fills them: NUMA-local, see the .cpp).
@@ -60,7 +59,9 @@ class StageContext {
   int lanes() const noexcept { return static_cast<int>(plan_.lanes.size()); }
   // The writers of `lane`: node-wide writer indexes first .. first + count - 1 (the plan numbers
   // writers lane by lane).
-  struct WriterSpan { int first = 0, count = 0; };
+  struct WriterSpan {
+    int first = 0, count = 0;
+  };
   WriterSpan lane_writers(int lane) const;
   shm::SharedQueue& queue(int node_rank) const;  // free-slot queue or writer inbox
   metrics::RankCounters& counters(int node_rank) const;
@@ -116,8 +117,7 @@ class ScopedTimer {
   explicit ScopedTimer(std::atomic<std::uint64_t>& counter) noexcept
       : counter_(counter), start_(std::chrono::steady_clock::now()) {}
   ~ScopedTimer() {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::steady_clock::now() - start_);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_);
     counter_.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
   }
   ScopedTimer(const ScopedTimer&) = delete;

@@ -56,8 +56,7 @@ std::vector<std::vector<IdRange>> one_run_per_set(const std::vector<IdRange>& no
 }
 }  // namespace
 
-WorkOrder::WorkOrder(IdRange node_ids, int writers)
-    : WorkOrder(std::vector<IdRange>{node_ids}, writers) {}
+WorkOrder::WorkOrder(IdRange node_ids, int writers) : WorkOrder(std::vector<IdRange>{node_ids}, writers) {}
 
 WorkOrder::WorkOrder(const std::vector<IdRange>& node_sets, int writers)
     : WorkOrder(one_run_per_set(node_sets), writers) {
@@ -98,8 +97,7 @@ std::optional<std::uint64_t> WorkOrder::id_for_ticket(std::uint64_t t) const noe
   return id_for_ticket(t, 0, writers_);
 }
 
-std::optional<std::uint64_t> WorkOrder::id_for_ticket(std::uint64_t t, int first_writer,
-                                                      int writers) const noexcept {
+std::optional<std::uint64_t> WorkOrder::id_for_ticket(std::uint64_t t, int first_writer, int writers) const noexcept {
   if (writers < 1) return std::nullopt;
   const auto n = static_cast<std::uint64_t>(writers);
   const auto w = static_cast<std::size_t>(first_writer) + static_cast<std::size_t>(t % n);

@@ -45,7 +45,7 @@ class WorkOrder {
   // The ids writer w writes of set s, as sorted runs inside writer_range(w, s).
   const std::vector<IdRange>& writer_runs(int w, int set = 0) const;
   std::uint64_t writer_count(int w, int set = 0) const;  // ids in writer_runs(w, set)
-  std::uint64_t writer_total(int w) const;  // ids writer w writes over all sets
+  std::uint64_t writer_total(int w) const;               // ids writer w writes over all sets
   std::uint64_t node_total() const;
   int writers() const noexcept { return writers_; }
   int sets() const noexcept { return static_cast<int>(parts_.size()); }
@@ -58,7 +58,7 @@ class WorkOrder {
     std::uint64_t count = 0;
     std::uint64_t id_at(std::uint64_t k) const noexcept;  // k < count
   };
-  std::vector<IdRange> set_spans_;           // per set: first .. last id this node writes
+  std::vector<IdRange> set_spans_;              // per set: first .. last id this node writes
   std::vector<std::vector<WriterPart>> parts_;  // [set][writer]
   int writers_;
   std::uint64_t ticket_count_ = 0;

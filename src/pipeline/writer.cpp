@@ -22,8 +22,8 @@ namespace {
 // Whether `id` is one this writer owns (one node: its runs of the set; after a resume they skip
 // the ids earlier runs kept).
 bool owned(const std::vector<IdRange>& runs, std::uint64_t id) {
-  const auto after = std::upper_bound(runs.begin(), runs.end(), id,
-                                      [](std::uint64_t i, const IdRange& r) { return i < r.first; });
+  const auto after =
+      std::upper_bound(runs.begin(), runs.end(), id, [](std::uint64_t i, const IdRange& r) { return i < r.first; });
   return after != runs.begin() && std::prev(after)->contains(id);
 }
 
@@ -44,8 +44,8 @@ class FlushSchedule {
             std::chrono::duration<double>(config.interval_s))),
         last_(std::chrono::steady_clock::now()) {}
   bool due(std::uint64_t unflushed) const {
-    return unflushed > 0 && ((every_ > 0 && unflushed >= every_) ||
-                             std::chrono::steady_clock::now() - last_ >= interval_);
+    return unflushed > 0 &&
+           ((every_ > 0 && unflushed >= every_) || std::chrono::steady_clock::now() - last_ >= interval_);
   }
   void flushed() { last_ = std::chrono::steady_clock::now(); }
 
@@ -140,8 +140,7 @@ WriterShard::WriterShard(const StageContext& ctx)
 }
 
 void WriterShard::open() {
-  shard_.emplace(config_.output_dir / h5::shard_file_name(config_.job, shard_number_), parts_,
-                 config_.compression,
+  shard_.emplace(config_.output_dir / h5::shard_file_name(config_.job, shard_number_), parts_, config_.compression,
                  std::map<std::string, std::string>{{"config", to_json(config_).dump()},
                                                     {"datasets", resume::sets_to_json(ctx_.sets()).dump()}});
 }
@@ -156,8 +155,8 @@ void WriterShard::flush_if_due() {
   const std::uint64_t unflushed = pending_.size();
   const bool due = shard_ && flush_.due(received_.size() - synced_rows_);
   const bool batch_full = shard_ && !due && unflushed >= kMaxPendingRows;
-  const bool cache_full = shard_ && !due && !batch_full && unflushed > 0 &&
-                          unflushed % kCacheCheckEvery == 0 && shard_->metadata_cache_full();
+  const bool cache_full = shard_ && !due && !batch_full && unflushed > 0 && unflushed % kCacheCheckEvery == 0 &&
+                          shard_->metadata_cache_full();
   if (due || batch_full || cache_full) {
     ScopedTimer disk(me_.wait_disk_ns);
     shard_->flush(pending_, due ? h5::FlushTo::disk : h5::FlushTo::page_cache);
@@ -189,10 +188,10 @@ void WriterShard::write(shm::SlotHandle frame) {
   shard_->write_matrix(set, row, ctx_.slot_data(frame), h.compressed_bytes);
   if (delay_.count() > 0) std::this_thread::sleep_for(delay_);  // testing: a slow disk
   on_disk = Clock::now() - write_start;
-  const IndexRow& written = pending_.emplace_back(IndexRow{
-      h.matrix_id, shard_number_, row, part.set->shape.bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
-      h.mean, h.producer, h.compressor, ctx_.world_rank(), h.t_produced, h.t_compressed, ctx_.now(),
-      h.source_file, h.source_dataset, h.source_index});
+  const IndexRow& written = pending_.emplace_back(
+      IndexRow{h.matrix_id, shard_number_, row, part.set->shape.bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
+               h.mean, h.producer, h.compressor, ctx_.world_rank(), h.t_produced, h.t_compressed, ctx_.now(),
+               h.source_file, h.source_dataset, h.source_index});
   totals_.add(written);
   me_.add(me_.bytes_in, h.compressed_bytes);
   me_.add(me_.bytes_out, h.compressed_bytes);
@@ -207,7 +206,8 @@ void WriterShard::write(shm::SlotHandle frame) {
 void WriterShard::keep_for_resume() {
   try {
     if (shard_) shard_->flush(pending_);
-  } catch (const std::exception&) {}
+  } catch (const std::exception&) {
+  }
 }
 
 void WriterShard::finish() {
@@ -222,9 +222,8 @@ void WriterShard::finish() {
     ScopedTimer disk(me_.wait_disk_ns);
     shard_->flush(pending_, h5::FlushTo::page_cache);
     pending_.clear();
-    shard_->finish([&](const IndexRow& r) {
-      return received_.position(static_cast<std::size_t>(ctx_.set_index_of(r.id)), r.id);
-    });
+    shard_->finish(
+        [&](const IndexRow& r) { return received_.position(static_cast<std::size_t>(ctx_.set_index_of(r.id)), r.id); });
   }
 }
 

@@ -11,7 +11,8 @@ namespace {
 bool is_shard_name(const std::string& name) {
   const auto at = name.rfind(".shard-");
   return at != std::string::npos && name.size() == at + 7 + 5 + 3 &&
-         std::all_of(name.begin() + static_cast<long>(at) + 7, name.end() - 3, [](char c) { return c >= '0' && c <= '9'; });
+         std::all_of(name.begin() + static_cast<long>(at) + 7, name.end() - 3,
+                     [](char c) { return c >= '0' && c <= '9'; });
 }
 }  // namespace
 
@@ -36,13 +37,13 @@ std::filesystem::path find_master(const std::filesystem::path& path) {
   std::sort(masters.begin(), masters.end());
   if (masters.size() == 1) return masters.front();
   if (masters.empty())
-    throw ReaderError(path.string() + " holds no master file (<job>.h5): the job did not finish "
-                      "(a failed job writes none), or this is not a shmjob output directory",
+    throw ReaderError(path.string() +
+                          " holds no master file (<job>.h5): the job did not finish "
+                          "(a failed job writes none), or this is not a shmjob output directory",
                       kExitBadInput);
   std::string names;
   for (const auto& m : masters) names += (names.empty() ? "" : ", ") + m.filename().string();
-  throw ReaderError(path.string() + " holds several master files (" + names + "); pass one of them",
-                    kExitBadInput);
+  throw ReaderError(path.string() + " holds several master files (" + names + "); pass one of them", kExitBadInput);
 }
 
 }  // namespace shmjob

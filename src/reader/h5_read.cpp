@@ -40,8 +40,7 @@ std::vector<IndexRow> read_index_table(hid_t location, const std::string& name) 
   h5::check(H5Sget_simple_extent_dims(space, &n, nullptr), "H5Sget_simple_extent_dims");
   std::vector<IndexRow> rows(n);
   if (n > 0)
-    h5::check(H5Dread(d, h5::index_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
-              "read index table " + name);
+    h5::check(H5Dread(d, h5::index_row_type(), H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()), "read index table " + name);
   return rows;
 }
 
@@ -52,8 +51,7 @@ std::vector<H5Z_filter_t> filter_ids(hid_t dataset) {
   for (int i = 0; i < n; ++i) {
     unsigned flags = 0, config = 0;
     std::size_t cd_n = 0;
-    ids.push_back(h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_n, nullptr, 0,
-                                           nullptr, &config),
+    ids.push_back(h5::check(H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &cd_n, nullptr, 0, nullptr, &config),
                             "H5Pget_filter2"));
   }
   return ids;

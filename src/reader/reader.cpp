@@ -96,8 +96,8 @@ struct Reader::Impl {
   }
 
   const IndexRow* find(std::uint64_t id) const noexcept {
-    const auto it = std::lower_bound(rows.begin(), rows.end(), id,
-                                     [](const IndexRow& r, std::uint64_t v) { return r.id < v; });
+    const auto it =
+        std::lower_bound(rows.begin(), rows.end(), id, [](const IndexRow& r, std::uint64_t v) { return r.id < v; });
     return it != rows.end() && it->id == id ? &*it : nullptr;
   }
 
@@ -138,10 +138,10 @@ struct Reader::Impl {
     sd.data = h5::Dataset(H5Dopen2(file.file, info.name.c_str(), H5P_DEFAULT), "open " + where);
     const h5::Dataspace space(H5Dget_space(sd.data), "H5Dget_space");
     std::array<hsize_t, 3> dims{};
-    if (H5Sget_simple_extent_ndims(space) != 3 ||
-        H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0 || dims[1] != info.shape.rows || dims[2] != info.shape.cols)
-      throw ReaderError(where + " is not a [n, " + std::to_string(info.shape.rows) + ", " + std::to_string(info.shape.cols) +
-                        "] dataset as the master says");
+    if (H5Sget_simple_extent_ndims(space) != 3 || H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0 ||
+        dims[1] != info.shape.rows || dims[2] != info.shape.cols)
+      throw ReaderError(where + " is not a [n, " + std::to_string(info.shape.rows) + ", " +
+                        std::to_string(info.shape.cols) + "] dataset as the master says");
     const h5::Datatype type(H5Dget_type(sd.data), "H5Dget_type");
     if (h5::check(H5Tequal(type, h5::native_type(info.shape.dtype)), "H5Tequal") <= 0)
       throw ReaderError(where + " does not hold " + std::string(dtype_name(info.shape.dtype)) + " as the master says");
@@ -150,11 +150,11 @@ struct Reader::Impl {
     if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, 3, chunk.data()) != 3 || chunk[0] != 1)
       throw ReaderError(where + " is not chunked by matrix (chunks [1, r, c] expected)");
     sd.rows_stored = dims[0];
-    sd.grid = {info.shape.rows, info.shape.cols, static_cast<std::uint32_t>(chunk[1]), static_cast<std::uint32_t>(chunk[2])};
+    sd.grid = {info.shape.rows, info.shape.cols, static_cast<std::uint32_t>(chunk[1]),
+               static_cast<std::uint32_t>(chunk[2])};
     sd.filters = reader::filter_ids(sd.data);
-    const bool known = std::all_of(sd.filters.begin(), sd.filters.end(), [](H5Z_filter_t f) {
-      return f == H5Z_FILTER_SHUFFLE || f == h5::kZstdFilterId;
-    });
+    const bool known = std::all_of(sd.filters.begin(), sd.filters.end(),
+                                   [](H5Z_filter_t f) { return f == H5Z_FILTER_SHUFFLE || f == h5::kZstdFilterId; });
     const auto zstd_at = std::find(sd.filters.begin(), sd.filters.end(), h5::kZstdFilterId);
     const auto shuffle_at = std::find(sd.filters.begin(), sd.filters.end(), H5Z_FILTER_SHUFFLE);
     if (!known || (zstd_at != sd.filters.end() && shuffle_at != sd.filters.end() && shuffle_at > zstd_at))
@@ -228,8 +228,9 @@ struct Reader::Impl {
       throw ReaderError(id_text(id) + ": rows " + range_text(r) + " are outside 0:" + std::to_string(info.shape.rows),
                         kExitBadInput);
     if (c.begin > c.end || c.end > info.shape.cols)
-      throw ReaderError(id_text(id) + ": columns " + range_text(c) + " are outside 0:" + std::to_string(info.shape.cols),
-                        kExitBadInput);
+      throw ReaderError(
+          id_text(id) + ": columns " + range_text(c) + " are outside 0:" + std::to_string(info.shape.cols),
+          kExitBadInput);
     const std::size_t es = dtype_size(info.shape.dtype);
     Matrix m{id, r.size(), c.size(), info.shape.dtype, {}};
     const auto bytes = static_cast<std::size_t>(m.rows * m.cols * es);
@@ -257,7 +258,8 @@ struct Reader::Impl {
         const std::uint64_t c0 = std::max<std::uint64_t>(c.begin, tc * grid.tile_cols);
         const std::uint64_t c1 = std::min<std::uint64_t>(c.end, (tc + 1) * grid.tile_cols);
         for (std::uint64_t i = r0; i < r1; ++i) {
-          const std::byte* src = t->data() + ((i - tr * grid.tile_rows) * grid.tile_cols + (c0 - tc * grid.tile_cols)) * es;
+          const std::byte* src =
+              t->data() + ((i - tr * grid.tile_rows) * grid.tile_cols + (c0 - tc * grid.tile_cols)) * es;
           std::byte* dst = m.bytes.data() + ((i - r.begin) * m.cols + (c0 - c.begin)) * es;
           std::memcpy(dst, src, static_cast<std::size_t>((c1 - c0) * es));
         }

@@ -71,8 +71,8 @@ std::vector<VerifyProblem> merged(std::vector<VerifyProblem> problems) {
   });
   std::vector<VerifyProblem> out;
   for (VerifyProblem& p : problems) {
-    if (!out.empty() && p.first_id && out.back().last_id && out.back().file == p.file &&
-        out.back().what == p.what && *out.back().last_id + 1 == *p.first_id) {
+    if (!out.empty() && p.first_id && out.back().last_id && out.back().file == p.file && out.back().what == p.what &&
+        *out.back().last_id + 1 == *p.first_id) {
       out.back().last_id = p.last_id;
       continue;
     }
@@ -95,16 +95,15 @@ void check_index(const Reader& r, const std::string& master, std::vector<VerifyP
   const std::vector<IndexRow>& rows = r.index();
   for (const MatrixSetInfo& s : r.sets()) {
     for (std::uint64_t id = s.first_id; id < s.first_id + s.count; ++id) {
-      const auto [lo, hi] = std::equal_range(rows.begin(), rows.end(), IndexRow{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-                                             [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+      const auto [lo, hi] =
+          std::equal_range(rows.begin(), rows.end(), IndexRow{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                           [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
       if (lo == hi) add_problem(problems, id, master, "missing from the index");
-      if (hi - lo > 1)
-        add_problem(problems, id, master, "listed " + std::to_string(hi - lo) + " times in the index");
+      if (hi - lo > 1) add_problem(problems, id, master, "listed " + std::to_string(hi - lo) + " times in the index");
     }
   }
   for (const IndexRow& row : rows)
-    if (row.id >= r.count())
-      add_problem(problems, row.id, master, "the index lists an id outside the job's range");
+    if (row.id >= r.count()) add_problem(problems, row.id, master, "the index lists an id outside the job's range");
 }
 
 // The shards the index names.
@@ -202,8 +201,9 @@ bool check_matrix(const Reader& r, const IndexRow& row, const std::map<std::uint
                   "index says " + std::to_string(row.raw_bytes) + " raw bytes, the matrix has " + std::to_string(raw));
     const std::uint64_t stored = r.stored_bytes(row.id);
     if (stored != row.compressed_bytes)
-      add_problem(found, row.id, file, "chunks hold " + std::to_string(stored) + " bytes, the index says " +
-                                           std::to_string(row.compressed_bytes));
+      add_problem(
+          found, row.id, file,
+          "chunks hold " + std::to_string(stored) + " bytes, the index says " + std::to_string(row.compressed_bytes));
     r.read(row.id);
     return true;
   } catch (const std::exception& e) {

@@ -36,13 +36,18 @@ constexpr const char* kContentKeys[] = {"job", "matrices", "input", "compression
 json sets_to_json(const std::vector<MatrixSet>& sets) {
   json list = json::array();
   for (const MatrixSet& s : sets)
-    list.push_back({{"name", s.name}, {"index", s.index_name}, {"rows", s.shape.rows}, {"cols", s.shape.cols},
-                    {"dtype", dtype_name(s.shape.dtype)}, {"first_id", s.first_id}, {"count", s.count}});
+    list.push_back({{"name", s.name},
+                    {"index", s.index_name},
+                    {"rows", s.shape.rows},
+                    {"cols", s.shape.cols},
+                    {"dtype", dtype_name(s.shape.dtype)},
+                    {"first_id", s.first_id},
+                    {"count", s.count}});
   return list;
 }
 
-std::string identity_difference(const json& stored_config, const json& stored_sets,
-                                const Config& config, const std::vector<MatrixSet>& sets) {
+std::string identity_difference(const json& stored_config, const json& stored_sets, const Config& config,
+                                const std::vector<MatrixSet>& sets) {
   const json now = to_json(config);
   json earlier_content = json::object(), now_content = json::object();
   for (const char* key : kContentKeys) {

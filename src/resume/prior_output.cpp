@@ -30,12 +30,15 @@ json parse_or_null(const std::optional<std::string>& text) {
 void require_same_job(const std::string& where, const json& stored_config, const json& stored_sets,
                       const Config& config, const std::vector<MatrixSet>& sets) {
   if (!stored_config.is_object())
-    throw OutputPathError("resume: " + where + " does not record the config it was written with; "
-                          "cannot tell whether it belongs to this job", kExitBadInput);
+    throw OutputPathError("resume: " + where +
+                              " does not record the config it was written with; "
+                              "cannot tell whether it belongs to this job",
+                          kExitBadInput);
   const std::string difference = identity_difference(stored_config, stored_sets, config, sets);
   if (!difference.empty())
     throw OutputPathError("resume: " + where + " was written with another config (" + difference +
-                          "); use the same config, or another output_dir", kExitBadInput);
+                              "); use the same config, or another output_dir",
+                          kExitBadInput);
 }
 
 const MatrixSet* set_holding(const std::vector<MatrixSet>& sets, std::uint64_t id) {
@@ -110,8 +113,8 @@ PriorListing list_prior_output(const Config& config, const std::vector<MatrixSet
   return out;
 }
 
-ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets,
-                        int part, int parts) {
+ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets, int part,
+                        int parts) {
   ShardCheck out;
   std::map<std::uint32_t, std::vector<IndexRow>> from_master;
   for (const IndexRow& r : listing.master_rows) from_master[r.shard].push_back(r);
@@ -124,7 +127,8 @@ ShardCheck check_shards(const PriorListing& listing, const Config& config, const
     try {
       shard.emplace(path);
     } catch (const H5Error& e) {
-      out.ignored.push_back(where + ": cannot be opened (" + std::string(e.what()) + "); its matrices are written again");
+      out.ignored.push_back(where + ": cannot be opened (" + std::string(e.what()) +
+                            "); its matrices are written again");
       continue;
     }
     std::optional<std::string> shard_config, shard_sets;
@@ -185,12 +189,11 @@ PriorOutput combine(PriorListing listing, const ShardCheck& checked) {
   out.ignored.insert(out.ignored.end(), checked.ignored.begin(), checked.ignored.end());
   out.rejected_rows = checked.rejected_rows;
   out.kept = checked.kept;
-  std::sort(out.kept.begin(), out.kept.end(), [](const IndexRow& a, const IndexRow& b) {
-    return a.id != b.id ? a.id < b.id : a.shard < b.shard;
-  });
-  out.kept.erase(std::unique(out.kept.begin(), out.kept.end(),
-                             [](const IndexRow& a, const IndexRow& b) { return a.id == b.id; }),
-                 out.kept.end());
+  std::sort(out.kept.begin(), out.kept.end(),
+            [](const IndexRow& a, const IndexRow& b) { return a.id != b.id ? a.id < b.id : a.shard < b.shard; });
+  out.kept.erase(
+      std::unique(out.kept.begin(), out.kept.end(), [](const IndexRow& a, const IndexRow& b) { return a.id == b.id; }),
+      out.kept.end());
   std::set<std::uint32_t> used;
   for (const IndexRow& r : out.kept) used.insert(r.shard);
   for (const h5::ShardInfo& s : checked.shards)

@@ -23,31 +23,31 @@ namespace shmjob::resume {
 
 // The directory's content: the master's rows and the job's shard files.
 struct PriorListing {
-  std::vector<IndexRow> master_rows;                 // candidates from the master's index
-  std::vector<std::uint32_t> shard_numbers;          // shard files found, ascending
-  std::vector<std::string> shard_files;              // their names in output_dir
-  std::uint32_t next_shard = 0;                      // above every shard file of the job
-  bool found_any = false;                            // a master or a shard of this job was there
-  bool master_complete = false;                      // the master says "complete"
-  std::vector<std::string> ignored;                  // "<file>: <why>"
+  std::vector<IndexRow> master_rows;         // candidates from the master's index
+  std::vector<std::uint32_t> shard_numbers;  // shard files found, ascending
+  std::vector<std::string> shard_files;      // their names in output_dir
+  std::uint32_t next_shard = 0;              // above every shard file of the job
+  bool found_any = false;                    // a master or a shard of this job was there
+  bool master_complete = false;              // the master says "complete"
+  std::vector<std::string> ignored;          // "<file>: <why>"
 };
 
 // What checking the candidate rows found.
 struct ShardCheck {
-  std::vector<IndexRow> kept;          // intact (per shard: one row per id)
-  std::vector<h5::ShardInfo> shards;   // every shard that opened, with its extents
+  std::vector<IndexRow> kept;         // intact (per shard: one row per id)
+  std::vector<h5::ShardInfo> shards;  // every shard that opened, with its extents
   std::vector<std::string> ignored;
   std::uint64_t rejected_rows = 0;
 };
 
 struct PriorOutput {
-  std::vector<IndexRow> kept;          // intact matrices, sorted by id, one per id
-  std::vector<h5::ShardInfo> shards;   // the earlier shards holding kept matrices
-  std::uint32_t next_shard = 0;        // above every shard file of the job in the directory
-  bool found_any = false;              // a master or a shard of this job was there
-  bool master_complete = false;        // the master says "complete"
-  std::vector<std::string> ignored;    // "<file>: <why>" for files or rows not used
-  std::uint64_t rejected_rows = 0;     // index rows whose matrix was not intact
+  std::vector<IndexRow> kept;         // intact matrices, sorted by id, one per id
+  std::vector<h5::ShardInfo> shards;  // the earlier shards holding kept matrices
+  std::uint32_t next_shard = 0;       // above every shard file of the job in the directory
+  bool found_any = false;             // a master or a shard of this job was there
+  bool master_complete = false;       // the master says "complete"
+  std::vector<std::string> ignored;   // "<file>: <why>" for files or rows not used
+  std::uint64_t rejected_rows = 0;    // index rows whose matrix was not intact
 };
 
 // Lists config.output_dir's master rows and shard files. Throws OutputPathError(kExitBadInput)
@@ -57,8 +57,8 @@ PriorListing list_prior_output(const Config& config, const std::vector<MatrixSet
 // Opens every listed shard (throws like list_prior_output if one belongs to another job), reads
 // its own index and checks the candidate rows numbered `part`, `part + parts`, ... (in shard
 // order, master rows before the shard's own; rows repeated for an id are counted once).
-ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets,
-                        int part, int parts);
+ShardCheck check_shards(const PriorListing& listing, const Config& config, const std::vector<MatrixSet>& sets, int part,
+                        int parts);
 
 // Merges every part's check: one row per id (the lowest shard number wins), the shards it uses.
 PriorOutput combine(PriorListing listing, const ShardCheck& checked);

@@ -63,8 +63,9 @@ void broadcast(ResumePlan& plan, std::size_t sets, MPI_Comm world) {
 void broadcast(PriorListing& listing, MPI_Comm world) {
   std::string names;
   for (const std::string& n : listing.shard_files) names += n + "\n";
-  std::uint64_t header[6] = {listing.master_rows.size(), listing.shard_numbers.size(), names.size(),
-                             listing.next_shard, listing.found_any ? 1u : 0u, listing.master_complete ? 1u : 0u};
+  std::uint64_t header[6] = {
+      listing.master_rows.size(), listing.shard_numbers.size(), names.size(),
+      listing.next_shard,         listing.found_any ? 1u : 0u,  listing.master_complete ? 1u : 0u};
   mpi::check(MPI_Bcast(header, 6, MPI_UINT64_T, 0, world), "MPI_Bcast");
   listing.master_rows.resize(header[0]);
   listing.shard_numbers.resize(header[1]);
@@ -123,8 +124,7 @@ int scan_together(const Config& config, const std::vector<MatrixSet>& sets, MPI_
 }
 }  // namespace
 
-int plan_run(const Config& config, const std::vector<MatrixSet>& sets, bool quiet, MPI_Comm world,
-             ResumePlan& plan) {
+int plan_run(const Config& config, const std::vector<MatrixSet>& sets, bool quiet, MPI_Comm world, ResumePlan& plan) {
   int rank = 0;
   mpi::check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank");
   if (config.resume)

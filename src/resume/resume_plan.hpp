@@ -27,7 +27,6 @@ struct ResumePlan {
 
 // Fills `plan`; returns the agreed exit code (kExitBadInput when the directory holds another
 // job's output). Prints, on rank 0 unless `quiet`, what the resume keeps and ignores.
-int plan_run(const Config& config, const std::vector<MatrixSet>& sets, bool quiet, MPI_Comm world,
-             ResumePlan& plan);
+int plan_run(const Config& config, const std::vector<MatrixSet>& sets, bool quiet, MPI_Comm world, ResumePlan& plan);
 
 }  // namespace shmjob::resume

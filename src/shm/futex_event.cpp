@@ -10,8 +10,7 @@
 namespace shmjob::shm {
 namespace {
 // Not FUTEX_PRIVATE_FLAG: the word is in memory mapped by several processes.
-long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value,
-           const timespec* timeout) noexcept {
+long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value, const timespec* timeout) noexcept {
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr, 0);
 }
 }  // namespace

@@ -22,7 +22,7 @@ struct alignas(64) RawSlotHeader {
   std::int32_t producer;  // world rank
   std::uint32_t source_file, source_dataset;
   std::uint64_t source_index;
-  std::int32_t writer;    // node-local writer index the matrix goes to (the producer decides)
+  std::int32_t writer;  // node-local writer index the matrix goes to (the producer decides)
 };
 
 // Written by the compressor; read by the writer for the index row.

@@ -41,9 +41,7 @@ constexpr std::uint64_t mix(std::uint64_t z) noexcept {
 struct Stream {
   std::uint64_t key;
   std::uint64_t bits(std::uint64_t k) const noexcept { return mix(key + k * kGolden); }
-  double u53(std::uint64_t k) const noexcept {
-    return static_cast<double>(bits(k) >> 11) * kTwoPowMinus53;
-  }
+  double u53(std::uint64_t k) const noexcept { return static_cast<double>(bits(k) >> 11) * kTwoPowMinus53; }
 };
 
 template <class T>
@@ -80,8 +78,8 @@ T smooth_value(double v) noexcept {
 // as well (division and rint vectorise bit-exactly; no FMA: -ffp-contract=off) and picked at
 // load time; the other dtypes use the template.
 template <class T>
-void smooth_row(const double* a1y, const double* y, const double* a4yy, double a0x, double a2x,
-                double a3xx, double a5, T* row, std::uint32_t cols) noexcept {
+void smooth_row(const double* a1y, const double* y, const double* a4yy, double a0x, double a2x, double a3xx, double a5,
+                T* row, std::uint32_t cols) noexcept {
   for (std::uint32_t c = 0; c < cols; ++c) {
     const double v = ((((a0x + a1y[c]) + a2x * y[c]) + a3xx) + a4yy[c]) + a5;
     row[c] = smooth_value<T>(v / 6.0);
@@ -142,8 +140,7 @@ struct PoissonTable {
       sum = sum + p;
       cdf[k] = sum;
     }
-    for (int k = 0; k < kEntries; ++k)
-      threshold[k] = static_cast<std::uint64_t>(std::ceil(cdf[k] * 0x1.0p53));
+    for (int k = 0; k < kEntries; ++k) threshold[k] = static_cast<std::uint64_t>(std::ceil(cdf[k] * 0x1.0p53));
     for (int g = 0; g < 256; ++g) {
       const std::uint64_t lowest = std::uint64_t(g) << 45;  // the bucket's smallest m
       int n = 0;
@@ -222,8 +219,12 @@ __attribute__((target("avx512f,avx512dq"))) void fill_poisson_avx512(const Strea
 template <class T>
 void fill_matrix(const MatrixSpec& spec, const Stream& stream, T* out, [[maybe_unused]] SimdLevel level) {
   switch (spec.kind) {
-    case DataKind::random: fill_random(spec, stream, out); break;
-    case DataKind::smooth: fill_smooth(spec, stream, out); break;
+    case DataKind::random:
+      fill_random(spec, stream, out);
+      break;
+    case DataKind::smooth:
+      fill_smooth(spec, stream, out);
+      break;
     case DataKind::poisson:
 #ifdef SHMJOB_POISSON_AVX512
       if (level == SimdLevel::avx512) {

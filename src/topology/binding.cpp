@@ -57,8 +57,8 @@ BindResult bind_current_process(const Topology& topology, const RankPlan& rank, 
     if (hwloc_set_cpubind(t, cpus.get(), HWLOC_CPUBIND_PROCESS) != 0) {
       const int process_error = errno;
       if (hwloc_set_cpubind(t, cpus.get(), HWLOC_CPUBIND_THREAD) != 0) {
-        result.reason = "hwloc_set_cpubind(PUs " + cpu_list(rank.pus) +
-                        "): " + hwloc::errno_text(process_error) + ": not bound";
+        result.reason =
+            "hwloc_set_cpubind(PUs " + cpu_list(rank.pus) + "): " + hwloc::errno_text(process_error) + ": not bound";
         return result;
       }
     }
@@ -74,10 +74,9 @@ BindResult bind_current_process(const Topology& topology, const RankPlan& rank, 
       result.reason += "; NUMA " + std::to_string(rank.numa) + " not in the topology: memory not bound";
       return result;
     }
-    if (hwloc_set_membind(t, node->nodeset, HWLOC_MEMBIND_BIND,
-                          HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0) {
-      result.reason += "; hwloc_set_membind(NUMA " + std::to_string(rank.numa) +
-                       "): " + hwloc::errno_text(errno) + ": memory not bound";
+    if (hwloc_set_membind(t, node->nodeset, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0) {
+      result.reason += "; hwloc_set_membind(NUMA " + std::to_string(rank.numa) + "): " + hwloc::errno_text(errno) +
+                       ": memory not bound";
       return result;
     }
     result.memory_bound = true;
@@ -100,12 +99,10 @@ CpuSet allowed_cpuset(const Topology& topology) {
   const CpuSet allowed = topology.allowed_pus();
   if (!topology.is_this_system()) return allowed;
   const hwloc::Bitmap bound;
-  hwloc::check(hwloc_get_cpubind(topology.handle(), bound.get(), HWLOC_CPUBIND_PROCESS),
-               "hwloc_get_cpubind");
+  hwloc::check(hwloc_get_cpubind(topology.handle(), bound.get(), HWLOC_CPUBIND_PROCESS), "hwloc_get_cpubind");
   const CpuSet mine = hwloc::to_set(bound.get());
   CpuSet both;
-  std::set_intersection(mine.begin(), mine.end(), allowed.begin(), allowed.end(),
-                        std::back_inserter(both));
+  std::set_intersection(mine.begin(), mine.end(), allowed.begin(), allowed.end(), std::back_inserter(both));
   return both;
 }
 

@@ -14,8 +14,7 @@ namespace {
 // Columns padded to their widest cell; numeric columns right-aligned.
 class Table {
  public:
-  Table(std::vector<std::string> header, std::vector<bool> right)
-      : right_(std::move(right)) {
+  Table(std::vector<std::string> header, std::vector<bool> right) : right_(std::move(right)) {
     rows_.push_back(std::move(header));
   }
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
@@ -54,9 +53,7 @@ std::string numa_text(const std::vector<int>& domains) {
 
 std::string list_text(const std::vector<int>& items) { return items.empty() ? "-" : cpu_list(items); }
 
-std::string plural(int n, const char* what) {
-  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
+std::string plural(int n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
 }  // namespace
 
@@ -65,17 +62,16 @@ std::string plan_table(const RolePlan& plan, bool with_binding) {
   std::string out = "plan: " + plural(static_cast<int>(plan.ranks.size()), "rank");
   if (!plan.topology.empty()) out += " on " + plan.topology;
   out += "; " + plural(static_cast<int>(plan.lanes.size()), "lane") + "\n";
-  out += "stages: " + plural(l.producers, "producer") + ", " + plural(l.compressors, "compressor") +
-         ", " + plural(l.writers, "writer") + ", " + std::to_string(l.idle) + " idle\n";
-  out += "pinning: " + std::string(pinning_mode_name(plan.pinning)) + " (" + plan.pinning_reason +
-         ")\n\n";
+  out += "stages: " + plural(l.producers, "producer") + ", " + plural(l.compressors, "compressor") + ", " +
+         plural(l.writers, "writer") + ", " + std::to_string(l.idle) + " idle\n";
+  out += "pinning: " + std::string(pinning_mode_name(plan.pinning)) + " (" + plan.pinning_reason + ")\n\n";
 
   Table lanes({"lane", "NUMA", "ranks", "producers", "compressors", "writers", "idle", "cores"},
               {true, false, true, true, true, true, true, false});
   for (const LanePlan& lane : plan.lanes)
     lanes.add({std::to_string(lane.index), numa_text(lane.numa_domains), std::to_string(lane.ranks),
-               std::to_string(lane.producers), std::to_string(lane.compressors),
-               std::to_string(lane.writers), std::to_string(lane.idle), list_text(lane.cores)});
+               std::to_string(lane.producers), std::to_string(lane.compressors), std::to_string(lane.writers),
+               std::to_string(lane.idle), list_text(lane.cores)});
   out += lanes.str();
   if (!plan.notes.empty()) {
     out += "\n";
@@ -92,10 +88,8 @@ std::string plan_table(const RolePlan& plan, bool with_binding) {
   Table ranks(header, right);
   for (const RankPlan& r : plan.ranks) {
     std::vector<std::string> row{std::to_string(r.node_rank), std::string(role_name(r.role)),
-                                 std::to_string(r.role_index), std::to_string(r.lane),
-                                 numa_text(r.numa)};
-    if (with_binding)
-      row.insert(row.end(), {list_text(r.cores), list_text(r.pus), r.shares_core ? "yes" : "no"});
+                                 std::to_string(r.role_index), std::to_string(r.lane), numa_text(r.numa)};
+    if (with_binding) row.insert(row.end(), {list_text(r.cores), list_text(r.pus), r.shares_core ? "yes" : "no"});
     ranks.add(std::move(row));
   }
   out += ranks.str();

@@ -8,10 +8,14 @@ namespace shmjob {
 
 std::string_view role_name(Role role) noexcept {
   switch (role) {
-    case Role::producer: return "producer";
-    case Role::compressor: return "compressor";
-    case Role::writer: return "writer";
-    case Role::idle: break;
+    case Role::producer:
+      return "producer";
+    case Role::compressor:
+      return "compressor";
+    case Role::writer:
+      return "writer";
+    case Role::idle:
+      break;
   }
   return "idle";
 }
@@ -25,8 +29,8 @@ int RolePlan::node_rank_of(Role role, int role_index) const {
 int RolePlan::node_rank_in_lane(int lane, Role role, int lane_role_index) const {
   for (const auto& r : ranks)
     if (r.lane == lane && r.role == role && r.lane_role_index == lane_role_index) return r.node_rank;
-  throw std::logic_error("no " + std::string(role_name(role)) + " " +
-                         std::to_string(lane_role_index) + " in lane " + std::to_string(lane));
+  throw std::logic_error("no " + std::string(role_name(role)) + " " + std::to_string(lane_role_index) + " in lane " +
+                         std::to_string(lane));
 }
 
 std::vector<int> RolePlan::lane_ranks(int lane, Role role) const {

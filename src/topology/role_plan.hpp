@@ -23,22 +23,22 @@ std::string_view role_name(Role role) noexcept;
 struct RankPlan {
   int node_rank = 0;
   Role role = Role::idle;
-  int role_index = 0;       // index among the node's ranks of the same role (lane by lane)
+  int role_index = 0;  // index among the node's ranks of the same role (lane by lane)
   int lane = 0;
-  int lane_role_index = 0;  // index among the lane's ranks of the same role
-  int numa = -1;            // OS index of the NUMA domain of its cores; -1: no topology
-  std::vector<int> cores;   // logical (L#) indexes of the cores it runs on; empty: no topology
-  CpuSet pus;               // OS indexes of the PUs it is bound to; a subset of its allowed set
-  bool shares_core = false; // another rank of the node runs on the same core
+  int lane_role_index = 0;   // index among the lane's ranks of the same role
+  int numa = -1;             // OS index of the NUMA domain of its cores; -1: no topology
+  std::vector<int> cores;    // logical (L#) indexes of the cores it runs on; empty: no topology
+  CpuSet pus;                // OS indexes of the PUs it is bound to; a subset of its allowed set
+  bool shares_core = false;  // another rank of the node runs on the same core
 };
 
 struct LanePlan {
   int index = 0;
-  int numa = -1;                // the domain holding most of its ranks; -1: no topology
-  std::vector<int> numa_domains; // every domain its ranks are bound in (>1: the lane straddles)
+  int numa = -1;                  // the domain holding most of its ranks; -1: no topology
+  std::vector<int> numa_domains;  // every domain its ranks are bound in (>1: the lane straddles)
   int ranks = 0;
   int producers = 0, compressors = 0, writers = 0, idle = 0;
-  std::vector<int> cores;       // logical indexes of the cores its ranks use
+  std::vector<int> cores;  // logical indexes of the cores its ranks use
 };
 
 struct RolePlan {
@@ -68,8 +68,7 @@ struct RolePlan {
 // rule lane by lane. Throws ConfigError as resolve_layout() does (too few ranks, stage counts
 // that do not fit, a memory budget that is too small) and TopologyError for a view without
 // cores.
-RolePlan compute_role_plan(const TopologyView& topology, const std::vector<CpuSet>& allowed,
-                           const Config& config);
+RolePlan compute_role_plan(const TopologyView& topology, const std::vector<CpuSet>& allowed, const Config& config);
 
 // A plan without topology: one lane; producers take the first node ranks, then compressors,
 // writers and idle ranks; no cores, nothing to bind.

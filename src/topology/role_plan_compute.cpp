@@ -55,8 +55,7 @@ struct Inputs {
   int total_usable_cores = 0;
 };
 
-Inputs normalise(const TopologyView& view, const std::vector<CpuSet>& allowed,
-                 std::vector<std::string>& notes) {
+Inputs normalise(const TopologyView& view, const std::vector<CpuSet>& allowed, std::vector<std::string>& notes) {
   Inputs in;
   for (Size d = 0; d < view.numa.size(); ++d)
     for (Size c = 0; c < view.numa[d].cores.size(); ++c)
@@ -124,8 +123,7 @@ std::vector<int> partition(const std::vector<double>& weights, int lanes) {
         const double w = prefix[i] - prefix[j];
         const double low = std::min(before.low, w), high = std::max(before.high, w);
         Best& b = best[k][i];
-        if (!b.valid || low > b.low + kEps || (low > b.low - kEps && high < b.high - kEps))
-          b = {true, low, high, j};
+        if (!b.valid || low > b.low + kEps || (low > b.low - kEps && high < b.high - kEps)) b = {true, low, high, j};
       }
   std::vector<int> group(n, 0);
   Size end = n;
@@ -169,17 +167,13 @@ std::optional<std::vector<int>> distribute(const Inputs& in, const std::vector<i
   for (auto& [eligible, ranks] : by_lanes)
     classes.push_back({eligible, ranks, std::vector<int>(sz(lanes), 0), num(ranks.size())});
   std::stable_sort(classes.begin(), classes.end(), [](const Class& a, const Class& b) {
-    return a.lanes.size() != b.lanes.size() ? a.lanes.size() < b.lanes.size()
-                                            : a.ranks.front() < b.ranks.front();
+    return a.lanes.size() != b.lanes.size() ? a.lanes.size() < b.lanes.size() : a.ranks.front() < b.ranks.front();
   });
-  const auto holds = [](const Class& c, int lane) {
-    return std::binary_search(c.lanes.begin(), c.lanes.end(), lane);
-  };
+  const auto holds = [](const Class& c, int lane) { return std::binary_search(c.lanes.begin(), c.lanes.end(), lane); };
   // Every lane first gets its minimum, then the rest go where ranks per core is lowest.
   for (int g = 0; g < lanes; ++g)
     while (load[sz(g)] < kMinLaneRanks) {
-      auto it = std::find_if(classes.begin(), classes.end(),
-                             [&](const Class& c) { return c.left > 0 && holds(c, g); });
+      auto it = std::find_if(classes.begin(), classes.end(), [&](const Class& c) { return c.left > 0 && holds(c, g); });
       if (it == classes.end()) return std::nullopt;
       ++it->per_lane[sz(g)];
       --it->left;
@@ -248,8 +242,7 @@ std::vector<int> apportion(int total, const std::vector<int>& sizes, std::vector
 // (4/10/2) ran W-large at 0.81 and W-small at 0.73 of 1/2/1's throughput (bench/README.md):
 // compressors beyond the cores only add context switches and cache misses. The rule itself:
 // auto_stages.hpp.
-std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
-                                                    const std::vector<int>& sizes,
+std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages, const std::vector<int>& sizes,
                                                     const std::vector<int>& cores, bool reads_input) {
   const Size lanes = sizes.size();
   std::vector<LaneStages> out(lanes);
@@ -291,8 +284,7 @@ std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
     Explicit* from = nullptr;
     for (Explicit& e : fixed)
       if (out[over].*e.field > 1 &&
-          (from == nullptr ||
-           out[over].*e.field - e.quota[over] > out[over].*from->field - from->quota[over]))
+          (from == nullptr || out[over].*e.field - e.quota[over] > out[over].*from->field - from->quota[over]))
         from = &e;
     Size to = lanes;
     for (Size h = 0; h < lanes; ++h)
@@ -313,10 +305,14 @@ std::optional<std::vector<LaneStages>> split_stages(const StageCounts& stages,
 
 int role_priority(Role role) {
   switch (role) {
-    case Role::compressor: return 0;  // compressors get whole cores first
-    case Role::producer: return 1;
-    case Role::writer: return 2;
-    case Role::idle: break;
+    case Role::compressor:
+      return 0;  // compressors get whole cores first
+    case Role::producer:
+      return 1;
+    case Role::writer:
+      return 2;
+    case Role::idle:
+      break;
   }
   return 3;
 }
@@ -368,8 +364,7 @@ std::map<int, CoreRef> match_free_cores(const std::vector<int>& ranks, int domai
 
 // Places the ranks of one lane on cores of its domains; fills plan.ranks[r].cores/pus/numa.
 void place_lane(const TopologyView& view, const Inputs& in, const std::vector<int>& domains,
-                const std::vector<int>& members, RolePlan& plan,
-                std::map<CoreRef, std::vector<int>>& on_core) {
+                const std::vector<int>& members, RolePlan& plan, std::map<CoreRef, std::vector<int>>& on_core) {
   // Candidate cores of each member, and the cores any member may use.
   std::map<int, std::vector<CoreRef>> candidates;
   std::set<CoreRef> lane_cores;
@@ -391,8 +386,7 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
   // machine order. Ranks fill one domain before spilling into the next.
   std::vector<int> preferred = domains;
   std::stable_sort(preferred.begin(), preferred.end(), [&](int a, int b) {
-    if (eligible_in_domain[a] != eligible_in_domain[b])
-      return eligible_in_domain[a] > eligible_in_domain[b];
+    if (eligible_in_domain[a] != eligible_in_domain[b]) return eligible_in_domain[a] > eligible_in_domain[b];
     return in.usable_cores[sz(a)] > in.usable_cores[sz(b)];
   });
   std::map<int, int> preference;
@@ -450,9 +444,8 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
     const CoreRef* pick = nullptr;
     auto key = [&](const CoreRef& c) {
       const std::vector<int>& there = on_core[c];
-      const auto compressors = std::count_if(there.begin(), there.end(), [&](int other) {
-        return plan.ranks[sz(other)].role == Role::compressor;
-      });
+      const auto compressors = std::count_if(there.begin(), there.end(),
+                                             [&](int other) { return plan.ranks[sz(other)].role == Role::compressor; });
       return std::make_tuple(there.size(), compressors, preference[c.domain], c);
     };
     for (const CoreRef& c : candidates[r])
@@ -463,8 +456,8 @@ void place_lane(const TopologyView& view, const Inputs& in, const std::vector<in
 
 // PUs of every rank once all cores are known: a rank alone on its core gets the whole core;
 // ranks sharing a core get one PU each while the core has PUs for all, else the whole core.
-void choose_pus(const TopologyView& view, const Inputs& in,
-                const std::map<CoreRef, std::vector<int>>& on_core, RolePlan& plan) {
+void choose_pus(const TopologyView& view, const Inputs& in, const std::map<CoreRef, std::vector<int>>& on_core,
+                RolePlan& plan) {
   for (const auto& [at, placed] : on_core) {
     const CpuSet& pus = view.numa[sz(at.domain)].cores[sz(at.core)].pus;
     // Each rank's allowed PUs on this core; ranks with fewer choices pick first.
@@ -495,8 +488,7 @@ void choose_pus(const TopologyView& view, const Inputs& in,
 }
 
 // placement.pinning resolved for this node.
-void decide_pinning(const TopologyView& view, const Inputs& in, const Config& config,
-                    RolePlan& plan) {
+void decide_pinning(const TopologyView& view, const Inputs& in, const Config& config, RolePlan& plan) {
   plan.pinning = PinningMode::none;
   if (config.placement.pinning == PinningMode::none) {
     plan.pinning_reason = "placement.pinning = none: not bound";
@@ -513,8 +505,7 @@ void decide_pinning(const TopologyView& view, const Inputs& in, const Config& co
   }
   const bool launcher_pinned = std::all_of(in.ranks.begin(), in.ranks.end(), [&](const RankInput& r) {
     const CoreRef first = in.home_of_pu.at(r.allowed.front());
-    return std::all_of(r.allowed.begin(), r.allowed.end(),
-                       [&](int pu) { return in.home_of_pu.at(pu) == first; });
+    return std::all_of(r.allowed.begin(), r.allowed.end(), [&](int pu) { return in.home_of_pu.at(pu) == first; });
   });
   if (launcher_pinned) {
     plan.pinning_reason = "auto: the launcher bound every rank to one core; kept, not re-bound";
@@ -570,8 +561,7 @@ std::vector<double> domain_weights(const Inputs& in, const std::vector<int>& use
   for (const RankInput& r : in.ranks) {
     int cores = 0;
     for (int d : r.domains) cores += in.usable_cores[sz(d)];
-    for (int d : r.domains)
-      weight[sz(position[sz(d)])] += static_cast<double>(in.usable_cores[sz(d)]) / cores;
+    for (int d : r.domains) weight[sz(position[sz(d)])] += static_cast<double>(in.usable_cores[sz(d)]) / cores;
   }
   return weight;
 }
@@ -627,8 +617,8 @@ void note_fewer_lanes(int lanes, const LaneLimit& limit, int domains, std::vecto
                 " some lane would get fewer than 3 ranks, more ranks than cores, or too few ranks "
                 "for its stage counts";
   if (lanes < domains)
-    notes.push_back(std::to_string(lanes) + " lane" + (lanes == 1 ? "" : "s") + " for " +
-                    std::to_string(domains) + " NUMA domains: " + why_fewer);
+    notes.push_back(std::to_string(lanes) + " lane" + (lanes == 1 ? "" : "s") + " for " + std::to_string(domains) +
+                    " NUMA domains: " + why_fewer);
 }
 
 // The node's totals of the lanes' stage counts, laid out (slots) by resolve_layout().
@@ -652,8 +642,7 @@ std::vector<std::vector<int>> lane_members(const std::vector<int>& lane_of_rank,
 
 // Step 4: roles, lane by lane in node-rank order (producers, compressors, writers, then idle
 // ranks); fills plan.lanes and the roles of plan.ranks.
-void give_roles(const std::vector<LaneStages>& stages, const std::vector<std::vector<int>>& members,
-                RolePlan& plan) {
+void give_roles(const std::vector<LaneStages>& stages, const std::vector<std::vector<int>>& members, RolePlan& plan) {
   int offset[4] = {0, 0, 0, 0};  // node-wide role_index of each role's next rank
   for (int g = 0; g < num(members.size()); ++g) {
     const LaneStages& s = stages[sz(g)];
@@ -667,10 +656,10 @@ void give_roles(const std::vector<LaneStages>& stages, const std::vector<std::ve
     int in_lane[4] = {0, 0, 0, 0};
     for (Size i = 0; i < members[sz(g)].size(); ++i) {
       const int at = num(i);
-      const Role role = at < s.producers                                   ? Role::producer
-                        : at < s.producers + s.compressors                 ? Role::compressor
-                        : at < s.producers + s.compressors + s.writers     ? Role::writer
-                                                                           : Role::idle;
+      const Role role = at < s.producers                               ? Role::producer
+                        : at < s.producers + s.compressors             ? Role::compressor
+                        : at < s.producers + s.compressors + s.writers ? Role::writer
+                                                                       : Role::idle;
       const Size k = static_cast<Size>(role);
       RankPlan& rp = plan.ranks[sz(members[sz(g)][i])];
       rp.node_rank = members[sz(g)][i];
@@ -716,8 +705,8 @@ void note_node_sharing(const Inputs& in, const Config& config, const std::map<Co
 
 // Each lane's domains, main domain and cores, with notes on lanes that straddle domains or share
 // cores although the node has enough.
-void summarise_lanes(const TopologyView& view, const Inputs& in, const std::vector<std::vector<int>>& members,
-                     int n, RolePlan& plan) {
+void summarise_lanes(const TopologyView& view, const Inputs& in, const std::vector<std::vector<int>>& members, int n,
+                     RolePlan& plan) {
   std::map<int, int> domain_order;  // NUMA os index -> machine order
   for (Size d = 0; d < view.numa.size(); ++d) domain_order[view.numa[d].os_index] = num(d);
   for (LanePlan& lane : plan.lanes) {
@@ -742,13 +731,11 @@ void summarise_lanes(const TopologyView& view, const Inputs& in, const std::vect
       plan.notes.push_back(name + " spans NUMA " + numa_list(lane.numa_domains) + ": " +
                            (confined_domains.size() > 1
                                 ? "the launcher bound its ranks in several domains"
-                                : "its " + std::to_string(lane.ranks) +
-                                      " ranks need more cores than one domain has"));
+                                : "its " + std::to_string(lane.ranks) + " ranks need more cores than one domain has"));
     const int lane_core_count = num(cores.size());
     if (n <= in.total_usable_cores && lane.ranks > lane_core_count)
-      plan.notes.push_back(name + ": " + std::to_string(lane.ranks) + " ranks on " +
-                           std::to_string(lane_core_count) + " cores: cores shared, " +
-                           per_core(lane.ranks, lane_core_count));
+      plan.notes.push_back(name + ": " + std::to_string(lane.ranks) + " ranks on " + std::to_string(lane_core_count) +
+                           " cores: cores shared, " + per_core(lane.ranks, lane_core_count));
   }
 }
 
@@ -758,15 +745,13 @@ void note_launcher_sharing(const Inputs& in, int n, RolePlan& plan) {
   if (plan.oversubscribed && n <= in.total_usable_cores) {
     bool lane_note = false;
     for (const LanePlan& lane : plan.lanes) lane_note = lane_note || lane.ranks > num(lane.cores.size());
-    if (!lane_note)
-      plan.notes.push_back("some ranks share a core: the launcher allows them no other");
+    if (!lane_note) plan.notes.push_back("some ranks share a core: the launcher allows them no other");
   }
 }
 
 }  // namespace
 
-RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& allowed,
-                           const Config& config) {
+RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& allowed, const Config& config) {
   const int n = num(allowed.size());
   resolve_layout(config, n);  // the node-level checks and messages (too few ranks, ...)
   if (view.core_count() == 0) throw TopologyError("the topology has no cores");
@@ -788,8 +773,7 @@ RolePlan compute_role_plan(const TopologyView& view, const std::vector<CpuSet>& 
   give_roles(lanes.stages, members, plan);
 
   // Step 5: cores and PUs.
-  const std::map<CoreRef, std::vector<int>> on_core =
-      place_ranks(view, in, used, lanes.lane_of_domain, members, plan);
+  const std::map<CoreRef, std::vector<int>> on_core = place_ranks(view, in, used, lanes.lane_of_domain, members, plan);
 
   // Lane summaries and notes.
   note_node_sharing(in, config, on_core, n, plan);

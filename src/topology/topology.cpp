@@ -35,14 +35,11 @@ std::string cpu_list(const CpuSet& set) {
 
 CpuSet parse_cpu_list(std::string_view text) {
   CpuSet set;
-  const auto bad = [&] {
-    throw std::invalid_argument("malformed cpu list \"" + std::string(text) + "\"");
-  };
+  const auto bad = [&] { throw std::invalid_argument("malformed cpu list \"" + std::string(text) + "\""); };
   const auto number = [&](std::string_view part) {
     int value = 0;
     const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
-    if (part.empty() || error != std::errc() || end != part.data() + part.size() || value < 0)
-      bad();
+    if (part.empty() || error != std::errc() || end != part.data() + part.size() || value < 0) bad();
     return value;
   };
   std::size_t at = 0;
@@ -111,9 +108,8 @@ std::string TopologyView::summary() const {
   const auto count = [](std::size_t n, const char* what) {
     return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
   };
-  std::string text = count(numa.size(), "NUMA domain") + ", " +
-                     count(static_cast<std::size_t>(core_count()), "core") + ", " +
-                     count(static_cast<std::size_t>(pu_count()), "PU");
+  std::string text = count(numa.size(), "NUMA domain") + ", " + count(static_cast<std::size_t>(core_count()), "core") +
+                     ", " + count(static_cast<std::size_t>(pu_count()), "PU");
   if (!this_system) text += " (synthetic/XML)";
   return text;
 }
@@ -140,8 +136,7 @@ Bitmap::~Bitmap() { hwloc_bitmap_free(bitmap_); }
 CpuSet to_set(hwloc_const_bitmap_t bitmap) {
   if (hwloc_bitmap_weight(bitmap) < 0) throw TopologyError("unexpected infinite hwloc bitmap");
   CpuSet set;
-  for (int i = hwloc_bitmap_first(bitmap); i != -1; i = hwloc_bitmap_next(bitmap, i))
-    set.push_back(i);
+  for (int i = hwloc_bitmap_first(bitmap); i != -1; i = hwloc_bitmap_next(bitmap, i)) set.push_back(i);
   return set;
 }
 
@@ -164,12 +159,10 @@ using TopologyPtr = std::unique_ptr<hwloc_topology, TopologyDeleter>;
 template <class Configure>
 TopologyPtr load(const std::string& what, Configure configure) {
   hwloc_topology_t raw = nullptr;
-  if (hwloc_topology_init(&raw) != 0)
-    throw TopologyError("hwloc_topology_init: " + hwloc::errno_text(errno));
+  if (hwloc_topology_init(&raw) != 0) throw TopologyError("hwloc_topology_init: " + hwloc::errno_text(errno));
   TopologyPtr topology(raw);
   configure(raw);
-  if (hwloc_topology_load(raw) != 0)
-    throw TopologyError("cannot load " + what + ": " + hwloc::errno_text(errno));
+  if (hwloc_topology_load(raw) != 0) throw TopologyError("cannot load " + what + ": " + hwloc::errno_text(errno));
   return topology;
 }
 
@@ -193,8 +186,7 @@ Topology Topology::synthetic(const std::string& description) {
   std::string source = "synthetic \"" + description + "\"";
   TopologyPtr t = load(source, [&](hwloc_topology_t raw) {
     if (hwloc_topology_set_synthetic(raw, description.c_str()) != 0)
-      throw TopologyError("invalid synthetic description \"" + description +
-                          "\": " + hwloc::errno_text(errno));
+      throw TopologyError("invalid synthetic description \"" + description + "\": " + hwloc::errno_text(errno));
   });
   return Topology(t.release(), std::move(source));
 }
@@ -203,12 +195,11 @@ Topology Topology::from_xml(const std::filesystem::path& path) {
   std::string source = "XML " + path.string();
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error))
-    throw TopologyError("cannot read XML topology \"" + path.string() + "\": " +
-                        (error ? error.message() : "not a regular file"));
+    throw TopologyError("cannot read XML topology \"" + path.string() +
+                        "\": " + (error ? error.message() : "not a regular file"));
   TopologyPtr t = load(source, [&](hwloc_topology_t raw) {
     if (hwloc_topology_set_xml(raw, path.c_str()) != 0)
-      throw TopologyError("hwloc_topology_set_xml(\"" + path.string() +
-                          "\"): " + hwloc::errno_text(errno));
+      throw TopologyError("hwloc_topology_set_xml(\"" + path.string() + "\"): " + hwloc::errno_text(errno));
   });
   return Topology(t.release(), std::move(source));
 }
@@ -258,8 +249,8 @@ TopologyView Topology::view() const {
     hwloc_obj_t pu = hwloc_get_obj_by_type(topology_, HWLOC_OBJ_PU, static_cast<unsigned>(i));
     if (pu == nullptr || pu->cpuset == nullptr) throw TopologyError("hwloc returned no PU " + std::to_string(i));
     hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topology_, HWLOC_OBJ_CORE, pu);
-    const unsigned key = core != nullptr ? core->logical_index
-                                         : static_cast<unsigned>(std::max(core_total, 0)) + pu->logical_index;
+    const unsigned key =
+        core != nullptr ? core->logical_index : static_cast<unsigned>(std::max(core_total, 0)) + pu->logical_index;
     auto found = core_slot.find(key);
     if (found == core_slot.end()) {
       // The first NUMA node (logical order) whose cpuset holds this PU.

@@ -45,7 +45,7 @@ struct NumaDomain {
 };
 
 struct TopologyView {
-  bool this_system = false;      // false for synthetic and XML topologies: nothing can be bound
+  bool this_system = false;  // false for synthetic and XML topologies: nothing can be bound
   // Domains that hold cores, in hwloc's logical order (neighbours in the machine's tree are
   // adjacent); memory-only domains (no cores) are omitted.
   std::vector<NumaDomain> numa;
@@ -92,8 +92,7 @@ class Topology {
   hwloc_topology* handle() const noexcept { return topology_; }
 
  private:
-  Topology(hwloc_topology* topology, std::string source) noexcept
-      : topology_(topology), source_(std::move(source)) {}
+  Topology(hwloc_topology* topology, std::string source) noexcept : topology_(topology), source_(std::move(source)) {}
 
   hwloc_topology* topology_ = nullptr;
   std::string source_;

@@ -8,19 +8,27 @@ namespace {
 // The operation as a type, so each loop below is compiled (and vectorised) per operation.
 template <BinaryOp Op>
 inline double combine(double x, double v) noexcept {
-  if constexpr (Op == BinaryOp::add) return x + v;
-  else if constexpr (Op == BinaryOp::subtract) return x - v;
-  else if constexpr (Op == BinaryOp::multiply) return x * v;
-  else return x / v;
+  if constexpr (Op == BinaryOp::add)
+    return x + v;
+  else if constexpr (Op == BinaryOp::subtract)
+    return x - v;
+  else if constexpr (Op == BinaryOp::multiply)
+    return x * v;
+  else
+    return x / v;
 }
 
 template <class F>
 decltype(auto) visit_op(BinaryOp op, F&& f) {
   switch (op) {
-    case BinaryOp::add: return f.template operator()<BinaryOp::add>();
-    case BinaryOp::subtract: return f.template operator()<BinaryOp::subtract>();
-    case BinaryOp::multiply: return f.template operator()<BinaryOp::multiply>();
-    case BinaryOp::divide: break;
+    case BinaryOp::add:
+      return f.template operator()<BinaryOp::add>();
+    case BinaryOp::subtract:
+      return f.template operator()<BinaryOp::subtract>();
+    case BinaryOp::multiply:
+      return f.template operator()<BinaryOp::multiply>();
+    case BinaryOp::divide:
+      break;
   }
   return f.template operator()<BinaryOp::divide>();
 }

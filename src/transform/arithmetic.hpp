@@ -17,8 +17,7 @@ void apply_scalar(double* x, std::size_t n, BinaryOp op, double value) noexcept;
 
 // `operand` has a shape broadcast_of() accepts on rows x cols (checked by the plan; here it is a
 // precondition). Its elements are converted to double as they are read.
-void apply_operand(double* x, std::uint32_t rows, std::uint32_t cols, BinaryOp op,
-                   const OperandView& operand) noexcept;
+void apply_operand(double* x, std::uint32_t rows, std::uint32_t cols, BinaryOp op, const OperandView& operand) noexcept;
 
 void scale(double* x, std::size_t n, double factor, double offset) noexcept;
 

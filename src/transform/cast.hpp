@@ -22,8 +22,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "shmjob/dtype.hpp"
 #include "config/transform_config.hpp"
+#include "shmjob/dtype.hpp"
 
 namespace shmjob::transform {
 

@@ -26,9 +26,7 @@ namespace {
 // cblas_dgemm takes its dimensions as int (OpenBLAS without 64-bit integers).
 constexpr std::uint32_t kMaxBlasDimension = std::numeric_limits<int>::max();
 
-std::string shape(std::uint32_t rows, std::uint32_t cols) {
-  return std::to_string(rows) + "x" + std::to_string(cols);
-}
+std::string shape(std::uint32_t rows, std::uint32_t cols) { return std::to_string(rows) + "x" + std::to_string(cols); }
 
 std::string quoted(std::string_view name) { return "\"" + printable(name) + "\""; }
 
@@ -73,8 +71,8 @@ const MatrixShape& find_operand(const StepCheck& check, const OperandShapes& ope
              (known.empty() ? std::string("no operands are") : "defined: " + known) + ")");
 }
 
-void check_broadcast(const StepCheck& check, const std::string& name, const MatrixShape& operand,
-                     std::uint32_t rows, std::uint32_t cols) {
+void check_broadcast(const StepCheck& check, const std::string& name, const MatrixShape& operand, std::uint32_t rows,
+                     std::uint32_t cols) {
   if (broadcast_of(rows, cols, operand.rows, operand.cols)) return;
   check.fail("operand " + quoted(name) + " is " + shape(operand.rows, operand.cols) + ", the matrix at this step is " +
              shape(rows, cols) + " (same shape, [1, " + std::to_string(cols) + "] or [" + std::to_string(rows) +
@@ -83,10 +81,14 @@ void check_broadcast(const StepCheck& check, const std::string& name, const Matr
 
 BinaryOp binary_op(StepOp op) noexcept {
   switch (op) {
-    case StepOp::subtract: return BinaryOp::subtract;
-    case StepOp::multiply: return BinaryOp::multiply;
-    case StepOp::divide: return BinaryOp::divide;
-    default: return BinaryOp::add;
+    case StepOp::subtract:
+      return BinaryOp::subtract;
+    case StepOp::multiply:
+      return BinaryOp::multiply;
+    case StepOp::divide:
+      return BinaryOp::divide;
+    default:
+      return BinaryOp::add;
   }
 }
 
@@ -137,8 +139,7 @@ ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint3
         break;
       case StepOp::clip:
         check.require(step.min || step.max, "needs min, max or both");
-        check.require(!(step.min && std::isnan(*step.min)) && !(step.max && std::isnan(*step.max)),
-                      "a bound is NaN");
+        check.require(!(step.min && std::isnan(*step.min)) && !(step.max && std::isnan(*step.max)), "a bound is NaN");
         check.require(!(step.min && step.max && *step.min > *step.max),
                       "min " + number(step.min.value_or(0)) + " is above max " + number(step.max.value_or(0)));
         break;
@@ -157,9 +158,9 @@ ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint3
       case StepOp::bin: {
         const std::uint32_t k = step.bin_factor;
         check.require(k >= 1, "the bin factor must be at least 1");
-        check.require(rows % k == 0 && cols % k == 0,
-                      "bin factor " + std::to_string(k) + " does not divide the matrix at this step, " +
-                          shape(rows, cols));
+        check.require(
+            rows % k == 0 && cols % k == 0,
+            "bin factor " + std::to_string(k) + " does not divide the matrix at this step, " + shape(rows, cols));
         planned.rows_out = rows / k;
         planned.cols_out = cols / k;
         break;

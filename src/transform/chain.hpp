@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/transform_config.hpp"
 #include "shmjob/dtype.hpp"
 #include "shmjob/matrix_shape.hpp"
 #include "transform/operand.hpp"
-#include "config/transform_config.hpp"
 
 namespace shmjob::transform {
 

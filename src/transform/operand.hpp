@@ -22,8 +22,8 @@ struct OperandView {
 // [rows, 1] repeated across. A [1, 1] operand fits only a matrix with one row or one column.
 enum class Broadcast : std::uint8_t { same, row, column };
 
-constexpr std::optional<Broadcast> broadcast_of(std::uint32_t rows, std::uint32_t cols,
-                                                std::uint32_t operand_rows, std::uint32_t operand_cols) noexcept {
+constexpr std::optional<Broadcast> broadcast_of(std::uint32_t rows, std::uint32_t cols, std::uint32_t operand_rows,
+                                                std::uint32_t operand_cols) noexcept {
   if (operand_rows == rows && operand_cols == cols) return Broadcast::same;
   if (operand_rows == 1 && operand_cols == cols) return Broadcast::row;
   if (operand_rows == rows && operand_cols == 1) return Broadcast::column;

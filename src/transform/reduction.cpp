@@ -18,9 +18,7 @@ namespace {
 constexpr char kMagic[8] = {'S', 'H', 'M', 'J', 'A', 'C', 'C', '1'};
 constexpr std::size_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 
-[[noreturn]] void internal(const std::string& problem) {
-  throw TransformError("reduction: " + problem, kExitInternal);
-}
+[[noreturn]] void internal(const std::string& problem) { throw TransformError("reduction: " + problem, kExitInternal); }
 
 // TwoSum (Knuth): s + e == a + b exactly, s = fl(a + b). Six operations in this order; no
 // reassociation (no -ffast-math) and nothing to contract. When s is not finite the error term is
@@ -67,7 +65,6 @@ void read_into(V& values, const std::byte*& p) {
 }
 
 }  // namespace
-
 
 Accumulator::Accumulator(std::uint32_t rows, std::uint32_t cols, ReductionSet reductions)
     : rows_(rows), cols_(cols), reductions_(reductions) {

@@ -21,8 +21,7 @@ void mask_with(double* x, std::uint32_t rows, std::uint32_t cols, const std::byt
       return;
     case Broadcast::row:
       for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < c; ++j)
-          x[r * c + j] = detail::load_as_double<T>(m, j) != 0 ? value : x[r * c + j];
+        for (std::size_t j = 0; j < c; ++j) x[r * c + j] = detail::load_as_double<T>(m, j) != 0 ? value : x[r * c + j];
       return;
     case Broadcast::column:
       for (std::size_t r = 0; r < rows; ++r)

@@ -81,7 +81,8 @@ UniqueFd open_for_append(const std::filesystem::path& path, std::string_view wha
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0)
-    throw OutputPathError(std::string(what) + ": cannot examine " + printable(path.string()) + ": " + errno_text(errno));
+    throw OutputPathError(std::string(what) + ": cannot examine " + printable(path.string()) + ": " +
+                          errno_text(errno));
   if (!S_ISREG(st.st_mode)) refuse(path, what, st.st_mode);
   const int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)

@@ -7,7 +7,8 @@ namespace shmjob {
 
 bool simd_level_available(SimdLevel level) noexcept {
   switch (level) {
-    case SimdLevel::baseline: return true;
+    case SimdLevel::baseline:
+      return true;
     case SimdLevel::avx512:
 #if defined(__x86_64__) && defined(__GNUC__)
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");

@@ -23,8 +23,7 @@ namespace {
 using shmjob::fuzz::bug;
 
 // Runs the filter on a malloc'd copy, as HDF5 does; returns the output bytes, empty on failure.
-std::vector<std::uint8_t> run_filter(unsigned flags, unsigned level, const std::uint8_t* data,
-                                     std::size_t size) {
+std::vector<std::uint8_t> run_filter(unsigned flags, unsigned level, const std::uint8_t* data, std::size_t size) {
   const H5Z_class2_t* filter = shmjob::h5::zstd_filter_class();
   std::size_t buf_size = size == 0 ? 1 : size;
   void* buf = std::malloc(buf_size);
@@ -56,8 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // 2. codec::decompress with the size a reader expects (the header's claim, capped as a reader
   //    caps it by the dataset's chunk size), then unshuffle as for a shuffled dataset.
   const unsigned long long claimed = ZSTD_getFrameContentSize(data, size);
-  const std::size_t expected =
-      claimed < (std::size_t{1} << 20) ? static_cast<std::size_t>(claimed) : (size % 4096);
+  const std::size_t expected = claimed < (std::size_t{1} << 20) ? static_cast<std::size_t>(claimed) : (size % 4096);
   std::vector<std::uint8_t> out(expected), unshuffled(expected);
   try {
     shmjob::codec::decompress(data, size, out.data(), out.size());
@@ -76,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const unsigned level = data[0] % 6 + 1;
     const std::vector<std::uint8_t> frame = run_filter(0, level, data, size);
     if (frame.empty()) bug("filter could not compress", std::to_string(size));
-    const std::vector<std::uint8_t> again =
-        run_filter(H5Z_FLAG_REVERSE, 0, frame.data(), frame.size());
+    const std::vector<std::uint8_t> again = run_filter(H5Z_FLAG_REVERSE, 0, frame.data(), frame.size());
     if (again.size() != size || std::memcmp(again.data(), data, size) != 0)
       bug("compress + decompress changed the bytes", std::to_string(size));
   }

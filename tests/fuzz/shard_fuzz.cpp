@@ -52,8 +52,7 @@ void read_chunks(hid_t file, const char* name) {
   hsize_t chunk[3] = {};
   if (h5::check(H5Pget_chunk(dcpl, 3, chunk), "H5Pget_chunk") != 3) return;
   const std::size_t element = H5Tget_size(type);
-  if (element == 0 || element > 8 || chunk[1] > kMaxHarnessBytes || chunk[2] > kMaxHarnessBytes)
-    return;
+  if (element == 0 || element > 8 || chunk[1] > kMaxHarnessBytes || chunk[2] > kMaxHarnessBytes) return;
   const hsize_t raw_bytes = chunk[0] * chunk[1] * chunk[2] * element;
   if (raw_bytes == 0 || raw_bytes > kMaxHarnessBytes) return;
   bool shuffled = false;

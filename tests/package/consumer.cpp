@@ -32,11 +32,12 @@ int main(int argc, char** argv) {
   try {
     const shmjob::Reader reader(argv[1]);
     const shmjob::Matrix m = reader.read(std::strtoull(argv[2], nullptr, 10));
-    std::ofstream(argv[3], std::ios::binary).write(reinterpret_cast<const char*>(m.bytes.data()),
-                                                   static_cast<std::streamsize>(m.bytes.size()));
+    std::ofstream(argv[3], std::ios::binary)
+        .write(reinterpret_cast<const char*>(m.bytes.data()), static_cast<std::streamsize>(m.bytes.size()));
     const shmjob::VerifyReport report = shmjob::verify_output(argv[1]);
-    std::printf("%llu %llu %s %zu %s\n", static_cast<unsigned long long>(m.rows), static_cast<unsigned long long>(m.cols),
-                std::string(shmjob::dtype_name(m.dtype)).c_str(), report.problems.size(), shmjob::version().c_str());
+    std::printf("%llu %llu %s %zu %s\n", static_cast<unsigned long long>(m.rows),
+                static_cast<unsigned long long>(m.cols), std::string(shmjob::dtype_name(m.dtype)).c_str(),
+                report.problems.size(), shmjob::version().c_str());
   } catch (const shmjob::Error& e) {
     std::fprintf(stderr, "consumer: %s\n", e.what());
     return e.exit_code();

@@ -30,8 +30,7 @@ constexpr const char* kUsage =
     "writes the matrix's raw bytes (native byte order, row-major) to stdout\n";
 
 int usage(const char* problem, std::string_view value) {
-  std::fprintf(stderr, "synthetic_dump: %s '%.*s'\n%s", problem, static_cast<int>(value.size()),
-               value.data(), kUsage);
+  std::fprintf(stderr, "synthetic_dump: %s '%.*s'\n%s", problem, static_cast<int>(value.size()), value.data(), kUsage);
   return 2;
 }
 
@@ -60,8 +59,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  const std::string_view kind_arg = argv[1], dtype_arg = argv[2], rows_arg = argv[3],
-                         cols_arg = argv[4], seed_arg = argv[5], id_arg = argv[6];
+  const std::string_view kind_arg = argv[1], dtype_arg = argv[2], rows_arg = argv[3], cols_arg = argv[4],
+                         seed_arg = argv[5], id_arg = argv[6];
 
   const auto kind = parse_kind(kind_arg);
   if (!kind) return usage("unknown KIND", kind_arg);
@@ -90,14 +89,12 @@ int main(int argc, char** argv) {
   try {
     buffer.resize(static_cast<std::size_t>((bytes + 7) / 8));
   } catch (const std::exception&) {
-    std::fprintf(stderr, "synthetic_dump: cannot allocate %llu bytes\n",
-                 static_cast<unsigned long long>(bytes));
+    std::fprintf(stderr, "synthetic_dump: cannot allocate %llu bytes\n", static_cast<unsigned long long>(bytes));
     return 1;
   }
   shmjob::generate_matrix(spec, *id, buffer.data());
 
-  if (bytes != 0 &&
-      std::fwrite(buffer.data(), 1, static_cast<std::size_t>(bytes), stdout) != bytes) {
+  if (bytes != 0 && std::fwrite(buffer.data(), 1, static_cast<std::size_t>(bytes), stdout) != bytes) {
     std::perror("synthetic_dump: write to stdout");
     return 1;
   }

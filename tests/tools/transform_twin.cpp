@@ -160,12 +160,16 @@ json run_case(const json& c) {
   std::vector<double> buffer(words, std::numeric_limits<double>::quiet_NaN());
   std::vector<double> scratch(plan.needs_scratch() ? words : 0, std::numeric_limits<double>::quiet_NaN());
   std::memcpy(buffer.data(), input.data(), input.size());
-  const auto result = apply(plan, std::as_writable_bytes(std::span(buffer)).first(plan.work_bytes()),
-                            std::as_writable_bytes(std::span(scratch)).first(plan.needs_scratch() ? plan.work_bytes() : 0),
-                            [&](std::string_view name) { return loaded.at(std::string(name)).view; });
+  const auto result =
+      apply(plan, std::as_writable_bytes(std::span(buffer)).first(plan.work_bytes()),
+            std::as_writable_bytes(std::span(scratch)).first(plan.needs_scratch() ? plan.work_bytes() : 0),
+            [&](std::string_view name) { return loaded.at(std::string(name)).view; });
   write_file(c.at("output").get<std::string>(), result.output.data(), result.output.size());
-  return {{"rows", plan.rows()}, {"cols", plan.cols()}, {"dtype", std::string(dtype_name(plan.dtype()))},
-          {"saturated", result.saturated}, {"in_scratch", result.in_scratch}};
+  return {{"rows", plan.rows()},
+          {"cols", plan.cols()},
+          {"dtype", std::string(dtype_name(plan.dtype()))},
+          {"saturated", result.saturated},
+          {"in_scratch", result.in_scratch}};
 }
 
 json run_reduction(const json& r) {

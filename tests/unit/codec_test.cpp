@@ -94,8 +94,8 @@ TEST(Shuffle, EmptyBufferIsANoOp) {
 // the 8-element blocks of the fast kernels and with leftover bytes.
 TEST(Shuffle, MatchesReferenceAndRoundTrips) {
   for (std::size_t w : {1, 2, 3, 4, 8, 16}) {
-    for (std::size_t bytes : {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 71, 72, 73, 127, 128,
-                              129, 1000, 1003, 4101, 65536, 65543}) {
+    for (std::size_t bytes :
+         {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 71, 72, 73, 127, 128, 129, 1000, 1003, 4101, 65536, 65543}) {
       SCOPED_TRACE("element size " + std::to_string(w) + ", bytes " + std::to_string(bytes));
       const Bytes in = noise(bytes, w * 1000 + bytes);
       const Bytes out = shuffled(in, w);
@@ -146,8 +146,8 @@ Bytes structured(DType dtype, std::size_t elements) {
   });
 }
 
-constexpr DType kAllDTypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,
-                                DType::uint8,  DType::uint16, DType::uint32,  DType::uint64,
+constexpr DType kAllDTypes[] = {DType::int8,    DType::int16,   DType::int32,  DType::int64,
+                                DType::uint8,   DType::uint16,  DType::uint32, DType::uint64,
                                 DType::float32, DType::float64, DType::float16};
 
 TEST(Zstd, RoundTripsEveryDTypeStructuredAndNoisy) {
@@ -207,8 +207,7 @@ TEST(Zstd, TooSmallOutputThrowsWithZstdErrorName) {
     z.compress(raw.data(), raw.size(), out.data(), out.size());
     FAIL() << "expected CodecError";
   } catch (const CodecError& e) {
-    EXPECT_NE(std::string(e.what()).find("Destination buffer is too small"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("Destination buffer is too small"), std::string::npos) << e.what();
   }
 }
 
@@ -412,8 +411,8 @@ void check_against_reference(DType dtype) {
   EXPECT_EQ(s.min, lo);
   EXPECT_EQ(s.max, hi);
   EXPECT_NEAR(s.mean, sum / static_cast<double>(n), 1e-9 * 5000.0);
-  const uLong zlib = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(v.data()),
-                           static_cast<uInt>(v.size() * sizeof(T)));
+  const uLong zlib =
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(v.data()), static_cast<uInt>(v.size() * sizeof(T)));
   EXPECT_EQ(s.crc32, static_cast<std::uint32_t>(zlib));
   EXPECT_EQ(crc32_of(v.data(), v.size() * sizeof(T)), static_cast<std::uint32_t>(zlib));
 }
@@ -430,9 +429,9 @@ template <class T>
 void check_scans_agree(DType dtype) {
   if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
   std::uint64_t x = 0x9E3779B97F4A7C15ULL;
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
-                        std::size_t{4096}, std::size_t{16383}, std::size_t{16384}, std::size_t{16391},
-                        std::size_t{32768 + 5}, std::size_t{100003}}) {
+  for (std::size_t n :
+       {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{4096},
+        std::size_t{16383}, std::size_t{16384}, std::size_t{16391}, std::size_t{32768 + 5}, std::size_t{100003}}) {
     std::vector<T> v(n);
     for (auto& e : v) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -465,11 +464,14 @@ TEST(Stats, Avx512ScanGivesTheSse2BitsFloat32) { check_scans_agree<float>(DType:
 TEST(Crc32, ChainedBlocksGiveZlibsValue) {
   std::vector<unsigned char> bytes(300000);
   std::uint64_t x = 1;
-  for (auto& b : bytes) x = x * 6364136223846793005ULL + 1442695040888963407ULL, b = static_cast<unsigned char>(x >> 56);
+  for (auto& b : bytes)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL, b = static_cast<unsigned char>(x >> 56);
   const auto zlib = static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
   EXPECT_EQ(crc32_of(bytes.data(), bytes.size()), zlib);
-  for (std::size_t n : {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{131072}, std::size_t{131073}, bytes.size() - 1}) {
-    EXPECT_EQ(crc32_of(bytes.data(), n), static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(n)))) << n;
+  for (std::size_t n :
+       {std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{131072}, std::size_t{131073}, bytes.size() - 1}) {
+    EXPECT_EQ(crc32_of(bytes.data(), n), static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(n))))
+        << n;
   }
   // compute_stats over uint8 chains the CRC over 128 KiB blocks.
   EXPECT_EQ(compute_stats(bytes.data(), bytes.size(), DType::uint8).crc32, zlib);

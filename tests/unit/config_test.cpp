@@ -57,9 +57,7 @@ void expect_message(const std::string& message, std::initializer_list<std::strin
   for (auto part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
 }
 
-Config config_with(const std::string& pointer, const json& value) {
-  return parse_config(with(pointer, value));
-}
+Config config_with(const std::string& pointer, const json& value) { return parse_config(with(pointer, value)); }
 
 // ---- rejections: document shape ----------------------------------------------------------
 
@@ -83,8 +81,7 @@ TEST(ConfigReject, UnknownNestedKey) {
 }
 
 TEST(ConfigReject, UnknownKeyInOptionalSection) {
-  expect_message(parse_error(with("/compression/levle", 5)),
-                 {"unknown key \"compression.levle\"", "level, shuffle"});
+  expect_message(parse_error(with("/compression/levle", 5)), {"unknown key \"compression.levle\"", "level, shuffle"});
 }
 
 TEST(ConfigReject, MatricesMissing) {
@@ -102,28 +99,23 @@ TEST(ConfigReject, SectionNotObject) {
 // ---- rejections: matrices -----------------------------------------------------------------
 
 TEST(ConfigReject, CountMissing) {
-  EXPECT_EQ(parse_error(without("matrices", "count")),
-            "config: matrices: required key \"count\" is missing");
+  EXPECT_EQ(parse_error(without("matrices", "count")), "config: matrices: required key \"count\" is missing");
 }
 
 TEST(ConfigReject, RowsMissing) {
-  EXPECT_EQ(parse_error(without("matrices", "rows")),
-            "config: matrices: required key \"rows\" is missing");
+  EXPECT_EQ(parse_error(without("matrices", "rows")), "config: matrices: required key \"rows\" is missing");
 }
 
 TEST(ConfigReject, ColsMissing) {
-  EXPECT_EQ(parse_error(without("matrices", "cols")),
-            "config: matrices: required key \"cols\" is missing");
+  EXPECT_EQ(parse_error(without("matrices", "cols")), "config: matrices: required key \"cols\" is missing");
 }
 
 TEST(ConfigReject, RowsString) {
-  EXPECT_EQ(parse_error(with("/matrices/rows", "abc")),
-            "config: matrices.rows: must be an integer >= 1, got \"abc\"");
+  EXPECT_EQ(parse_error(with("/matrices/rows", "abc")), "config: matrices.rows: must be an integer >= 1, got \"abc\"");
 }
 
 TEST(ConfigReject, RowsFloat) {
-  expect_message(parse_error(with("/matrices/rows", 2.5)),
-                 {"matrices.rows: must be an integer >= 1, got 2.5"});
+  expect_message(parse_error(with("/matrices/rows", 2.5)), {"matrices.rows: must be an integer >= 1, got 2.5"});
 }
 
 TEST(ConfigReject, RowsWholeFloat) {
@@ -132,13 +124,11 @@ TEST(ConfigReject, RowsWholeFloat) {
 }
 
 TEST(ConfigReject, RowsNegative) {
-  EXPECT_EQ(parse_error(with("/matrices/rows", -4)),
-            "config: matrices.rows: must be at least 1, got -4");
+  EXPECT_EQ(parse_error(with("/matrices/rows", -4)), "config: matrices.rows: must be at least 1, got -4");
 }
 
 TEST(ConfigReject, RowsZero) {
-  EXPECT_EQ(parse_error(with("/matrices/rows", 0)),
-            "config: matrices.rows: must be at least 1, got 0");
+  EXPECT_EQ(parse_error(with("/matrices/rows", 0)), "config: matrices.rows: must be at least 1, got 0");
 }
 
 TEST(ConfigReject, RowsTooLarge) {
@@ -147,18 +137,15 @@ TEST(ConfigReject, RowsTooLarge) {
 }
 
 TEST(ConfigReject, ColsBool) {
-  expect_message(parse_error(with("/matrices/cols", true)),
-                 {"matrices.cols: must be an integer >= 1, got true"});
+  expect_message(parse_error(with("/matrices/cols", true)), {"matrices.cols: must be an integer >= 1, got true"});
 }
 
 TEST(ConfigReject, ColsNull) {
-  expect_message(parse_error(with("/matrices/cols", nullptr)),
-                 {"matrices.cols: must be an integer >= 1, got null"});
+  expect_message(parse_error(with("/matrices/cols", nullptr)), {"matrices.cols: must be an integer >= 1, got null"});
 }
 
 TEST(ConfigReject, CountZero) {
-  expect_message(parse_error(with("/matrices/count", 0)),
-                 {"matrices.count: must be at least 1, got 0"});
+  expect_message(parse_error(with("/matrices/count", 0)), {"matrices.count: must be at least 1, got 0"});
 }
 
 TEST(ConfigReject, CountTooLarge) {
@@ -185,8 +172,7 @@ TEST(ConfigReject, SeedNegative) {
 }
 
 TEST(ConfigReject, SeedFloat) {
-  expect_message(parse_error(with("/matrices/seed", 1.5)),
-                 {"matrices.seed: must be an integer >= 0, got 1.5"});
+  expect_message(parse_error(with("/matrices/seed", 1.5)), {"matrices.seed: must be an integer >= 0, got 1.5"});
 }
 
 TEST(ConfigReject, MatrixOverChunkLimit) {
@@ -212,13 +198,11 @@ TEST(ConfigReject, JobEmpty) {
 }
 
 TEST(ConfigReject, JobTooLong) {
-  expect_message(parse_error(with("/job", std::string(65, 'a'))),
-                 {"job: must be 1 to 64 characters"});
+  expect_message(parse_error(with("/job", std::string(65, 'a'))), {"job: must be 1 to 64 characters"});
 }
 
 TEST(ConfigReject, JobBadCharacter) {
-  expect_message(parse_error(with("/job", "run/1")),
-                 {"job: must be 1 to 64 characters", "got \"run/1\""});
+  expect_message(parse_error(with("/job", "run/1")), {"job: must be 1 to 64 characters", "got \"run/1\""});
 }
 
 TEST(ConfigReject, JobLeadingDot) {
@@ -230,25 +214,21 @@ TEST(ConfigReject, JobNotString) {
 }
 
 TEST(ConfigReject, OutputDirEmpty) {
-  expect_message(parse_error(with("/output_dir", "")),
-                 {"output_dir: must be a non-empty string, got \"\""});
+  expect_message(parse_error(with("/output_dir", "")), {"output_dir: must be a non-empty string, got \"\""});
 }
 
 TEST(ConfigReject, OutputDirNotString) {
-  expect_message(parse_error(with("/output_dir", json::array())),
-                 {"output_dir: must be a non-empty string, got []"});
+  expect_message(parse_error(with("/output_dir", json::array())), {"output_dir: must be a non-empty string, got []"});
 }
 
 TEST(ConfigReject, OverwriteNotBool) {
-  expect_message(parse_error(with("/overwrite", "yes")),
-                 {"overwrite: must be true or false, got \"yes\""});
+  expect_message(parse_error(with("/overwrite", "yes")), {"overwrite: must be true or false, got \"yes\""});
 }
 
 // ---- rejections: stages -------------------------------------------------------------------
 
 TEST(ConfigReject, WritersZero) {
-  EXPECT_EQ(parse_error(with("/stages/writers", 0)),
-            "config: stages.writers: must be at least 1 (or \"auto\"), got 0");
+  EXPECT_EQ(parse_error(with("/stages/writers", 0)), "config: stages.writers: must be at least 1 (or \"auto\"), got 0");
 }
 
 TEST(ConfigReject, ProducersWrongString) {
@@ -262,13 +242,11 @@ TEST(ConfigReject, CompressorsNegative) {
 }
 
 TEST(ConfigReject, ProducersFloat) {
-  expect_message(parse_error(with("/stages/producers", 2.5)),
-                 {"stages.producers: must be an integer >= 1", "got 2.5"});
+  expect_message(parse_error(with("/stages/producers", 2.5)), {"stages.producers: must be an integer >= 1", "got 2.5"});
 }
 
 TEST(ConfigReject, StageTooLarge) {
-  expect_message(parse_error(with("/stages/compressors", 1 << 21)),
-                 {"stages.compressors: must be at most 1048576"});
+  expect_message(parse_error(with("/stages/compressors", 1 << 21)), {"stages.compressors: must be at most 1048576"});
 }
 
 // ---- rejections: slots --------------------------------------------------------------------
@@ -346,13 +324,11 @@ TEST(ConfigReject, LevelString) {
 }
 
 TEST(ConfigReject, ShuffleInteger) {
-  expect_message(parse_error(with("/compression/shuffle", 1)),
-                 {"compression.shuffle: must be true or false, got 1"});
+  expect_message(parse_error(with("/compression/shuffle", 1)), {"compression.shuffle: must be true or false, got 1"});
 }
 
 TEST(ConfigReject, MetricsPathEmpty) {
-  expect_message(parse_error(with("/metrics/path", "")),
-                 {"metrics.path: must be a non-empty string"});
+  expect_message(parse_error(with("/metrics/path", "")), {"metrics.path: must be a non-empty string"});
 }
 
 TEST(ConfigReject, IntervalZero) {
@@ -361,8 +337,7 @@ TEST(ConfigReject, IntervalZero) {
 }
 
 TEST(ConfigReject, IntervalNegative) {
-  expect_message(parse_error(with("/metrics/interval_s", -0.5)),
-                 {"metrics.interval_s: must be a number", "got -0.5"});
+  expect_message(parse_error(with("/metrics/interval_s", -0.5)), {"metrics.interval_s: must be a number", "got -0.5"});
 }
 
 TEST(ConfigReject, IntervalTooLong) {
@@ -376,8 +351,7 @@ TEST(ConfigReject, IntervalString) {
 }
 
 TEST(ConfigReject, IntervalBool) {
-  expect_message(parse_error(with("/metrics/interval_s", true)),
-                 {"metrics.interval_s: must be a number", "got true"});
+  expect_message(parse_error(with("/metrics/interval_s", true)), {"metrics.interval_s: must be a number", "got true"});
 }
 
 // ---- rejections: placement ----------------------------------------------------------------
@@ -403,8 +377,7 @@ TEST(ConfigReject, PlacementUnknownKey) {
 }
 
 TEST(ConfigReject, PlacementNotObject) {
-  expect_message(parse_error(with("/placement", "cores")),
-                 {"placement: must be an object", "got \"cores\""});
+  expect_message(parse_error(with("/placement", "cores")), {"placement: must be an object", "got \"cores\""});
 }
 
 TEST(ConfigReject, LongValueIsShortened) {
@@ -490,8 +463,7 @@ TEST(ConfigParse, PlacementNames) {
   for (auto name : {"auto", "cores", "none"})
     EXPECT_EQ(pinning_mode_name(config_with("/placement/pinning", name).placement.pinning), name);
   for (auto name : {"lane_local", "shared"})
-    EXPECT_EQ(work_sharing_name(config_with("/placement/work_sharing", name).placement.work_sharing),
-              name);
+    EXPECT_EQ(work_sharing_name(config_with("/placement/work_sharing", name).placement.work_sharing), name);
   EXPECT_EQ(config_with("/placement", json::object()).placement, PlacementConfig{});
 }
 
@@ -532,8 +504,7 @@ TEST(ConfigParse, DataKindNames) {
 }
 
 TEST(ConfigParse, EveryDtypeName) {
-  for (auto name : {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                    "float32", "float64"})
+  for (auto name : {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"})
     EXPECT_EQ(dtype_name(config_with("/matrices/dtype", name).matrices.shape.dtype), name);
 }
 
@@ -570,8 +541,10 @@ TEST(ConfigParse, ResumeAndFlush) {
 TEST(ConfigReject, BadFlushAndResume) {
   const auto rejects = [](const char* key, const json& value, const std::string& fragment) {
     json doc = minimal();
-    if (std::string(key) == "resume") doc["resume"] = value;
-    else doc["flush"][key] = value;
+    if (std::string(key) == "resume")
+      doc["resume"] = value;
+    else
+      doc["flush"][key] = value;
     try {
       parse_config(doc);
       ADD_FAILURE() << key << " = " << value.dump() << " accepted";
@@ -620,9 +593,8 @@ void expect_stages(const NodeLayout& l, const StageCase& want) {
 
 TEST(ConfigLayout, AutoRule) {
   const Config c = parse_config(minimal());
-  for (const StageCase& want : {StageCase{3, 1, 1, 1, 0}, StageCase{4, 1, 2, 1, 0},
-                                StageCase{8, 2, 5, 1, 0}, StageCase{16, 4, 10, 2, 0},
-                                StageCase{64, 16, 40, 8, 0}})
+  for (const StageCase& want : {StageCase{3, 1, 1, 1, 0}, StageCase{4, 1, 2, 1, 0}, StageCase{8, 2, 5, 1, 0},
+                                StageCase{16, 4, 10, 2, 0}, StageCase{64, 16, 40, 8, 0}})
     expect_stages(resolve_layout(c, want.ranks), want);
 }
 
@@ -657,8 +629,7 @@ TEST(ConfigLayout, TooFewRanksEvenWhenExplicit) {
 }
 
 TEST(ConfigLayout, ExplicitSumExceedsRanks) {
-  const Config c =
-      parse_config(with("/stages", {{"producers", 3}, {"compressors", 3}, {"writers", 3}}));
+  const Config c = parse_config(with("/stages", {{"producers", 3}, {"compressors", 3}, {"writers", 3}}));
   EXPECT_EQ(config_error([&] { resolve_layout(c, 8); }),
             "config: stages: producers + compressors + writers = 9 exceeds the 8 ranks on this "
             "node");
@@ -702,9 +673,9 @@ TEST(ConfigLayout, AutoSlotCountsFollowTheMatrixSize) {
     const NodeLayout l = resolve_layout(parse_config(doc), 8);
     return std::pair{l.raw_slots_per_producer, l.compressed_slots_per_compressor};
   };
-  EXPECT_EQ(slots(64, 64), std::pair(64, 64));        // 32 KiB: 512 would fit, capped at 64
-  EXPECT_EQ(slots(512, 512), std::pair(8, 8));        // 2 MiB
-  EXPECT_EQ(slots(1000, 1000), std::pair(4, 4));      // 8 MB: 2 would fit, at least 4
+  EXPECT_EQ(slots(64, 64), std::pair(64, 64));                        // 32 KiB: 512 would fit, capped at 64
+  EXPECT_EQ(slots(512, 512), std::pair(8, 8));                        // 2 MiB
+  EXPECT_EQ(slots(1000, 1000), std::pair(4, 4));                      // 8 MB: 2 would fit, at least 4
   EXPECT_EQ(slots(64, 64, {{"per_producer", 3}}), std::pair(3, 64));  // explicit counts kept
   EXPECT_EQ(slots(64, 64, {{"per_compressor", "auto"}, {"per_producer", "auto"}}), std::pair(64, 64));
 }
@@ -764,8 +735,7 @@ TEST(ConfigLayout, MemoryBudgetTooSmall) {
 
 TEST(ConfigLayout, MemoryBudgetOneMbShort) {
   const Config c = big_matrix_config(with("/slots/memory_budget_mb", 107));
-  expect_message(config_error([&] { resolve_layout(c, 16); }),
-                 {"107 MB cannot hold", "needs at least 108 MB"});
+  expect_message(config_error([&] { resolve_layout(c, 16); }), {"107 MB cannot hold", "needs at least 108 MB"});
 }
 
 TEST(ConfigLayout, MemoryBudgetUsesExplicitSlotBytes) {
@@ -808,8 +778,7 @@ TEST_F(LoadConfig, MissingFile) {
 }
 
 TEST_F(LoadConfig, Directory) {
-  expect_message(config_error([&] { load_config(dir_); }),
-                 {"cannot read \"" + dir_.string() + "\": Is a directory"});
+  expect_message(config_error([&] { load_config(dir_); }), {"cannot read \"" + dir_.string() + "\": Is a directory"});
 }
 
 TEST_F(LoadConfig, SyntaxError) {
@@ -826,13 +795,12 @@ TEST_F(LoadConfig, EmptyFile) {
 
 TEST_F(LoadConfig, ValidationErrorsPassThrough) {
   const auto path = write("rows.json", with("/matrices/rows", "abc").dump());
-  EXPECT_EQ(config_error([&] { load_config(path); }),
-            "config: matrices.rows: must be an integer >= 1, got \"abc\"");
+  EXPECT_EQ(config_error([&] { load_config(path); }), "config: matrices.rows: must be an integer >= 1, got \"abc\"");
 }
 
 TEST(ConfigLayout, AutoRuleGivesIngestsFewerProducers) {
-  const Config c = parse_config(nlohmann::json::parse(
-      R"({"input": {"files": ["in.h5"]}, "slots": {"slot_bytes": 4096}})"));
+  const Config c =
+      parse_config(nlohmann::json::parse(R"({"input": {"files": ["in.h5"]}, "slots": {"slot_bytes": 4096}})"));
   const NodeLayout l = resolve_layout(c, 16, 4096);
   EXPECT_EQ(l.producers, 2);
   EXPECT_EQ(l.writers, 2);

@@ -28,7 +28,7 @@ TEST(Float16, KnownValues) {
   EXPECT_TRUE(std::signbit(static_cast<double>(Float16::from_bits(0x8000))));
   EXPECT_EQ(static_cast<double>(Float16::from_bits(0x7C00)), std::numeric_limits<double>::infinity());
   EXPECT_TRUE(std::isnan(static_cast<double>(Float16::from_bits(0x7E00))));
-  EXPECT_EQ(Float16(0.1).bits, 0x2E66);  // numpy: np.float16(0.1).view(np.uint16) == 0x2e66
+  EXPECT_EQ(Float16(0.1).bits, 0x2E66);      // numpy: np.float16(0.1).view(np.uint16) == 0x2e66
   EXPECT_EQ(Float16(65519.0).bits, 0x7BFF);  // below the midpoint to 2^16: stays finite
   EXPECT_EQ(Float16(65520.0).bits, 0x7C00);  // the midpoint rounds to even: infinity
   EXPECT_EQ(Float16(1e-9).bits, 0x0000);

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -35,10 +35,8 @@ std::size_t decode(const std::vector<std::uint8_t>& chunk, std::vector<std::uint
   std::size_t buf_size = chunk.size();
   void* buf = std::malloc(buf_size);
   std::memcpy(buf, chunk.data(), chunk.size());
-  const std::size_t n =
-      zstd_filter_class()->filter(H5Z_FLAG_REVERSE, 0, nullptr, chunk.size(), &buf_size, &buf);
-  if (out != nullptr && n > 0)
-    out->assign(static_cast<std::uint8_t*>(buf), static_cast<std::uint8_t*>(buf) + n);
+  const std::size_t n = zstd_filter_class()->filter(H5Z_FLAG_REVERSE, 0, nullptr, chunk.size(), &buf_size, &buf);
+  if (out != nullptr && n > 0) out->assign(static_cast<std::uint8_t*>(buf), static_cast<std::uint8_t*>(buf) + n);
   std::free(buf);
   return n;
 }
@@ -92,13 +90,12 @@ class ConfigFile : public ::testing::Test {
     return "(accepted)";
   }
   void TearDown() override { std::filesystem::remove(path_); }
-  std::filesystem::path path_ = std::filesystem::temp_directory_path() /
-                                ("shmjob-hostile-" + std::to_string(::getpid()) + ".json");
+  std::filesystem::path path_ =
+      std::filesystem::temp_directory_path() / ("shmjob-hostile-" + std::to_string(::getpid()) + ".json");
 };
 
 TEST_F(ConfigFile, DuplicateKeyNamed) {
-  const std::string e =
-      error_of(R"({"matrices": {"count": 10, "rows": 4, "cols": 4, "count": -1}})");
+  const std::string e = error_of(R"({"matrices": {"count": 10, "rows": 4, "cols": 4, "count": -1}})");
   EXPECT_NE(e.find("duplicate key \"matrices.count\""), std::string::npos) << e;
 }
 
@@ -116,8 +113,8 @@ TEST_F(ConfigFile, SameKeyInDifferentObjectsIsFine) {
 TEST_F(ConfigFile, DeepNestingRejectedWithoutRecursion) {
   // Deep enough that printing the value recursively would overflow the stack.
   const std::size_t depth = 200000;
-  const std::string e = error_of(R"({"matrices": {"count": )" + std::string(depth, '[') +
-                                 std::string(depth, ']') + "}}");
+  const std::string e =
+      error_of(R"({"matrices": {"count": )" + std::string(depth, '[') + std::string(depth, ']') + "}}");
   EXPECT_NE(e.find("nested deeper than 32 levels"), std::string::npos) << e;
   EXPECT_NE(e.find("matrices.count"), std::string::npos) << e;
 }
@@ -134,8 +131,8 @@ TEST_F(ConfigFile, OversizedFileRejected) {
 
 TEST_F(ConfigFile, NanInfinityAndHugeNumbersAreNotJsonNumbers) {
   for (const char* bad : {"NaN", "Infinity", "-Infinity", "1e400"}) {
-    const std::string e =
-        error_of(std::string(R"({"matrices": {"count": 1, "rows": 4, "cols": 4}, "metrics": {"interval_s": )") + bad + "}}");
+    const std::string e = error_of(
+        std::string(R"({"matrices": {"count": 1, "rows": 4, "cols": 4}, "metrics": {"interval_s": )") + bad + "}}");
     EXPECT_NE(e.find("not valid JSON"), std::string::npos) << bad << ": " << e;
   }
 }

@@ -36,8 +36,8 @@ fs::path temp_dir() {
 }
 
 IndexRow row_of(std::uint64_t id, std::uint32_t shard, std::uint64_t row) {
-  return {id, shard, row, 128, 64, static_cast<std::uint32_t>(id * 7), 0, 1, 0.5, 0, 1, 2, 0, 0, 0,
-          kNoSource, kNoSource, id};
+  return {id, shard, row,       128,       64, static_cast<std::uint32_t>(id * 7), 0, 1, 0.5, 0, 1, 2, 0,
+          0,  0,     kNoSource, kNoSource, id};
 }
 
 std::vector<std::uint64_t> ids_of(const std::vector<IndexRow>& rows) {
@@ -176,7 +176,12 @@ TEST(IndexMerge, ASharedIdComesOnceFromEachInputAndAnUnsortedTableIsAnError) {
   write_table(dir / "unsorted.h5", {row_of(3, 0, 0), row_of(2, 0, 1)});
   h5::IndexMerge bad;
   bad.add_shard(dir / "unsorted.h5");
-  EXPECT_THROW({ while (bad.next(row, input)) {} }, H5Error);
+  EXPECT_THROW(
+      {
+        while (bad.next(row, input)) {
+        }
+      },
+      H5Error);
   EXPECT_THROW(bad.add_shard(dir / "missing.h5"), H5Error);
   fs::remove_all(dir);
 }

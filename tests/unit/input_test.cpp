@@ -46,8 +46,7 @@ class QuietHdf5 : public ::testing::Environment {
     h5::register_zstd_filter();
   }
 };
-[[maybe_unused]] ::testing::Environment* const kQuiet =
-    ::testing::AddGlobalTestEnvironment(new QuietHdf5);
+[[maybe_unused]] ::testing::Environment* const kQuiet = ::testing::AddGlobalTestEnvironment(new QuietHdf5);
 
 // ---- files ------------------------------------------------------------------------------------
 
@@ -84,9 +83,7 @@ h5::File open_file(const std::string& path, unsigned flags = H5F_ACC_RDWR) {
   return h5::File(H5Fopen(path.c_str(), flags, H5P_DEFAULT), "H5Fopen");
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // Overwrites `n` bytes at `offset` with a pattern (file corruption).
 void scribble(const std::string& path, std::uint64_t offset, std::size_t n) {
@@ -98,8 +95,8 @@ void scribble(const std::string& path, std::uint64_t offset, std::size_t n) {
 
 // ---- values -----------------------------------------------------------------------------------
 
-constexpr std::array<DType, 11> kDTypes{DType::int8,    DType::int16,  DType::int32,  DType::int64,
-                                        DType::uint8,   DType::uint16, DType::uint32, DType::uint64,
+constexpr std::array<DType, 11> kDTypes{DType::int8,    DType::int16,   DType::int32,  DType::int64,
+                                        DType::uint8,   DType::uint16,  DType::uint32, DType::uint64,
                                         DType::float32, DType::float64, DType::float16};
 
 std::uint64_t splitmix(std::uint64_t& state) {
@@ -149,24 +146,33 @@ Bytes byteswapped(const Bytes& native, std::size_t element) {
 
 hid_t predefined_file_type(DType dtype, bool big_endian) {
   switch (dtype) {
-    case DType::int8: return big_endian ? H5T_STD_I8BE : H5T_STD_I8LE;
-    case DType::int16: return big_endian ? H5T_STD_I16BE : H5T_STD_I16LE;
-    case DType::int32: return big_endian ? H5T_STD_I32BE : H5T_STD_I32LE;
-    case DType::int64: return big_endian ? H5T_STD_I64BE : H5T_STD_I64LE;
-    case DType::uint8: return big_endian ? H5T_STD_U8BE : H5T_STD_U8LE;
-    case DType::uint16: return big_endian ? H5T_STD_U16BE : H5T_STD_U16LE;
-    case DType::uint32: return big_endian ? H5T_STD_U32BE : H5T_STD_U32LE;
-    case DType::uint64: return big_endian ? H5T_STD_U64BE : H5T_STD_U64LE;
-    case DType::float32: return big_endian ? H5T_IEEE_F32BE : H5T_IEEE_F32LE;
+    case DType::int8:
+      return big_endian ? H5T_STD_I8BE : H5T_STD_I8LE;
+    case DType::int16:
+      return big_endian ? H5T_STD_I16BE : H5T_STD_I16LE;
+    case DType::int32:
+      return big_endian ? H5T_STD_I32BE : H5T_STD_I32LE;
+    case DType::int64:
+      return big_endian ? H5T_STD_I64BE : H5T_STD_I64LE;
+    case DType::uint8:
+      return big_endian ? H5T_STD_U8BE : H5T_STD_U8LE;
+    case DType::uint16:
+      return big_endian ? H5T_STD_U16BE : H5T_STD_U16LE;
+    case DType::uint32:
+      return big_endian ? H5T_STD_U32BE : H5T_STD_U32LE;
+    case DType::uint64:
+      return big_endian ? H5T_STD_U64BE : H5T_STD_U64LE;
+    case DType::float32:
+      return big_endian ? H5T_IEEE_F32BE : H5T_IEEE_F32LE;
     case DType::float16:  // not predefined: see file_type
-    case DType::float64: break;
+    case DType::float64:
+      break;
   }
   return big_endian ? H5T_IEEE_F64BE : H5T_IEEE_F64LE;
 }
 
 h5::Datatype file_type(DType dtype, bool big_endian) {
-  if (dtype != DType::float16)
-    return h5::Datatype(H5Tcopy(predefined_file_type(dtype, big_endian)), "H5Tcopy");
+  if (dtype != DType::float16) return h5::Datatype(H5Tcopy(predefined_file_type(dtype, big_endian)), "H5Tcopy");
   h5::Datatype half = h5::native_type(dtype);
   if (big_endian) h5::check(H5Tset_order(half, H5T_ORDER_BE), "H5Tset_order");
   return half;
@@ -187,15 +193,14 @@ Storage chunked(Dims chunk) { return {Layout::chunked, std::move(chunk)}; }
 
 // Creates `path` in `file` with `dims` of (dtype, byte order) and writes `values` (native order)
 // unless empty. Intermediate groups are created.
-void write_dataset(hid_t file, const std::string& path, const Dims& dims, DType dtype,
-                   bool big_endian, const Bytes& values, const Storage& storage = {}) {
+void write_dataset(hid_t file, const std::string& path, const Dims& dims, DType dtype, bool big_endian,
+                   const Bytes& values, const Storage& storage = {}) {
   h5::PropList lcpl(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate");
   h5::check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group");
   h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
   if (storage.layout == Layout::compact) h5::check(H5Pset_layout(dcpl, H5D_COMPACT), "compact");
   if (storage.layout == Layout::chunked) {
-    h5::check(H5Pset_chunk(dcpl, static_cast<int>(storage.chunk.size()), storage.chunk.data()),
-              "H5Pset_chunk");
+    h5::check(H5Pset_chunk(dcpl, static_cast<int>(storage.chunk.size()), storage.chunk.data()), "H5Pset_chunk");
     if (storage.fletcher32) h5::check(H5Pset_fletcher32(dcpl), "H5Pset_fletcher32");
     if (storage.shuffle) h5::check(H5Pset_shuffle(dcpl), "H5Pset_shuffle");
     if (storage.deflate) h5::check(H5Pset_deflate(dcpl, 6), "H5Pset_deflate");
@@ -204,24 +209,19 @@ void write_dataset(hid_t file, const std::string& path, const Dims& dims, DType 
       h5::check(H5Pset_filter(dcpl, h5::kZstdFilterId, H5Z_FLAG_MANDATORY, 1, &level), "zstd");
     }
   }
-  h5::Dataspace space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                      "H5Screate_simple");
-  h5::Dataset dataset(
-      H5Dcreate2(file, path.c_str(), file_type(dtype, big_endian), space, lcpl, dcpl, H5P_DEFAULT),
-      "H5Dcreate2 " + path);
+  h5::Dataspace space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "H5Screate_simple");
+  h5::Dataset dataset(H5Dcreate2(file, path.c_str(), file_type(dtype, big_endian), space, lcpl, dcpl, H5P_DEFAULT),
+                      "H5Dcreate2 " + path);
   if (!values.empty())
-    h5::check(
-        H5Dwrite(dataset, h5::native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-        "H5Dwrite " + path);
+    h5::check(H5Dwrite(dataset, h5::native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+              "H5Dwrite " + path);
 }
 
 // A dataset of an arbitrary type (for the unsupported-type cases); nothing written.
 void create_typed(hid_t file, const std::string& path, hid_t type, const Dims& dims = {4, 5}) {
-  h5::Dataspace space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                      "H5Screate_simple");
-  h5::Dataset dataset(
-      H5Dcreate2(file, path.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      "H5Dcreate2 " + path);
+  h5::Dataspace space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "H5Screate_simple");
+  h5::Dataset dataset(H5Dcreate2(file, path.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                      "H5Dcreate2 " + path);
 }
 
 std::uint64_t elements(const Dims& dims) {
@@ -232,8 +232,7 @@ std::uint64_t elements(const Dims& dims) {
 
 // ---- reading ----------------------------------------------------------------------------------
 
-InputConfig config_for(std::vector<std::string> files, std::string dataset = "/data",
-                       bool recursive = false) {
+InputConfig config_for(std::vector<std::string> files, std::string dataset = "/data", bool recursive = false) {
   InputConfig config;
   config.files = std::move(files);
   config.dataset = std::move(dataset);
@@ -279,8 +278,7 @@ std::string scan_error(const InputConfig& config) {
   return input_error([&] { InputCatalog::scan(config); });
 }
 
-#define EXPECT_CONTAINS(text, part) \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
+#define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << "in: " << (text)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -301,8 +299,8 @@ TEST(InputConfigTest, ParsesListStringAndDefaults) {
   EXPECT_FALSE(a.dataset.has_value());  // found in each file
   EXPECT_FALSE(a.recursive);
 
-  const InputConfig b = parse_input_config(
-      json::parse(R"({"files": "one.h5", "dataset": "frames/", "recursive": true})"));
+  const InputConfig b =
+      parse_input_config(json::parse(R"({"files": "one.h5", "dataset": "frames/", "recursive": true})"));
   EXPECT_EQ(b.files, std::vector<std::string>{"one.h5"});
   EXPECT_EQ(b.dataset, "/frames");  // normalised
   EXPECT_TRUE(b.recursive);
@@ -312,9 +310,7 @@ TEST(InputConfigTest, ParsesListStringAndDefaults) {
 TEST(InputConfigTest, RoundTripsThroughJson) {
   const InputConfig c = config_for({"a.h5", "b/*.h5"}, "/g/frames", true);
   EXPECT_EQ(parse_input_config(to_json(c)), c);
-  EXPECT_EQ(
-      to_json(c),
-      json::parse(R"({"files": ["a.h5", "b/*.h5"], "dataset": "/g/frames", "recursive": true})"));
+  EXPECT_EQ(to_json(c), json::parse(R"({"files": ["a.h5", "b/*.h5"], "dataset": "/g/frames", "recursive": true})"));
 }
 
 TEST(InputConfigTest, RejectionsNameTheKey) {
@@ -349,24 +345,21 @@ TEST(InputConfigTest, RejectionsNameTheKey) {
 
 TEST(InputFilesTest, GlobsSortEachPatternAndDropDuplicates) {
   TempDir dir;
-  for (const char* name : {"b2.h5", "a1.h5", "c3.h5", "a10.h5", "notes.txt"})
-    write_text(dir / name, "x");
+  for (const char* name : {"b2.h5", "a1.h5", "c3.h5", "a10.h5", "notes.txt"}) write_text(dir / name, "x");
   fs::create_directories(dir.path() / "sub");
   write_text(dir / "sub/z.h5", "x");
 
-  const auto files = expand_input_files(
-      {dir / "c3.h5", dir / "*.h5", dir / "sub/*.h5", dir / "./b2.h5", dir / "sub/../a1.h5"});
-  EXPECT_EQ(files, (std::vector<std::string>{dir / "c3.h5", dir / "a1.h5", dir / "a10.h5",
-                                             dir / "b2.h5", dir / "sub/z.h5"}));
+  const auto files =
+      expand_input_files({dir / "c3.h5", dir / "*.h5", dir / "sub/*.h5", dir / "./b2.h5", dir / "sub/../a1.h5"});
+  EXPECT_EQ(files,
+            (std::vector<std::string>{dir / "c3.h5", dir / "a1.h5", dir / "a10.h5", dir / "b2.h5", dir / "sub/z.h5"}));
   // Character classes and '?' are glob(3) patterns too.
-  EXPECT_EQ(expand_input_files({dir / "[ab]?.h5"}),
-            (std::vector<std::string>{dir / "a1.h5", dir / "b2.h5"}));
+  EXPECT_EQ(expand_input_files({dir / "[ab]?.h5"}), (std::vector<std::string>{dir / "a1.h5", dir / "b2.h5"}));
   // A literal path is kept even if missing: scan() reports it with the HDF5 checks.
   EXPECT_EQ(expand_input_files({dir / "missing.h5"}), std::vector<std::string>{dir / "missing.h5"});
   EXPECT_EQ(input_error([&] { expand_input_files({dir / "*.nc"}); }),
             "input: " + (dir / "*.nc") + ": no file matches this pattern");
-  EXPECT_EQ(scan_error(config_for({dir / "*.nc"})),
-            "input: " + (dir / "*.nc") + ": no file matches this pattern");
+  EXPECT_EQ(scan_error(config_for({dir / "*.nc"})), "input: " + (dir / "*.nc") + ": no file matches this pattern");
   EXPECT_EQ(scan_error(config_for({})), "input: no input files given (input.files is empty)");
 }
 
@@ -380,12 +373,10 @@ TEST(InputFilesTest, ScanKeepsFileOrderThenDatasetsThenSlices) {
     write_dataset(file, "/data", dims, DType::int16, false, values);
   }
   const InputCatalog catalog = InputCatalog::scan(config_for({dir / "run1.h5", dir / "run*.h5"}));
-  EXPECT_EQ(catalog.files(),
-            (std::vector<std::string>{dir / "run1.h5", dir / "run0.h5", dir / "run2.h5"}));
+  EXPECT_EQ(catalog.files(), (std::vector<std::string>{dir / "run1.h5", dir / "run0.h5", dir / "run2.h5"}));
   ASSERT_EQ(catalog.size(), 2u + 3u + 1u);
   const auto matrices = catalog.matrices();
-  const std::vector<InputMatrix> expected{{0, 0, 0}, {0, 0, 1}, {1, 1, 0},
-                                          {1, 1, 1}, {1, 1, 2}, {2, 2, 0}};
+  const std::vector<InputMatrix> expected{{0, 0, 0}, {0, 0, 1}, {1, 1, 0}, {1, 1, 1}, {1, 1, 2}, {2, 2, 0}};
   EXPECT_EQ(matrices, expected);
   const MatrixShape shape{2, 3, DType::int16};
   ASSERT_EQ(catalog.shapes(), std::vector<MatrixShape>{shape});
@@ -439,8 +430,7 @@ TEST_P(LayoutTypeTest, SlicesReadBackBitForBitInNativeOrder) {
                       values.begin() + static_cast<std::ptrdiff_t>((i + 1) * matrix_bytes));
       Storage s = lc.storage;
       if (s.layout == Layout::chunked) s.chunk.erase(s.chunk.begin());
-      write_dataset(file, "/g/m" + std::to_string(i), {lc.dims[1], lc.dims[2]}, dtype, big_endian,
-                    one, s);
+      write_dataset(file, "/g/m" + std::to_string(i), {lc.dims[1], lc.dims[2]}, dtype, big_endian, one, s);
     }
   }
 
@@ -452,16 +442,15 @@ TEST_P(LayoutTypeTest, SlicesReadBackBitForBitInNativeOrder) {
     EXPECT_EQ(H5Tget_order(type), big_endian ? H5T_ORDER_BE : H5T_ORDER_LE);
     Bytes raw(values.size());
     h5::check(H5Dread(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), "raw read");
-    EXPECT_EQ(
-        raw, big_endian && dtype_size(dtype) > 1 ? byteswapped(values, dtype_size(dtype)) : values);
+    EXPECT_EQ(raw, big_endian && dtype_size(dtype) > 1 ? byteswapped(values, dtype_size(dtype)) : values);
   }
 
   const InputCatalog sliced = InputCatalog::scan(config_for({path}));
   ASSERT_EQ(sliced.datasets().size(), 1u);
   const InputDataset& d = sliced.datasets()[0];
   EXPECT_EQ(d.path, "/data");
-  EXPECT_EQ(d.shape, (MatrixShape{static_cast<std::uint32_t>(lc.dims[1]),
-                                  static_cast<std::uint32_t>(lc.dims[2]), dtype}));
+  EXPECT_EQ(d.shape,
+            (MatrixShape{static_cast<std::uint32_t>(lc.dims[1]), static_cast<std::uint32_t>(lc.dims[2]), dtype}));
   EXPECT_EQ(d.matrices, lc.dims[0]);
   EXPECT_EQ(d.big_endian, big_endian);
   EXPECT_TRUE(d.sliced);
@@ -478,16 +467,14 @@ TEST_P(LayoutTypeTest, SlicesReadBackBitForBitInNativeOrder) {
   Bytes slot(bytes);
   for (const hsize_t i : std::array<hsize_t, 3>{lc.dims[0] - 1, 0, lc.dims[0] / 2}) {
     reader.read(sliced.matrix(i), slot.data(), slot.size());
-    EXPECT_TRUE(std::equal(slot.begin(), slot.end(),
-                           values.begin() + static_cast<std::ptrdiff_t>(i * bytes)))
+    EXPECT_TRUE(std::equal(slot.begin(), slot.end(), values.begin() + static_cast<std::ptrdiff_t>(i * bytes)))
         << "slice " << i;
   }
 }
 
 std::string type_case_name(const ::testing::TestParamInfo<TypeCase>& info) {
   const auto [dtype, big_endian, layout] = info.param;
-  return std::string(dtype_name(dtype)) + (big_endian ? "_be_" : "_le_") +
-         layout_cases()[layout].name;
+  return std::string(dtype_name(dtype)) + (big_endian ? "_be_" : "_le_") + layout_cases()[layout].name;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLayouts, LayoutTypeTest,
@@ -535,17 +522,13 @@ Storage with_filters(Dims chunk, bool shuffle, bool deflate, bool fletcher32, bo
 
 INSTANTIATE_TEST_SUITE_P(
     Filters, FilterTest,
-    ::testing::Values(
-        FilterCase{"deflate", with_filters({1, 40, 30}, false, true, false, false)},
-        FilterCase{"shuffle_deflate_tiles", with_filters({1, 16, 16}, true, true, false, false)},
-        FilterCase{"fletcher32", with_filters({2, 40, 30}, false, false, true, false)},
-        FilterCase{"fletcher32_shuffle_deflate",
-                   with_filters({1, 20, 30}, true, true, true, false)},
-        FilterCase{"zstd", with_filters({1, 40, 30}, false, false, false, true)},
-        FilterCase{"shuffle_zstd_spanning", with_filters({3, 40, 15}, true, false, false, true)}),
-    [](const ::testing::TestParamInfo<FilterCase>& param_info) {
-      return std::string(param_info.param.name);
-    });
+    ::testing::Values(FilterCase{"deflate", with_filters({1, 40, 30}, false, true, false, false)},
+                      FilterCase{"shuffle_deflate_tiles", with_filters({1, 16, 16}, true, true, false, false)},
+                      FilterCase{"fletcher32", with_filters({2, 40, 30}, false, false, true, false)},
+                      FilterCase{"fletcher32_shuffle_deflate", with_filters({1, 20, 30}, true, true, true, false)},
+                      FilterCase{"zstd", with_filters({1, 40, 30}, false, false, false, true)},
+                      FilterCase{"shuffle_zstd_spanning", with_filters({3, 40, 15}, true, false, false, true)}),
+    [](const ::testing::TestParamInfo<FilterCase>& param_info) { return std::string(param_info.param.name); });
 
 // ---- no input.dataset: /data, else the file's only candidate ------------------------------------
 
@@ -571,8 +554,9 @@ TEST(InputFindDatasetTest, TheOnlyCandidateIsReadAndNamed) {
   EXPECT_EQ(catalog.datasets()[0].path, "/frames/stack");
   EXPECT_EQ(catalog.size(), 4u);
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0], "input: " + path + ": no input.dataset given and no /data: reading /frames/stack [4, 6, 5] float32, "
-                      "the file's only 2-D or 3-D dataset (name it with input.dataset to be sure)");
+  EXPECT_EQ(notes[0], "input: " + path +
+                          ": no input.dataset given and no /data: reading /frames/stack [4, 6, 5] float32, "
+                          "the file's only 2-D or 3-D dataset (name it with input.dataset to be sure)");
 }
 
 TEST(InputFindDatasetTest, DataWinsWithoutANote) {
@@ -599,8 +583,9 @@ TEST(InputFindDatasetTest, SeveralCandidatesAreListedAtMostTwenty) {
     write_dataset(file, "/a/x", {2, 5, 4}, DType::float16, false, make_values(DType::float16, 40, 2));
   }
   EXPECT_EQ(scan_error(config_without_dataset({two})),
-            "input: " + two + ": no input.dataset given and no /data, and 2 datasets could hold the matrices: "
-            "/b [5, 4] uint16, /a/x [2, 5, 4] float16 (choose one with input.dataset or --dataset)");
+            "input: " + two +
+                ": no input.dataset given and no /data, and 2 datasets could hold the matrices: "
+                "/b [5, 4] uint16, /a/x [2, 5, 4] float16 (choose one with input.dataset or --dataset)");
   {
     h5::File file = create_file(many);
     for (int k = 0; k < 23; ++k) {
@@ -618,8 +603,9 @@ TEST(InputFindDatasetTest, SeveralCandidatesAreListedAtMostTwenty) {
     write_dataset(file, "/line", {7}, DType::float64, false, make_values(DType::float64, 7, 1));
   }
   EXPECT_EQ(scan_error(config_without_dataset({none})),
-            "input: " + none + ": no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type "
-            "in the file (name one with input.dataset or --dataset)");
+            "input: " + none +
+                ": no input.dataset given, no /data, and no 2-D or 3-D dataset of a supported type "
+                "in the file (name one with input.dataset or --dataset)");
 }
 
 TEST(InputFindDatasetTest, EveryFileMustChooseTheSame) {
@@ -630,9 +616,10 @@ TEST(InputFindDatasetTest, EveryFileMustChooseTheSame) {
     write_dataset(file, object, {2, 3, 3}, DType::int16, false, make_values(DType::int16, 18, 1));
   }
   EXPECT_EQ(InputCatalog::scan(config_without_dataset({a, b})).size(), 4u);
-  EXPECT_EQ(scan_error(config_without_dataset({a, b, c})),
-            "input: " + c + ": its matrices would be read from /data, but " + a +
-                "'s from /frames: with no input.dataset every file must hold the same one (name it with input.dataset)");
+  EXPECT_EQ(
+      scan_error(config_without_dataset({a, b, c})),
+      "input: " + c + ": its matrices would be read from /data, but " + a +
+          "'s from /frames: with no input.dataset every file must hold the same one (name it with input.dataset)");
 }
 
 // ---- groups -----------------------------------------------------------------------------------
@@ -644,8 +631,7 @@ void write_group_file(const std::string& path) {
   write_dataset(file, "/g/b", {4, 5}, DType::int16, false, make_values(DType::int16, 20, 1));
   write_dataset(file, "/g/a", {3, 3}, DType::float64, true, make_values(DType::float64, 9, 2));
   write_dataset(file, "/g/c/z", {6, 2}, DType::uint8, false, make_values(DType::uint8, 12, 3));
-  write_dataset(file, "/g/c/y", {3, 3}, DType::float64, false, make_values(DType::float64, 9, 4),
-                chunked({2, 2}));
+  write_dataset(file, "/g/c/y", {3, 3}, DType::float64, false, make_values(DType::float64, 9, 4), chunked({2, 2}));
   write_dataset(file, "/g/d", {4, 5}, DType::int16, true, make_values(DType::int16, 20, 5));
   h5::check(H5Lcreate_hard(file, "/g/a", file, "/g/e", H5P_DEFAULT, H5P_DEFAULT), "hard link");
   h5::check(H5Lcreate_hard(file, "/g", file, "/g/c/loop", H5P_DEFAULT, H5P_DEFAULT), "cycle");
@@ -665,8 +651,7 @@ TEST(InputGroupTest, TwoDDatasetsInNameOrder) {
   const InputCatalog flat = InputCatalog::scan(config_for({dir / "g.h5"}, "/g"));
   // e is the same object as a: listed once.
   EXPECT_EQ(paths(flat), (std::vector<std::string>{"/g/a", "/g/b", "/g/d"}));
-  EXPECT_EQ(flat.shapes(),
-            (std::vector<MatrixShape>{{3, 3, DType::float64}, {4, 5, DType::int16}}));
+  EXPECT_EQ(flat.shapes(), (std::vector<MatrixShape>{{3, 3, DType::float64}, {4, 5, DType::int16}}));
   EXPECT_TRUE(flat.datasets()[0].big_endian);
   EXPECT_EQ(flat.total_bytes(), 72u + 40u + 40u);
   EXPECT_EQ(flat.max_matrix_bytes(), 72u);
@@ -683,8 +668,7 @@ TEST(InputGroupTest, TwoDDatasetsInNameOrder) {
 
   Bytes expected = make_values(DType::float64, 9, 2);
   for (auto [n, seed] : {std::pair{20, 1}, std::pair{20, 5}}) {
-    const Bytes v =
-        make_values(DType::int16, static_cast<std::size_t>(n), static_cast<std::uint64_t>(seed));
+    const Bytes v = make_values(DType::int16, static_cast<std::size_t>(n), static_cast<std::uint64_t>(seed));
     expected.insert(expected.end(), v.begin(), v.end());
   }
   EXPECT_EQ(read_all(flat), expected);
@@ -697,8 +681,7 @@ TEST(InputGroupTest, RecursiveIsDepthFirstInNameOrder) {
   // c/loop leads back to /g: not entered twice.
   EXPECT_EQ(paths(deep), (std::vector<std::string>{"/g/a", "/g/b", "/g/c/y", "/g/c/z", "/g/d"}));
   EXPECT_EQ(deep.shapes(),
-            (std::vector<MatrixShape>{
-                {3, 3, DType::float64}, {4, 5, DType::int16}, {6, 2, DType::uint8}}));
+            (std::vector<MatrixShape>{{3, 3, DType::float64}, {4, 5, DType::int16}, {6, 2, DType::uint8}}));
   const MatrixShape f64{3, 3, DType::float64};
   ASSERT_EQ(deep.count(f64), 2u);
   EXPECT_EQ(deep.datasets()[deep.matrix(f64, 1).dataset].path, "/g/c/y");
@@ -717,20 +700,17 @@ TEST(InputGroupTest, GroupProblemsNameTheObject) {
   {
     h5::File file = create_file(path);
     h5::check(H5Gclose(H5Gcreate2(file, "/empty", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), "g");
-    write_dataset(file, "/nested/sub/m", {2, 2}, DType::int8, false,
-                  make_values(DType::int8, 4, 1));
+    write_dataset(file, "/nested/sub/m", {2, 2}, DType::int8, false, make_values(DType::int8, 4, 1));
     write_dataset(file, "/mixed/a", {2, 2}, DType::int8, false, make_values(DType::int8, 4, 1));
     write_dataset(file, "/mixed/b", {3, 2, 2}, DType::int8, false, make_values(DType::int8, 12, 1));
     write_dataset(file, "/texts/ok", {2, 2}, DType::int8, false, make_values(DType::int8, 4, 1));
     h5::Datatype s(H5Tcopy(H5T_C_S1), "H5Tcopy");
     h5::check(H5Tset_size(s, 8), "H5Tset_size");
     create_typed(file, "/texts/s", s);
-    h5::check(H5Gclose(H5Gcreate2(file, "/dangling", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)),
-              "group");
+    h5::check(H5Gclose(H5Gcreate2(file, "/dangling", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)), "group");
     h5::check(H5Lcreate_soft("/nowhere", file, "/dangling/x", H5P_DEFAULT, H5P_DEFAULT), "soft");
   }
-  EXPECT_EQ(scan_error(config_for({path}, "/empty")),
-            "input: " + path + ":/empty: group holds no 2-D datasets");
+  EXPECT_EQ(scan_error(config_for({path}, "/empty")), "input: " + path + ":/empty: group holds no 2-D datasets");
   EXPECT_EQ(scan_error(config_for({path}, "/nested")),
             "input: " + path +
                 ":/nested: group holds no 2-D datasets (it has subgroups: set input.recursive to "
@@ -742,16 +722,14 @@ TEST(InputGroupTest, GroupProblemsNameTheObject) {
                 "[rows, cols]");
   EXPECT_CONTAINS(scan_error(config_for({path}, "/texts")),
                   path + ":/texts/s: unsupported element type: fixed-length string");
-  EXPECT_EQ(scan_error(config_for({path}, "/dangling")),
-            "input: " + path + ":/dangling/x: dangling link");
+  EXPECT_EQ(scan_error(config_for({path}, "/dangling")), "input: " + path + ":/dangling/x: dangling link");
 }
 
 // ---- rejected inputs --------------------------------------------------------------------------
 
 TEST(InputRejectTest, MissingDirectoryNotHdf5) {
   TempDir dir;
-  EXPECT_EQ(scan_error(config_for({dir / "none.h5"})),
-            "input: " + (dir / "none.h5") + ": no such file");
+  EXPECT_EQ(scan_error(config_for({dir / "none.h5"})), "input: " + (dir / "none.h5") + ": no such file");
   EXPECT_EQ(scan_error(config_for({dir.path().string()})),
             "input: " + dir.path().string() + ": is a directory, not an HDF5 file");
   write_text(dir / "text.h5", "just some text, not HDF5\n");
@@ -774,14 +752,12 @@ TEST(InputRejectTest, TruncatedFile) {
   const std::string path = dir / "cut.h5";
   {
     h5::File file = create_file(path);
-    write_dataset(file, "/data", {8, 64, 64}, DType::float64, false,
-                  make_values(DType::float64, 8 * 64 * 64, 1));
+    write_dataset(file, "/data", {8, 64, 64}, DType::float64, false, make_values(DType::float64, 8 * 64 * 64, 1));
   }
   const auto size = fs::file_size(path);
   fs::resize_file(path, size / 2);
-  EXPECT_EQ(scan_error(config_for({path})),
-            "input: " + path + ": truncated HDF5 file: " + std::to_string(size / 2) + " of its " +
-                std::to_string(size) + " bytes are present");
+  EXPECT_EQ(scan_error(config_for({path})), "input: " + path + ": truncated HDF5 file: " + std::to_string(size / 2) +
+                                                " of its " + std::to_string(size) + " bytes are present");
   // Cut one byte short: HDF5 1.10 still notices at open.
   fs::resize_file(path, size - 1);
   EXPECT_CONTAINS(scan_error(config_for({path})), "truncated HDF5 file");
@@ -803,8 +779,7 @@ TEST(InputRejectTest, CorruptObjectHeader) {
     header = info.addr;
   }
   scribble(path, header, 64);
-  EXPECT_CONTAINS(scan_error(config_for({path})),
-                  "input: " + path + ":/data: unreadable metadata: HDF5: ");
+  EXPECT_CONTAINS(scan_error(config_for({path})), "input: " + path + ":/data: unreadable metadata: HDF5: ");
 }
 
 TEST(InputRejectTest, MissingObjectsAndNonData) {
@@ -817,8 +792,7 @@ TEST(InputRejectTest, MissingObjectsAndNonData) {
     h5::check(H5Tcommit2(file, "/mytype", type, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "commit");
     h5::check(H5Lcreate_soft("/gone", file, "/broken", H5P_DEFAULT, H5P_DEFAULT), "soft");
   }
-  EXPECT_EQ(scan_error(config_for({path}, "/frames")),
-            "input: " + path + ":/frames: no such dataset or group");
+  EXPECT_EQ(scan_error(config_for({path}, "/frames")), "input: " + path + ":/frames: no such dataset or group");
   EXPECT_EQ(scan_error(config_for({path}, "/a/b/frames")),
             "input: " + path + ":/a/b/frames: no such dataset or group (/a does not exist)");
   EXPECT_EQ(scan_error(config_for({path}, "/data/x")),
@@ -898,19 +872,16 @@ TEST(InputRejectTest, RanksAndEmptyDatasets) {
   {
     h5::File file = create_file(path);
     write_dataset(file, "/one", {10}, DType::int32, false, make_values(DType::int32, 10, 1));
-    write_dataset(file, "/four", {2, 2, 2, 2}, DType::int32, false,
-                  make_values(DType::int32, 16, 1));
+    write_dataset(file, "/four", {2, 2, 2, 2}, DType::int32, false, make_values(DType::int32, 16, 1));
     write_dataset(file, "/no_slices", {0, 4, 4}, DType::int32, false, {});
     write_dataset(file, "/no_cols", {3, 4, 0}, DType::int32, false, {});
     write_dataset(file, "/no_rows_2d", {0, 4}, DType::int32, false, {});
     h5::Dataspace scalar(H5Screate(H5S_SCALAR), "scalar");
-    h5::Dataset s(
-        H5Dcreate2(file, "/scalar", H5T_STD_I32LE, scalar, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-        "scalar dataset");
+    h5::Dataset s(H5Dcreate2(file, "/scalar", H5T_STD_I32LE, scalar, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                  "scalar dataset");
     h5::Dataspace null_space(H5Screate(H5S_NULL), "null");
-    h5::Dataset n(
-        H5Dcreate2(file, "/null", H5T_STD_I32LE, null_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-        "null dataset");
+    h5::Dataset n(H5Dcreate2(file, "/null", H5T_STD_I32LE, null_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                  "null dataset");
   }
   const std::string where = "input: " + path + ":";
   EXPECT_EQ(scan_error(config_for({path}, "/one")),
@@ -922,18 +893,14 @@ TEST(InputRejectTest, RanksAndEmptyDatasets) {
   EXPECT_EQ(scan_error(config_for({path}, "/scalar")),
             where + "/scalar: rank 0 (shape []): expected 3-D [N, rows, cols] or 2-D [rows, cols]");
   EXPECT_EQ(scan_error(config_for({path}, "/null")), where + "/null: is empty (null dataspace)");
-  EXPECT_EQ(scan_error(config_for({path}, "/no_slices")),
-            where + "/no_slices: is empty (shape [0, 4, 4])");
-  EXPECT_EQ(scan_error(config_for({path}, "/no_cols")),
-            where + "/no_cols: is empty (shape [3, 4, 0])");
-  EXPECT_EQ(scan_error(config_for({path}, "/no_rows_2d")),
-            where + "/no_rows_2d: is empty (shape [0, 4])");
+  EXPECT_EQ(scan_error(config_for({path}, "/no_slices")), where + "/no_slices: is empty (shape [0, 4, 4])");
+  EXPECT_EQ(scan_error(config_for({path}, "/no_cols")), where + "/no_cols: is empty (shape [3, 4, 0])");
+  EXPECT_EQ(scan_error(config_for({path}, "/no_rows_2d")), where + "/no_rows_2d: is empty (shape [0, 4])");
 }
 
 // A stand-in for blosc (32001): registered only while the file is written, with a mandatory flag
 // so the pipeline really applies it; afterwards no filter 32001 exists in this process.
-std::size_t identity_filter(unsigned, std::size_t, const unsigned[], std::size_t nbytes,
-                            std::size_t*, void**) {
+std::size_t identity_filter(unsigned, std::size_t, const unsigned[], std::size_t nbytes, std::size_t*, void**) {
   return nbytes;
 }
 
@@ -941,8 +908,7 @@ TEST(InputRejectTest, FilterNobodyHas) {
   TempDir dir;
   const std::string path = dir / "blosc.h5";
   constexpr H5Z_filter_t kBlosc = 32001;
-  const H5Z_class2_t fake{H5Z_CLASS_T_VERS, kBlosc,  1,       1,
-                          "blosc",          nullptr, nullptr, identity_filter};
+  const H5Z_class2_t fake{H5Z_CLASS_T_VERS, kBlosc, 1, 1, "blosc", nullptr, nullptr, identity_filter};
   ASSERT_GE(H5Zregister(&fake), 0);
   {
     h5::File file = create_file(path);
@@ -952,8 +918,7 @@ TEST(InputRejectTest, FilterNobodyHas) {
     h5::check(H5Pset_filter(dcpl, kBlosc, H5Z_FLAG_MANDATORY, 0, nullptr), "set filter");
     const std::array<hsize_t, 3> dims{2, 4, 4};
     h5::Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "space");
-    h5::Dataset d(H5Dcreate2(file, "/frames", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                  "create");
+    h5::Dataset d(H5Dcreate2(file, "/frames", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "create");
     const Bytes values = make_values(DType::int32, 32, 1);
     h5::check(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "w");
   }
@@ -972,18 +937,13 @@ TEST(InputRejectTest, VirtualAndExternalStorage) {
     const std::array<hsize_t, 3> dims{2, 3, 3};
     h5::Dataspace space(H5Screate_simple(3, dims.data(), nullptr), "space");
     h5::check(H5Pset_virtual(dcpl, space, ".", "/src", space), "H5Pset_virtual");
-    h5::Dataset d(H5Dcreate2(file, "/vds", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                  "create");
+    h5::Dataset d(H5Dcreate2(file, "/vds", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "create");
     h5::PropList external(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
-    h5::check(H5Pset_external(external, (dir / "raw.bin").c_str(), 0, 2 * 3 * 3 * 4),
-              "H5Pset_external");
-    h5::Dataset e(
-        H5Dcreate2(file, "/ext", H5T_STD_I32LE, space, H5P_DEFAULT, external, H5P_DEFAULT),
-        "create");
+    h5::check(H5Pset_external(external, (dir / "raw.bin").c_str(), 0, 2 * 3 * 3 * 4), "H5Pset_external");
+    h5::Dataset e(H5Dcreate2(file, "/ext", H5T_STD_I32LE, space, H5P_DEFAULT, external, H5P_DEFAULT), "create");
   }
   EXPECT_EQ(scan_error(config_for({path}, "/vds")),
-            "input: " + path +
-                ":/vds: virtual datasets are not supported (list their source files instead)");
+            "input: " + path + ":/vds: virtual datasets are not supported (list their source files instead)");
   EXPECT_EQ(scan_error(config_for({path}, "/ext")),
             "input: " + path + ":/ext: data in external raw files are not supported");
 }
@@ -999,15 +959,13 @@ TEST(InputReadTest, DestinationTooSmall) {
   const std::string path = dir / "f.h5";
   {
     h5::File file = create_file(path);
-    write_dataset(file, "/data", {2, 3, 4}, DType::float32, false,
-                  make_values(DType::float32, 24, 1));
+    write_dataset(file, "/data", {2, 3, 4}, DType::float32, false, make_values(DType::float32, 24, 1));
   }
   const InputCatalog catalog = InputCatalog::scan(config_for({path}));
   Hdf5MatrixReader reader(catalog);
   Bytes slot(48, 0xEE);
-  EXPECT_EQ(
-      read_error(reader, catalog.matrix(1), slot.data(), 47),
-      "input: " + path + ":/data[1]: needs 48 bytes (3 x 4 float32), the destination holds 47");
+  EXPECT_EQ(read_error(reader, catalog.matrix(1), slot.data(), 47),
+            "input: " + path + ":/data[1]: needs 48 bytes (3 x 4 float32), the destination holds 47");
   EXPECT_TRUE(std::all_of(slot.begin(), slot.end(), [](unsigned char c) { return c == 0xEE; }));
   EXPECT_CONTAINS(read_error(reader, catalog.matrix(1), nullptr, 48), "the destination holds 0");
   EXPECT_THROW(reader.read({0, 5, 0}, slot.data(), slot.size()), std::out_of_range);
@@ -1024,8 +982,7 @@ haddr_t chunk_address(const std::string& path, const char* dataset_path, hsize_t
   unsigned mask = 0;
   haddr_t address = 0;
   hsize_t size = 0;
-  h5::check(H5Dget_chunk_info(dataset, space, index, offset.data(), &mask, &address, &size),
-            "H5Dget_chunk_info");
+  h5::check(H5Dget_chunk_info(dataset, space, index, offset.data(), &mask, &address, &size), "H5Dget_chunk_info");
   return address;
 }
 
@@ -1041,8 +998,7 @@ TEST(InputReadTest, CorruptChunksFailTheirMatrixOnly) {
     Storage deflated = chunked({1, 32, 32});
     deflated.deflate = true;
     Bytes compressible(values.size());
-    for (std::size_t i = 0; i < compressible.size(); ++i)
-      compressible[i] = static_cast<unsigned char>((i / 64) % 7);
+    for (std::size_t i = 0; i < compressible.size(); ++i) compressible[i] = static_cast<unsigned char>((i / 64) % 7);
     write_dataset(file, "/zip", {4, 32, 32}, DType::int64, false, compressible, deflated);
   }
   scribble(path, chunk_address(path, "/sum", 2) + 100, 4);
@@ -1069,8 +1025,7 @@ TEST(InputReadTest, FileTruncatedOrReplacedAfterScan) {
   const std::string path = dir / "f.h5";
   const auto write = [&](const Dims& dims) {
     h5::File file = create_file(path);
-    write_dataset(file, "/data", dims, DType::uint16, false,
-                  make_values(DType::uint16, elements(dims), 3));
+    write_dataset(file, "/data", dims, DType::uint16, false, make_values(DType::uint16, elements(dims), 3));
   };
   write({6, 50, 50});
   const InputCatalog catalog = InputCatalog::scan(config_for({path}));
@@ -1094,8 +1049,7 @@ TEST(InputReadTest, KeepsAtMostEightFilesOpen) {
   for (int i = 0; i < 11; ++i) {
     files.push_back(dir / ("f" + std::to_string(i + 10) + ".h5"));
     h5::File file = create_file(files.back());
-    write_dataset(file, "/data", {2, 2, 2}, DType::int8, false,
-                  Bytes(8, static_cast<unsigned char>(i)));
+    write_dataset(file, "/data", {2, 2, 2}, DType::int8, false, Bytes(8, static_cast<unsigned char>(i)));
   }
   const InputCatalog catalog = InputCatalog::scan(config_for({dir / "*.h5"}));
   ASSERT_EQ(catalog.size(), 22u);
@@ -1116,8 +1070,7 @@ TEST(InputSerializeTest, RoundTrip) {
   TempDir dir;
   write_group_file(dir / "g.h5");
   write_group_file(dir / "h.h5");
-  const InputCatalog original =
-      InputCatalog::scan(config_for({dir / "g.h5", dir / "h.h5"}, "/g", true));
+  const InputCatalog original = InputCatalog::scan(config_for({dir / "g.h5", dir / "h.h5"}, "/g", true));
   const std::vector<std::byte> bytes = original.serialize();
   const InputCatalog copy = InputCatalog::deserialize(bytes);
   EXPECT_EQ(copy, original);
@@ -1129,9 +1082,7 @@ TEST(InputSerializeTest, RoundTrip) {
   EXPECT_EQ(InputCatalog::deserialize(InputCatalog().serialize()), InputCatalog());
 
   // Malformed bytes are rejected, never half-read.
-  const auto rejects = [](std::span<const std::byte> b) {
-    EXPECT_THROW(InputCatalog::deserialize(b), Error);
-  };
+  const auto rejects = [](std::span<const std::byte> b) { EXPECT_THROW(InputCatalog::deserialize(b), Error); };
   rejects(std::span(bytes).first(bytes.size() - 1));
   std::vector<std::byte> longer = bytes;
   longer.push_back(std::byte{0});

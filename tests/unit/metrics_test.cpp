@@ -2,9 +2,9 @@
 // bottleneck verdict on stage times where the answer is known.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <cmath>
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -84,7 +84,8 @@ TEST(RatioDistribution, MatchesTheExactDistributionOfManyMatrices) {
     EXPECT_NEAR(d[key].get<double>(), exact, (hi - lo) / 4096) << key;
   }
   std::vector<std::uint64_t> counts(20, 0);
-  for (const double r : ratios) ++counts[std::min<std::size_t>(19, static_cast<std::size_t>((r - lo) / (hi - lo) * 20))];
+  for (const double r : ratios)
+    ++counts[std::min<std::size_t>(19, static_cast<std::size_t>((r - lo) / (hi - lo) * 20))];
   EXPECT_EQ(d["counts"].get<std::vector<std::uint64_t>>(), counts);
   EXPECT_EQ(d["edges"].size(), 21u);
 
@@ -176,8 +177,7 @@ TEST(Bottleneck, ActiveNeverExceedsOne) {
 // The launcher as the start record names it, from the variables mpirun and srun set.
 TEST(LaunchInfo, MpirunSrunOrUnknown) {
   for (const char* name : {"OMPI_MCA_orte_hnp_uri", "OMPI_MCA_orte_local_daemon_uri", "PRTE_MCA_prte_hnp_uri",
-                           "SLURM_STEP_ID", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_JOB_NODELIST",
-                           "SLURM_CLUSTER_NAME"})
+                           "SLURM_STEP_ID", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_CLUSTER_NAME"})
     unsetenv(name);
   EXPECT_EQ(launch_info(), nlohmann::json({{"launcher", "unknown"}}));
   setenv("SLURM_JOB_ID", "4711", 1);

@@ -39,7 +39,8 @@ class TempDir {
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
+    std::replace_if(
+        name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
     path_ = fs::temp_directory_path() / ("shmjob_reader_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(path_);
     fs::create_directories(path_);
@@ -114,14 +115,15 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
       const std::size_t frames = compressor.compress(m.data(), grid, dtype_size(dtype), packed.data(), packed.size());
       shard.write_matrix(0, id - first, packed.data(), frames);
       const codec::MatrixStats st = codec::compute_stats(m.data(), set.shape.elements(), dtype);
-      rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.shape.bytes(), frames, st.crc32, st.min, st.max,
-                        st.mean, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource, id});
+      rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.shape.bytes(), frames, st.crc32, st.min,
+                        st.max, st.mean, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource, id});
     }
     shard.flush(rows_w, h5::FlushTo::page_cache);
     shard.finish([&](const IndexRow& r) {  // rows_w is in id order already
-      return static_cast<std::uint64_t>(std::lower_bound(rows_w.begin(), rows_w.end(), r.id,
-                                                         [](const IndexRow& a, std::uint64_t id) { return a.id < id; }) -
-                                        rows_w.begin());
+      return static_cast<std::uint64_t>(
+          std::lower_bound(rows_w.begin(), rows_w.end(), r.id,
+                           [](const IndexRow& a, std::uint64_t id) { return a.id < id; }) -
+          rows_w.begin());
     });
     rows_all.insert(rows_all.end(), rows_w.begin(), rows_w.end());
     shards.push_back({static_cast<std::uint32_t>(w), name, {first}, {n}});
@@ -130,11 +132,19 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
   if (chunk) config["compression"]["chunk"] = {chunk->rows, chunk->cols};
   nlohmann::json names = nlohmann::json::array();
   for (const auto& s : shards) names.push_back(s.file_name);
-  nlohmann::json sets = nlohmann::json::array({{{"name", "data"}, {"index", "index"}, {"rows", rows}, {"cols", cols},
-                                                {"dtype", dtype_name(dtype)}, {"first_id", 0}, {"count", count}}});
+  nlohmann::json sets = nlohmann::json::array({{{"name", "data"},
+                                                {"index", "index"},
+                                                {"rows", rows},
+                                                {"cols", cols},
+                                                {"dtype", dtype_name(dtype)},
+                                                {"first_id", 0},
+                                                {"count", count}}});
   h5::write_master(out.master, {set}, shards, rows_all, {},
-                   {{"status", skip.empty() ? "complete" : "interrupted"}, {"job", "job"}, {"config", config.dump()},
-                    {"shards", names.dump()}, {"datasets", sets.dump()}});
+                   {{"status", skip.empty() ? "complete" : "interrupted"},
+                    {"job", "job"},
+                    {"config", config.dump()},
+                    {"shards", names.dump()},
+                    {"datasets", sets.dump()}});
   return out;
 }
 
@@ -205,14 +215,14 @@ TEST_P(ReaderDtypeChunkTest, MatchesWrittenDataAndHdf5) {
   EXPECT_EQ(hdf5_slice(w.master, dtype, 3, {0, kRows}, {0, kCols}), w.matrices[3]);
 
   const std::vector<std::pair<Range, Range>> slices = {
-      {{0, kRows}, {0, kCols}},      // full range
-      {{7, 7}, {0, kCols}},          // empty rows
-      {{0, kRows}, {20, 20}},        // empty columns
-      {{0, 1}, {0, 1}},              // first element
+      {{0, kRows}, {0, kCols}},                  // full range
+      {{7, 7}, {0, kCols}},                      // empty rows
+      {{0, kRows}, {20, 20}},                    // empty columns
+      {{0, 1}, {0, 1}},                          // first element
       {{kRows - 1, kRows}, {kCols - 1, kCols}},  // last element (an edge tile)
-      {{5, 33}, {3, 29}},            // across tile borders
-      {{16, 32}, {12, 24}},          // aligned with 16x12 tiles
-      {{39, 40}, {0, kCols}},        // last row
+      {{5, 33}, {3, 29}},                        // across tile borders
+      {{16, 32}, {12, 24}},                      // aligned with 16x12 tiles
+      {{39, 40}, {0, kCols}},                    // last row
   };
   for (const auto& [r, c] : slices) {
     const Matrix m = reader.read_slice(2, r, c);
@@ -227,14 +237,13 @@ TEST_P(ReaderDtypeChunkTest, MatchesWrittenDataAndHdf5) {
 INSTANTIATE_TEST_SUITE_P(
     EveryDtype, ReaderDtypeChunkTest,
     ::testing::Combine(::testing::Values(DType::int8, DType::int16, DType::int32, DType::int64, DType::uint8,
-                                         DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64, DType::float16),
+                                         DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64,
+                                         DType::float16),
                        ::testing::Values(ShapeCase{"one_chunk", std::nullopt, false},
                                          ShapeCase{"tiles_divide", ChunkShape{20, 12}, true},
                                          ShapeCase{"tiles_do_not_divide", ChunkShape{16, 10}, false},
                                          ShapeCase{"tiles_do_not_divide_shuffled", ChunkShape{7, 36}, true})),
-    [](const auto& p) {
-      return std::string(dtype_name(std::get<0>(p.param))) + "_" + std::get<1>(p.param).name;
-    });
+    [](const auto& p) { return std::string(dtype_name(std::get<0>(p.param))) + "_" + std::get<1>(p.param).name; });
 
 // ---- requests that cannot be served -----------------------------------------------------------
 

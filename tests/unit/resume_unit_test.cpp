@@ -18,8 +18,7 @@ IndexRow row(std::uint64_t id) {
 }
 
 std::vector<MatrixSet> two_sets() {
-  return make_matrix_sets({matrix_set({4, 4, DType::float32}, 10),
-                           matrix_set({8, 2, DType::int16}, 5)});
+  return make_matrix_sets({matrix_set({4, 4, DType::float32}, 10), matrix_set({8, 2, DType::int16}, 5)});
 }
 
 TEST(MissingIds, NothingKeptMeansEverySetWhole) {
@@ -44,7 +43,8 @@ TEST(MissingIds, EverythingKeptMeansNothingToDo) {
 }
 
 Config synthetic(std::uint64_t count, std::uint64_t seed) {
-  return parse_config(nlohmann::json{{"job", "j"}, {"matrices", {{"count", count}, {"rows", 4}, {"cols", 4}, {"seed", seed}}}});
+  return parse_config(
+      nlohmann::json{{"job", "j"}, {"matrices", {{"count", count}, {"rows", 4}, {"cols", 4}, {"seed", seed}}}});
 }
 
 TEST(JobIdentity, SameContentWithOtherStagesSlotsFlushIsTheSameJob) {

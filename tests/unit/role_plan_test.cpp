@@ -81,10 +81,14 @@ enum class Launch {
 
 const char* launch_name(Launch l) {
   switch (l) {
-    case Launch::anywhere: return "anywhere";
-    case Launch::core: return "core";
-    case Launch::numa: return "numa";
-    case Launch::half: return "half";
+    case Launch::anywhere:
+      return "anywhere";
+    case Launch::core:
+      return "core";
+    case Launch::numa:
+      return "numa";
+    case Launch::half:
+      return "half";
   }
   return "?";
 }
@@ -104,9 +108,15 @@ std::vector<CpuSet> launcher(const TopologyView& view, int n, Launch how) {
   for (int r = 0; r < n; ++r) {
     const auto i = static_cast<std::size_t>(r);
     switch (how) {
-      case Launch::anywhere: allowed.push_back(view.all_pus()); break;
-      case Launch::core: allowed.push_back(cores[i % cores.size()]->pus); break;
-      case Launch::numa: allowed.push_back(pus_of_domains(view, i % domains, i % domains + 1)); break;
+      case Launch::anywhere:
+        allowed.push_back(view.all_pus());
+        break;
+      case Launch::core:
+        allowed.push_back(cores[i % cores.size()]->pus);
+        break;
+      case Launch::numa:
+        allowed.push_back(pus_of_domains(view, i % domains, i % domains + 1));
+        break;
       case Launch::half: {
         const std::size_t half = std::max<std::size_t>(1, domains / 2);
         allowed.push_back(i % 2 == 0 || domains == 1 ? pus_of_domains(view, 0, half)
@@ -140,8 +150,8 @@ std::set<std::size_t> domains_of(const CpuSet& set, const std::map<int, PuPlace>
   return domains;
 }
 
-void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allowed,
-                       const Config& config, const RolePlan& plan) {
+void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allowed, const Config& config,
+                       const RolePlan& plan) {
   const int n = static_cast<int>(allowed.size());
   const auto places = pu_places(view);
   ASSERT_EQ(plan.ranks.size(), allowed.size());
@@ -156,8 +166,10 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
     EXPECT_EQ(rp.node_rank, r);
     by_role[rp.role].push_back(&rp);
   }
-  const std::map<Role, int> totals{{Role::producer, l.producers}, {Role::compressor, l.compressors},
-                                   {Role::writer, l.writers}, {Role::idle, l.idle}};
+  const std::map<Role, int> totals{{Role::producer, l.producers},
+                                   {Role::compressor, l.compressors},
+                                   {Role::writer, l.writers},
+                                   {Role::idle, l.idle}};
   for (const auto& [role, count] : totals) {
     auto ranks = by_role[role];
     ASSERT_EQ(static_cast<int>(ranks.size()), count) << role_name(role);
@@ -165,7 +177,9 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
               [](const RankPlan* a, const RankPlan* b) { return a->role_index < b->role_index; });
     for (std::size_t i = 0; i < ranks.size(); ++i) {
       EXPECT_EQ(ranks[i]->role_index, static_cast<int>(i)) << role_name(role);
-      if (i > 0) { EXPECT_LE(ranks[i - 1]->lane, ranks[i]->lane) << "role_index goes lane by lane"; }
+      if (i > 0) {
+        EXPECT_LE(ranks[i - 1]->lane, ranks[i]->lane) << "role_index goes lane by lane";
+      }
       EXPECT_EQ(plan.node_rank_of(role, ranks[i]->role_index), ranks[i]->node_rank);
     }
   }
@@ -194,8 +208,7 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
       }
     }
     EXPECT_FALSE(lane.numa_domains.empty());
-    EXPECT_NE(std::find(lane.numa_domains.begin(), lane.numa_domains.end(), lane.numa),
-              lane.numa_domains.end());
+    EXPECT_NE(std::find(lane.numa_domains.begin(), lane.numa_domains.end(), lane.numa), lane.numa_domains.end());
     lane_ranks += lane.ranks;
     p += lane.producers;
     c += lane.compressors;
@@ -208,9 +221,15 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
   EXPECT_LE(static_cast<int>(plan.lanes.size()), std::max(1, n / 3));
 
   // Explicit stage counts are node totals, kept as configured.
-  if (config.stages.producers) { EXPECT_EQ(l.producers, *config.stages.producers); }
-  if (config.stages.compressors) { EXPECT_EQ(l.compressors, *config.stages.compressors); }
-  if (config.stages.writers) { EXPECT_EQ(l.writers, *config.stages.writers); }
+  if (config.stages.producers) {
+    EXPECT_EQ(l.producers, *config.stages.producers);
+  }
+  if (config.stages.compressors) {
+    EXPECT_EQ(l.compressors, *config.stages.compressors);
+  }
+  if (config.stages.writers) {
+    EXPECT_EQ(l.writers, *config.stages.writers);
+  }
 
   // Binding: one core per rank, PUs of that core inside the allowed set, NUMA of that core.
   std::map<int, int> on_core;
@@ -225,12 +244,13 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
       EXPECT_EQ(places.at(pu).domain_os, rp.numa);
     }
     const LanePlan& lane = plan.lanes.at(static_cast<std::size_t>(rp.lane));
-    EXPECT_NE(std::find(lane.numa_domains.begin(), lane.numa_domains.end(), rp.numa),
-              lane.numa_domains.end());
+    EXPECT_NE(std::find(lane.numa_domains.begin(), lane.numa_domains.end(), rp.numa), lane.numa_domains.end());
     EXPECT_NE(std::find(lane.cores.begin(), lane.cores.end(), rp.cores.front()), lane.cores.end());
     // Ranks confined to one domain by the launcher stay there.
     const auto domains = domains_of(mine, places);
-    if (domains.size() == 1) { EXPECT_EQ(view.numa[*domains.begin()].os_index, rp.numa); }
+    if (domains.size() == 1) {
+      EXPECT_EQ(view.numa[*domains.begin()].os_index, rp.numa);
+    }
     ++on_core[rp.cores.front()];
   }
   // No core given to two ranks unless oversubscribed; shares_core says so.
@@ -267,8 +287,7 @@ void expect_invariants(const TopologyView& view, const std::vector<CpuSet>& allo
     if (lane.numa_domains.size() <= 1) continue;
     bool one_domain_fits = false;
     for (const NumaDomain& domain : view.numa) {
-      if (std::find(lane.numa_domains.begin(), lane.numa_domains.end(), domain.os_index) ==
-          lane.numa_domains.end())
+      if (std::find(lane.numa_domains.begin(), lane.numa_domains.end(), domain.os_index) == lane.numa_domains.end())
         continue;
       CpuSet pus;
       for (const Core& core : domain.cores) pus.insert(pus.end(), core.pus.begin(), core.pus.end());
@@ -312,9 +331,8 @@ void expect_even_spread(const TopologyView& view, const RolePlan& plan) {
       for (std::size_t g = 0; g < plan.lanes.size(); ++g) {
         const LanePlan& lane = plan.lanes[g];
         ASSERT_EQ(lane.numa_domains.size(), 1U);
-        const auto& domain = *std::find_if(view.numa.begin(), view.numa.end(), [&](const NumaDomain& d) {
-          return d.os_index == lane.numa;
-        });
+        const auto& domain = *std::find_if(view.numa.begin(), view.numa.end(),
+                                           [&](const NumaDomain& d) { return d.os_index == lane.numa; });
         const double quota = 1.0 * n * static_cast<double>(domain.cores.size()) / total;
         EXPECT_LT(std::abs(lane.ranks - quota), 1.0) << "lane " << g;
       }
@@ -371,8 +389,8 @@ struct Case {
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  return machines()[c.machine].name + "_" + std::to_string(c.ranks) + "_ranks_" +
-         launch_name(c.launch) + (c.stages == Stages::automatic ? "_auto" : "_explicit");
+  return machines()[c.machine].name + "_" + std::to_string(c.ranks) + "_ranks_" + launch_name(c.launch) +
+         (c.stages == Stages::automatic ? "_auto" : "_explicit");
 }
 
 std::vector<Case> all_cases() {
@@ -380,8 +398,7 @@ std::vector<Case> all_cases() {
   for (std::size_t m = 0; m < machines().size(); ++m)
     for (int n : {3, 4, 5, 7, 10, 16, 23, 64, 128})
       for (Launch launch : {Launch::anywhere, Launch::core, Launch::numa, Launch::half})
-        for (Stages stages : {Stages::automatic, Stages::explicit_counts})
-          cases.push_back({m, n, launch, stages});
+        for (Stages stages : {Stages::automatic, Stages::explicit_counts}) cases.push_back({m, n, launch, stages});
   return cases;
 }
 
@@ -392,8 +409,7 @@ TEST_P(PlanInvariants, Hold) {
   const TopologyView& view = view_of(machines()[c.machine]);
   EXPECT_FALSE(view.this_system);
   const std::vector<CpuSet> allowed = launcher(view, c.ranks, c.launch);
-  const Config config =
-      c.stages == Stages::automatic ? config_with() : config_with(explicit_stages(c.ranks));
+  const Config config = c.stages == Stages::automatic ? config_with() : config_with(explicit_stages(c.ranks));
   const RolePlan plan = compute_role_plan(view, allowed, config);
   expect_invariants(view, allowed, config, plan);
   if (c.launch == Launch::anywhere) expect_even_spread(view, plan);
@@ -465,10 +481,8 @@ TEST(RolePlan, CompressorsKeepWholeCoresWhenOthersCanShare) {
   // 5 ranks on 4 cores: 1 producer, 3 compressors, 1 writer; the producer and writer share.
   const TopologyView view = uniform_view({4});
   const RolePlan plan = plan_anywhere(view, 5, config_with());
-  for (const RankPlan& rp : plan.ranks)
-    EXPECT_EQ(rp.shares_core, rp.role != Role::compressor) << rp.node_rank;
-  EXPECT_TRUE(has_note(plan, "5 ranks on 4 cores: cores shared, 1-2 ranks per core"))
-      << notes_of(plan);
+  for (const RankPlan& rp : plan.ranks) EXPECT_EQ(rp.shares_core, rp.role != Role::compressor) << rp.node_rank;
+  EXPECT_TRUE(has_note(plan, "5 ranks on 4 cores: cores shared, 1-2 ranks per core")) << notes_of(plan);
 }
 
 TEST(RolePlan, TwoPackagesSixteenRanksTwoLanesEightCoresEach) {
@@ -584,8 +598,9 @@ TEST(RolePlan, SmallDomainsAreMergedWithNeighbours) {
   EXPECT_FALSE(plan.oversubscribed);
   EXPECT_TRUE(has_note(plan, "lane 0 spans NUMA 0,1: its 4 ranks need more cores than one domain has"))
       << notes_of(plan);
-  EXPECT_TRUE(has_note(plan, "3 lanes for 6 NUMA domains: 12 ranks allow at most 4 lanes of 3+ ranks; "
-                             "with 4 some lane would get fewer than 3 ranks"))
+  EXPECT_TRUE(has_note(plan,
+                       "3 lanes for 6 NUMA domains: 12 ranks allow at most 4 lanes of 3+ ranks; "
+                       "with 4 some lane would get fewer than 3 ranks"))
       << notes_of(plan);
 }
 
@@ -634,8 +649,7 @@ TEST(RolePlan, RandomNodesKeepTheInvariants) {
     json stages = json::object();
     for (const char* key : {"producers", "compressors", "writers"})
       if (pick(0, 2) == 0) stages[key] = pick(1, std::max(1, n / 3));
-    SCOPED_TRACE("round " + std::to_string(round) + ": " + std::to_string(n) + " ranks, stages " +
-                 stages.dump());
+    SCOPED_TRACE("round " + std::to_string(round) + ": " + std::to_string(n) + " ranks, stages " + stages.dump());
     const Config config = config_with(stages);
     try {
       const RolePlan plan = compute_role_plan(view, allowed, config);
@@ -645,7 +659,8 @@ TEST(RolePlan, RandomNodesKeepTheInvariants) {
         for (std::size_t r = 0; r < allowed.size(); ++r)
           sets += "rank " + std::to_string(r) + " allowed " + cpu_list(allowed[r]) + "\n";
         ADD_FAILURE() << "cores per domain " << json(cores).dump() << ", PUs per core "
-                      << view.numa[0].cores[0].pus.size() << "\n" << sets << plan_table(plan, true);
+                      << view.numa[0].cores[0].pus.size() << "\n"
+                      << sets << plan_table(plan, true);
       }
       ++plans;
     } catch (const ConfigError&) {
@@ -749,8 +764,7 @@ TEST(RolePlanStages, ConfigErrorsMatchResolveLayout) {
 }
 
 TEST(RolePlanStages, MemoryBudgetUsesThePlansCounts) {
-  json doc = {{"matrices", {{"count", 10}, {"rows", 1000}, {"cols", 1000}}},
-              {"slots", {{"memory_budget_mb", 1024}}}};
+  json doc = {{"matrices", {{"count", 10}, {"rows", 1000}, {"cols", 1000}}}, {"slots", {{"memory_budget_mb", 1024}}}};
   const Config config = parse_config(doc);
   const RolePlan plan = plan_anywhere(two_pack_8core(), 16, config);
   const NodeLayout want = resolve_layout(config, 16);  // same totals here: 4, 10, 2
@@ -770,8 +784,7 @@ TEST(RolePlanPinning, Modes) {
   };
   EXPECT_EQ(plan(anywhere, "auto").pinning, PinningMode::cores);
   EXPECT_EQ(plan(per_core, "auto").pinning, PinningMode::none);
-  EXPECT_NE(plan(per_core, "auto").pinning_reason.find("launcher bound every rank to one core"),
-            std::string::npos);
+  EXPECT_NE(plan(per_core, "auto").pinning_reason.find("launcher bound every rank to one core"), std::string::npos);
   EXPECT_EQ(plan(per_core, "cores").pinning, PinningMode::cores);
   EXPECT_EQ(plan(anywhere, "none").pinning, PinningMode::none);
   view.this_system = false;
@@ -787,7 +800,9 @@ TEST(PlanFormat, TableHasLanesNotesAndOneRowPerRank) {
   EXPECT_NE(with.find("rank  role        index  lane  NUMA  cores  PUs  shared"), std::string::npos) << with;
   EXPECT_NE(with.find("note: 16 ranks on 2 cores: cores shared, 8 ranks per core"), std::string::npos);
   EXPECT_NE(with.find("stages: 1 producer, 2 compressors, 1 writer, 12 idle"), std::string::npos) << with;
-  EXPECT_NE(with.find("note: auto stages follow the 2 cores (one compressor per core): 12 ranks idle"), std::string::npos) << with;
+  EXPECT_NE(with.find("note: auto stages follow the 2 cores (one compressor per core): 12 ranks idle"),
+            std::string::npos)
+      << with;
   EXPECT_EQ(without.find("shared\n"), std::string::npos) << without;
   EXPECT_EQ(std::count(with.begin(), with.end(), '\n'), std::count(without.begin(), without.end(), '\n'));
   EXPECT_NE(with.find("  0  producer        0     0  0     0      0    yes\n"), std::string::npos) << with;
@@ -848,8 +863,8 @@ TEST(PlanFormat, TopologyFreePlanKeepsTheOldOrder) {
   layout.writers = 1;
   layout.idle = 1;
   const RolePlan plan = make_node_plan(layout);
-  const std::vector<Role> want{Role::producer, Role::producer, Role::compressor, Role::compressor,
-                               Role::compressor, Role::writer, Role::idle};
+  const std::vector<Role> want{Role::producer,   Role::producer, Role::compressor, Role::compressor,
+                               Role::compressor, Role::writer,   Role::idle};
   ASSERT_EQ(plan.ranks.size(), want.size());
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(plan.ranks[i].role, want[i]);
   EXPECT_EQ(plan.node_rank_of(Role::compressor, 2), 4);
@@ -874,8 +889,7 @@ TEST(Topology, ShapesOfTheCommittedTopologies) {
     std::size_t machine;
     int numa, cores, pus;
   };
-  for (const Shape& s : {Shape{0, 1, 2, 2}, Shape{1, 2, 16, 16}, Shape{2, 8, 128, 256},
-                         Shape{3, 8, 64, 64}}) {
+  for (const Shape& s : {Shape{0, 1, 2, 2}, Shape{1, 2, 16, 16}, Shape{2, 8, 128, 256}, Shape{3, 8, 64, 64}}) {
     const TopologyView& view = view_of(machines()[s.machine]);
     EXPECT_EQ(static_cast<int>(view.numa.size()), s.numa) << machines()[s.machine].name;
     EXPECT_EQ(view.core_count(), s.cores) << machines()[s.machine].name;
@@ -974,8 +988,8 @@ TEST(Binding, BindsThisProcessToItsPlannedCore) {
   const CpuSet before = allowed_cpuset(topology);
   ASSERT_FALSE(before.empty());
   const TopologyView view = topology.view();
-  const RolePlan plan = compute_role_plan(view, std::vector<CpuSet>(4, before),
-                                          config_with({}, {{"pinning", "cores"}}));
+  const RolePlan plan =
+      compute_role_plan(view, std::vector<CpuSet>(4, before), config_with({}, {{"pinning", "cores"}}));
   ASSERT_EQ(plan.pinning, PinningMode::cores);
   const RankPlan& me = plan.ranks.back();
 

@@ -47,15 +47,14 @@ std::vector<Region> regions_of(const SegmentLayout& s, Role role) {
 }
 
 std::string describe(const NodeLayout& l) {
-  return std::to_string(l.producers) + "/" + std::to_string(l.compressors) + "/" +
-         std::to_string(l.writers) + "+" + std::to_string(l.idle) + " idle, slots " +
-         std::to_string(l.raw_slots_per_producer) + "x" + std::to_string(l.raw_slot_bytes) + " raw, " +
-         std::to_string(l.compressed_slots_per_compressor) + "x" +
+  return std::to_string(l.producers) + "/" + std::to_string(l.compressors) + "/" + std::to_string(l.writers) + "+" +
+         std::to_string(l.idle) + " idle, slots " + std::to_string(l.raw_slots_per_producer) + "x" +
+         std::to_string(l.raw_slot_bytes) + " raw, " + std::to_string(l.compressed_slots_per_compressor) + "x" +
          std::to_string(l.compressed_slot_bytes) + " compressed";
 }
 
-NodeLayout make_layout(int producers, int compressors, int writers, int idle, int slots,
-                       std::uint64_t raw_bytes, std::uint64_t compressed_bytes, int compressed_slots = -1) {
+NodeLayout make_layout(int producers, int compressors, int writers, int idle, int slots, std::uint64_t raw_bytes,
+                       std::uint64_t compressed_bytes, int compressed_slots = -1) {
   NodeLayout l;
   l.producers = producers;
   l.compressors = compressors;
@@ -70,9 +69,8 @@ NodeLayout make_layout(int producers, int compressors, int writers, int idle, in
 
 bool same(const SegmentLayout& a, const SegmentLayout& b) {
   return a.counters == b.counters && a.control == b.control && a.ready_queue == b.ready_queue &&
-         a.ready_capacity == b.ready_capacity && a.queue == b.queue &&
-         a.queue_capacity == b.queue_capacity && a.slot_headers == b.slot_headers &&
-         a.slot_data == b.slot_data && a.slot_stride == b.slot_stride &&
+         a.ready_capacity == b.ready_capacity && a.queue == b.queue && a.queue_capacity == b.queue_capacity &&
+         a.slot_headers == b.slot_headers && a.slot_data == b.slot_data && a.slot_stride == b.slot_stride &&
          a.slot_count == b.slot_count && a.total == b.total;
 }
 
@@ -110,8 +108,7 @@ void check_node(const NodeLayout& layout) {
       EXPECT_NE(s.ready_queue, npos);
       EXPECT_GT(s.ready_queue, s.control);
       // Every raw slot of the node may wait in one lane's queue at once.
-      EXPECT_EQ(s.ready_capacity,
-                std::uint64_t(layout.producers) * std::uint64_t(layout.raw_slots_per_producer));
+      EXPECT_EQ(s.ready_capacity, std::uint64_t(layout.producers) * std::uint64_t(layout.raw_slots_per_producer));
     } else {
       EXPECT_EQ(s.control, npos);
       EXPECT_EQ(s.ready_queue, npos);
@@ -148,8 +145,8 @@ void check_node(const NodeLayout& layout) {
       case Role::writer:
         ASSERT_NE(s.queue, npos);
         // Every compressed slot on the node may be in one writer's inbox, plus end-of-stream.
-        EXPECT_EQ(s.queue_capacity, std::uint64_t(layout.compressors) *
-                                            std::uint64_t(layout.compressed_slots_per_compressor) + 1);
+        EXPECT_EQ(s.queue_capacity,
+                  std::uint64_t(layout.compressors) * std::uint64_t(layout.compressed_slots_per_compressor) + 1);
         EXPECT_EQ(s.slot_count, 0u);
         EXPECT_EQ(s.slot_headers, npos);
         EXPECT_EQ(s.slot_data, npos);
@@ -218,8 +215,8 @@ TEST(SegmentLayout, RegionsCanBeBuiltAndFilledIndependently) {
   for (const RankPlan& rank : plan.ranks) {
     SCOPED_TRACE("node rank " + std::to_string(rank.node_rank));
     const SegmentLayout s = segment_layout(plan, rank.node_rank);
-    std::unique_ptr<std::byte, decltype(&std::free)> memory(
-        static_cast<std::byte*>(std::aligned_alloc(kPage, s.total)), &std::free);
+    std::unique_ptr<std::byte, decltype(&std::free)> memory(static_cast<std::byte*>(std::aligned_alloc(kPage, s.total)),
+                                                            &std::free);
     ASSERT_NE(memory, nullptr);
     std::byte* base = memory.get();
     std::memset(base, 0xEE, s.total);
@@ -303,8 +300,8 @@ TEST(SegmentLayout, EachLaneFirstProducerHoldsItsReadyQueue) {
     EXPECT_EQ(s.ready_queue != npos, first_producer) << "node rank " << rank.node_rank;
     if (!first_producer) continue;
     ++holders;
-    EXPECT_EQ(s.ready_capacity, std::uint64_t(plan.count(rank.lane, Role::producer)) *
-                                    std::uint64_t(plan.layout.raw_slots_per_producer));
+    EXPECT_EQ(s.ready_capacity,
+              std::uint64_t(plan.count(rank.lane, Role::producer)) * std::uint64_t(plan.layout.raw_slots_per_producer));
     EXPECT_EQ(s.ready_queue % kLine, 0u);
     EXPECT_LE(s.ready_queue + SharedQueue::bytes_for(s.ready_capacity), s.queue);
   }

@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -27,10 +27,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::uint32_t kSide = 4;             // 4x4 float64: 128 bytes, one chunk per matrix
-constexpr std::uint64_t kMatrices = 60000;     // a cache of ~3.4 MB (file images), ~25 MB of memory
+constexpr std::uint32_t kSide = 4;          // 4x4 float64: 128 bytes, one chunk per matrix
+constexpr std::uint64_t kMatrices = 60000;  // a cache of ~3.4 MB (file images), ~25 MB of memory
 constexpr std::uint64_t kFlushEvery = 5000;
-constexpr std::uint64_t kUnflushed = 700;      // written after the last flush, then the writer dies
+constexpr std::uint64_t kUnflushed = 700;  // written after the last flush, then the writer dies
 
 fs::path temp_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -52,7 +52,7 @@ std::vector<std::byte> frame_of(codec::TileCompressor& compressor, const TileGri
 }
 
 IndexRow row_of(std::uint64_t id, std::uint64_t compressed) {
-  return {id, 0, id, kSide * kSide * sizeof(double), compressed, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0,
+  return {id,        0,         id, kSide * kSide * sizeof(double), compressed, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0,
           kNoSource, kNoSource, id};
 }
 

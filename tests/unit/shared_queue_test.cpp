@@ -127,8 +127,10 @@ struct ChildResult {
   bool ok() const { return !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
   std::string describe() const {
     if (timed_out) return "child " + std::to_string(pid) + " hung and was killed";
-    if (WIFEXITED(status)) return "child " + std::to_string(pid) + " exited with " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "child " + std::to_string(pid) + " died of signal " + std::to_string(WTERMSIG(status));
+    if (WIFEXITED(status))
+      return "child " + std::to_string(pid) + " exited with " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+      return "child " + std::to_string(pid) + " died of signal " + std::to_string(WTERMSIG(status));
     return "child " + std::to_string(pid) + " status " + std::to_string(status);
   }
 };
@@ -136,8 +138,8 @@ struct ChildResult {
 // Reaps every child; kills those still running after `limit`, or once `progress()` has not
 // changed for `stall` (a lost value leaves every child asleep: fail fast rather than at the limit).
 template <class Progress>
-std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit,
-                                  Progress progress, std::chrono::milliseconds stall) {
+std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit, Progress progress,
+                                  std::chrono::milliseconds stall) {
   std::vector<ChildResult> results(pids.size());
   std::vector<bool> done(pids.size(), false);
   std::size_t remaining = pids.size();
@@ -176,7 +178,8 @@ std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::m
 }
 
 std::vector<ChildResult> wait_for(const std::vector<pid_t>& pids, std::chrono::milliseconds limit) {
-  return wait_for(pids, limit, [] { return 0; }, limit);
+  return wait_for(
+      pids, limit, [] { return 0; }, limit);
 }
 
 void expect_all_ok(const std::vector<ChildResult>& results) {
@@ -320,9 +323,17 @@ TEST(SharedQueue, WrapAroundOverManyCycles) {
 }
 
 TEST(SharedQueue, CarriesAnySixtyFourBitValue) {
-  const std::vector<std::uint64_t> values = {
-      0, 1, kMax, kMax - 1, std::uint64_t{1} << 63, std::uint64_t{1} << 32, 0xFFFF'FFFFull,
-      kEndOfStream, make_handle(15, 1023), make_handle(0, 0), 0xDEAD'BEEF'CAFE'F00Dull};
+  const std::vector<std::uint64_t> values = {0,
+                                             1,
+                                             kMax,
+                                             kMax - 1,
+                                             std::uint64_t{1} << 63,
+                                             std::uint64_t{1} << 32,
+                                             0xFFFF'FFFFull,
+                                             kEndOfStream,
+                                             make_handle(15, 1023),
+                                             make_handle(0, 0),
+                                             0xDEAD'BEEF'CAFE'F00Dull};
   LocalQueue q(3);
   // Through a small queue, so the values land in every cell.
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -651,7 +662,8 @@ TEST(SharedQueueAcrossProcesses, ValuesThroughSmallQueuesUnderBackpressure) {
       return 0;
     }));
 
-  expect_all_ok(wait_for(pids, 60'000ms, [control] { return control->sum.load(); }, 3000ms));
+  expect_all_ok(wait_for(
+      pids, 60'000ms, [control] { return control->sum.load(); }, 3000ms));
 
   std::uint64_t wrong = 0, expected_xor = 0;
   for (std::uint64_t v = 0; v < kValues; ++v) {
@@ -704,9 +716,10 @@ TEST(SharedQueueAcrossProcesses, PushNeverFailsWhenTheQueueIsNotFull) {
   s->stop.store(1);
   const auto results = wait_for(pids, 20'000ms);
   for (const auto& r : results)
-    EXPECT_TRUE(r.ok()) << r.describe() << (r.ok() || r.timed_out || WEXITSTATUS(r.status) != 2
-                                                ? ""
-                                                : ": try_push failed on a queue holding 2 of 4");
+    EXPECT_TRUE(r.ok()) << r.describe()
+                        << (r.ok() || r.timed_out || WEXITSTATUS(r.status) != 2
+                                ? ""
+                                : ": try_push failed on a queue holding 2 of 4");
   std::uint64_t cycles = 0;
   for (const auto& c : s->cycles) cycles += c.load();
   EXPECT_GT(cycles, 0u);
@@ -758,9 +771,8 @@ TEST(SharedQueueAcrossProcesses, BlockedWaitersUseLittleCpu) {
     // The child really waited (the parent slept a second before pushing) ...
     EXPECT_GE(s->blocked_ns[i].load(), 900'000'000) << "waiter " << i;
     // ... and used a small fraction of that on a CPU.
-    EXPECT_LT(s->cpu_ns[i].load(), 100'000'000) << "waiter " << i << " used "
-                                                 << static_cast<double>(s->cpu_ns[i].load()) / 1e6
-                                                 << " ms of CPU while blocked";
+    EXPECT_LT(s->cpu_ns[i].load(), 100'000'000)
+        << "waiter " << i << " used " << static_cast<double>(s->cpu_ns[i].load()) / 1e6 << " ms of CPU while blocked";
     RecordProperty("waiter" + std::to_string(i) + "_cpu_us", std::to_string(s->cpu_ns[i].load() / 1000));
     got_sum += s->got[i].load();
   }

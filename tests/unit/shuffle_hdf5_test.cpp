@@ -100,8 +100,7 @@ struct Layout {
     for (hsize_t y = 0; y < chunk[0]; ++y)
       for (hsize_t x = 0; x < chunk[1]; ++x) {
         const hsize_t r = origin[0] + y, c = origin[1] + x;
-        const unsigned char* src = (r < dims[0] && c < dims[1]) ? &data[(r * dims[1] + c) * w]
-                                                                : fill_value.data();
+        const unsigned char* src = (r < dims[0] && c < dims[1]) ? &data[(r * dims[1] + c) * w] : fill_value.data();
         std::memcpy(&out[(y * chunk[1] + x) * w], src, w);
       }
     return out;
@@ -109,9 +108,8 @@ struct Layout {
 };
 
 std::string describe(const Layout& l) {
-  return std::string(dtype_name(l.dtype)) + " " + std::to_string(l.dims[0]) + "x" +
-         std::to_string(l.dims[1]) + " chunks " + std::to_string(l.chunk[0]) + "x" +
-         std::to_string(l.chunk[1]);
+  return std::string(dtype_name(l.dtype)) + " " + std::to_string(l.dims[0]) + "x" + std::to_string(l.dims[1]) +
+         " chunks " + std::to_string(l.chunk[0]) + "x" + std::to_string(l.chunk[1]);
 }
 
 // Creation properties: chunked, fill value written at allocation, then `add_filters`.
@@ -128,17 +126,14 @@ Hid make_dcpl(const Layout& l, AddFilters add_filters) {
 
 Hid create_dataset(hid_t file, const Layout& l, hid_t dcpl) {
   Hid space(H5Screate_simple(2, l.dims.data(), nullptr), H5Sclose);
-  return Hid(H5Dcreate2(file, "data", native_type(l.dtype), space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-             H5Dclose);
+  return Hid(H5Dcreate2(file, "data", native_type(l.dtype), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
 }
 
 Hid create_file(const TempFile& f) {
   return Hid(H5Fcreate(f.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
 }
 
-Hid open_file(const TempFile& f) {
-  return Hid(H5Fopen(f.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-}
+Hid open_file(const TempFile& f) { return Hid(H5Fopen(f.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose); }
 
 Hid open_dataset(hid_t file) { return Hid(H5Dopen2(file, "data", H5P_DEFAULT), H5Dclose); }
 
@@ -199,10 +194,9 @@ void add_shuffle_zstd(hid_t dcpl) {
 // Several dtypes, full and partial edge chunks, 1 element per chunk, chunk element counts that
 // are and are not multiples of the 8-element blocks of the fast shuffle kernels.
 const Layout kLayouts[] = {
-    {DType::int16, {6, 10}, {6, 10}},    {DType::float32, {9, 7}, {4, 3}},
-    {DType::float64, {5, 5}, {5, 5}},    {DType::float64, {64, 64}, {32, 16}},
-    {DType::int64, {3, 1}, {2, 1}},      {DType::uint8, {4, 4}, {2, 4}},
-    {DType::uint32, {1, 1}, {1, 1}},     {DType::uint16, {17, 3}, {5, 3}},
+    {DType::int16, {6, 10}, {6, 10}},     {DType::float32, {9, 7}, {4, 3}}, {DType::float64, {5, 5}, {5, 5}},
+    {DType::float64, {64, 64}, {32, 16}}, {DType::int64, {3, 1}, {2, 1}},   {DType::uint8, {4, 4}, {2, 4}},
+    {DType::uint32, {1, 1}, {1, 1}},      {DType::uint16, {17, 3}, {5, 3}},
 };
 
 // ---- shuffle: HDF5 compatibility ---------------------------------------------------------------
@@ -276,16 +270,15 @@ FilterRun run_filter(unsigned flags, std::vector<unsigned> cd_values, const Byte
   std::size_t buf_size = input.size();
   void* buf = std::malloc(buf_size);
   std::memcpy(buf, input.data(), input.size());
-  const std::size_t result = h5::zstd_filter_class()->filter(
-      flags, cd_values.size(), cd_values.data(), input.size(), &buf_size, &buf);
+  const std::size_t result =
+      h5::zstd_filter_class()->filter(flags, cd_values.size(), cd_values.data(), input.size(), &buf_size, &buf);
   FilterRun run{result, {}};
   if (result > 0) {
     EXPECT_GE(buf_size, result);
     const auto* p = static_cast<const unsigned char*>(buf);
     run.valid.assign(p, p + result);
   } else {  // on failure the input buffer must be left alone
-    run.valid.assign(static_cast<const unsigned char*>(buf),
-                     static_cast<const unsigned char*>(buf) + input.size());
+    run.valid.assign(static_cast<const unsigned char*>(buf), static_cast<const unsigned char*>(buf) + input.size());
     EXPECT_EQ(run.valid, input);
   }
   std::free(buf);
@@ -294,14 +287,11 @@ FilterRun run_filter(unsigned flags, std::vector<unsigned> cd_values, const Byte
 
 constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
-bool starts_with_zstd_magic(const Bytes& b) {
-  return b.size() >= 4 && std::memcmp(b.data(), kZstdMagic, 4) == 0;
-}
+bool starts_with_zstd_magic(const Bytes& b) { return b.size() >= 4 && std::memcmp(b.data(), kZstdMagic, 4) == 0; }
 
 TEST(ZstdFilter, FilterFunctionRoundTrips) {
   const Bytes raw = Bytes(100000, 7);
-  for (const std::vector<unsigned>& cd : {std::vector<unsigned>{}, {1}, {19},
-                                          {static_cast<unsigned>(-3)}}) {
+  for (const std::vector<unsigned>& cd : {std::vector<unsigned>{}, {1}, {19}, {static_cast<unsigned>(-3)}}) {
     SCOPED_TRACE(cd.size());
     const FilterRun forward = run_filter(0, cd, raw);
     ASSERT_GT(forward.result, 0u);
@@ -379,8 +369,7 @@ TEST_F(InProcessFilter, ChunksWrittenRawReadBackBitExact) {
       const Hid file = create_file(path);
       const Hid dset = create_dataset(file, l, make_dcpl(l, add_shuffle_zstd));
       for (const Dims& origin : l.chunk_origins())
-        write_raw_chunk(dset, origin,
-                        zstd_frame(shuffled(l.chunk_of(data, origin), l.element_size()), kLevel));
+        write_raw_chunk(dset, origin, zstd_frame(shuffled(l.chunk_of(data, origin), l.element_size()), kLevel));
     }
     const Hid file = open_file(path);
     const Hid dset = open_dataset(file);
@@ -409,8 +398,7 @@ TEST_F(InProcessFilter, H5DwriteAppliesTheFilter) {
       EXPECT_EQ(mask, 0u);  // neither the shuffle nor the optional zstd filter was skipped
       EXPECT_TRUE(starts_with_zstd_magic(stored));
       EXPECT_LT(stored.size(), l.chunk_bytes());
-      EXPECT_EQ(unshuffled(zstd_raw(stored, l.chunk_bytes()), l.element_size()),
-                l.chunk_of(data, origin));
+      EXPECT_EQ(unshuffled(zstd_raw(stored, l.chunk_bytes()), l.element_size()), l.chunk_of(data, origin));
     }
   }
 }

@@ -46,7 +46,7 @@ TEST(StallWatch, NothingToDoIsNoStall) {
   std::vector<RankProgress> ranks{writer(3, 0)};
   EXPECT_TRUE(watch.observe(0.0, ranks).empty());
   EXPECT_TRUE(watch.observe(100.0, ranks).empty());  // idle: its inbox is empty
-  ranks[0].waiting = 2;                               // work arrives: the clock starts now
+  ranks[0].waiting = 2;                              // work arrives: the clock starts now
   EXPECT_TRUE(watch.observe(105.0, ranks).empty());
   EXPECT_EQ(watch.observe(111.0, ranks).size(), 1u);
 }
@@ -62,7 +62,6 @@ TEST(StallWatch, ProgressKeepsItQuietAndZeroTurnsItOff) {
   EXPECT_TRUE(off.observe(0.0, ranks).empty());
   EXPECT_TRUE(off.observe(1e6, ranks).empty());
 }
-
 
 // The watcher's own process was stopped for longer than the threshold: nobody is blamed for the
 // gap; a rank still silent a threshold later is.
@@ -94,7 +93,8 @@ namespace shmjob::metrics {
 namespace {
 TEST(StallWatch, AbortAfterAbortSeconds) {
   StallWatch watch(2.0, 5.0);
-  std::vector<RankProgress> ranks{{7, "compressor 1", 10, 3, "has compressed nothing", "matrices wait ready to compress"}};
+  std::vector<RankProgress> ranks{
+      {7, "compressor 1", 10, 3, "has compressed nothing", "matrices wait ready to compress"}};
   const auto warned = tick_until(watch, ranks, 0.0, 2.5);
   ASSERT_EQ(warned.size(), 1u);
   EXPECT_FALSE(warned[0].abort);

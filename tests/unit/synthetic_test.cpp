@@ -33,8 +33,8 @@ std::vector<unsigned char> generated(const MatrixSpec& spec, std::uint64_t id, S
 
 TEST(Synthetic, Avx512PathGivesThePortableBytes) {
   if (!simd_level_available(SimdLevel::avx512)) GTEST_SKIP() << "no AVX-512F/DQ on this CPU";
-  const DType dtypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,   DType::uint8,
-                          DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64, DType::float16};
+  const DType dtypes[] = {DType::int8,   DType::int16,  DType::int32,   DType::int64,   DType::uint8,  DType::uint16,
+                          DType::uint32, DType::uint64, DType::float32, DType::float64, DType::float16};
   const std::uint32_t shapes[][2] = {{1, 1}, {1, 7}, {1, 8}, {3, 5}, {64, 64}, {17, 33}};
   for (DataKind kind : {DataKind::poisson, DataKind::smooth, DataKind::random})
     for (DType dtype : dtypes)
@@ -43,8 +43,8 @@ TEST(Synthetic, Avx512PathGivesThePortableBytes) {
           const MatrixSpec spec = spec_of(kind, dtype, shape[0], shape[1]);
           const auto portable = generated(spec, id, SimdLevel::baseline);
           const auto fast = generated(spec, id, SimdLevel::avx512);
-          ASSERT_EQ(portable, fast) << data_kind_name(kind) << " " << dtype_name(dtype) << " " << shape[0]
-                                    << "x" << shape[1] << " id " << id;
+          ASSERT_EQ(portable, fast) << data_kind_name(kind) << " " << dtype_name(dtype) << " " << shape[0] << "x"
+                                    << shape[1] << " id " << id;
           EXPECT_EQ(fast.back(), 0xA5) << "wrote past the matrix";
         }
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "config/transform_config.hpp"
 #include "shmjob/dtype.hpp"
 #include "shmjob/error.hpp"
 #include "transform/arithmetic.hpp"
@@ -24,7 +25,6 @@
 #include "transform/matmul.hpp"
 #include "transform/reduction.hpp"
 #include "transform/select.hpp"
-#include "config/transform_config.hpp"
 #include "transform/transpose.hpp"
 
 namespace shmjob::transform {
@@ -48,9 +48,7 @@ std::vector<T> values_of(std::span<const std::byte> bytes) {
 }
 
 // Same bits, or both NaN.
-bool same(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
-}
+bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0; }
 bool all_same(const std::vector<double>& a, const std::vector<double>& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), same);
 }
@@ -156,8 +154,8 @@ TEST(TransformPlan, ShapesDtypeAndWorkBytes) {
   EXPECT_EQ(left.float64_operands(), std::vector<std::string>{"l"});
 
   // A cast in the middle keeps float64; no transpose/matmul: no scratch.
-  const auto middle = plan_chain(std::vector<Step>{cast_step(DType::int8), value_step(StepOp::add, 1)}, 3, 5,
-                                 DType::float32, operands);
+  const auto middle =
+      plan_chain(std::vector<Step>{cast_step(DType::int8), value_step(StepOp::add, 1)}, 3, 5, DType::float32, operands);
   EXPECT_EQ(middle.dtype(), DType::float64);
   EXPECT_FALSE(middle.needs_scratch());
   EXPECT_EQ(middle.work_bytes(), 3u * 5 * 8);
@@ -168,9 +166,8 @@ TEST(TransformPlan, ShapesDtypeAndWorkBytes) {
 }
 
 TEST(TransformPlan, Errors) {
-  const OperandShapes operands{{"gain", {512, 256, DType::float32}},
-                               {"row", {1, 512, DType::float32}},
-                               {"p", {300, 40, DType::float64}}};
+  const OperandShapes operands{
+      {"gain", {512, 256, DType::float32}}, {"row", {1, 512, DType::float32}}, {"p", {300, 40, DType::float64}}};
   EXPECT_EQ(plan_error({value_step(StepOp::add, 1), value_step(StepOp::add, 1), operand_step(StepOp::multiply, "gain")},
                        512, 512, operands),
             "transform[2] (multiply): operand \"gain\" is 512x256, the matrix at this step is 512x512 "
@@ -179,7 +176,8 @@ TEST(TransformPlan, Errors) {
             "transform[0] (add): operand \"offsets\" is not defined (defined: \"gain\", \"p\", \"row\")");
   EXPECT_EQ(plan_error({operand_step(StepOp::add, "o\nx")}, 4, 4),
             "transform[0] (add): operand \"o\\x0Ax\" is not defined (no operands are)");
-  EXPECT_EQ(plan_error({bin_step(3)}, 512, 510), "transform[0] (bin): bin factor 3 does not divide the matrix at this step, 512x510");
+  EXPECT_EQ(plan_error({bin_step(3)}, 512, 510),
+            "transform[0] (bin): bin factor 3 does not divide the matrix at this step, 512x510");
   EXPECT_EQ(plan_error({bin_step(3), bin_step(3)}, 12, 12),
             "transform[1] (bin): bin factor 3 does not divide the matrix at this step, 4x4");
   EXPECT_EQ(plan_error({bin_step(0)}, 4, 4), "transform[0] (bin): the bin factor must be at least 1");
@@ -189,7 +187,8 @@ TEST(TransformPlan, Errors) {
   EXPECT_EQ(plan_error({matmul_step("p", MatmulSide::left)}, 8, 200, operands),
             "transform[0] (matmul): operand \"p\" is 300x40, the matrix at this step is 8x200 "
             "(side left, P * X: P needs 8 columns)");
-  EXPECT_EQ(plan_error({matmul_step("", MatmulSide::left)}, 8, 200, operands), "transform[0] (matmul): needs an operand");
+  EXPECT_EQ(plan_error({matmul_step("", MatmulSide::left)}, 8, 200, operands),
+            "transform[0] (matmul): needs an operand");
   Step both = operand_step(StepOp::divide, "row");
   both.value = 2;
   EXPECT_EQ(plan_error({both}, 4, 512, operands), "transform[0] (divide): give an operand or a value, not both");
@@ -330,9 +329,9 @@ TEST(TransformCast, SaturationNearTheLimits) {
     EXPECT_EQ(sat, want_sat);
   };
   constexpr auto kMin = std::numeric_limits<std::int64_t>::min(), kMax = std::numeric_limits<std::int64_t>::max();
-  run_int64({{0x1p63, kMax, true},                           // 2^63: one past the limit, not representable
+  run_int64({{0x1p63, kMax, true},                                        // 2^63: one past the limit, not representable
              {0x1p63 - 1024, (1ll << 62) + ((1ll << 62) - 1024), false},  // the largest double below it
-             {-0x1p63, kMin, false},                         // exact
+             {-0x1p63, kMin, false},                                      // exact
              {-0x1p63 - 2048, kMin, true},
              {kInf, kMax, true},
              {-kInf, kMin, true},
@@ -345,7 +344,8 @@ TEST(TransformCast, SaturationNearTheLimits) {
   run_int64({{2.9, 2, false}, {-2.9, -2, false}, {0x1p63, kMax, true}, {-0.9, 0, false}}, Rounding::truncate);
 
   std::vector<double> x{0x1p64, 0x1p64 - 2048, -0.4, -0.6, -1.0, kNaN, 255.5};
-  const auto sat = narrow_from_float64(reinterpret_cast<std::byte*>(x.data()), x.size(), DType::uint64, Rounding::nearest);
+  const auto sat =
+      narrow_from_float64(reinterpret_cast<std::byte*>(x.data()), x.size(), DType::uint64, Rounding::nearest);
   const auto u = values_of<std::uint64_t>(std::as_bytes(std::span(x)));
   EXPECT_EQ(u[0], std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(u[1], 0xFFFFFFFFFFFFF800ull);
@@ -357,8 +357,8 @@ TEST(TransformCast, SaturationNearTheLimits) {
   EXPECT_EQ(sat, 4u);  // 2^64, -0.6, -1, NaN
 
   std::vector<double> small{127.4, 127.5, -128.5, -129.0, 300.0, -0.0};
-  const auto sat8 = narrow_from_float64(reinterpret_cast<std::byte*>(small.data()), small.size(), DType::int8,
-                                        Rounding::nearest);
+  const auto sat8 =
+      narrow_from_float64(reinterpret_cast<std::byte*>(small.data()), small.size(), DType::int8, Rounding::nearest);
   const auto i8 = values_of<std::int8_t>(std::as_bytes(std::span(small)).first(6));
   EXPECT_EQ(std::vector<int>(i8.begin(), i8.end()), (std::vector<int>{127, 127, -128, -128, 127, 0}));
   EXPECT_EQ(sat8, 3u);  // 127.5 -> 128, -129, 300 (-128.5 -> -128: half to even)
@@ -367,7 +367,8 @@ TEST(TransformCast, SaturationNearTheLimits) {
 TEST(TransformCast, FloatTargetsDoNotSaturate) {
   std::vector<double> x{1e300, -1e300, kNaN, 0.1, -0.0, 65519.0, 65520.0};
   auto f = x;
-  EXPECT_EQ(narrow_from_float64(reinterpret_cast<std::byte*>(f.data()), f.size(), DType::float32, Rounding::truncate), 0u);
+  EXPECT_EQ(narrow_from_float64(reinterpret_cast<std::byte*>(f.data()), f.size(), DType::float32, Rounding::truncate),
+            0u);
   const auto f32 = values_of<float>(std::as_bytes(std::span(f)).first(x.size() * 4));
   EXPECT_EQ(f32[0], std::numeric_limits<float>::infinity());
   EXPECT_EQ(f32[1], -std::numeric_limits<float>::infinity());
@@ -375,7 +376,8 @@ TEST(TransformCast, FloatTargetsDoNotSaturate) {
   EXPECT_EQ(f32[3], 0.1f);
   EXPECT_TRUE(std::signbit(f32[4]));
   auto h = x;
-  EXPECT_EQ(narrow_from_float64(reinterpret_cast<std::byte*>(h.data()), h.size(), DType::float16, Rounding::nearest), 0u);
+  EXPECT_EQ(narrow_from_float64(reinterpret_cast<std::byte*>(h.data()), h.size(), DType::float16, Rounding::nearest),
+            0u);
   const auto f16 = values_of<Float16>(std::as_bytes(std::span(h)).first(x.size() * 2));
   EXPECT_EQ(static_cast<double>(f16[5]), 65504.0);
   EXPECT_EQ(static_cast<double>(f16[6]), kInf);  // rounds up past the largest half
@@ -387,7 +389,8 @@ TEST(TransformCast, FloatTargetsDoNotSaturate) {
 TEST(TransformCast, NarrowInPlaceEqualsQuantizeAcrossBlocks) {
   std::mt19937_64 rng(5);
   std::vector<double> x(1300);
-  for (auto& v : x) v = std::ldexp(static_cast<double>(static_cast<std::int64_t>(rng())) / 0x1p63, static_cast<int>(rng() % 70));
+  for (auto& v : x)
+    v = std::ldexp(static_cast<double>(static_cast<std::int64_t>(rng())) / 0x1p63, static_cast<int>(rng() % 70));
   x[3] = kNaN;
   x[600] = -kInf;
   for (const auto r : {Rounding::nearest, Rounding::truncate}) {
@@ -502,7 +505,8 @@ TEST(TransformKernels, BinOrderAndShapes) {
 }
 
 TEST(TransformKernels, TransposeAcrossTiles) {
-  const std::vector<std::pair<std::uint32_t, std::uint32_t>> shapes{{1, 1}, {33, 70}, {64, 64}, {1, 100}, {100, 1}, {0, 5}};
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>> shapes{{1, 1},   {33, 70}, {64, 64},
+                                                                    {1, 100}, {100, 1}, {0, 5}};
   for (const auto& [rows, cols] : shapes) {
     std::vector<double> in(std::size_t{rows} * cols), out(in.size(), kNaN);
     std::iota(in.begin(), in.end(), 0.0);
@@ -513,12 +517,12 @@ TEST(TransformKernels, TransposeAcrossTiles) {
 }
 
 TEST(TransformKernels, MatmulBothSides) {
-  const std::vector<double> x{1, 2, 3, 4, 5, 6};     // 2 x 3
-  const std::vector<double> p{1, 0, 0, 1, 1, 1};     // 3 x 2
+  const std::vector<double> x{1, 2, 3, 4, 5, 6};  // 2 x 3
+  const std::vector<double> p{1, 0, 0, 1, 1, 1};  // 3 x 2
   std::vector<double> out(4);
   matmul_right(x.data(), 2, 3, p.data(), 2, out.data());
   EXPECT_EQ(out, (std::vector<double>{4, 5, 10, 11}));
-  const std::vector<double> q{1, 1};                 // 1 x 2
+  const std::vector<double> q{1, 1};  // 1 x 2
   std::vector<double> left(3);
   matmul_left(q.data(), 1, x.data(), 2, 3, left.data());
   EXPECT_EQ(left, (std::vector<double>{5, 7, 9}));
@@ -583,7 +587,9 @@ TEST(TransformChain, ContractChecks) {
   const std::vector<std::int8_t> g{1, 2, 3, 4};
   const std::vector<double> g64{1, 2, 3, 4};
   // A float64 view of the operand is accepted too (what the loader makes for matmul operands).
-  EXPECT_NO_THROW(apply(plan, b.b(), {}, [&](std::string_view) { return OperandView{g64.data(), DType::float64, 2, 2}; }));
+  EXPECT_NO_THROW(apply(plan, b.b(), {}, [&](std::string_view) {
+    return OperandView{g64.data(), DType::float64, 2, 2};
+  }));
   try {
     apply(plan, b.b(), {}, [&](std::string_view) { return OperandView{g.data(), DType::int8, 1, 2}; });
     FAIL() << "a wrong operand shape was accepted";

@@ -22,8 +22,8 @@ namespace {
 
 // The properties every split must have, whatever the sizes.
 void expect_even_split(IdRange total, int parts) {
-  SCOPED_TRACE("total {" + std::to_string(total.first) + ", " + std::to_string(total.count) +
-               "} into " + std::to_string(parts));
+  SCOPED_TRACE("total {" + std::to_string(total.first) + ", " + std::to_string(total.count) + "} into " +
+               std::to_string(parts));
   const std::vector<IdRange> ranges = split_evenly(total, parts);
   ASSERT_EQ(ranges.size(), static_cast<std::size_t>(parts));
   std::uint64_t next = total.first;
@@ -113,8 +113,8 @@ TEST(IdRange, Contains) {
 
 // Everything a node relies on, checked by brute force over all tickets and ids.
 void expect_consistent_order(IdRange node, int writers) {
-  SCOPED_TRACE("node ids {" + std::to_string(node.first) + ", " + std::to_string(node.count) +
-               "}, " + std::to_string(writers) + " writers");
+  SCOPED_TRACE("node ids {" + std::to_string(node.first) + ", " + std::to_string(node.count) + "}, " +
+               std::to_string(writers) + " writers");
   const WorkOrder order(node, writers);
   ASSERT_EQ(order.writers(), writers);
 
@@ -137,8 +137,7 @@ void expect_consistent_order(IdRange node, int writers) {
     ASSERT_TRUE(node.contains(*id)) << "ticket " << t << " gives id " << *id;
     ++hits[*id - node.first];
     // Ticket t belongs to writer t % W.
-    EXPECT_EQ(order.writer_of(*id), static_cast<int>(t % static_cast<std::uint64_t>(writers)))
-        << "ticket " << t;
+    EXPECT_EQ(order.writer_of(*id), static_cast<int>(t % static_cast<std::uint64_t>(writers))) << "ticket " << t;
   }
   for (std::uint64_t i = 0; i < node.count; ++i)
     EXPECT_EQ(hits[i], 1) << "id " << node.first + i << " appears " << hits[i] << " times";
@@ -201,10 +200,8 @@ TEST(WorkOrder, ExampleFromTheHeader) {
   // 10 ids, 3 writers: ranges [0,4) [4,7) [7,10); ticket t -> writer t % 3, id start + t / 3.
   const WorkOrder order({0, 10}, 3);
   EXPECT_EQ(order.ticket_count(), 12u);
-  const std::vector<std::optional<std::uint64_t>> expected = {
-      0, 4, 7, 1, 5, 8, 2, 6, 9, 3, std::nullopt, std::nullopt};
-  for (std::uint64_t t = 0; t < expected.size(); ++t)
-    EXPECT_EQ(order.id_for_ticket(t), expected[t]) << "ticket " << t;
+  const std::vector<std::optional<std::uint64_t>> expected = {0, 4, 7, 1, 5, 8, 2, 6, 9, 3, std::nullopt, std::nullopt};
+  for (std::uint64_t t = 0; t < expected.size(); ++t) EXPECT_EQ(order.id_for_ticket(t), expected[t]) << "ticket " << t;
   EXPECT_EQ(order.writer_of(3), 0);
   EXPECT_EQ(order.writer_of(4), 1);
   EXPECT_EQ(order.writer_of(6), 1);
@@ -386,7 +383,7 @@ TEST(BlockSchedule, BlocksTileTheListAndShrinkToTheMinimum) {
 TEST(BlockSchedule, FirstBlockIsAShareOfTwiceTheClaimersAndFewBlocksInAll) {
   const std::vector<IdRange> blocks = all_blocks(BlockSchedule(200000, 32, 8));
   EXPECT_EQ(blocks.front(), (IdRange{0, 3125}));  // 200000 / 64
-  EXPECT_LT(blocks.size(), 600U);                   // a few hundred VDS mappings per writer count
+  EXPECT_LT(blocks.size(), 600U);                 // a few hundred VDS mappings per writer count
   EXPECT_EQ(blocks.back().count <= 8, true);
 }
 
