@@ -9,8 +9,10 @@
 #include <map>
 #include <optional>
 
+#include "h5/h5_handle.hpp"
 #include "h5/index_merge.hpp"
 #include "h5/master_writer.hpp"
+#include "h5/shard_scan.hpp"
 #include "h5/shard_writer.hpp"
 #include "job/interrupt.hpp"
 #include "mpi/claim_counter.hpp"
@@ -321,9 +323,49 @@ int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::St
   }
   if (const int code = mpi::agree(world_, failure)) return code;
   operands->sync();
+  // Node 0's rank 0 (world rank 0) read every operand: its CRCs go to the master and, through
+  // the writers, into every shard, so that a resume can tell whether an operand changed.
+  operand_crc32_ = operands->crc32();
+  mpi::check(MPI_Bcast(operand_crc32_.data(), static_cast<int>(operand_crc32_.size()), MPI_UINT32_T, 0, world_),
+             "MPI_Bcast");
+  try {
+    if (world_rank_ == 0 && work_.resuming) require_same_operands();
+  } catch (const std::exception& e) {
+    failure = mpi::as_failure(e);
+  }
+  if (const int code = mpi::agree(world_, failure)) return code;
   ctx.set_transform(&transform_.plans, &*operands);
-  if (world_rank_ == 0) operand_crc32_ = operands->crc32();
+  ctx.set_operands_record(operands_attribute());
   return kExitOk;
+}
+
+void Job::require_same_operands() const {
+  // The earlier runs' record: the master's, else a kept shard's (a crash leaves no master).
+  std::optional<std::string> stored;
+  const auto read_from = [&](const std::filesystem::path& path) {
+    if (stored || !std::filesystem::exists(path)) return;
+    try {
+      const h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open " + path.string());
+      stored = h5::read_string_attribute_if_any(file, "operands");
+    } catch (const H5Error&) {  // a damaged file: resume's own checks deal with it
+    }
+  };
+  read_from(config_.master_path());
+  for (const h5::ShardInfo& shard : work_.prior.shards) read_from(config_.output_dir / shard.file_name);
+  if (!stored) return;  // nothing kept, or written before operands were recorded
+  const nlohmann::json earlier = nlohmann::json::parse(*stored, nullptr, false);
+  if (!earlier.is_array()) return;
+  for (std::size_t i = 0; i < transform_.operand_names.size(); ++i)
+    for (const nlohmann::json& e : earlier)
+      if (e.is_object() && e.value("name", "") == transform_.operand_names[i] && e.contains("crc32") &&
+          e["crc32"] != operand_crc32_[i]) {
+        const transform::OperandConfig& o = config_.transform.operands.at(transform_.operand_names[i]);
+        throw TransformError("operands." + transform_.operand_names[i] + ": " + o.file + ":" + o.dataset +
+                             " changed since the earlier run (CRC-32 " + e["crc32"].dump() + " then, " +
+                             std::to_string(operand_crc32_[i]) +
+                             " now): resuming would mix matrices transformed with both; restore it, or start "
+                             "again with \"overwrite\": true");
+      }
 }
 
 void Job::combine_reductions() {

@@ -74,6 +74,9 @@ class Job {
   // The earlier runs' kept matrices (resume) added to reduced_, read back through a temporary
   // master over their shards.
   void add_kept_matrices();
+  // Rank 0 of a resume: throws TransformError (exit 2) when an operand's content differs from
+  // what the earlier runs recorded.
+  void require_same_operands() const;
   // The "operands" attribute: each operand's file, dataset, shape, dtype and CRC-32.
   std::string operands_attribute() const;
   void open_log(const stages::StageContext& ctx, const nlohmann::json& plan_record);

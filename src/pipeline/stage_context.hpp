@@ -3,6 +3,7 @@
 // counters, all addressed through this process's mapping of each rank's segment.
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -86,6 +87,9 @@ class StageContext {
     return chains_ == nullptr || chains_->empty() ? nullptr : &chains_->at(static_cast<std::size_t>(set));
   }
   const NodeOperands* operands() const noexcept { return operands_; }
+  // The "operands" record (JSON) shards carry for resume; empty without operands.
+  void set_operands_record(std::string record) { operands_record_ = std::move(record); }
+  const std::string& operands_record() const noexcept { return operands_record_; }
 
   bool aborted() const;
   // Marks the node's job as failed and wakes every sleeping rank so it can leave its loop.
@@ -109,6 +113,7 @@ class StageContext {
   std::vector<int> ready_owner_;  // per lane: the node rank holding its ready queue
   const std::vector<transform::ChainPlan>* chains_ = nullptr;
   const NodeOperands* operands_ = nullptr;
+  std::string operands_record_;
 };
 
 // Adds the time the scope took to a counter (busy or waiting nanoseconds).

@@ -140,9 +140,11 @@ WriterShard::WriterShard(const StageContext& ctx)
 }
 
 void WriterShard::open() {
+  std::map<std::string, std::string> attributes{{"config", to_json(config_).dump()},
+                                                {"datasets", resume::sets_to_json(ctx_.sets()).dump()}};
+  if (!ctx_.operands_record().empty()) attributes["operands"] = ctx_.operands_record();
   shard_.emplace(config_.output_dir / h5::shard_file_name(config_.job, shard_number_), parts_, config_.compression,
-                 std::map<std::string, std::string>{{"config", to_json(config_).dump()},
-                                                    {"datasets", resume::sets_to_json(ctx_.sets()).dump()}});
+                 attributes);
 }
 
 // The configured flush points sync to the disk (an fsync in the background). Between them,

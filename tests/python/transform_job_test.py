@@ -23,7 +23,9 @@ Cases (each in its own temp dir, 4 ranks unless said):
                bound, the others exactly), and the master's "operands" attribute gives each
                operand's CRC-32 (zlib's)
   resume       a reducing job interrupted (SIGUSR1 to mpirun) after some matrices are written, then
-               resumed: data and every reduction bit for bit equal to an uninterrupted run's
+               resumed from its shards alone (the master removed, as after a crash): data and every
+               reduction bit for bit equal to an uninterrupted run's; a
+               resume with an operand whose content changed is refused (exit 2, names it)
   bad          bad inputs give exit 2, one "shmjob: error:" line naming the operand or the step,
                and no master file: operand shape, missing operand file, missing dataset, a 3-D
                operand, bin factor not dividing, matmul inner dimensions, unknown operand name
@@ -258,6 +260,19 @@ def case_resume(shmjob, cwd, env, rng):
         check(f.attrs["status"] in ("interrupted", b"interrupted") and 0 < kept < count and "reduce" not in f,
               f"after the interrupt: status {f.attrs['status']}, {kept} matrices, reduce in it: {'reduce' in f}")
     print(f"      resume: interrupted with {kept} of {count} matrices written")
+    # As after a crash: no master, only the shards (their own indexes and records) are left.
+    os.remove(os.path.join(cwd, "out", "res.h5"))
+    # An operand whose content changed (same file, dataset, shape and dtype) is refused.
+    calib = os.path.join(cwd, "calib.h5")
+    os.rename(calib, calib + ".orig")
+    with h5py.File(os.path.join(cwd, calib + ".orig"), "r") as f, h5py.File(calib, "w") as g:
+        for name in f:
+            g[name] = f[name][...] * 2 if name == "gain" else f[name][...]
+    r = run(shmjob, dict(config, resume=True), cwd, env)
+    errors = error_lines(r)
+    check(r.returncode == 2 and len(errors) == 1 and "operands.gain" in errors[0] and "changed" in errors[0],
+          f"resume with a changed operand: exit {r.returncode}, errors {errors}")
+    os.replace(calib + ".orig", calib)
     resumed = run_ok(shmjob, dict(config, resume=True), cwd, env)
     check(same_bits(resumed["data"][...], whole["data"][...]), "resumed data differs from the uninterrupted run's")
     for name in REDUCE:
