@@ -255,9 +255,6 @@ TransformConfig parse_transform_config(const json* operands, const json* steps, 
     for (std::size_t i = 0; i < steps->size(); ++i)
       config.steps.push_back(parse_step((*steps)[i], item_path("transform", i), config.operands));
   }
-  for (const auto& [name, operand] : config.operands)
-    if (std::none_of(config.steps.begin(), config.steps.end(), [&](const Step& s) { return s.operand == name; }))
-      fail(join_path("operands", name), "no step of \"transform\" uses this operand");
   if (reduce && !reduce->is_null()) config.reduce = parse_reduce(*reduce);
   return config;
 }

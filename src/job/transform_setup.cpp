@@ -1,7 +1,11 @@
 #include "job/transform_setup.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "job/share_catalog.hpp"
 #include "shmjob/error.hpp"
+#include "util/printable.hpp"
 
 namespace shmjob {
 namespace {
@@ -39,9 +43,18 @@ transform::OperandShapes JobTransform::operand_shapes() const {
   return shapes;
 }
 
+namespace {
+// Whether a step reads the operand: the others are neither checked nor loaded.
+bool used(const transform::TransformConfig& config, const std::string& name) {
+  return std::any_of(config.steps.begin(), config.steps.end(),
+                     [&](const transform::Step& step) { return step.operand == name; });
+}
+}  // namespace
+
 JobTransform scan_operands(const transform::TransformConfig& config) {
   JobTransform out;
   for (const auto& [name, operand] : config.operands) {
+    if (!used(config, name)) continue;
     out.operand_names.push_back(name);
     out.operand_catalogs.push_back(scan_operand(name, operand));
   }
@@ -49,7 +62,14 @@ JobTransform scan_operands(const transform::TransformConfig& config) {
 }
 
 int share_operands(const transform::TransformConfig& config, MPI_Comm world, JobTransform& out) {
+  int rank = 0;
+  MPI_Comm_rank(world, &rank);
   for (const auto& [name, operand] : config.operands) {
+    if (!used(config, name)) {
+      if (rank == 0)
+        std::fprintf(stderr, "shmjob: note: operands.%s: no step uses it; it is not read\n", printable(name).c_str());
+      continue;
+    }
     InputCatalog catalog;
     if (const int code = share_catalog([&] { return scan_operand(name, operand); }, world, catalog)) return code;
     out.operand_names.push_back(name);
