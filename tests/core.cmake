@@ -110,3 +110,9 @@ endif()
 
 # The transform stage end to end: operands from HDF5 files, chains against numpy twins, bad inputs.
 shmjob_mpi_script(mpi_transform transform_job_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
+# The two transform examples of jobs/ (docs/transform.md#examples) against numpy.
+shmjob_mpi_script(mpi_transform_examples transform_examples_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
+# A 134 MB matmul operand used by 4 compressors: every rank's private memory stays below 64 MB.
+shmjob_mpi_script(mpi_transform_memory transform_memory_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
+# It samples /proc while the job runs: keep other jobs off the cores so the sampler keeps up.
+set_tests_properties(mpi_transform_memory PROPERTIES RUN_SERIAL TRUE)
