@@ -132,7 +132,8 @@ struct TransformConfig {
 
 // Parses the three top-level keys (each may be null: absent). Checks everything that does not
 // need the operands' files: keys per op, values, operand names (every step's operand exists),
-// reduce names. An operand no step uses is allowed (the job notes it and does not read it). Throws ConfigError naming the key:
+// reduce names. An operand no step uses is allowed (the job notes it and does not read it). Throws ConfigError naming
+// the key:
 //   config: transform[2].op: must be one of add, subtract, ..., got "mul"
 TransformConfig parse_transform_config(const nlohmann::json* operands, const nlohmann::json* steps,
                                        const nlohmann::json* reduce);

@@ -194,16 +194,29 @@ std::size_t Hdf5MatrixReader::open_files() const noexcept { return state_->files
 
 void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t capacity) {
   const InputCatalog& catalog = *state_->catalog;
+  const std::uint32_t rows = m.dataset < catalog.datasets().size() ? catalog.datasets()[m.dataset].shape.rows : 0;
+  read_rows(m, 0, rows, destination, capacity);
+}
+
+void Hdf5MatrixReader::read_rows(const InputMatrix& m, std::uint32_t first_row, std::uint32_t rows, void* destination,
+                                 std::size_t capacity) {
+  const InputCatalog& catalog = *state_->catalog;
   if (m.dataset >= catalog.datasets().size() || catalog.datasets()[m.dataset].file != m.file ||
       m.index >= catalog.datasets()[m.dataset].matrices)
     throw std::out_of_range("input: matrix (file " + std::to_string(m.file) + ", dataset " + std::to_string(m.dataset) +
                             ", index " + std::to_string(m.index) + ") is not in the catalog");
   const InputDataset& d = catalog.datasets()[m.dataset];
   const std::string where = catalog.describe(m);
-  if (destination == nullptr || capacity < d.shape.bytes())
-    state_->fail(where, "needs " + std::to_string(d.shape.bytes()) + " bytes (" + std::to_string(d.shape.rows) + " x " +
+  if (std::uint64_t{first_row} + rows > d.shape.rows)
+    throw std::out_of_range(where + ": rows " + std::to_string(first_row) + " + " + std::to_string(rows) +
+                            " of a matrix of " + std::to_string(d.shape.rows));
+  const bool whole = first_row == 0 && rows == d.shape.rows;
+  const std::uint64_t bytes = std::uint64_t{rows} * d.shape.cols * dtype_size(d.shape.dtype);
+  if (destination == nullptr || capacity < bytes)
+    state_->fail(where, "needs " + std::to_string(bytes) + " bytes (" + std::to_string(rows) + " x " +
                             std::to_string(d.shape.cols) + " " + std::string(dtype_name(d.shape.dtype)) +
                             "), the destination holds " + std::to_string(destination == nullptr ? 0 : capacity));
+  if (rows == 0) return;
 
   OpenDataset& open = state_->dataset(state_->file(m.file, where), m.dataset, where);
   // HDF5 does not check that a chunk decoded to its full size: H5Dread would copy past the end
@@ -213,7 +226,7 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
     try {
       // One chunk per matrix: decoded once, straight into the slot, and checked as it is.
       if (const std::optional<std::string> read =
-              open.chunk_sizes->read_whole_chunk(open.dataset, d.sliced, m.index, destination)) {
+              whole ? open.chunk_sizes->read_whole_chunk(open.dataset, d.sliced, m.index, destination) : std::nullopt) {
         if (!read->empty()) state_->fail(where, *read);
         state_->check_stamp(m.file, where);  // as after any read: the file must not have changed
         return;
@@ -229,14 +242,25 @@ void Hdf5MatrixReader::read(const InputMatrix& m, void* destination, std::size_t
   }
   try {
     if (d.sliced) {
-      const std::array<hsize_t, 3> start{m.index, 0, 0};
-      const std::array<hsize_t, 3> count{1, d.shape.rows, d.shape.cols};
+      const std::array<hsize_t, 3> start{m.index, first_row, 0};
+      const std::array<hsize_t, 3> count{1, rows, d.shape.cols};
       h5::check(H5Sselect_hyperslab(open.file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                 "H5Sselect_hyperslab");
-    } else {
+    } else if (whole) {
       h5::check(H5Sselect_all(open.file_space), "H5Sselect_all");
+    } else {
+      const std::array<hsize_t, 2> start{first_row, 0};
+      const std::array<hsize_t, 2> count{rows, d.shape.cols};
+      h5::check(H5Sselect_hyperslab(open.file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                "H5Sselect_hyperslab");
     }
-    h5::check(H5Dread(open.dataset, open.memory_type, open.memory_space, open.file_space, H5P_DEFAULT, destination),
+    std::optional<h5::Dataspace> part;  // the rows read, when not the whole matrix
+    if (!whole) {
+      const std::array<hsize_t, 2> dims{rows, d.shape.cols};
+      part.emplace(H5Screate_simple(2, dims.data(), nullptr), "H5Screate_simple");
+    }
+    h5::check(H5Dread(open.dataset, open.memory_type, part ? hid_t(*part) : hid_t(open.memory_space), open.file_space,
+                      H5P_DEFAULT, destination),
               "H5Dread");
   } catch (const H5Error& e) {
     state_->check_stamp(m.file, where);  // a truncated file is the better explanation

@@ -133,6 +133,11 @@ class Hdf5MatrixReader {
   // or modification time differs from the catalog's stamp, checked after every read). A matrix
   // not in the catalog is a programming error: std::out_of_range.
   void read(const InputMatrix& matrix, void* destination, std::size_t capacity);
+  // Rows [first_row, first_row + rows) of `matrix` (rows x cols values at destination), with the
+  // same checks (the chunks of the whole matrix are size-checked): for reading one matrix in
+  // parts, each by another process.
+  void read_rows(const InputMatrix& matrix, std::uint32_t first_row, std::uint32_t rows, void* destination,
+                 std::size_t capacity);
 
   std::size_t open_files() const noexcept;  // for tests of the cache
 
