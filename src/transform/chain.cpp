@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "shmjob/error.hpp"
 #include "transform/arithmetic.hpp"
@@ -52,6 +54,9 @@ class StepCheck {
   std::size_t index_;
   StepOp op_;
 };
+
+// Steps that work element by element (a cast in the middle too: it rounds in place).
+bool is_elementwise(StepOp op) { return op != StepOp::bin && op != StepOp::transpose && op != StepOp::matmul; }
 
 // rows * cols * element_size, or nullopt when it does not fit in size_t.
 std::optional<std::size_t> bytes_of(std::uint32_t rows, std::uint32_t cols, std::size_t element_size) {
@@ -202,6 +207,9 @@ ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint3
   }
 
   if (!steps.empty() && steps.back().op == StepOp::cast) out_dtype = steps.back().dtype;
+  // A chain that starts with elementwise steps runs them fused, block by block, into the scratch
+  // buffer (apply()).
+  if (!steps.empty() && is_elementwise(steps.front().op)) plan.needs_scratch_ = true;
   plan.rows_ = rows;
   plan.cols_ = cols;
   plan.dtype_ = out_dtype;
@@ -209,6 +217,23 @@ ChainPlan plan_chain(std::span<const Step> steps, std::uint32_t rows, std::uint3
   plan.work_bytes_ = std::max(work, plan.input_bytes_);
   return plan;
 }
+
+namespace {
+
+// Rows [row0, row0 + rows) of an operand that lines up with a rows_total x cols matrix (same
+// shape: those rows; a row [1, cols]: itself; a column [rows_total, 1]: those elements).
+OperandView rows_of(const OperandView& view, std::uint32_t rows_total, std::uint32_t row0, std::uint32_t rows) {
+  if (view.rows != rows_total || rows == rows_total) return view;  // a row operand, or all of it
+  OperandView part = view;
+  part.data = static_cast<const std::byte*>(view.data) + std::size_t{row0} * view.cols * dtype_size(view.dtype);
+  part.rows = rows;
+  return part;
+}
+
+// A cache-sized block of whole rows: the fused elementwise steps run on it while it is in L1/L2.
+constexpr std::size_t kBlockElements = 4096;
+
+}  // namespace
 
 ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<std::byte> scratch,
                   const OperandLookup& operands) {
@@ -226,27 +251,31 @@ ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<
   std::byte* other = scratch.data();
   bool in_scratch = false;
   std::uint64_t saturated = 0;
-  widen_to_float64(current, std::size_t{plan.input_rows()} * plan.input_cols(), plan.input_dtype());
-
   const auto& steps = plan.steps();
-  for (std::size_t i = 0; i < steps.size(); ++i) {
+
+  // The operand of step i, checked against what the plan saw.
+  const auto operand_of = [&](std::size_t i, bool float64_only) {
     const PlannedStep& planned = steps[i];
     const Step& step = planned.step;
-    const std::uint32_t rows = planned.rows_in, cols = planned.cols_in;
+    const std::size_t n = std::size_t{planned.rows_in} * planned.cols_in;
+    const OperandView view = operands(step.operand);
+    const MatrixShape& want = planned.operand;
+    const bool dtype_ok = view.dtype == DType::float64 || (!float64_only && view.dtype == want.dtype);
+    if (view.rows != want.rows || view.cols != want.cols || !dtype_ok || (view.data == nullptr && n > 0))
+      contract_broken("operand " + quoted(step.operand) + " of step " + std::to_string(i) + " is a " +
+                      shape(view.rows, view.cols) + " " + std::string(dtype_name(view.dtype)) + " view, the plan has " +
+                      shape(want.rows, want.cols) + " " +
+                      std::string(dtype_name(float64_only ? DType::float64 : want.dtype)));
+    return view;
+  };
+  // Elementwise step i on rows [row0, row0 + rows) of its matrix, held at x (float64). A final
+  // cast narrows them in place (the output values at the start of x).
+  const auto elementwise = [&](std::size_t i, const OperandView* view, double* x, std::uint32_t row0,
+                               std::uint32_t rows) {
+    const PlannedStep& planned = steps[i];
+    const Step& step = planned.step;
+    const std::uint32_t cols = planned.cols_in;
     const std::size_t n = std::size_t{rows} * cols;
-    auto* x = reinterpret_cast<double*>(current);
-    // The operand of this step, checked against what the plan saw.
-    const auto operand = [&](bool float64_only) {
-      const OperandView view = operands(step.operand);
-      const MatrixShape& want = planned.operand;
-      const bool dtype_ok = view.dtype == DType::float64 || (!float64_only && view.dtype == want.dtype);
-      if (view.rows != want.rows || view.cols != want.cols || !dtype_ok || (view.data == nullptr && n > 0))
-        contract_broken("operand " + quoted(step.operand) + " of step " + std::to_string(i) + " is a " +
-                        shape(view.rows, view.cols) + " " + std::string(dtype_name(view.dtype)) +
-                        " view, the plan has " + shape(want.rows, want.cols) + " " +
-                        std::string(dtype_name(float64_only ? DType::float64 : want.dtype)));
-      return view;
-    };
     switch (step.op) {
       case StepOp::add:
       case StepOp::subtract:
@@ -255,7 +284,7 @@ ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<
         if (step.operand.empty())
           apply_scalar(x, n, binary_op(step.op), *step.value);
         else
-          apply_operand(x, rows, cols, binary_op(step.op), operand(false));
+          apply_operand(x, rows, cols, binary_op(step.op), rows_of(*view, planned.rows_in, row0, rows));
         break;
       case StepOp::scale:
         scale(x, n, step.factor, step.offset);
@@ -267,12 +296,59 @@ ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<
         threshold(x, n, step.below, *step.value);
         break;
       case StepOp::mask:
-        mask(x, rows, cols, operand(false), *step.value);
+        mask(x, rows, cols, rows_of(*view, planned.rows_in, row0, rows), *step.value);
         break;
       case StepOp::cast:
-        saturated += i + 1 == steps.size() ? narrow_from_float64(current, n, step.dtype, step.rounding)
-                                           : quantize(x, n, step.dtype, step.rounding);
+        saturated += i + 1 == steps.size()
+                         ? narrow_from_float64(reinterpret_cast<std::byte*>(x), n, step.dtype, step.rounding)
+                         : quantize(x, n, step.dtype, step.rounding);
         break;
+      default:
+        contract_broken("step " + std::to_string(i) + " is not elementwise");
+    }
+  };
+
+  // The leading elementwise steps, fused: each block of rows is converted from the input, goes
+  // through all of them while it is in cache, and is stored into the scratch buffer (one pass over
+  // the matrix instead of one per step; the same operations per element, in the same order).
+  std::size_t first = 0;
+  while (first < steps.size() && is_elementwise(steps[first].step.op)) ++first;
+  if (first > 0) {
+    const std::uint32_t rows = plan.input_rows(), cols = plan.input_cols();
+    const bool narrows = first == steps.size() && steps.back().step.op == StepOp::cast;
+    const std::size_t out_size = narrows ? dtype_size(plan.dtype()) : sizeof(double);
+    const std::size_t in_size = dtype_size(plan.input_dtype());
+    std::vector<OperandView> views(first);
+    for (std::size_t i = 0; i < first; ++i)
+      if (!steps[i].step.operand.empty()) views[i] = operand_of(i, false);
+    const auto block_rows = static_cast<std::uint32_t>(std::max<std::size_t>(1, kBlockElements / std::max(cols, 1u)));
+    std::vector<double> block(std::size_t{block_rows} * cols);
+    for (std::uint32_t row0 = 0; row0 < rows; row0 += block_rows) {
+      const std::uint32_t n_rows = std::min(block_rows, rows - row0);
+      const std::size_t n = std::size_t{n_rows} * cols;
+      to_float64(current + std::size_t{row0} * cols * in_size, plan.input_dtype(), n, block.data());
+      for (std::size_t i = 0; i < first; ++i) elementwise(i, &views[i], block.data(), row0, n_rows);
+      std::memcpy(other + std::size_t{row0} * cols * out_size, block.data(), n * out_size);
+    }
+    std::swap(current, other);
+    in_scratch = true;
+  } else {
+    widen_to_float64(current, std::size_t{plan.input_rows()} * plan.input_cols(), plan.input_dtype());
+  }
+
+  for (std::size_t i = first; i < steps.size(); ++i) {
+    const PlannedStep& planned = steps[i];
+    const Step& step = planned.step;
+    const std::uint32_t rows = planned.rows_in, cols = planned.cols_in;
+    auto* x = reinterpret_cast<double*>(current);
+    const auto operand = [&](bool float64_only) { return operand_of(i, float64_only); };
+    if (is_elementwise(step.op)) {
+      const OperandView view = step.operand.empty() ? OperandView{} : operand(false);
+      elementwise(i, &view, x, 0, rows);
+      continue;
+    }
+    // Only bin, transpose and matmul are left.
+    switch (step.op) {
       case StepOp::bin:
         bin(x, rows, cols, step.bin_factor, step.how);
         break;
@@ -281,7 +357,7 @@ ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<
         std::swap(current, other);
         in_scratch = !in_scratch;
         break;
-      case StepOp::matmul: {
+      default: {  // matmul
         const auto* p = static_cast<const double*>(operand(true).data);
         auto* out = reinterpret_cast<double*>(other);
         if (step.side == MatmulSide::right)

@@ -153,11 +153,11 @@ TEST(TransformPlan, ShapesDtypeAndWorkBytes) {
   EXPECT_EQ(left.dtype(), DType::float64);
   EXPECT_EQ(left.float64_operands(), std::vector<std::string>{"l"});
 
-  // A cast in the middle keeps float64; no transpose/matmul: no scratch.
+  // A cast in the middle keeps float64; leading elementwise steps run fused into the scratch.
   const auto middle =
       plan_chain(std::vector<Step>{cast_step(DType::int8), value_step(StepOp::add, 1)}, 3, 5, DType::float32, operands);
   EXPECT_EQ(middle.dtype(), DType::float64);
-  EXPECT_FALSE(middle.needs_scratch());
+  EXPECT_TRUE(middle.needs_scratch());
   EXPECT_EQ(middle.work_bytes(), 3u * 5 * 8);
   // Empty chain: the input loaded as float64.
   const auto none = plan_chain({}, 2, 3, DType::uint16, operands);
@@ -587,11 +587,11 @@ TEST(TransformChain, ContractChecks) {
   const std::vector<std::int8_t> g{1, 2, 3, 4};
   const std::vector<double> g64{1, 2, 3, 4};
   // A float64 view of the operand is accepted too (what the loader makes for matmul operands).
-  EXPECT_NO_THROW(apply(plan, b.b(), {}, [&](std::string_view) {
+  EXPECT_NO_THROW(apply(plan, b.b(), b.s(), [&](std::string_view) {
     return OperandView{g64.data(), DType::float64, 2, 2};
   }));
   try {
-    apply(plan, b.b(), {}, [&](std::string_view) { return OperandView{g.data(), DType::int8, 1, 2}; });
+    apply(plan, b.b(), b.s(), [&](std::string_view) { return OperandView{g.data(), DType::int8, 1, 2}; });
     FAIL() << "a wrong operand shape was accepted";
   } catch (const TransformError& e) {
     EXPECT_EQ(e.exit_code(), kExitInternal);
