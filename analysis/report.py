@@ -30,6 +30,7 @@ import shmjob_metrics as sm  # noqa: E402
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "shmjob"})
 STAGE_COLOURS = {"producer": "#4e79a7", "compressor": "#f28e2b", "writer": "#59a14f", "idle": "#bab0ac"}
+REDUCTIONS = ("sum", "mean", "min", "max", "count_nonzero")
 PART_COLOURS = {"busy": "#4e79a7", "wait_disk": "#9c755f", "wait_input": "#edc948", "wait_slot": "#e15759",
                 "other": "#d9d9d9"}
 E = html.escape
@@ -78,9 +79,10 @@ def stage_time_figure(run):
     use = sm.stage_use(run)
     if not use:
         return no_data("No stage utilisation yet.")
-    fig, ax = plt.subplots(figsize=(10, 2.28))
+    stages = sm.stage_rows(use)
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(stages) + 0.48))
     labels = []
-    for row, stage in enumerate(reversed(sm.STAGES)):
+    for row, stage in enumerate(reversed(stages)):
         u = use.get(stage, {})
         left = 0.0
         for part in sm.TIME_PARTS + ("other",):
@@ -91,8 +93,9 @@ def stage_time_figure(run):
                 ax.text(left + width / 2, row, sm.pct(width), ha="center", va="center", fontsize=8,
                         color="white" if part in ("busy", "wait_disk", "wait_slot") else "black")
             left += width
-        labels.append(f"{sm.PLURAL[stage]} ({u.get('ranks', '?')})")
-    ax.set_yticks(range(3), labels)
+        labels.append(f"transform ({u.get('ranks', '?')} compressors)" if stage == "transform"
+                      else f"{sm.PLURAL[stage]} ({u.get('ranks', '?')})")
+    ax.set_yticks(range(len(stages)), labels)
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.grid(False)
@@ -214,6 +217,24 @@ def ratio_figure(run, series):
     return svg(fig)
 
 
+def reduction_image(values, title):
+    """A heat map of one reduction (a matrix): an inline SVG whose image is a PNG inside it."""
+    rows, cols = values.shape
+    width = 7.0
+    height = min(max(width * rows / max(cols, 1), 1.2), 7.0)
+    fig, ax = plt.subplots(figsize=(width + 1.2, height + 0.6))
+    ax.grid(False)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    image = ax.imshow(values, cmap="magma", vmin=lo, vmax=hi if hi > lo else lo + 1, aspect="auto",
+                      interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    fig.colorbar(image, ax=ax, pad=0.01)
+    return svg(fig)
+
+
 # --- tables --------------------------------------------------------------------------------
 
 def rank_table(run, series):
@@ -268,6 +289,119 @@ def events_table(run):
             f"</thead><tbody>{rows}</tbody></table>")
 
 
+def find_master(run, explicit=None):
+    """The master file of the log's job: `explicit`, else <job>.h5 next to the log, else in the
+    config's output_dir (relative to the working directory). None if there is none."""
+    if explicit:
+        return explicit if os.path.exists(explicit) else None
+    start = run.start or {}
+    job = start.get("job")
+    if not job:
+        return None
+    output_dir = (start.get("config") or {}).get("output_dir", "")
+    for candidate in (os.path.join(os.path.dirname(os.path.abspath(run.path)), job + ".h5"),
+                      os.path.join(output_dir, job + ".h5")):
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def read_reductions(master):
+    """{set name ("" for a one-set job): {reduction: (array, attributes)}} of the master's
+    reduce/ group; {} without one. Needs h5py (python3-h5py); None when it is missing."""
+    try:
+        import h5py
+    except ImportError:
+        return None
+    out = {}
+    with h5py.File(master, "r") as f:
+        group = f.get("reduce")
+        if group is None:
+            return {}
+        for name, item in group.items():
+            if isinstance(item, h5py.Dataset):
+                out.setdefault("", {})[name] = (item[()], dict(item.attrs))
+            else:
+                for reduction, dataset in item.items():
+                    out.setdefault(name, {})[reduction] = (dataset[()], dict(dataset.attrs))
+    return out
+
+
+def transform_html(run):
+    """The transform's share of the compressors' time, the values its casts clamped, the operands
+    (job_start) and each node's operand bytes and load times (job_end). None for a job without
+    a transform or reductions."""
+    totals = sm.transform_totals(run)
+    ops = sm.operands(run)
+    if totals is None and not ops:
+        return None
+    parts = []
+    if totals is not None:
+        when = " (so far, from the last sample)" if totals["provisional"] else ""
+        parts.append(
+            f'<p id="transform-totals" data-saturated="{int(totals["saturated"])}">The compressors spent '
+            f'{sm.pct(totals["busy"])} of their time in the transform (its steps and the reductions){E(when)}; '
+            f'<b>{sm.fmt_number(int(totals["saturated"]))}</b> values were saturated (clamped by a cast to the '
+            'target type\'s range, or NaN cast to an integer).</p>')
+    if ops:
+        rows = "".join(
+            f'<tr><td>{E(o["name"])}</td><td>{E(o["file"])}:{E(o["dataset"])}</td><td>{o["rows"]}×{o["cols"]}</td>'
+            f'<td>{E(o["dtype"])}</td><td>{E(o["stored_dtype"])}</td><td>{E(o["replicate"])}</td>'
+            f'<td class="num">{sm.fmt_bytes(o["bytes_per_copy"])}</td><td class="num">{o["copies"]}</td></tr>'
+            for o in ops)
+        parts.append('<table id="operands"><tr><th>operand</th><th>file:dataset</th><th>shape</th><th>dtype</th>'
+                     '<th>kept as</th><th>replicate</th><th>bytes per copy</th><th>copies (node 0)</th></tr>'
+                     f'{rows}</table>')
+    nodes = [n for n in (run.end or {}).get("nodes", []) if "operand_bytes" in n]
+    if nodes:
+        def loads(n):
+            return ", ".join("rank %d: %s in %s" % (x["rank"], sm.fmt_bytes(x["bytes"]), sm.fmt_seconds(x["seconds"]))
+                             for x in n["operand_loads"])
+        rows = "".join(
+            f'<tr><td>{n["node"]}</td><td class="num">{sm.fmt_bytes(n["operand_bytes"])}</td>'
+            f'<td>{E(loads(n))}</td></tr>' for n in nodes)
+        parts.append('<table id="operand-nodes"><tr><th>node</th><th>operands in shared memory</th>'
+                     f'<th>loaded by</th></tr>{rows}</table>')
+    return "".join(parts)
+
+
+def reductions_html(run, master):
+    """Each set's mean (or sum without one) as a heat map with its min/max, and the reductions
+    the master holds. None when the job has no reductions."""
+    wanted = ((run.start or {}).get("config") or {}).get("reduce") or []
+    if not wanted:
+        return None
+    if not master:
+        return no_data("The job has reductions, but its master file was not found next to the log "
+                       "(report.py --master PATH names it).")
+    found = read_reductions(master)
+    if found is None:
+        return no_data("Reading the reductions needs h5py (Debian's python3-h5py).")
+    if not found:
+        return no_data(f"{master} has no reduce/ group (the job did not complete).")
+    parts = []
+    for set_name, arrays in sorted(found.items()):
+        shown = "mean" if "mean" in arrays else "sum" if "sum" in arrays else None
+        where = "reduce/" + (set_name + "/" if set_name else "")
+        present = [r for r in REDUCTIONS if r in arrays] + sorted(set(arrays) - set(REDUCTIONS))
+        count = next((a.get("matrices") for _, a in arrays.values() if "matrices" in a), None)
+        if isinstance(count, bytes):
+            count = count.decode()
+        head = (f'<p class="sub">{E(where)}: {", ".join(E(r) for r in present)}'
+                + (f" over {E(str(count))} matrices" if count is not None else "") + "</p>")
+        if shown is None:
+            parts.append(f'<div class="reduction" data-set="{E(set_name)}">{head}</div>')
+            continue
+        values = np.asarray(arrays[shown][0], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (float("nan"), float("nan"))
+        title = f"{where}{shown} ({values.shape[0]}×{values.shape[1]}): min {lo:.6g}, max {hi:.6g}"
+        parts.append(f'<div class="reduction" data-set="{E(set_name)}" data-shown="{shown}" '
+                     f'data-min="{lo!r}" data-max="{hi!r}">{head}'
+                     f'<div class="plot">{reduction_image(values, title)}</div></div>')
+    return "".join(parts)
+
+
 # --- page ----------------------------------------------------------------------------------
 
 CSS = """
@@ -295,6 +429,7 @@ tr.error td{background:#fde2e1}tr.warning td{background:#fff6e0}
 details pre{background:#fff;border:1px solid #e2e2e2;padding:8px;font-size:11px;overflow-x:auto}
 .facts td:first-child{width:160px;color:#666}
 #cpu{font-size:13px}
+table+table{margin-top:8px}
 """
 
 # Records script errors on the page itself, so a headless browser's DOM dump can show them.
@@ -421,8 +556,10 @@ def nodes_html(run):
     return None
 
 
-def render(run, follow_every=None):
+def render(run, follow_every=None, master=None):
     series = sm.series(run)
+    transform = transform_html(run)
+    reductions = reductions_html(run, find_master(run, master)) if run.finished else None
     title = f"shmjob report: {run.name}"
     refresh = f'<meta http-equiv="refresh" content="{follow_every}">' if follow_every and not run.finished else ""
     sections = [
@@ -432,7 +569,11 @@ def render(run, follow_every=None):
          f'<div class="plot">{stage_time_figure(run)}</div><p class="sub">Each bar is 100% of the '
          'stage\'s rank-seconds over the data flow. Busy: CPU work; disk: writers inside HDF5 writes; '
          'input: nothing to work on (the stage before is slower); free slot: output slots all held '
-         'downstream (the stage after is slower).</p>'),
+         'downstream (the stage after is slower).'
+         + (' Transform: the compressors\' time in the transform (the rest of its bar is their other time); '
+            'their own bar is then the rest of their work, compressing.' if "transform" in sm.stage_use(run) else "")
+         + '</p>'),
+        *([("Transform", transform)] if transform else []),
         ("CPU", cpu_html(run)),
         ("Utilisation per rank over time",
          f'<div class="plot">{heatmap_figure(series)}</div><p class="sub">Fraction of each sample '
@@ -440,6 +581,7 @@ def render(run, follow_every=None):
         ("Queues and slots", f'<div class="plot">{queues_figure(series)}</div>'),
         ("Latency", f'<div class="plot">{latency_figure(run, series)}</div>'),
         ("Compression ratio", f'<div class="plot">{ratio_figure(run, series)}</div>'),
+        *([("Reductions", f'<div id="reductions">{reductions}</div>')] if reductions else []),
         ("Plan and ranks", rank_table(run, series)),
         *([("Nodes", nodes)] if (nodes := nodes_html(run)) else []),
         ("Errors and events", events_table(run)),
@@ -470,6 +612,7 @@ def main(argv=None):
     p.add_argument("-o", "--output", help="HTML file to write (default: report.html next to the log)")
     p.add_argument("--follow", action="store_true", help="rewrite the report while the job runs")
     p.add_argument("--every", type=float, default=2.0, help="with --follow: seconds between rewrites")
+    p.add_argument("--master", help="the job's master file, for its reductions (default: <job>.h5 next to the log)")
     p.add_argument("--timeout", type=float, default=0,
                    help="with --follow: give up after this many seconds without the job ending (0: never)")
     args = p.parse_args(argv)
@@ -478,7 +621,7 @@ def main(argv=None):
         if not os.path.exists(args.log):
             p.error(f"{args.log}: no such file")
         run = sm.load(args.log)
-        write_atomically(output, render(run))
+        write_atomically(output, render(run, master=args.master))
         print(f"report: {output} ({run.status})")
         return 0
     every = max(args.every, 0.5)
@@ -488,7 +631,7 @@ def main(argv=None):
     while True:
         if os.path.exists(args.log):
             run = sm.load(args.log)
-            write_atomically(output, render(run, follow_every=refresh))
+            write_atomically(output, render(run, follow_every=refresh, master=args.master))
             if not announced:
                 print(f"report: {output} (open it in a browser; it reloads every {refresh} s)", flush=True)
                 announced = True

@@ -17,7 +17,10 @@ import numpy as np
 
 SCHEMA_VERSION = 1
 STAGES = ("producer", "compressor", "writer")
-PLURAL = {"producer": "producers", "compressor": "compressors", "writer": "writers"}
+PLURAL = {"producer": "producers", "compressor": "compressors", "writer": "writers", "transform": "transform"}
+# The stages of a job with a transform or reductions, in data-flow order: the transform is the
+# compressors' time in it, "compressor" then the rest of their busy time (compressing).
+TRANSFORM_STAGES = ("producer", "transform", "compressor", "writer")
 # Where a stage's rank-seconds went, in the order the stacked bars show them.
 TIME_PARTS = ("busy", "wait_disk", "wait_input", "wait_slot")
 TIME_PART_LABELS = {"busy": "busy (CPU work)", "wait_disk": "waiting for the disk",
@@ -175,6 +178,26 @@ def verdict(run):
             "provisional": True}
 
 
+def stage_rows(use):
+    """The stages a utilisation record has, in data-flow order (with "transform" when present)."""
+    return TRANSFORM_STAGES if "transform" in use else STAGES
+
+
+def transform_totals(run):
+    """The transform's share of the compressors' time and the values its casts clamped, from
+    job_end (else node 0's last sample): {"busy", "saturated", "ranks", "provisional"}, or None
+    for a job without a transform or reductions."""
+    use = stage_use(run)
+    if "transform" not in use:
+        return None
+    return dict(use["transform"], provisional=not (run.end and "stages" in run.end))
+
+
+def operands(run):
+    """The job_start record's operands (a list; empty without)."""
+    return (run.start or {}).get("operands") or []
+
+
 def stage_use(run):
     """Per-stage fractions of rank-seconds: the job_end record's, else node 0's last sample's."""
     if run.end and "stages" in run.end:
@@ -287,6 +310,9 @@ def compare_row(run):
     }
     for stage in STAGES:
         row[f"{stage}_active"] = use.get(stage, {}).get("active")
+    if "transform" in use and row["compressor_active"] is not None:
+        # The compressor ranks' whole work: compressing and the transform they also run.
+        row["compressor_active"] = min(1.0, row["compressor_active"] + use["transform"]["active"])
     return row
 
 

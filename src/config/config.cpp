@@ -195,14 +195,27 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
   const std::uint64_t set_bytes =
       saturating_add(saturating_mul(static_cast<std::uint64_t>(layout.producers), layout.raw_slot_bytes),
                      saturating_mul(static_cast<std::uint64_t>(layout.compressors), layout.compressed_slot_bytes));
-  const std::uint64_t budget_bytes = *slots.memory_budget_mb * kMib;
+  const auto mb_up = [](std::uint64_t bytes) { return bytes / kMib + (bytes % kMib != 0 ? 1 : 0); };
+  // The operands share the node's memory with the slots: the budget is what is left of it.
+  const std::uint64_t whole_budget = *slots.memory_budget_mb * kMib;
+  if (slots.reserved_bytes >= whole_budget)
+    fail("slots.memory_budget_mb",
+         std::to_string(*slots.memory_budget_mb) + " MB cannot hold the transform's operands alone (" +
+             std::to_string(slots.reserved_bytes) + " bytes, " + std::to_string(mb_up(slots.reserved_bytes)) +
+             " MB, on this node with every copy) and the slots: raise it, or keep one copy "
+             "of each operand per node (\"replicate\": \"node\")");
+  const std::uint64_t budget_bytes = whole_budget - slots.reserved_bytes;
   const std::uint64_t k = std::min(budget_bytes / set_bytes, kMaxSlots);
   if (k < 1) {
-    const std::uint64_t needed_mb = set_bytes / kMib + (set_bytes % kMib != 0 ? 1 : 0);
+    const std::string after_operands =
+        slots.reserved_bytes > 0
+            ? ", after the transform's operands took " + std::to_string(mb_up(slots.reserved_bytes)) + " MB of it"
+            : "";
     fail("slots.memory_budget_mb", std::to_string(*slots.memory_budget_mb) +
                                        " MB cannot hold one slot per producer and compressor (needs at least " +
-                                       std::to_string(needed_mb) + " MB for " + std::to_string(layout.producers) +
-                                       " producers and " + std::to_string(layout.compressors) + " compressors)");
+                                       std::to_string(mb_up(set_bytes)) + " MB for " +
+                                       std::to_string(layout.producers) + " producers and " +
+                                       std::to_string(layout.compressors) + " compressors" + after_operands + ")");
   }
   layout.raw_slots_per_producer = static_cast<int>(k);
   layout.compressed_slots_per_compressor = static_cast<int>(k);

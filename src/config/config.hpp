@@ -42,6 +42,9 @@ struct SlotConfig {
   // Not a config key: the compressed slot size an ingest's sets need with tiled chunks (set by
   // the job from its matrix sets; nullopt: derived from the config's matrices).
   std::optional<std::uint64_t> compressed_slot_bytes;
+  // Not a config key: bytes of the node's shared memory taken out of memory_budget_mb before the
+  // slots are sized (the transform's operands, every copy; set by the job once it knows them).
+  std::uint64_t reserved_bytes = 0;
   friend bool operator==(const SlotConfig&, const SlotConfig&) = default;
 };
 

@@ -336,6 +336,9 @@ int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::St
   if (const int code = mpi::agree(world_, failure)) return code;
   ctx.set_transform(&transform_.plans, &*operands);
   ctx.set_operands_record(operands_attribute());
+  operand_bytes_on_node_ = operands->bytes_on_node();
+  operand_bytes_loaded_ = operands->bytes_loaded();
+  operand_load_s_ = operands->load_seconds();
   return kExitOk;
 }
 
@@ -494,7 +497,9 @@ void Job::open_log(const stages::StageContext& ctx, const nlohmann::json& plan_r
                                                                            : Open::replace);
     }
     if (world_rank_ == 0) {
-      log_->append(metrics::start_record(config_, plan_record, start_epoch_, topology_json()));
+      log_->append(metrics::start_record(
+          config_, plan_record, start_epoch_, topology_json(),
+          operands_json(operand_footprint(transform_, config_.transform, plan_), config_.transform)));
       for (const std::string& note : plan_.notes)
         log_->append(metrics::event_record(ctx.now(), "warning", "plan", -1, node_index, note));
     }
@@ -541,7 +546,11 @@ int Job::conclude(const stages::StageContext& ctx, const std::vector<RankPlaceme
   double flow_seconds = 0;
   mpi::check(MPI_Reduce(&my_flow_end, &flow_seconds, 1, MPI_DOUBLE, MPI_MAX, 0, world_), "MPI_Reduce");
 
-  const std::vector<RankTotals> totals = gather_to_root(metrics::rank_totals(ctx.my_counters()), world_);
+  RankTotals mine = metrics::rank_totals(ctx.my_counters());
+  mine.operand_bytes_on_node = operand_bytes_on_node_;
+  mine.operand_bytes_loaded = operand_bytes_loaded_;
+  mine.operand_load_s = operand_load_s_;
+  const std::vector<RankTotals> totals = gather_to_root(mine, world_);
   int code = agreed_code(ctx);
   if (code == kExitOk && !config_.transform.reduce.empty()) combine_reductions();
   const std::vector<ShardPartRecord> shards = gatherv_to_root(my_shard_parts(ctx), world_);
@@ -603,6 +612,9 @@ metrics::DiagnosisContext Job::diagnosis_context() const {
   c.ranks_per_node = {layout_.producers, layout_.compressors, layout_.writers};
   c.level = config_.compression.level;
   c.ingest = config_.input.has_value();
+  c.transform = !config_.transform.steps.empty() || !config_.transform.reduce.empty();
+  c.matmul = std::any_of(config_.transform.steps.begin(), config_.transform.steps.end(),
+                         [](const transform::Step& s) { return s.op == transform::StepOp::matmul; });
   return c;
 }
 
@@ -657,7 +669,8 @@ void Job::finish_on_root(int code, const std::vector<RankPlacement>& placements,
   try {
     if (log_)
       log_->append(metrics::end_record(summary, placements, with_root_peak(totals), writers, ratios.json(),
-                                       diagnosis_context(), written ? "" : "see stderr"));
+                                       diagnosis_context(), written ? "" : "see stderr",
+                                       !transform_.operand_names.empty()));
   } catch (const std::exception&) {
     if (written) throw;  // else the job's own error (e.g. the disk is full) is the one to report
   }

@@ -121,6 +121,10 @@ class Job {
   // the whole job's (this run's matrices; a resume adds the earlier runs' when it writes them).
   std::vector<std::optional<transform::Accumulator>> reduced_;
   std::vector<std::uint32_t> operand_crc32_;  // rank 0: each operand's CRC-32, for the master
+  // The operands on this rank's node (every copy), what this rank read of them and how long it
+  // took, for job_end's nodes.
+  std::uint64_t operand_bytes_on_node_ = 0, operand_bytes_loaded_ = 0;
+  double operand_load_s_ = 0;
   mpi::Failure failure_;
 };
 

@@ -72,12 +72,16 @@ std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& 
   return config.input ? stages::ingest_matrix_sets(catalog) : synthetic_matrix_sets(config.matrices);
 }
 
-// Matrices that do not fit a slot or a chunk, with messages naming the input or the key.
-void check_sizes(const Config& config, const InputCatalog& catalog, const std::vector<MatrixSet>& sets,
-                 int node_ranks) {
+// Matrices that do not fit a slot or a chunk, with messages naming the input or the key. A
+// memory budget is checked here only without operands: with them, the plan checks it once it
+// knows what the operands take of it (plan_with_operands).
+void check_sizes(const Config& config, const InputCatalog& catalog, const std::vector<MatrixSet>& sets, int node_ranks,
+                 const JobTransform& transform) {
   if (config.input) check_input_fits(catalog, config.slots);
   largest_packed_tiles(sets, config.compression);  // too many tiles is a config error
-  resolve_layout(config, node_ranks, largest_matrix(sets));
+  Config sizes = config;
+  if (!transform.operand_names.empty()) sizes.slots.memory_budget_mb.reset();
+  resolve_layout(sizes, node_ranks, largest_matrix(sets));
 }
 
 // The plan for `allowed.size()` ranks. Slots hold the largest matrix (an ingest's config names
@@ -90,10 +94,25 @@ RolePlan plan_for(const TopologyView& view, const std::vector<CpuSet>& allowed, 
   return compute_role_plan(view, allowed, sizing);
 }
 
+// The plan, with its slots sized after the transform's operands when slots.memory_budget_mb is
+// set. How many copies a node keeps depends on the NUMA domains of its ranks, which the plan
+// decides (and the slot counts do not), so a budget is planned twice: first without it, for the
+// ranks' places, then with the operands' bytes (every copy) taken out of it.
+RolePlan plan_with_operands(const TopologyView& view, const std::vector<CpuSet>& allowed, const Config& config,
+                            const std::vector<MatrixSet>& sets, const JobTransform& transform) {
+  if (transform.operand_names.empty() || !config.slots.memory_budget_mb) return plan_for(view, allowed, config, sets);
+  Config places = config;
+  places.slots.memory_budget_mb.reset();
+  const RolePlan first = plan_for(view, allowed, places, sets);
+  Config budget = config;
+  budget.slots.reserved_bytes = operand_bytes(operand_footprint(transform, config.transform, first));
+  return plan_for(view, allowed, budget, sets);
+}
+
 // Every rank of the node computes the same plan from the same inputs: the topology and every
 // rank's allowed PUs (gathered before anyone binds).
 RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, const Config& config,
-                   const std::vector<MatrixSet>& sets) {
+                   const std::vector<MatrixSet>& sets, const JobTransform& transform) {
   const TopologyView view = topology.view();
   const int words = view.mask_words();
   const std::vector<std::uint64_t> mine = to_mask(allowed_cpuset(topology), words);
@@ -103,7 +122,18 @@ RolePlan plan_node(const Topology& topology, const mpi::Communicator& node, cons
   std::vector<CpuSet> allowed;
   for (int r = 0; r < node.size(); ++r)
     allowed.push_back(from_mask(all.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(words), words));
-  return plan_for(view, allowed, config, sets);
+  return plan_with_operands(view, allowed, config, sets, transform);
+}
+
+// The node's plan as --plan prints it: with the operands it keeps (bytes, copies), if any.
+nlohmann::json node_plan_json(const RolePlan& plan, const Config& config, const JobTransform& transform) {
+  nlohmann::json out = plan_to_json(plan);
+  const std::vector<OperandFootprint> footprint = operand_footprint(transform, config.transform, plan);
+  if (!footprint.empty()) {
+    out["operands"] = operands_json(footprint, config.transform);
+    out["operand_bytes"] = operand_bytes(footprint);
+  }
+  return out;
 }
 
 // Everything decided before the job runs: the config, the inputs, the sets, the topology and
@@ -157,15 +187,17 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   if (const int code = share_operands(config.transform, world, setup.transform)) return code;
   try {
     plan_transforms(config.transform, setup.transform, setup.sets);
-    check_sizes(config, setup.catalog, setup.sets, node.size());
+    check_sizes(config, setup.catalog, setup.sets, node.size(), setup.transform);
     setup.topology.emplace(Topology::this_system());
   } catch (const std::exception& e) {
     failure = as_failure(e);
   }
   if (const int code = agree(world, failure)) return code;
   try {
-    setup.plan = plan_node(*setup.topology, node, config, setup.sets);
-    shm::check_node_memory(setup.plan, shm::available_shared_memory());
+    setup.plan = plan_node(*setup.topology, node, config, setup.sets, setup.transform);
+    const std::vector<OperandFootprint> operands = operand_footprint(setup.transform, config.transform, setup.plan);
+    shm::check_node_memory(setup.plan, shm::available_shared_memory(), operand_bytes(operands),
+                           operands_text(operands));
     std::uint64_t matrices = 0;
     for (const MatrixSet& set : setup.sets) matrices += set.count;
     shm::check_id_bookkeeping(matrices, setup.plan.layout.writers, shm::available_memory());
@@ -193,9 +225,13 @@ mpi::Communicator node_communicator(MPI_Comm world) {
   return mpi::Communicator(raw_node);
 }
 
-void print_plan_text(const RolePlan& plan) {
-  std::printf("%s\n%s\n", plan_table(plan, true).c_str(),
-              nlohmann::json{{"nodes", nlohmann::json::array({plan_to_json(plan)})}}.dump().c_str());
+// The table, the operands line (a job with operands) and one JSON line with every node's plan.
+void print_plan_text(const RolePlan& plan, const Config& config, const JobTransform& transform,
+                     const nlohmann::json& nodes) {
+  const std::vector<OperandFootprint> operands = operand_footprint(transform, config.transform, plan);
+  std::printf("%s\n", plan_table(plan, true).c_str());
+  if (!operands.empty()) std::printf("operands on each node: %s\n", operands_text(operands).c_str());
+  std::printf("%s\n", nlohmann::json{{"nodes", nodes}}.dump().c_str());
   std::fflush(stdout);
 }
 
@@ -241,7 +277,7 @@ int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
   // Node leaders send their plans (one JSON line each) to rank 0: it prints node 0's table and
   // every node's plan as JSON.
   std::string mine;
-  if (node.rank() == 0) mine = plan_to_json(setup.plan).dump() + "\n";
+  if (node.rank() == 0) mine = node_plan_json(setup.plan, *setup.config, setup.transform).dump() + "\n";
   const std::vector<char> all = mpi::gatherv_to_root(std::vector<char>(mine.begin(), mine.end()), world);
   int world_rank = 0;
   mpi::check(MPI_Comm_rank(world, &world_rank), "MPI_Comm_rank");
@@ -256,8 +292,7 @@ int print_plan(const std::filesystem::path& config_path, MPI_Comm world) {
       nodes.push_back(nlohmann::json::parse(line));
       line.clear();
     }
-    std::printf("%s\n%s\n", plan_table(setup.plan, true).c_str(), nlohmann::json{{"nodes", nodes}}.dump().c_str());
-    std::fflush(stdout);
+    print_plan_text(setup.plan, *setup.config, setup.transform, nodes);
   }
   return kExitOk;
 }
@@ -273,12 +308,13 @@ int print_plan(const std::filesystem::path& config_path, int ranks, const std::s
     std::vector<MatrixSet> sets = matrix_sets_of(config, catalog);
     JobTransform transform = scan_operands(config.transform);
     plan_transforms(config.transform, transform, sets);
-    check_sizes(config, catalog, sets, ranks);
+    check_sizes(config, catalog, sets, ranks, transform);
     const Topology topology = topology_spec.empty()             ? Topology::this_system()
                               : topology_spec.ends_with(".xml") ? Topology::from_xml(topology_spec)
                                                                 : Topology::synthetic(topology_spec);
     const std::vector<CpuSet> allowed(static_cast<std::size_t>(ranks), topology.allowed_pus());
-    print_plan_text(plan_for(topology.view(), allowed, config, sets));
+    const RolePlan plan = plan_with_operands(topology.view(), allowed, config, sets, transform);
+    print_plan_text(plan, config, transform, nlohmann::json::array({node_plan_json(plan, config, transform)}));
     return kExitOk;
   } catch (const std::exception& e) {
     const Failure f = as_failure(e);

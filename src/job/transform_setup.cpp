@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "job/share_catalog.hpp"
+#include "pipeline/node_operands.hpp"
 #include "shmjob/error.hpp"
 #include "util/printable.hpp"
 
@@ -50,6 +53,72 @@ bool used(const transform::TransformConfig& config, const std::string& name) {
                      [&](const transform::Step& step) { return step.operand == name; });
 }
 }  // namespace
+bool JobTransform::as_float64(const std::string& name) const {
+  for (const transform::ChainPlan& chain : plans)
+    for (const std::string& wide : chain.float64_operands())
+      if (wide == name) return true;
+  return false;
+}
+
+std::vector<OperandFootprint> operand_footprint(const JobTransform& job, const transform::TransformConfig& config,
+                                                const RolePlan& plan) {
+  std::vector<OperandFootprint> out;
+  for (std::size_t i = 0; i < job.operand_names.size(); ++i) {
+    const std::string& name = job.operand_names[i];
+    const MatrixShape shape = job.operand_shape(i);
+    const bool wide = job.as_float64(name);
+    out.push_back({name, shape, wide ? DType::float64 : shape.dtype, stages::operand_copy_bytes(shape, wide),
+                   stages::operand_copies(plan, config.operands.at(name).replicate)});
+  }
+  return out;
+}
+
+std::uint64_t operand_bytes(const std::vector<OperandFootprint>& footprint) {
+  std::uint64_t total = 0;
+  for (const OperandFootprint& o : footprint) total += o.bytes();
+  return total;
+}
+
+nlohmann::json operands_json(const std::vector<OperandFootprint>& footprint, const transform::TransformConfig& config) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const OperandFootprint& o : footprint) {
+    const transform::OperandConfig& c = config.operands.at(o.name);
+    list.push_back({{"name", o.name},
+                    {"file", c.file},
+                    {"dataset", c.dataset},
+                    {"rows", o.shape.rows},
+                    {"cols", o.shape.cols},
+                    {"dtype", dtype_name(o.shape.dtype)},
+                    {"stored_dtype", dtype_name(o.stored)},
+                    {"replicate", transform::replicate_name(c.replicate)},
+                    {"bytes_per_copy", o.bytes_per_copy},
+                    {"copies", o.copies}});
+  }
+  return list;
+}
+
+std::string operands_text(const std::vector<OperandFootprint>& footprint) {
+  if (footprint.empty()) return "";
+  const auto size = [](std::uint64_t bytes) {
+    char text[32];
+    if (bytes >= 1000000000)
+      std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
+    else if (bytes >= 1000000)
+      std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+    else if (bytes >= 1000)
+      std::snprintf(text, sizeof text, "%.1f KB", static_cast<double>(bytes) / 1e3);
+    else
+      std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
+    return std::string(text);
+  };
+  std::string text;
+  for (const OperandFootprint& o : footprint)
+    text += (text.empty() ? "" : ", ") + o.name + " " + size(o.bytes_per_copy) + " (" +
+            std::string(dtype_name(o.stored)) + ") x " + std::to_string(o.copies) +
+            (o.copies == 1 ? " copy" : " copies");
+  return text + "; " + size(operand_bytes(footprint)) + " in all (" + std::to_string(operand_bytes(footprint)) +
+         " bytes of shared memory)";
+}
 
 JobTransform scan_operands(const transform::TransformConfig& config) {
   JobTransform out;

@@ -16,6 +16,8 @@ constexpr double kClearlyBusy = 0.5;
 
 struct Use {
   double busy = 0, wait_input = 0, wait_slot = 0, wait_disk = 0;
+  double transform = 0;  // compressors: the part of busy in the transform and the reductions
+  double compress() const { return std::max(0.0, busy - transform); }
   // Busy and disk-wait time are read from separate counters at slightly different moments: on a
   // loaded machine their sum overshot 1 (1.005, seen in a sample), which no fraction may.
   double active() const { return std::min(1.0, busy + wait_disk); }
@@ -25,7 +27,8 @@ Use use_of(const StageTime& s, double seconds) {
   const double total = seconds * std::max(s.ranks, 1);
   if (!(total > 0)) return {};
   const auto f = [&](double x) { return std::clamp(x / total, 0.0, 1.0); };
-  return {f(s.busy_s), f(s.wait_input_s), f(s.wait_slot_s), f(s.wait_disk_s)};
+  const double busy = f(s.busy_s);
+  return {busy, f(s.wait_input_s), f(s.wait_slot_s), f(s.wait_disk_s), std::min(busy, f(s.transform_s))};
 }
 
 std::string pct(double fraction) { return std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%"; }
@@ -38,11 +41,19 @@ int stage_index(const std::string& role) {
   return -1;
 }
 
-nlohmann::json stage_utilisation(const StageTimes& stages, double seconds) {
+nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool transform) {
   nlohmann::json out = nlohmann::json::object();
   for (int i = 0; i < 3; ++i) {
     const StageTime& s = stages[static_cast<std::size_t>(i)];
-    const Use u = use_of(s, seconds);
+    Use u = use_of(s, seconds);
+    if (transform && i == kCompressors) {
+      out["transform"] = {{"ranks", s.ranks},
+                          {"busy", u.transform},
+                          {"active", u.transform},
+                          {"matrices", s.matrices},
+                          {"saturated", s.saturated}};
+      u.busy = u.compress();  // the compressors' own stage: compressing
+    }
     out[kRoles[i]] = {{"ranks", s.ranks},         {"busy", u.busy},           {"wait_input", u.wait_input},
                       {"wait_slot", u.wait_slot}, {"wait_disk", u.wait_disk}, {"active", u.active()},
                       {"cpu_s", s.cpu_s},         {"matrices", s.matrices}};
@@ -64,6 +75,10 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
                              {"writers_busy", w.busy},
                              {"writers_wait_disk", w.wait_disk},
                              {"writers_wait_input", w.wait_input}};
+  if (c.transform) {
+    evidence["compressors_transform"] = z.transform;
+    evidence["compressors_compress"] = z.compress();
+  }
   int limit = 0;
   for (int i = 1; i < 3; ++i)
     if (u[static_cast<std::size_t>(i)].active() > u[static_cast<std::size_t>(limit)].active()) limit = i;
@@ -96,6 +111,24 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
   const bool cores_full = c.cores > 0 && c.busy_ranks >= c.cores;
 
   std::string sentence, suggestion;
+  // The compressors' time went mostly into the transform: it, not zstd, limited the run.
+  if (limit == kCompressors && c.transform && z.transform > z.compress()) {
+    sentence = "The transform limited this run: compressors were busy " + pct(z.busy) + " of the time, " +
+               pct(z.transform) + " in the transform (its steps and reductions) and " + pct(z.compress()) +
+               " compressing, while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
+               pct(w.wait_input) + " for input.";
+    const std::string cheaper = c.matmul ? "make the chain cheaper (a matmul costs rows x cols x k multiply-adds "
+                                           "per matrix: bin before it, or use a smaller operand)"
+                                         : "make the chain cheaper (fewer or simpler steps)";
+    if (!cores_full)
+      suggestion = "Give more ranks to compression (" + std::string(kKeys[1]) + ", now " + now(1) + ")" + from_spare +
+                   ": compressors run the transform; or " + cheaper + ".";
+    else
+      suggestion = "The node's " + std::to_string(c.cores) + " cores already run " + std::to_string(c.busy_ranks) +
+                   " working ranks, so more compressors would only share them: " + cheaper +
+                   ", or run on more cores (more nodes).";
+    return {{"stage", "transform"}, {"sentence", sentence}, {"suggestion", suggestion}, {"evidence", evidence}};
+  }
   switch (limit) {
     case kProducers:
       sentence = std::string(c.ingest ? "Reading the input" : "Producing matrices") +
@@ -108,7 +141,10 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
       break;
     case kCompressors:
       sentence = "Compression limited this run: compressors were busy " + pct(z.busy) +
-                 " of the time while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
+                 (c.transform ? " of the time (" + pct(z.compress()) + " compressing, " + pct(z.transform) +
+                                    " in the transform)"
+                              : std::string(" of the time")) +
+                 " while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
                  pct(w.wait_input) + " for input.";
       // Waiting ranks sleep, so with more working ranks than cores the compressors already get
       // every cycle the others leave: more of them would only share the same cores.

@@ -15,6 +15,10 @@ namespace shmjob::metrics {
 struct StageTime {
   int ranks = 0;
   double busy_s = 0, wait_input_s = 0, wait_slot_s = 0, wait_disk_s = 0, cpu_s = 0;
+  // Compressors: the part of busy_s spent in the transform and the reductions, and the values its
+  // casts clamped.
+  double transform_s = 0;
+  std::uint64_t saturated = 0;
   std::uint64_t matrices = 0;
 };
 enum StageIndex { kProducers = 0, kCompressors = 1, kWriters = 2 };
@@ -29,14 +33,22 @@ struct DiagnosisContext {
   std::array<int, 3> ranks_per_node{};  // stage counts on a node, for "now N"
   int level = 0;                        // compression.level
   bool ingest = false;                  // producers read HDF5 files
+  // The job has a transform or reductions: the compressors' time is split into "transform"
+  // (StageTime::transform_s) and "compress" (the rest of their busy time).
+  bool transform = false;
+  bool matmul = false;  // its chain has a matmul step (the costly one, as a rule)
 };
 
 // {"producer": {"ranks", "busy", "wait_input", "wait_slot", "wait_disk", "active", "cpu_s",
-//  "matrices"}, ...}: fractions of the stage's rank-seconds (active = busy + wait_disk).
-nlohmann::json stage_utilisation(const StageTimes& stages, double seconds);
+//  "matrices"}, ...}: fractions of the stage's rank-seconds (active = busy + wait_disk). With
+// `transform`, also {"transform": {"ranks", "busy", "active", "matrices", "saturated"}} (the
+// compressors' transform_s) and the compressor's busy is the rest of its busy time (compressing).
+nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool transform = false);
 
-// {"stage": "compressor" | "producer" | "writer" | "none", "sentence", "suggestion",
-//  "evidence": {...fractions...}}
+// {"stage": "compressor" | "transform" | "producer" | "writer" | "none", "sentence",
+//  "suggestion", "evidence": {...fractions...}}. The stage is the rank group with the highest
+// active fraction; when that is the compressors of a job with a transform (context.transform),
+// the larger of their two parts, transform or compress, is named.
 nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& context);
 
 }  // namespace shmjob::metrics

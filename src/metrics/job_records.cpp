@@ -87,7 +87,7 @@ nlohmann::json launch_info() {
 }
 
 nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s,
-                            const nlohmann::json& topology) {
+                            const nlohmann::json& topology, const nlohmann::json& operands) {
   nlohmann::json hosts = nlohmann::json::array();
   std::set<std::string> seen;
   std::size_t ranks = 0;
@@ -97,18 +97,20 @@ nlohmann::json start_record(const Config& config, const nlohmann::json& plan, do
       const std::string host = r.value("host", "");
       if (seen.insert(host).second) hosts.push_back(host);
     }
-  return {{"type", "job_start"},
-          {"schema_version", kSchemaVersion},
-          {"time", iso_time_utc(start_epoch_s)},
-          {"epoch_s", start_epoch_s},
-          {"job", config.job},
-          {"world_size", ranks},
-          {"hosts", hosts},
-          {"launch", launch_info()},
-          {"topology", topology},
-          {"config", to_json(config)},
-          {"plan", plan},
-          {"versions", library_versions()}};
+  nlohmann::json record = {{"type", "job_start"},
+                           {"schema_version", kSchemaVersion},
+                           {"time", iso_time_utc(start_epoch_s)},
+                           {"epoch_s", start_epoch_s},
+                           {"job", config.job},
+                           {"world_size", ranks},
+                           {"hosts", hosts},
+                           {"launch", launch_info()},
+                           {"topology", topology},
+                           {"config", to_json(config)},
+                           {"plan", plan},
+                           {"versions", library_versions()}};
+  if (operands.is_array() && !operands.empty()) record["operands"] = operands;
+  return record;
 }
 
 nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank, int node,
@@ -146,6 +148,8 @@ RankTotals rank_totals(const RankCounters& c) {
   t.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
   for (int b = 0; b < kLatencyBuckets; ++b) t.latency[static_cast<std::size_t>(b)] = c.latency[b].load();
   t.latency_max_s = s(c.latency_max_ns);
+  t.transform_s = s(c.transform_ns);
+  t.saturated = c.saturated.load();
   return t;
 }
 
@@ -204,18 +208,26 @@ void WriterTotals::merge(const WriterTotals& other) {
 }
 
 nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
-                           const std::vector<WriterTotals>& writers) {
+                           const std::vector<WriterTotals>& writers, bool operands) {
   struct Share {
     std::string host;
     int ranks = 0;
-    std::uint64_t matrices = 0, raw_bytes = 0, blocks = 0, shards = 0;
+    std::uint64_t matrices = 0, raw_bytes = 0, blocks = 0, shards = 0, operand_bytes = 0;
+    nlohmann::json loads = nlohmann::json::array();
   };
   std::map<int, Share> by_node;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     Share& share = by_node[ranks[i].node];
     if (share.host.empty()) share.host = ranks[i].host;
     ++share.ranks;
-    if (i < totals.size()) share.blocks += totals[i].blocks;
+    if (i < totals.size()) {
+      share.blocks += totals[i].blocks;
+      share.operand_bytes = std::max(share.operand_bytes, totals[i].operand_bytes_on_node);
+      if (totals[i].operand_bytes_loaded > 0)
+        share.loads.push_back({{"rank", ranks[i].world_rank},
+                               {"bytes", totals[i].operand_bytes_loaded},
+                               {"seconds", totals[i].operand_load_s}});
+    }
     if (i < writers.size() && writers[i].matrices > 0) {
       share.matrices += writers[i].matrices;
       share.raw_bytes += writers[i].raw_bytes;
@@ -223,14 +235,20 @@ nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::v
     }
   }
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& [node, share] : by_node)
-    out.push_back({{"node", node},
-                   {"host", share.host},
-                   {"ranks", share.ranks},
-                   {"matrices", share.matrices},
-                   {"raw_bytes", share.raw_bytes},
-                   {"shards", share.shards},
-                   {"blocks", share.blocks}});
+  for (const auto& [node, share] : by_node) {
+    nlohmann::json n = {{"node", node},
+                        {"host", share.host},
+                        {"ranks", share.ranks},
+                        {"matrices", share.matrices},
+                        {"raw_bytes", share.raw_bytes},
+                        {"shards", share.shards},
+                        {"blocks", share.blocks}};
+    if (operands) {
+      n["operand_bytes"] = share.operand_bytes;
+      n["operand_loads"] = share.loads;
+    }
+    out.push_back(std::move(n));
+  }
   return out;
 }
 
@@ -285,7 +303,7 @@ nlohmann::json RatioDistribution::json() const {
 nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>& ranks,
                           const std::vector<RankTotals>& totals, const std::vector<WriterTotals>& writers,
                           const nlohmann::json& compression_ratios, const DiagnosisContext& diagnosis,
-                          const std::string& error) {
+                          const std::string& error, bool operands) {
   nlohmann::json per_rank = nlohmann::json::array();
   std::map<std::string, double> cpu_by_role;
   StageTimes stages{};
@@ -305,6 +323,10 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                         {"matrices", t.matrices},
                         {"bytes_in", t.bytes_in},
                         {"bytes_out", t.bytes_out}});
+    if (diagnosis.transform && role == "compressor") {
+      per_rank.back()["transform_s"] = t.transform_s;
+      per_rank.back()["saturated"] = t.saturated;
+    }
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];
@@ -314,6 +336,8 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
       st.wait_slot_s += t.wait_slot_s;
       st.wait_disk_s += t.wait_disk_s;
       st.cpu_s += t.cpu_s;
+      st.transform_s += t.transform_s;
+      st.saturated += t.saturated;
       st.matrices += t.matrices;
     }
   }
@@ -332,12 +356,12 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                            {"matrices_per_s", s.matrices_per_s()},
                            {"ratio", s.ratio()},
                            {"cpu_s_by_role", cpu_by_role},
-                           {"stages", stage_utilisation(stages, s.seconds)},
+                           {"stages", stage_utilisation(stages, s.seconds, context.transform)},
                            {"bottleneck", diagnose(stages, context)},
                            {"latency", latency_record(ranks, totals)},
                            {"compression_ratios", compression_ratios},
                            {"ranks", per_rank},
-                           {"nodes", node_shares(ranks, totals, writers)}};
+                           {"nodes", node_shares(ranks, totals, writers, operands)}};
   if (!error.empty()) record["error"] = error;
   return record;
 }

@@ -33,6 +33,12 @@ struct RankTotals {
   std::uint64_t blocks;   // producers on several nodes: blocks claimed
   LatencyCounts latency;  // writers only
   double latency_max_s;
+  double transform_s;       // compressors: the part of busy_s in the transform and the reductions
+  std::uint64_t saturated;  // compressors: values the transform's casts clamped
+  // The transform's operands (zeros without): bytes of every copy on this rank's node, the bytes
+  // of the copies this rank read (it holds them) and how long its reads took.
+  std::uint64_t operand_bytes_on_node, operand_bytes_loaded;
+  double operand_load_s;
 };
 // One writer's totals at the end, gathered on rank 0 (fixed size: sent as bytes; zeros for the
 // other roles). The writer keeps these instead of its index rows, which are in its shard.
@@ -64,8 +70,9 @@ nlohmann::json launch_info();
 
 inline constexpr int kSchemaVersion = 1;  // docs/metrics.md, analysis/metrics.schema.json
 
+// `operands`: the "operands" list (a JSON array; omitted when null or empty).
 nlohmann::json start_record(const Config& config, const nlohmann::json& plan, double start_epoch_s,
-                            const nlohmann::json& topology);
+                            const nlohmann::json& topology, const nlohmann::json& operands = nullptr);
 // {"type": "event", "t", "level": "info" | "warning" | "error", "kind", "rank" (or null), "node",
 //  "message"}
 nlohmann::json event_record(double t, const std::string& level, const std::string& kind, int rank, int node,
@@ -87,9 +94,11 @@ struct JobSummary {
 // Per node (from the writers' totals): {"node", "host", "ranks", "matrices", "raw_bytes",
 // "shards", "blocks"}: each node's share of the job; shards are its writers that wrote a matrix;
 // blocks are those its producers claimed job-wide (0 on a single node, which splits its ids
-// statically). The vectors are indexed by world rank.
+// statically). With `operands` (the job has some), also "operand_bytes" (every copy on the node)
+// and "operand_loads": [{"rank", "bytes", "seconds"}] of the ranks that read copies (the
+// holders). The vectors are indexed by world rank.
 nlohmann::json node_shares(const std::vector<RankPlacement>& ranks, const std::vector<RankTotals>& totals,
-                           const std::vector<WriterTotals>& writers);
+                           const std::vector<WriterTotals>& writers, bool operands = false);
 
 // The compression ratios (raw / stored bytes) of a job's matrices, given one at a time, with
 // their range known in advance (the writers' ratio_min/ratio_max): n, min, max, p10/p50/p90
@@ -114,6 +123,6 @@ class RatioDistribution {
 nlohmann::json end_record(const JobSummary& summary, const std::vector<RankPlacement>& ranks,
                           const std::vector<RankTotals>& totals, const std::vector<WriterTotals>& writers,
                           const nlohmann::json& compression_ratios, const DiagnosisContext& diagnosis,
-                          const std::string& error);
+                          const std::string& error, bool operands = false);
 
 }  // namespace shmjob::metrics

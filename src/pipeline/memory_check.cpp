@@ -34,10 +34,18 @@ std::uint64_t node_window_bytes(const RolePlan& plan) {
   return total;
 }
 
-void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes) {
-  const std::uint64_t needed = node_window_bytes(plan);
+void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes, std::uint64_t operand_bytes,
+                       const std::string& operands) {
+  const std::uint64_t slots = node_window_bytes(plan);
+  const std::uint64_t needed = saturating_add(slots, operand_bytes);
   if (needed <= available_bytes) return;
   const NodeLayout& l = plan.layout;
+  if (operand_bytes > 0)
+    throw ConfigError("operands: this node needs " + gib(needed) + " of shared memory, " + gib(operand_bytes) +
+                      " for the transform's operands (" + operands + ") and " + gib(slots) +
+                      " for the slots, but only " + gib(available_bytes) +
+                      " are available (MemAvailable, /dev/shm): use smaller operands, \"replicate\": \"node\" "
+                      "(one copy per node instead of one per NUMA domain), or fewer or smaller slots");
   throw ConfigError("slots: this node's slots need " + gib(needed) + " of shared memory (" +
                     std::to_string(l.producers) + " producers x " + std::to_string(l.raw_slots_per_producer) +
                     " slots x " + std::to_string(l.raw_slot_bytes) + " bytes, " + std::to_string(l.compressors) +

@@ -19,13 +19,23 @@ std::size_t aligned(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * 
 
 const InputDataset& dataset_of(const OperandSource& s) { return s.catalog->datasets().front(); }
 
-// Bytes of one copy: float64 when converted, else the stored dtype.
 std::size_t copy_bytes(const OperandSource& s) {
-  const MatrixShape& shape = dataset_of(s).shape;
-  return static_cast<std::size_t>(s.as_float64 ? shape.elements() * sizeof(double) : shape.bytes());
+  return static_cast<std::size_t>(operand_copy_bytes(dataset_of(s).shape, s.as_float64));
 }
 
 }  // namespace
+
+int operand_copies(const RolePlan& plan, transform::Replicate replicate) {
+  if (replicate == transform::Replicate::node) return 1;
+  std::vector<int> domains;
+  for (const RankPlan& r : plan.ranks)
+    if (std::find(domains.begin(), domains.end(), r.numa) == domains.end()) domains.push_back(r.numa);
+  return std::max<int>(1, static_cast<int>(domains.size()));
+}
+
+std::uint64_t operand_copy_bytes(const MatrixShape& shape, bool as_float64) {
+  return as_float64 ? shape.elements() * sizeof(double) : shape.bytes();
+}
 
 NodeOperands::NodeOperands(MPI_Comm node, const RolePlan& plan, int node_rank, std::vector<OperandSource> sources)
     : sources_(std::move(sources)), node_rank_(node_rank), node_size_(static_cast<int>(plan.ranks.size())) {
@@ -47,7 +57,7 @@ NodeOperands::NodeOperands(MPI_Comm node, const RolePlan& plan, int node_rank, s
   // Node rank 0's segment starts with the slices' CRC table: sources x node ranks.
   segment[0] = aligned(sources_.size() * plan.ranks.size() * sizeof(std::uint32_t));
   for (std::size_t i = 0; i < sources_.size(); ++i) {
-    const std::size_t copies = sources_[i].replicate == transform::Replicate::numa ? domains.size() : 1;
+    const auto copies = static_cast<std::size_t>(operand_copies(plan, sources_[i].replicate));
     for (std::size_t d = 0; d < copies; ++d) {
       const int holder = members[d].front();
       copies_.push_back({i, holder, segment[static_cast<std::size_t>(holder)], domains[d], members[d]});

@@ -31,6 +31,12 @@ struct OperandSource {
   transform::Replicate replicate = transform::Replicate::numa;
 };
 
+// Copies of an operand a node keeps for `plan`'s ranks: one per NUMA domain among them with
+// "replicate": "numa", one with "node". The same count NodeOperands allocates.
+int operand_copies(const RolePlan& plan, transform::Replicate replicate);
+// Bytes of one copy: float64 when converted (a matmul's operand), else the stored dtype.
+std::uint64_t operand_copy_bytes(const MatrixShape& shape, bool as_float64);
+
 class NodeOperands {
  public:
   // Collective over `node`: allocates the window (each copy in its holder's segment). Nothing is

@@ -131,6 +131,11 @@ nlohmann::json NodeSampler::sample() {
                             {"wait_input_s", seconds(c.wait_input_ns)},
                             {"wait_slot_s", seconds(c.wait_slot_ns)},
                             {"wait_disk_s", seconds(c.wait_disk_ns)}};
+    // Only in jobs with a transform or reductions, so that other jobs' logs stay as they were.
+    if (diagnosis_.transform && r.role == Role::compressor) {
+      entry["transform_s"] = seconds(c.transform_ns);
+      entry["saturated"] = load(c.saturated);
+    }
     double cpu = 0;
     if (const auto pid = load(c.pid); pid != 0)
       if (const auto proc = read_proc_stats(static_cast<pid_t>(pid))) {
@@ -161,6 +166,8 @@ nlohmann::json NodeSampler::sample() {
       st.wait_input_s += seconds(c.wait_input_ns);
       st.wait_slot_s += seconds(c.wait_slot_ns);
       st.wait_disk_s += seconds(c.wait_disk_ns);
+      st.transform_s += seconds(c.transform_ns);
+      st.saturated += load(c.saturated);
       st.cpu_s += cpu;
       st.matrices += load(c.matrices);
     }
@@ -193,7 +200,7 @@ nlohmann::json NodeSampler::sample() {
             {"compressed_total", compressed_total}}},
           {"latency", latency_summary(interval, 0)},
           {"latency_total", latency_summary(latency, latency_max)},
-          {"stages", stage_utilisation(stages, t)},
+          {"stages", stage_utilisation(stages, t, diagnosis.transform)},
           {"bottleneck", diagnose(stages, diagnosis)},
           {"ranks", ranks}};
 }

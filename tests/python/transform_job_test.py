@@ -26,6 +26,17 @@ Cases (each in its own temp dir, 4 ranks unless said):
                resumed from its shards alone (the master removed, as after a crash): data and every
                reduction bit for bit equal to an uninterrupted run's; a
                resume with an operand whose content changed is refused (exit 2, names it)
+  metrics      the metrics log of a reducing job with a saturating cast and a matmul: valid against
+               the schema; compressors' samples carry transform_s and saturated (a job without a
+               transform's do not); job_start lists the operands (stored dtype float64 for the
+               matmul's); job_end gives the node's operand bytes and its loading ranks' blocks, a
+               "transform" stage and the saturated count numpy finds
+  numa         a fake two-NUMA topology (HWLOC_SYNTHETIC): "replicate": "numa" keeps 2 copies (job_start,
+               job_end, --plan), "node" 1; both outputs identical
+  memory       --plan --ranks shows the operands (bytes, copies); operands too large for /dev/shm
+               (3.9 GB each, unwritten chunked datasets) are refused up front with exit 2 and no output;
+               slots.memory_budget_mb smaller than the operands alone is refused (exit 2), and a
+               budget is sized after the operands (fewer slots than without them)
   bad          bad inputs give exit 2, one "shmjob: error:" line naming the operand or the step,
                and no master file: operand shape, missing operand file, missing dataset, a 3-D
                operand, bin factor not dividing, matmul inner dimensions, unknown operand name
@@ -44,6 +55,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "..", "analysis")))
+import shmjob_metrics as sm  # noqa: E402
 
 RANKS = 4
 ROWS, COLS, COUNT = 64, 48, 30
@@ -196,6 +210,171 @@ def case_pretend(shmjob, cwd, env, rng):
     check(same_bits(one, two), "two pretend nodes give another output than one node")
 
 
+def load_log(cwd, config):
+    log = os.path.join(cwd, config["output_dir"], config["job"] + ".metrics.jsonl")
+    problems = sm.schema_errors(log)
+    check(not problems, "log does not match the schema: " + "; ".join(problems[:5]))
+    return sm.load(log)
+
+
+def case_metrics(shmjob, cwd, env, rng):
+    x = make_frames(cwd, rng)
+    c = make_calib(cwd, rng)
+    with h5py.File(os.path.join(cwd, "calib.h5"), "a") as f:
+        f["Q"] = rng.standard_normal((COLS, COLS)).astype(np.float32)
+    config = {"job": "m", "output_dir": "out", "input": {"files": "frames.h5"}, "operands": operands("dark", "Q"),
+              "transform": [{"op": "subtract", "operand": "dark"}, {"op": "matmul", "operand": "Q"},
+                            {"op": "scale", "factor": 0.05}, {"op": "cast", "dtype": "int8"}],
+              "reduce": ["mean", "max"], "metrics": {"interval_s": 0.05}}
+    run_ok(shmjob, config, cwd, env)
+    run = load_log(cwd, config)
+    ops = {o["name"]: o for o in run.start.get("operands", [])}
+    check(set(ops) == {"dark", "Q"}, f"job_start operands: {list(ops)}")
+    check(ops["Q"]["dtype"] == "float32" and ops["Q"]["stored_dtype"] == "float64"
+          and ops["Q"]["bytes_per_copy"] == COLS * COLS * 8, f"matmul operand as recorded: {ops['Q']}")
+    check(ops["dark"]["stored_dtype"] == "uint16" and ops["dark"]["bytes_per_copy"] == ROWS * COLS * 2
+          and ops["dark"]["rows"] == ROWS and ops["dark"]["file"] == "calib.h5" and ops["dark"]["dataset"] == "/dark"
+          and ops["dark"]["copies"] >= 1, f"dark as recorded: {ops['dark']}")
+    node_bytes = sum(o["bytes_per_copy"] * o["copies"] for o in ops.values())
+    node = run.end["nodes"][0]
+    check(node["operand_bytes"] == node_bytes, f"job_end operand_bytes {node['operand_bytes']} != {node_bytes}")
+    check(node["operand_loads"] and sum(l["bytes"] for l in node["operand_loads"]) == node_bytes
+          and all(l["seconds"] > 0 for l in node["operand_loads"]), f"operand loads {node['operand_loads']}")
+    compressors = [r for s in run.samples for r in s["ranks"] if r["role"] == "compressor"]
+    check(compressors and all("transform_s" in r and "saturated" in r for r in compressors),
+          "compressors' samples lack transform_s/saturated")
+    check(all("transform_s" not in r for s in run.samples for r in s["ranks"] if r["role"] != "compressor"),
+          "other ranks' samples carry transform_s")
+    # The saturated count: values outside int8 after the scale (numpy's formula of the chain).
+    y = (x.astype("f8") - c["dark"]) @ np.asarray(h5py.File(os.path.join(cwd, "calib.h5"))["Q"], "f8") * 0.05
+    expected = int(np.count_nonzero((np.rint(y) < -128) | (np.rint(y) > 127)))
+    stage = run.end["stages"].get("transform")
+    check(stage is not None and stage["saturated"] == expected and expected > 0,
+          f"job_end transform stage {stage}, numpy counts {expected} saturated values")
+    check(sum(r.get("saturated", 0) for r in run.end["ranks"]) == expected, "ranks' saturated do not add up")
+    last = run.node_samples(0)[-1]
+    check(sum(r["saturated"] for r in last["ranks"] if r["role"] == "compressor") == expected,
+          "the last sample's saturated counts do not add up")
+    check(0 < stage["busy"] <= 1 and run.end["stages"]["compressor"]["busy"] < 1,
+          f"transform {stage['busy']}, compress {run.end['stages']['compressor']['busy']}")
+    busy = sum(r["busy_s"] for r in run.end["ranks"] if r["role"] == "compressor")
+    in_transform = sum(r["transform_s"] for r in run.end["ranks"] if r["role"] == "compressor")
+    check(0 < in_transform <= busy, f"transform_s {in_transform} vs busy_s {busy}")
+    # A job without a transform logs as before.
+    plain = {"job": "p", "output_dir": "plain", "input": {"files": "frames.h5"}}
+    run_ok(shmjob, plain, cwd, env)
+    plain_run = load_log(cwd, plain)
+    check("operands" not in plain_run.start and "transform" not in plain_run.end["stages"]
+          and all("transform_s" not in r for s in plain_run.samples for r in s["ranks"])
+          and "operand_bytes" not in plain_run.end["nodes"][0], "a job without a transform logs transform fields")
+
+
+SYNTHETIC_NUMA = "pack:2 [numa] core:2 pu:1"
+
+
+def case_numa(shmjob, cwd, env, rng):
+    make_frames(cwd, rng)
+    make_calib(cwd, rng)
+    numa_env = dict(env, HWLOC_SYNTHETIC=SYNTHETIC_NUMA)
+    outputs = {}
+    for replicate, copies in (("numa", 2), ("node", 1)):
+        ops = {n: dict(o, replicate=replicate) for n, o in operands("dark", "gain").items()}
+        config = {"job": replicate, "output_dir": "out_" + replicate, "input": {"files": "frames.h5"},
+                  "operands": ops, "stages": {"producers": 2, "compressors": 2, "writers": 2},
+                  "transform": [{"op": "subtract", "operand": "dark"}, {"op": "multiply", "operand": "gain"}]}
+        with open(os.path.join(cwd, replicate + ".json"), "w") as f:
+            json.dump(config, f)
+        r = subprocess.run(["mpirun", "-x", "HWLOC_SYNTHETIC", "-n", "6", shmjob, replicate + ".json"], cwd=cwd,
+                           capture_output=True, text=True, timeout=300, env=numa_env)
+        check(r.returncode == 0, f"{replicate}: job exited {r.returncode}: {r.stderr[-1500:]}")
+        run = load_log(cwd, config)
+        check(run.start["topology"]["numa_domains"] == 2, f"topology {run.start['topology']['summary']}")
+        recorded = {o["name"]: o["copies"] for o in run.start["operands"]}
+        check(recorded == {"dark": copies, "gain": copies}, f"replicate {replicate}: copies {recorded}")
+        node_bytes = copies * (ROWS * COLS * 2 + COLS * 4)
+        check(run.end["nodes"][0]["operand_bytes"] == node_bytes,
+              f"replicate {replicate}: operand_bytes {run.end['nodes'][0]['operand_bytes']} != {node_bytes}")
+        # Every rank of a copy's domain reads a block of its rows: together, every copy whole.
+        loads = run.end["nodes"][0]["operand_loads"]
+        check(len(loads) >= copies and sum(l["bytes"] for l in loads) == node_bytes,
+              f"replicate {replicate}: loads {loads} do not add up to {node_bytes} bytes")
+        p = subprocess.run(["mpirun", "-x", "HWLOC_SYNTHETIC", "-n", "6", shmjob, "--plan", replicate + ".json"],
+                           cwd=cwd, capture_output=True, text=True, timeout=300, env=numa_env)
+        check(p.returncode == 0 and f"x {copies} cop" in p.stdout, f"--plan: {p.stdout[-600:]}{p.stderr[-300:]}")
+        node0 = json.loads(p.stdout.strip().splitlines()[-1])["nodes"][0]
+        check(node0["operand_bytes"] == node_bytes, f"--plan JSON operand_bytes {node0.get('operand_bytes')}")
+        with h5py.File(os.path.join(cwd, config["output_dir"], replicate + ".h5"), "r") as f:
+            outputs[replicate] = f["data"][...]
+    check(same_bits(outputs["numa"], outputs["node"]), "replicate numa and node give different outputs")
+
+
+def plan(shmjob, cwd, env, config, ranks=4):
+    with open(os.path.join(cwd, "plan.json"), "w") as f:
+        json.dump(config, f)
+    return subprocess.run([shmjob, "--plan", "--ranks", str(ranks), "plan.json"], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+HUGE = 22000  # a 22000 x 22000 float64 operand: 3.9 GB
+
+
+def case_memory(shmjob, cwd, env, rng):
+    make_frames(cwd, rng)
+    make_calib(cwd, rng)
+    with h5py.File(os.path.join(cwd, "calib.h5"), "a") as f:
+        f["P2"] = rng.standard_normal((COLS, 2 * 1024 * 1024 // (8 * COLS)))  # 2 MiB of float64
+        # Operands of 3.9 GB each (just under HDF5's 4 GiB limit on one matrix) that the file does not
+        # hold: chunks never written read as fill values. Enough of them to pass what this node has.
+        shm = os.statvfs("/dev/shm")
+        room = shm.f_bavail * shm.f_frsize
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    room = min(room, int(line.split()[1]) * 1024)
+        huge = [f"h{i}" for i in range(room // (HUGE * HUGE * 8) + 2)]
+        for name in huge:
+            f.create_dataset(name, shape=(HUGE, HUGE), dtype="f8", chunks=(1000, 1000))
+    base = {"job": "mem", "output_dir": "out", "input": {"files": "frames.h5"}}
+    # --plan shows each operand's bytes and copies.
+    r = plan(shmjob, cwd, env, dict(base, operands=operands("dark", "P2"),
+                                    transform=[{"op": "subtract", "operand": "dark"},
+                                               {"op": "matmul", "operand": "P2"}]))
+    line = next((l for l in r.stdout.splitlines() if l.startswith("operands on each node:")), "")
+    check(r.returncode == 0 and f"dark {ROWS * COLS * 2 / 1e3:.1f} KB (uint16) x " in line and "P2 2.1 MB (float64)" in line,
+          f"--plan operands line: {line!r} {r.stderr}")
+    node0 = json.loads(r.stdout.strip().splitlines()[-1])["nodes"][0]
+    check({o["name"] for o in node0["operands"]} == {"dark", "P2"}, f"--plan JSON operands {node0.get('operands')}")
+    # Too large for /dev/shm: refused before anything is allocated.
+    config = {"job": "huge", "output_dir": "huge_out", "operands": operands(*huge),
+              "matrices": {"count": 4, "rows": 1, "cols": HUGE, "dtype": "float64", "kind": "random"},
+              "transform": [{"op": "matmul", "operand": name} for name in huge]}
+    r = run(shmjob, config, cwd, env)
+    errors = error_lines(r)
+    check(r.returncode == 2 and errors and "operands: this node needs" in errors[0]
+          and "h0 3.9 GB (float64) x 1 copy" in errors[0] and "are available" in errors[0],
+          f"{len(huge)} operands of 3.9 GB: exit {r.returncode}, {errors or r.stderr[-800:]}")
+    check(not os.path.exists(os.path.join(cwd, "huge_out", "huge.h5")), "a refused job wrote a master")
+    # slots.memory_budget_mb: the operands (here 2 MiB, one copy) come out of it first.
+    with h5py.File(os.path.join(cwd, "calib.h5"), "a") as f:
+        f["big"] = rng.standard_normal((512, 512))
+    synthetic = {"job": "budget", "output_dir": "budget_out",
+                 "matrices": {"count": 4, "rows": 512, "cols": 512, "dtype": "float64", "kind": "random"}}
+    with_operand = dict(synthetic, operands=operands("big"), transform=[{"op": "add", "operand": "big"}])
+    r = run(shmjob, dict(with_operand, slots={"memory_budget_mb": 2}), cwd, env)
+    errors = error_lines(r)
+    check(r.returncode == 2 and errors and "slots.memory_budget_mb: 2 MB cannot hold the transform's operands alone"
+          in errors[0], f"budget below the operands: exit {r.returncode}, {errors or r.stderr[-800:]}")
+    check(not os.path.exists(os.path.join(cwd, "budget_out", "budget.h5")), "a refused job wrote a master")
+    sized = {}
+    for name, config in (("with", with_operand),
+                         ("without", dict(synthetic, transform=[{"op": "scale", "factor": 2.0}]))):
+        r = plan(shmjob, cwd, env, dict(config, slots={"memory_budget_mb": 20}))
+        check(r.returncode == 0, f"--plan with a 20 MB budget ({name} the operand): {r.stderr}")
+        sized[name] = json.loads(r.stdout.strip().splitlines()[-1])["nodes"][0]["layout"]["raw_slots_per_producer"]
+    check(sized["with"] < sized["without"], f"slots per producer with the operand {sized['with']}, "
+                                            f"without {sized['without']}")
+
+
 REDUCE = ["sum", "mean", "min", "max", "count_nonzero"]
 
 
@@ -308,7 +487,7 @@ def case_bad(shmjob, cwd, env, rng):
 
 CASES = {"detector": case_detector, "saturate": case_saturate, "reshape": case_reshape, "synthetic": case_synthetic,
          "two_sets": case_two_sets, "pretend": case_pretend, "reduce": case_reduce, "resume": case_resume,
-         "bad": case_bad}
+         "bad": case_bad, "metrics": case_metrics, "numa": case_numa, "memory": case_memory}
 
 
 def main():

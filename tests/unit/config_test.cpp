@@ -738,6 +738,26 @@ TEST(ConfigLayout, MemoryBudgetOneMbShort) {
   expect_message(config_error([&] { resolve_layout(c, 16); }), {"107 MB cannot hold", "needs at least 108 MB"});
 }
 
+// The transform's operands (every copy on the node) are taken out of the budget first.
+TEST(ConfigLayout, MemoryBudgetLessTheOperands) {
+  Config c = big_matrix_config(with("/slots/memory_budget_mb", 1024));
+  c.slots.reserved_bytes = 300ull << 20;  // 724 MiB left: 6 sets of 107.1 MiB
+  const NodeLayout l = resolve_layout(c, 16);
+  EXPECT_EQ(l.raw_slots_per_producer, static_cast<int>((724ull << 20) / kSetBytes));
+  EXPECT_EQ(l.raw_slots_per_producer, 6);
+  c.slots.reserved_bytes = 1000ull << 20;  // 24 MiB left: not one set
+  expect_message(config_error([&] { resolve_layout(c, 16); }),
+                 {"1024 MB cannot hold one slot per producer", "after the transform's operands took 1000 MB"});
+}
+
+TEST(ConfigLayout, MemoryBudgetBelowTheOperandsAlone) {
+  Config c = big_matrix_config(with("/slots/memory_budget_mb", 100));
+  c.slots.reserved_bytes = (100ull << 20) + 1;
+  expect_message(config_error([&] { resolve_layout(c, 16); }),
+                 {"slots.memory_budget_mb: 100 MB cannot hold the transform's operands alone (104857601 bytes, 101 MB",
+                  "\"replicate\": \"node\""});
+}
+
 TEST(ConfigLayout, MemoryBudgetUsesExplicitSlotBytes) {
   // Bigger slots make one set cost 4 * 16000000 + 10 * 16062500 = 224625000 bytes (214.2 MiB).
   json doc = with("/slots", {{"slot_bytes", 16000000}, {"memory_budget_mb", 200}});

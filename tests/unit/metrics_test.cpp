@@ -174,6 +174,70 @@ TEST(Bottleneck, ActiveNeverExceedsOne) {
   EXPECT_DOUBLE_EQ(stage_utilisation(s, 1.0)["writer"]["active"].get<double>(), 1.0);
 }
 
+// A job with a transform: the compressors' busy time splits into the transform and compressing.
+// The numbers are those of a matmul chain (256x256 float64 times a 256x256 operand, zstd 1) on
+// 2 compressors: 97% busy, 79% of it in the transform.
+StageTimes matmul_times() {
+  StageTimes s = times(0.22, 0.74, 0.97, 0.0, 0.01, 0.04, 0.93, 2);
+  s[kCompressors].transform_s = 0.79 * 2;
+  s[kCompressors].saturated = 12;
+  return s;
+}
+
+DiagnosisContext transform_context(int cores) {
+  DiagnosisContext c = context(cores);
+  c.transform = true;
+  c.matmul = true;
+  return c;
+}
+
+TEST(Bottleneck, TransformLimitsAMatmulChain) {
+  const auto v = diagnose(matmul_times(), transform_context(64));
+  EXPECT_EQ(v["stage"], "transform") << v;
+  const std::string sentence = v["sentence"];
+  EXPECT_NE(sentence.find("The transform limited this run"), std::string::npos) << v;
+  EXPECT_NE(sentence.find("79% in the transform"), std::string::npos) << v;
+  EXPECT_NE(sentence.find("18% compressing"), std::string::npos) << v;
+  EXPECT_NE(sentence.find("producers waited 74% for a free slot"), std::string::npos) << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("more ranks to compression"), std::string::npos) << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("bin before it"), std::string::npos) << v;
+  EXPECT_DOUBLE_EQ(v["evidence"]["compressors_transform"].get<double>(), 0.79);
+}
+
+TEST(Bottleneck, TransformOnFullCoresSuggestsACheaperChain) {
+  DiagnosisContext c = transform_context(2);
+  c.matmul = false;
+  const auto v = diagnose(matmul_times(), c);
+  EXPECT_EQ(v["stage"], "transform") << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("cores already run 6 working ranks"), std::string::npos) << v;
+  EXPECT_NE(v["suggestion"].get<std::string>().find("fewer or simpler steps"), std::string::npos) << v;
+}
+
+// A cheap transform: the compressors are still the limit, and the sentence gives the split.
+TEST(Bottleneck, CompressionNamedWhenTheTransformIsTheSmallerPart) {
+  StageTimes s = times(0.3, 0.65, 0.97, 0.0, 0.01, 0.1, 0.85, 2);
+  s[kCompressors].transform_s = 0.2 * 2;
+  const auto v = diagnose(s, transform_context(64));
+  EXPECT_EQ(v["stage"], "compressor") << v;
+  EXPECT_NE(v["sentence"].get<std::string>().find("busy 97% of the time (77% compressing, 20% in the transform)"),
+            std::string::npos)
+      << v;
+  // Without a transform the transform time is not looked at (and is never recorded).
+  EXPECT_EQ(diagnose(s, context(64))["sentence"].get<std::string>().find("transform"), std::string::npos);
+}
+
+TEST(Bottleneck, UtilisationWithATransformStage) {
+  const auto u = stage_utilisation(matmul_times(), 1.0, true);
+  EXPECT_DOUBLE_EQ(u["transform"]["busy"].get<double>(), 0.79);
+  EXPECT_DOUBLE_EQ(u["transform"]["active"].get<double>(), 0.79);
+  EXPECT_EQ(u["transform"]["saturated"], 12);
+  EXPECT_EQ(u["transform"]["ranks"], 2);
+  EXPECT_NEAR(u["compressor"]["busy"].get<double>(), 0.18, 1e-12);  // compressing: busy - transform
+  EXPECT_NEAR(u["compressor"]["active"].get<double>(), 0.18, 1e-12);
+  EXPECT_FALSE(stage_utilisation(matmul_times(), 1.0).contains("transform"));
+  EXPECT_DOUBLE_EQ(stage_utilisation(matmul_times(), 1.0)["compressor"]["busy"].get<double>(), 0.97);
+}
+
 // The launcher as the start record names it, from the variables mpirun and srun set.
 TEST(LaunchInfo, MpirunSrunOrUnknown) {
   for (const char* name : {"OMPI_MCA_orte_hnp_uri", "OMPI_MCA_orte_local_daemon_uri", "PRTE_MCA_prte_hnp_uri",
