@@ -54,12 +54,14 @@ void add_matrix(const std::byte* data, std::size_t n, double* hi, double* lo, do
 
 template <class V>
 void append(std::vector<std::byte>& out, const V& values) {
+  if (values.empty()) return;  // an array not kept: data() may be null
   const auto* p = reinterpret_cast<const std::byte*>(values.data());
   out.insert(out.end(), p, p + values.size() * sizeof(values[0]));
 }
 
 template <class V>
 void read_into(V& values, const std::byte*& p) {
+  if (values.empty()) return;  // memcpy's pointers must not be null, even for 0 bytes
   std::memcpy(values.data(), p, values.size() * sizeof(values[0]));
   p += values.size() * sizeof(values[0]);
 }
