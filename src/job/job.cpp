@@ -303,15 +303,9 @@ int Job::run() {
 int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::StageContext& ctx) {
   if (!transform_.active()) return kExitOk;
   std::vector<stages::OperandSource> sources;
-  const std::vector<std::string> wide = [&] {
-    std::vector<std::string> names;
-    for (const transform::ChainPlan& chain : transform_.plans)
-      for (const std::string& name : chain.float64_operands()) names.push_back(name);
-    return names;
-  }();
   for (std::size_t i = 0; i < transform_.operand_names.size(); ++i) {
     const std::string& name = transform_.operand_names[i];
-    sources.push_back({name, &transform_.operand_catalogs[i], std::find(wide.begin(), wide.end(), name) != wide.end(),
+    sources.push_back({name, &transform_.operand_catalogs[i], transform_.as_float64(name),
                        config_.transform.operands.at(name).replicate});
   }
   operands.emplace(node_.get(), plan_, node_.rank(), std::move(sources));
@@ -323,8 +317,9 @@ int Job::load_operands(std::optional<stages::NodeOperands>& operands, stages::St
   }
   if (const int code = mpi::agree(world_, failure)) return code;
   operands->sync();
-  // Node 0's rank 0 (world rank 0) read every operand: its CRCs go to the master and, through
-  // the writers, into every shard, so that a resume can tell whether an operand changed.
+  // Every node knows its copies' CRCs after sync(); node 0's (world rank 0's) are the job's: they
+  // go to the master and, through the writers, into every shard, so that a resume can tell
+  // whether an operand changed.
   operand_crc32_ = operands->crc32();
   mpi::check(MPI_Bcast(operand_crc32_.data(), static_cast<int>(operand_crc32_.size()), MPI_UINT32_T, 0, world_),
              "MPI_Bcast");

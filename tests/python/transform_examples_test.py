@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -29,11 +28,9 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 from shmjob_synthetic import generate_matrix  # noqa: E402
 
+from helpers.cases import Failed, run_cases  # noqa: E402
+
 RANKS = 4
-
-
-class Failed(Exception):
-    pass
 
 
 def check(ok, what):
@@ -129,18 +126,7 @@ def main():
     shmjob, plugins = os.path.abspath(sys.argv[1]), sys.argv[2]
     os.environ["HDF5_PLUGIN_PATH"] = plugins
     env = dict(os.environ)
-    passed = failed = 0
-    for name in sys.argv[3:] or list(CASES):
-        with tempfile.TemporaryDirectory(prefix="shmjob-examples-") as cwd:
-            try:
-                CASES[name](shmjob, cwd, env)
-                print("ok:", name)
-                passed += 1
-            except (Failed, subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
-                print("FAIL:", name, "-", e)
-                failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run_cases(CASES, sys.argv[3:], "shmjob-examples-", lambda name, case, cwd: case(shmjob, cwd, env))
 
 
 if __name__ == "__main__":

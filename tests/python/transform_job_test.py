@@ -47,7 +47,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 
@@ -58,13 +57,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "..", "analysis")))
 import shmjob_metrics as sm  # noqa: E402
+from helpers.cases import Failed, run_cases  # noqa: E402
 
 RANKS = 4
 ROWS, COLS, COUNT = 64, 48, 30
-
-
-class Failed(Exception):
-    pass
 
 
 def check(ok, what):
@@ -492,21 +488,11 @@ CASES = {"detector": case_detector, "saturate": case_saturate, "reshape": case_r
 
 def main():
     shmjob, plugins = os.path.abspath(sys.argv[1]), sys.argv[2]
-    chosen = sys.argv[3:] or list(CASES)
+    chosen = sys.argv[3:]
     os.environ["HDF5_PLUGIN_PATH"] = plugins  # h5py here reads the zstd chunks too
     env = dict(os.environ)
-    passed = failed = 0
-    for name in chosen:
-        with tempfile.TemporaryDirectory(prefix="shmjob-transform-") as cwd:
-            try:
-                CASES[name](shmjob, cwd, env, np.random.default_rng(sum(map(ord, name))))
-                print("ok:", name)
-                passed += 1
-            except (Failed, subprocess.TimeoutExpired) as e:
-                print("FAIL:", name, "-", e)
-                failed += 1
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run_cases(CASES, chosen, "shmjob-transform-",
+                     lambda name, case, cwd: case(shmjob, cwd, env, np.random.default_rng(sum(map(ord, name)))))
 
 
 if __name__ == "__main__":
