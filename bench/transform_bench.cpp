@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   };
   const std::size_t words = (plan.work_bytes() + 7) / 8;
   std::vector<std::vector<double>> slots(buffers, std::vector<double>(words));
-  std::vector<double> scratch(plan.needs_scratch() ? words : 0);  // one per rank, as a compressor has
+  std::vector<double> scratch((plan.scratch_bytes() + 7) / 8);  // one per rank, as a compressor has
   std::vector<std::vector<double>> a(buffers, std::vector<double>(n)), b(buffers, input), c(buffers, dark);
 
   std::vector<double> chain_s, triad_s, ratio;

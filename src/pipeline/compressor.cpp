@@ -55,15 +55,14 @@ class RawSlotSource {
   std::uint32_t producers_;
   int next_start_ = 0;
 };
-// Runs each set's chain on a raw slot, in place; transpose and matmul need a second buffer,
-// this rank's private scratch (one matrix's work bytes).
+// Runs each set's chain on a raw slot; fused elementwise steps, transpose and matmul write into a
+// second buffer, this rank's private scratch (about one matrix's work bytes).
 class Transformer {
  public:
   explicit Transformer(const StageContext& ctx) : ctx_(ctx) {
     std::size_t scratch = 0;
     for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s)
-      if (const transform::ChainPlan* chain = ctx.chain_of(s); chain && chain->needs_scratch())
-        scratch = std::max(scratch, chain->work_bytes());
+      if (const transform::ChainPlan* chain = ctx.chain_of(s)) scratch = std::max(scratch, chain->scratch_bytes());
     scratch_.resize((scratch + sizeof(double) - 1) / sizeof(double));
   }
 

@@ -13,12 +13,15 @@ namespace shmjob::transform {
 
 enum class BinaryOp : std::uint8_t { add, subtract, multiply, divide };
 
-void apply_scalar(double* x, std::size_t n, BinaryOp op, double value) noexcept;
+// Every step reads n doubles at `in` and writes the results to `out`: the same array (in place) or
+// one that does not overlap it.
+void apply_scalar(const double* in, double* out, std::size_t n, BinaryOp op, double value) noexcept;
 
 // `operand` has a shape broadcast_of() accepts on rows x cols (checked by the plan; here it is a
 // precondition). Its elements are converted to double as they are read.
-void apply_operand(double* x, std::uint32_t rows, std::uint32_t cols, BinaryOp op, const OperandView& operand) noexcept;
+void apply_operand(const double* in, double* out, std::uint32_t rows, std::uint32_t cols, BinaryOp op,
+                   const OperandView& operand) noexcept;
 
-void scale(double* x, std::size_t n, double factor, double offset) noexcept;
+void scale(const double* in, double* out, std::size_t n, double factor, double offset) noexcept;
 
 }  // namespace shmjob::transform

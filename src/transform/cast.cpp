@@ -47,7 +47,15 @@ inline T cast_value(double x, Rounding rounding, std::uint64_t& saturated) noexc
 constexpr std::size_t kBlock = 512;
 
 template <class T>
-std::uint64_t narrow(std::byte* buffer, std::size_t n, Rounding rounding) noexcept {
+SHMJOB_VECTOR_KERNEL std::uint64_t narrow_apart(const double* values, std::size_t n, Rounding rounding,
+                                                std::byte* out) noexcept {
+  std::uint64_t saturated = 0;
+  for (std::size_t i = 0; i < n; ++i) detail::store_element(out, i, cast_value<T>(values[i], rounding, saturated));
+  return saturated;
+}
+
+template <class T>
+SHMJOB_VECTOR_KERNEL std::uint64_t narrow(std::byte* buffer, std::size_t n, Rounding rounding) noexcept {
   std::uint64_t saturated = 0;
   alignas(64) std::byte staged[kBlock * sizeof(T)];
   for (std::size_t begin = 0; begin < n; begin += kBlock) {
@@ -60,6 +68,14 @@ std::uint64_t narrow(std::byte* buffer, std::size_t n, Rounding rounding) noexce
   return saturated;
 }
 
+template <class T>
+SHMJOB_VECTOR_KERNEL std::uint64_t quantize_as(const double* in, double* out, std::size_t n,
+                                               Rounding rounding) noexcept {
+  std::uint64_t saturated = 0;
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(cast_value<T>(in[i], rounding, saturated));
+  return saturated;
+}
+
 }  // namespace
 
 std::uint64_t narrow_from_float64(std::byte* buffer, std::size_t n, DType to, Rounding rounding) noexcept {
@@ -67,14 +83,21 @@ std::uint64_t narrow_from_float64(std::byte* buffer, std::size_t n, DType to, Ro
   return visit_dtype(to, [&](auto zero) { return narrow<decltype(zero)>(buffer, n, rounding); });
 }
 
-std::uint64_t quantize(double* data, std::size_t n, DType to, Rounding rounding) noexcept {
-  if (to == DType::float64) return 0;
-  return visit_dtype(to, [&](auto zero) {
-    using T = decltype(zero);
-    std::uint64_t saturated = 0;
-    for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<double>(cast_value<T>(data[i], rounding, saturated));
-    return saturated;
-  });
+std::uint64_t narrow_from_float64(const double* values, std::size_t n, DType to, Rounding rounding,
+                                  std::byte* out) noexcept {
+  if (to == DType::float64) {
+    std::memcpy(out, values, n * sizeof(double));
+    return 0;
+  }
+  return visit_dtype(to, [&](auto zero) { return narrow_apart<decltype(zero)>(values, n, rounding, out); });
+}
+
+std::uint64_t quantize(const double* in, double* out, std::size_t n, DType to, Rounding rounding) noexcept {
+  if (to == DType::float64) {
+    if (out != in) std::copy(in, in + n, out);
+    return 0;
+  }
+  return visit_dtype(to, [&](auto zero) { return quantize_as<decltype(zero)>(in, out, n, rounding); });
 }
 
 }  // namespace shmjob::transform

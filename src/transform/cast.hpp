@@ -32,9 +32,13 @@ namespace shmjob::transform {
 // over doubles <= i, already read. Returns the number of saturated values.
 std::uint64_t narrow_from_float64(std::byte* buffer, std::size_t n, DType to, Rounding rounding) noexcept;
 
-// A cast that the chain goes on from: x = double(cast(x)), in place, the values a later step sees
-// after a cast in the middle of a chain (numpy: cast(x).astype(np.float64)). Returns the number of
-// saturated values.
-std::uint64_t quantize(double* data, std::size_t n, DType to, Rounding rounding) noexcept;
+// The same cast out of place: n doubles at `values` into `out` (any alignment; must not overlap).
+std::uint64_t narrow_from_float64(const double* values, std::size_t n, DType to, Rounding rounding,
+                                  std::byte* out) noexcept;
+
+// A cast that the chain goes on from: out = double(cast(in)), the values a later step sees after a
+// cast in the middle of a chain (numpy: cast(x).astype(np.float64)); in place (out == in) or into
+// an `out` that does not overlap `in`. Returns the number of saturated values.
+std::uint64_t quantize(const double* in, double* out, std::size_t n, DType to, Rounding rounding) noexcept;
 
 }  // namespace shmjob::transform

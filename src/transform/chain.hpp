@@ -49,10 +49,13 @@ class ChainPlan {
   std::size_t input_bytes() const noexcept { return input_bytes_; }
   std::size_t output_bytes() const noexcept { return output_bytes_; }
   // The largest size the matrix takes on the way (input, float64 intermediates, output): the least
-  // size of `buffer`, and of `scratch` when needs_scratch().
+  // size of `buffer`.
   std::size_t work_bytes() const noexcept { return work_bytes_; }
-  // Whether a transpose or matmul needs the second buffer.
-  bool needs_scratch() const noexcept { return needs_scratch_; }
+  // The least size of `scratch` (0: none needed): the second buffer of a transpose or matmul, and
+  // where fused elementwise steps write, plus their cache-sized block of rows.
+  std::size_t scratch_bytes() const noexcept { return scratch_bytes_; }
+  // Rows per block of the fused leading elementwise steps (0: the chain does not start with one).
+  std::size_t block_rows() const noexcept { return block_rows_; }
   const std::vector<PlannedStep>& steps() const noexcept { return steps_; }
   // Operands that a matmul reads: the loader converts these to float64 once (and may hand the
   // float64 copy to the other steps that use the same operand). Sorted, no repeats.
@@ -62,8 +65,8 @@ class ChainPlan {
   friend ChainPlan plan_chain(std::span<const Step>, std::uint32_t, std::uint32_t, DType, const OperandShapes&);
   std::uint32_t input_rows_ = 0, input_cols_ = 0, rows_ = 0, cols_ = 0;
   DType input_dtype_ = DType::float64, dtype_ = DType::float64;
-  std::size_t input_bytes_ = 0, output_bytes_ = 0, work_bytes_ = 0;
-  bool needs_scratch_ = false;
+  std::size_t input_bytes_ = 0, output_bytes_ = 0, work_bytes_ = 0, scratch_bytes_ = 0;
+  std::size_t block_rows_ = 0;  // rows per block of the fused leading elementwise steps (0: none)
   std::vector<PlannedStep> steps_;
 };
 
@@ -85,8 +88,8 @@ struct ChainResult {
 };
 
 // Runs the plan on one matrix. `buffer` holds the input matrix at its start (plan.input_bytes())
-// and is at least plan.work_bytes() long; `scratch` likewise when plan.needs_scratch() (else it
-// may be empty); both 8-byte aligned, not overlapping. Both are overwritten. Throws TransformError
+// and is at least plan.work_bytes() long; `scratch` at least plan.scratch_bytes() (it may be empty
+// when that is 0); both 8-byte aligned, not overlapping. Both are overwritten. Throws TransformError
 // (kExitInternal) when these or the operands do not match the plan.
 ChainResult apply(const ChainPlan& plan, std::span<std::byte> buffer, std::span<std::byte> scratch,
                   const OperandLookup& operands);

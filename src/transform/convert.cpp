@@ -15,7 +15,7 @@ namespace {
 constexpr std::size_t kBlock = 512;
 
 template <class T>
-void widen(std::byte* buffer, std::size_t n) noexcept {
+SHMJOB_VECTOR_KERNEL void widen(std::byte* buffer, std::size_t n) noexcept {
   alignas(64) std::byte staged[kBlock * sizeof(T)];
   std::size_t end = n;
   while (end > 0) {
@@ -28,6 +28,11 @@ void widen(std::byte* buffer, std::size_t n) noexcept {
   }
 }
 
+template <class T>
+SHMJOB_VECTOR_KERNEL void convert(const std::byte* source, std::size_t n, double* out) noexcept {
+  for (std::size_t i = 0; i < n; ++i) out[i] = detail::load_as_double<T>(source, i);
+}
+
 }  // namespace
 
 void widen_to_float64(std::byte* buffer, std::size_t n, DType from) noexcept {
@@ -36,11 +41,11 @@ void widen_to_float64(std::byte* buffer, std::size_t n, DType from) noexcept {
 }
 
 void to_float64(const void* source, DType from, std::size_t n, double* out) noexcept {
-  const auto* bytes = static_cast<const std::byte*>(source);
-  visit_dtype(from, [&](auto zero) {
-    using T = decltype(zero);
-    for (std::size_t i = 0; i < n; ++i) out[i] = detail::load_as_double<T>(bytes, i);
-  });
+  if (from == DType::float64) {
+    if (n > 0) std::memcpy(out, source, n * sizeof(double));
+    return;
+  }
+  visit_dtype(from, [&](auto zero) { convert<decltype(zero)>(static_cast<const std::byte*>(source), n, out); });
 }
 
 }  // namespace shmjob::transform

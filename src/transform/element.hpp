@@ -7,6 +7,15 @@
 
 #include "shmjob/dtype.hpp"
 
+// The elementwise kernels' entry points are compiled for several vector widths, picked at load
+// time (GCC's target_clones). The same IEEE operation per element on every width, so the results
+// are the same bits; -ffp-contract=off keeps FMA out of the AVX2/AVX-512 versions as well.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SHMJOB_VECTOR_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SHMJOB_VECTOR_KERNEL
+#endif
+
 namespace shmjob::transform::detail {
 
 template <class T>

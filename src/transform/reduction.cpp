@@ -39,8 +39,8 @@ inline double greater(double m, double v) noexcept {
 }
 
 template <class T>
-void add_matrix(const std::byte* data, std::size_t n, double* hi, double* lo, double* mn, double* mx,
-                std::uint64_t* nonzero) noexcept {
+SHMJOB_VECTOR_KERNEL void add_matrix(const std::byte* data, std::size_t n, double* hi, double* lo, double* mn,
+                                     double* mx, std::uint64_t* nonzero) noexcept {
   // One pass per kept reduction: each loop stays simple enough to vectorise.
   if (hi)
     for (std::size_t i = 0; i < n; ++i) add_two(hi[i], lo[i], detail::load_as_double<T>(data, i));
@@ -53,10 +53,15 @@ void add_matrix(const std::byte* data, std::size_t n, double* hi, double* lo, do
 }
 
 template <class V>
-void append(std::vector<std::byte>& out, const V& values) {
+std::size_t bytes_of(const V& values) noexcept {
+  return values.size() * sizeof(typename V::value_type);
+}
+
+template <class V>
+void write_from(const V& values, std::byte*& p) {
   if (values.empty()) return;  // an array not kept: data() may be null
-  const auto* p = reinterpret_cast<const std::byte*>(values.data());
-  out.insert(out.end(), p, p + values.size() * sizeof(values[0]));
+  std::memcpy(p, values.data(), bytes_of(values));
+  p += bytes_of(values);
 }
 
 template <class V>
@@ -105,7 +110,8 @@ void Accumulator::merge(const Accumulator& other) {
 }
 
 std::vector<std::byte> Accumulator::to_bytes() const {
-  std::vector<std::byte> out(kHeaderBytes);
+  std::vector<std::byte> out(kHeaderBytes + bytes_of(hi_) + bytes_of(lo_) + bytes_of(min_) + bytes_of(max_) +
+                             bytes_of(nonzero_));
   std::byte* p = out.data();
   std::memcpy(p, kMagic, 8);
   std::memcpy(p + 8, &rows_, 4);
@@ -113,11 +119,12 @@ std::vector<std::byte> Accumulator::to_bytes() const {
   const std::uint8_t bits = reductions_.bits();
   std::memcpy(p + 16, &bits, 1);
   std::memcpy(p + 24, &count_, 8);
-  append(out, hi_);
-  append(out, lo_);
-  append(out, min_);
-  append(out, max_);
-  append(out, nonzero_);
+  p += kHeaderBytes;
+  write_from(hi_, p);
+  write_from(lo_, p);
+  write_from(min_, p);
+  write_from(max_, p);
+  write_from(nonzero_, p);
   return out;
 }
 

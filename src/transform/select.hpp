@@ -14,8 +14,10 @@
 
 namespace shmjob::transform {
 
-void clip(double* x, std::size_t n, std::optional<double> lo, std::optional<double> hi) noexcept;
-void threshold(double* x, std::size_t n, double below, double value) noexcept;
-void mask(double* x, std::uint32_t rows, std::uint32_t cols, const OperandView& operand, double value) noexcept;
+// In place (out == in) or from `in` into an `out` that does not overlap it, as in arithmetic.hpp.
+void clip(const double* in, double* out, std::size_t n, std::optional<double> lo, std::optional<double> hi) noexcept;
+void threshold(const double* in, double* out, std::size_t n, double below, double value) noexcept;
+void mask(const double* in, double* out, std::uint32_t rows, std::uint32_t cols, const OperandView& operand,
+          double value) noexcept;
 
 }  // namespace shmjob::transform

@@ -158,12 +158,11 @@ json run_case(const json& c) {
   // Doubles, so both buffers are 8-byte aligned; poisoned so a kernel reading past what it wrote shows.
   const std::size_t words = plan.work_bytes() / 8 + 1;
   std::vector<double> buffer(words, std::numeric_limits<double>::quiet_NaN());
-  std::vector<double> scratch(plan.needs_scratch() ? words : 0, std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> scratch((plan.scratch_bytes() + 7) / 8, std::numeric_limits<double>::quiet_NaN());
   std::memcpy(buffer.data(), input.data(), input.size());
-  const auto result =
-      apply(plan, std::as_writable_bytes(std::span(buffer)).first(plan.work_bytes()),
-            std::as_writable_bytes(std::span(scratch)).first(plan.needs_scratch() ? plan.work_bytes() : 0),
-            [&](std::string_view name) { return loaded.at(std::string(name)).view; });
+  const auto result = apply(plan, std::as_writable_bytes(std::span(buffer)).first(plan.work_bytes()),
+                            std::as_writable_bytes(std::span(scratch)).first(plan.scratch_bytes()),
+                            [&](std::string_view name) { return loaded.at(std::string(name)).view; });
   write_file(c.at("output").get<std::string>(), result.output.data(), result.output.size());
   return {{"rows", plan.rows()},
           {"cols", plan.cols()},

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -134,8 +135,8 @@ TEST(TransformPlan, ShapesDtypeAndWorkBytes) {
   EXPECT_EQ(plan.dtype(), DType::uint8);
   EXPECT_EQ(plan.input_bytes(), 512u * 512 * 2);
   EXPECT_EQ(plan.output_bytes(), 256u * 256);
-  EXPECT_EQ(plan.work_bytes(), 512u * 512 * 8);  // the loaded float64 matrix
-  EXPECT_TRUE(plan.needs_scratch());
+  EXPECT_EQ(plan.work_bytes(), 512u * 512 * 8);        // the loaded float64 matrix
+  EXPECT_EQ(plan.scratch_bytes(), plan.work_bytes());  // the transpose's second buffer
   ASSERT_EQ(plan.steps().size(), 3u);
   EXPECT_EQ(plan.steps()[1].rows_in, 256u);
   EXPECT_EQ(plan.steps()[1].cols_out, 256u);
@@ -157,7 +158,8 @@ TEST(TransformPlan, ShapesDtypeAndWorkBytes) {
   const auto middle =
       plan_chain(std::vector<Step>{cast_step(DType::int8), value_step(StepOp::add, 1)}, 3, 5, DType::float32, operands);
   EXPECT_EQ(middle.dtype(), DType::float64);
-  EXPECT_TRUE(middle.needs_scratch());
+  EXPECT_GT(middle.scratch_bytes(), middle.work_bytes());  // the matrix and a block of rows
+  EXPECT_EQ(middle.block_rows(), 3u);
   EXPECT_EQ(middle.work_bytes(), 3u * 5 * 8);
   // Empty chain: the input loaded as float64.
   const auto none = plan_chain({}, 2, 3, DType::uint16, operands);
@@ -303,7 +305,7 @@ template <class T>
 void check_narrow_matches_quantize(DType dtype, Rounding rounding, const std::vector<double>& x) {
   std::vector<double> buffer = x, quantized = x;
   const auto sat = narrow_from_float64(reinterpret_cast<std::byte*>(buffer.data()), x.size(), dtype, rounding);
-  const auto sat_q = quantize(quantized.data(), x.size(), dtype, rounding);
+  const auto sat_q = quantize(quantized.data(), quantized.data(), x.size(), dtype, rounding);
   EXPECT_EQ(sat, sat_q);
   const auto narrowed = values_of<T>(std::as_bytes(std::span(buffer)).first(x.size() * sizeof(T)));
   for (std::size_t i = 0; i < x.size(); ++i)
@@ -382,7 +384,7 @@ TEST(TransformCast, FloatTargetsDoNotSaturate) {
   EXPECT_EQ(static_cast<double>(f16[5]), 65504.0);
   EXPECT_EQ(static_cast<double>(f16[6]), kInf);  // rounds up past the largest half
   auto d = x;
-  EXPECT_EQ(quantize(d.data(), d.size(), DType::float64, Rounding::nearest), 0u);
+  EXPECT_EQ(quantize(d.data(), d.data(), d.size(), DType::float64, Rounding::nearest), 0u);
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_TRUE(same(d[i], x[i]));
 }
 
@@ -412,16 +414,16 @@ TEST(TransformCast, NarrowInPlaceEqualsQuantizeAcrossBlocks) {
 TEST(TransformKernels, BroadcastOperandsInTheirOwnDtype) {
   std::vector<double> x{1, 2, 3, 4, 5, 6};  // 2 x 3
   const std::vector<std::int16_t> row{10, 20, 30};
-  apply_operand(x.data(), 2, 3, BinaryOp::add, {row.data(), DType::int16, 1, 3});
+  apply_operand(x.data(), x.data(), 2, 3, BinaryOp::add, {row.data(), DType::int16, 1, 3});
   EXPECT_EQ(x, (std::vector<double>{11, 22, 33, 14, 25, 36}));
   const std::vector<std::uint64_t> column{2, 0};
-  apply_operand(x.data(), 2, 3, BinaryOp::divide, {column.data(), DType::uint64, 2, 1});
+  apply_operand(x.data(), x.data(), 2, 3, BinaryOp::divide, {column.data(), DType::uint64, 2, 1});
   EXPECT_EQ(x[0], 5.5);
   EXPECT_EQ(x[3], kInf);
   const std::vector<float> same_shape{1, 1, 1, 1, 1, 1};
-  apply_operand(x.data(), 2, 3, BinaryOp::subtract, {same_shape.data(), DType::float32, 2, 3});
+  apply_operand(x.data(), x.data(), 2, 3, BinaryOp::subtract, {same_shape.data(), DType::float32, 2, 3});
   EXPECT_EQ(x[1], 10.0);
-  apply_scalar(x.data(), 6, BinaryOp::multiply, -2);
+  apply_scalar(x.data(), x.data(), 6, BinaryOp::multiply, -2);
   EXPECT_EQ(x[1], -20.0);
 }
 
@@ -429,7 +431,7 @@ TEST(TransformKernels, ScaleIsTwoRoundings) {
   // a * b + c with one rounding (FMA) differs from two for these values: a*b = 1 - 2^-104 exactly.
   const double a = 1 + 0x1p-52, b = 1 - 0x1p-52;
   std::vector<double> x{a};
-  scale(x.data(), 1, b, -1.0);
+  scale(x.data(), x.data(), 1, b, -1.0);
   EXPECT_EQ(x[0], (a * b) - 1.0);
   EXPECT_EQ(x[0], 0.0);  // fl(a*b) = 1, then 1 - 1; an FMA gives -2^-104
   EXPECT_NE(std::fma(a, b, -1.0), 0.0);
@@ -437,36 +439,92 @@ TEST(TransformKernels, ScaleIsTwoRoundings) {
 
 TEST(TransformKernels, ClipLikeNumpy) {
   std::vector<double> x{-0.0, 0.0, kNaN, -5, 5, 0.5};
-  clip(x.data(), x.size(), 0.0, 1.0);
+  clip(x.data(), x.data(), x.size(), 0.0, 1.0);
   EXPECT_FALSE(std::signbit(x[0]));  // a tie takes the bound: -0.0 becomes 0.0
   EXPECT_TRUE(std::isnan(x[2]));
   EXPECT_EQ(x[3], 0.0);
   EXPECT_EQ(x[4], 1.0);
   EXPECT_EQ(x[5], 0.5);
   std::vector<double> y{0.0, 2.0};
-  clip(y.data(), 2, std::nullopt, -0.0);
+  clip(y.data(), y.data(), 2, std::nullopt, -0.0);
   EXPECT_TRUE(std::signbit(y[0]));
   EXPECT_TRUE(std::signbit(y[1]));
   std::vector<double> z{5, -5};
-  clip(z.data(), 2, 3.0, 1.0);  // min > max: max everywhere, as np.clip
+  clip(z.data(), z.data(), 2, 3.0, 1.0);  // min > max: max everywhere, as np.clip
   EXPECT_EQ(z, (std::vector<double>{1, 1}));
 }
 
 TEST(TransformKernels, ThresholdAndMask) {
   std::vector<double> x{-1, 0, 1, kNaN};
-  threshold(x.data(), 4, 0.5, 7);
+  threshold(x.data(), x.data(), 4, 0.5, 7);
   EXPECT_EQ(x[0], 7);
   EXPECT_EQ(x[1], 7);
   EXPECT_EQ(x[2], 1);
   EXPECT_TRUE(std::isnan(x[3]));
   std::vector<double> y{1, 2, 3, 4};  // 2 x 2
   const std::vector<float> m{0.0f, -0.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f};
-  mask(y.data(), 2, 2, {m.data(), DType::float32, 2, 2}, -1);
+  mask(y.data(), y.data(), 2, 2, {m.data(), DType::float32, 2, 2}, -1);
   EXPECT_EQ(y, (std::vector<double>{1, 2, -1, -1}));  // -0.0 is 0; NaN != 0 masks
   std::vector<double> z{1, 2, 3, 4};
   const std::vector<std::uint8_t> col{0, 1};
-  mask(z.data(), 2, 2, {col.data(), DType::uint8, 2, 1}, 0);
+  mask(z.data(), z.data(), 2, 2, {col.data(), DType::uint8, 2, 1}, 0);
   EXPECT_EQ(z, (std::vector<double>{1, 2, 0, 0}));
+}
+
+// Every elementwise kernel gives the same bits from `in` into a separate `out` as in place (the
+// fused chain's first step reads the input where it lies).
+TEST(TransformKernels, ApartEqualsInPlace) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0.0, 10.0);
+  const std::uint32_t rows = 7, cols = 9;
+  const std::size_t n = std::size_t{rows} * cols;
+  std::vector<double> input(n);
+  for (auto& v : input) v = noise(rng);
+  input[3] = kNaN;
+  input[4] = -0.0;
+  const std::vector<float> same(n, 1.5f);
+  const std::vector<std::uint8_t> column{0, 1, 0, 0, 1, 1, 0};  // [rows, 1]: rows 0, 2, 3, 6 copied
+  const std::vector<std::int16_t> row{1, -2, 3, -4, 5, -6, 7, -8, 9};
+  using Kernel = std::function<void(const double*, double*)>;
+  const std::vector<std::pair<std::string, Kernel>> kernels{
+      {"operand same",
+       [&](auto in, auto out) {
+         apply_operand(in, out, rows, cols, BinaryOp::divide, {same.data(), DType::float32, rows, cols});
+       }},
+      {"operand row",
+       [&](auto in, auto out) {
+         apply_operand(in, out, rows, cols, BinaryOp::subtract, {row.data(), DType::int16, 1, cols});
+       }},
+      {"operand column",
+       [&](auto in, auto out) {
+         apply_operand(in, out, rows, cols, BinaryOp::add, {column.data(), DType::uint8, rows, 1});
+       }},
+      {"scalar", [&](auto in, auto out) { apply_scalar(in, out, n, BinaryOp::multiply, -3.0); }},
+      {"scale", [&](auto in, auto out) { scale(in, out, n, 0.1, 7.0); }},
+      {"clip both", [&](auto in, auto out) { clip(in, out, n, -5.0, 5.0); }},
+      {"clip min", [&](auto in, auto out) { clip(in, out, n, 0.0, std::nullopt); }},
+      {"clip max", [&](auto in, auto out) { clip(in, out, n, std::nullopt, 0.0); }},
+      {"threshold", [&](auto in, auto out) { threshold(in, out, n, 1.0, -1.0); }},
+      {"mask same",
+       [&](auto in, auto out) {
+         mask(in, out, rows, cols, {same.data(), DType::float32, rows, cols}, 0.0);
+       }},
+      {"mask row",
+       [&](auto in, auto out) {
+         mask(in, out, rows, cols, {row.data(), DType::int16, 1, cols}, 2.0);
+       }},
+      {"mask column",
+       [&](auto in, auto out) {
+         mask(in, out, rows, cols, {column.data(), DType::uint8, rows, 1}, 9.0);
+       }},
+      {"quantize", [&](auto in, auto out) { quantize(in, out, n, DType::int8, Rounding::nearest); }},
+  };
+  for (const auto& [name, kernel] : kernels) {
+    std::vector<double> in_place = input, apart(n, 12345.0);
+    kernel(in_place.data(), in_place.data());
+    kernel(input.data(), apart.data());
+    EXPECT_EQ(std::memcmp(in_place.data(), apart.data(), n * sizeof(double)), 0) << name;
+  }
 }
 
 TEST(TransformKernels, BinOrderAndShapes) {
@@ -536,7 +594,7 @@ TEST(TransformKernels, MatmulBothSides) {
 struct Buffers {
   std::vector<double> buffer, scratch;
   explicit Buffers(const ChainPlan& plan)
-      : buffer(plan.work_bytes() / 8 + 1, kNaN), scratch(plan.needs_scratch() ? plan.work_bytes() / 8 + 1 : 0, kNaN) {}
+      : buffer(plan.work_bytes() / 8 + 1, kNaN), scratch((plan.scratch_bytes() + 7) / 8, kNaN) {}
   std::span<std::byte> b() { return std::as_writable_bytes(std::span(buffer)); }
   std::span<std::byte> s() { return std::as_writable_bytes(std::span(scratch)); }
 };
@@ -578,6 +636,63 @@ TEST(TransformChain, CastInTheMiddleQuantises) {
   EXPECT_EQ(values_of<double>(r.output), (std::vector<double>{0.5, 1.5, 127.5, 0.0}));
   EXPECT_EQ(r.saturated, 2u);  // 300 and -8
   EXPECT_EQ(plan.dtype(), DType::float64);
+}
+
+// The fused leading steps run block by block (the last block short): the result equals the
+// kernels run step by step over the whole matrix, for float64 input (the first step reads it where
+// it lies) and for int16 input (converted into the block first).
+TEST(TransformChain, FusedBlocksEqualStepByStep) {
+  const std::uint32_t rows = 70, cols = 1000;
+  const std::size_t n = std::size_t{rows} * cols;
+  std::mt19937_64 rng(9);
+  std::vector<double> column(rows);
+  std::vector<float> gain(cols);
+  std::vector<std::uint8_t> bad(n);
+  for (auto& v : column) v = static_cast<double>(rng() % 200) - 100.0;
+  for (auto& v : gain) v = 0.5f + static_cast<float>(rng() % 100) / 64.0f;
+  for (auto& v : bad) v = rng() % 50 == 0;
+  const OperandShapes shapes{
+      {"dark", {rows, 1, DType::float64}}, {"gain", {1, cols, DType::float32}}, {"bad", {rows, cols, DType::uint8}}};
+  const auto lookup = [&](std::string_view name) {
+    if (name == "dark") return OperandView{column.data(), DType::float64, rows, 1};
+    if (name == "gain") return OperandView{gain.data(), DType::float32, 1, cols};
+    return OperandView{bad.data(), DType::uint8, rows, cols};
+  };
+  Step clip_low{};
+  clip_low.op = StepOp::clip;
+  clip_low.min = -50.0;
+  std::vector<Step> steps{operand_step(StepOp::subtract, "dark"), operand_step(StepOp::multiply, "gain"), clip_low,
+                          operand_step(StepOp::mask, "bad"), cast_step(DType::int16)};
+  steps[3].value = -1.0;
+
+  std::vector<std::int16_t> raw(n);
+  for (auto& v : raw) v = static_cast<std::int16_t>(static_cast<int>(rng() % 4000) - 1000);
+  for (const DType dtype : {DType::float64, DType::int16}) {
+    const auto plan = plan_chain(steps, rows, cols, dtype, shapes);
+    ASSERT_GT(plan.block_rows(), 0u);
+    ASSERT_LT(plan.block_rows(), rows);
+    ASSERT_NE(rows % plan.block_rows(), 0u);
+    Buffers b(plan);
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = raw[i] * 1.25;  // exact in float64
+    if (dtype == DType::float64) {
+      std::memcpy(b.buffer.data(), x.data(), n * 8);
+    } else {
+      std::memcpy(b.buffer.data(), raw.data(), n * 2);
+      std::copy(raw.begin(), raw.end(), x.begin());
+    }
+    const auto r = apply(plan, b.b(), b.s(), lookup);
+
+    apply_operand(x.data(), x.data(), rows, cols, BinaryOp::subtract, lookup("dark"));
+    apply_operand(x.data(), x.data(), rows, cols, BinaryOp::multiply, lookup("gain"));
+    clip(x.data(), x.data(), n, -50.0, std::nullopt);
+    mask(x.data(), x.data(), rows, cols, lookup("bad"), -1.0);
+    const auto saturated =
+        narrow_from_float64(reinterpret_cast<std::byte*>(x.data()), n, DType::int16, Rounding::nearest);
+    ASSERT_EQ(r.output.size(), n * 2);
+    EXPECT_EQ(std::memcmp(r.output.data(), x.data(), n * 2), 0) << dtype_name(dtype);
+    EXPECT_EQ(r.saturated, saturated);
+  }
 }
 
 TEST(TransformChain, ContractChecks) {
