@@ -230,6 +230,9 @@ class Job:
             self.idle_base = max(0.0, time.time() - self.tails[0].mtime)
         idle = self.idle_base + time.monotonic() - self.last_growth
         status = sl.live_status(self.run, idle, max(self.dashboard.stall_after, 5 * self.interval))
+        errors = [t.error for t in self.tails.values() if t.error]
+        if errors:
+            status = (status[0], f"cannot read the log: {errors[0]}"[:300])
         if changed or status != (self.status, self.note) or self.summary is None:
             self.status, self.note = status
             self.summary = self._summary()
