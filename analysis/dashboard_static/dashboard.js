@@ -12,7 +12,7 @@ window.addEventListener("error", function (e) {
 });
 
 // State the tests (and a curious user) can read: connections made, messages received.
-window.shmjobDashboard = { connects: 0, messages: 0, state: "connecting", version: null };
+window.shmjobDashboard = { connects: 0, disconnects: 0, messages: 0, state: "connecting", version: null };
 
 var SVGNS = "http://www.w3.org/2000/svg";
 
@@ -104,6 +104,7 @@ function connect(path, onMessage) {
     };
     ws.onclose = function (event) {
       if (event.code === 4404) { setState("gone", "no such job"); return; }
+      window.shmjobDashboard.disconnects += 1;
       setState("closed", "disconnected: retrying in " + Math.round(delay / 1000 * 10) / 10 + " s…");
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 5000);

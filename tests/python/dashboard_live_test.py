@@ -75,6 +75,7 @@ def watch_job(driver, dash):
             wait_for("the page to notice the server is gone",
                      lambda: driver.execute_script("return window.shmjobDashboard.state") != "open", 30, 0.05)
             restart["state"] = driver.find_element("id", "conn").text
+            restart["disconnects"] = driver.execute_script("return window.shmjobDashboard.disconnects")
             dash.start()
             wait_for("the page to reconnect",
                      lambda: driver.execute_script("return window.shmjobDashboard.connects") >= 2
@@ -156,8 +157,10 @@ def main():
             rising = [c for c in counts if 0 < c < 300]
             if len(set(rising)) < 3 or counts != sorted(counts) or counts[-1] != 300:
                 fail(f"the count did not rise to 300 step by step: {counts}")
-            if "disconnected" not in restart.get("state", ""):
-                fail(f"while the server was down the page showed {restart.get('state')!r}")
+            if not restart:
+                fail(f"the server was not restarted: the count never showed between 40 and 200 ({counts})")
+            if restart["disconnects"] < 1 or restart["state"] == "live":
+                fail(f"while the server was down the page showed {restart['state']!r}")
             after = [c for c in counts if c > restart["at"]]
             print(f"job page: counts {counts[0]} … {counts[-1]} ({len(counts)} distinct values, "
                   f"{len(rising)} between 0 and 300), no reload")

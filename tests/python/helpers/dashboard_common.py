@@ -91,9 +91,19 @@ class Dashboard:
     def rss(self):
         return rss_of(self.proc.pid)
 
+    def cpu_seconds(self):
+        return cpu_seconds_of(self.proc.pid)
+
     def ws_url(self, path, token=None):
         query = f"?token={urllib.parse.quote(token)}" if token else ""
         return f"ws://{self.host}:{self.port}{path}{query}"
+
+
+def cpu_seconds_of(pid):
+    """User + system CPU seconds a process has used (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_of(pid):
