@@ -66,6 +66,8 @@ def watch_job(driver, dash):
     counts, restart = [], {}
     deadline = time.time() + 180
     while time.time() < deadline:
+        if driver.execute_script(MARKER) != "job":
+            fail(f"the job page was reloaded (the window's marker is gone) after counts {counts}")
         count = count_of(text(driver, "#progress"))
         if count is not None and (not counts or counts[-1] != count):
             counts.append(count)
