@@ -29,10 +29,9 @@ import shmjob_metrics as sm  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "shmjob"})
-STAGE_COLOURS = {"producer": "#4e79a7", "compressor": "#f28e2b", "writer": "#59a14f", "idle": "#bab0ac"}
+STAGE_COLOURS = sm.STAGE_COLOURS
 REDUCTIONS = ("sum", "mean", "min", "max", "count_nonzero")
-PART_COLOURS = {"busy": "#4e79a7", "wait_disk": "#9c755f", "wait_input": "#edc948", "wait_slot": "#e15759",
-                "other": "#d9d9d9"}
+PART_COLOURS = sm.PART_COLOURS
 E = html.escape
 
 
@@ -54,10 +53,9 @@ def throughput_figure(run, series):
     if len(series.t) < 2:
         return no_data("Not enough samples for a time series yet.")
     fig, ax = plt.subplots(figsize=(10, 3.12))
-    mb_in = series.rate("bytes_in", {"compressor"}) / 1e6
-    mb_out = series.rate("bytes_out", {"writer"}) / 1e6
-    ax.step(series.t[1:], mb_in, where="pre", label="in (raw bytes compressed)", color="#4e79a7")
-    ax.step(series.t[1:], mb_out, where="pre", label="out (bytes written)", color="#59a14f")
+    t, mb_in, mb_out = sm.throughput(series)
+    ax.step(t, mb_in, where="pre", label="in (raw bytes compressed)", color="#4e79a7")
+    ax.step(t, mb_out, where="pre", label="out (bytes written)", color="#59a14f")
     if run.end:
         ax.axhline(run.end["mb_per_s_in"], color="#4e79a7", ls=":", lw=1, label="run average in")
         ax.axhline(run.end["mb_per_s_out"], color="#59a14f", ls=":", lw=1, label="run average out")
@@ -131,18 +129,16 @@ def queues_figure(series):
     if not samples:
         return no_data("No samples yet.")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.88))
-    t, ready = sm.node_metric(samples, lambda s: sum(s["queues"]["ready"]))
-    _, inbox = sm.node_metric(samples, lambda s: sum(s["queues"]["writer_inbox"]))
-    a.step(t, ready, where="post", label="ready for compression", color="#f28e2b")
-    a.step(t, inbox, where="post", label="waiting for a writer", color="#59a14f")
+    q = sm.queue_series(samples)
+    t = q["t"]
+    a.step(t, q["ready"], where="post", label="ready for compression", color="#f28e2b")
+    a.step(t, q["inbox"], where="post", label="waiting for a writer", color="#59a14f")
     a.set_title("queue depth (matrices)", fontsize=9)
     a.set_xlabel("seconds since start")
     a.set_ylim(bottom=0)
     a.legend(fontsize=7)
-    _, raw = sm.node_metric(samples, lambda s: s["slots"]["raw_in_use"] / max(s["slots"]["raw_total"], 1))
-    _, comp = sm.node_metric(samples, lambda s: s["slots"]["compressed_in_use"] / max(s["slots"]["compressed_total"], 1))
-    b.step(t, raw, where="post", label="raw slots (producers')", color="#4e79a7")
-    b.step(t, comp, where="post", label="compressed slots (compressors')", color="#f28e2b")
+    b.step(t, q["raw"], where="post", label="raw slots (producers')", color="#4e79a7")
+    b.step(t, q["compressed"], where="post", label="compressed slots (compressors')", color="#f28e2b")
     b.set_title("slots in use", fontsize=9)
     b.set_xlabel("seconds since start")
     b.set_ylim(0, 1.05)
@@ -457,14 +453,14 @@ def status_banner(run, follow_every):
 def headline_html(run):
     figures = sm.headline(run)
     if not figures:
-        # No job_end: the last sample's progress, clearly marked as such.
-        samples = run.node_samples(0)
-        if not samples:
+        # No job_end: the last samples' progress, clearly marked as such.
+        p = sm.progress(run)
+        if not p:
             return no_data("No sample yet.")
-        s = samples[-1]
+        which = "last sample" if len(run.nodes) == 1 else "each node's last sample"
         return (f'<div class="headline" id="headline-provisional"><div class="figure"><div class="value">'
-                f'{s["written"]} of {s["expected"]}</div><div class="label">matrices written by node 0 at '
-                f'{s["t"]:.1f} s (last sample)</div></div></div>')
+                f'{p["written"]} of {p["expected"]}</div><div class="label">matrices written at '
+                f'{p["t"]:.1f} s ({which})</div></div></div>')
     cells = "".join(
         f'<div class="figure" data-key="{E(f.key)}" data-value="{E(json.dumps(f.value))}">'
         f'<div class="value">{E(f.text)}</div><div class="label">{E(f.label)}</div></div>' for f in figures)
@@ -535,12 +531,11 @@ def cpu_html(run):
 def nodes_html(run):
     """Each node's share of the matrices: with several nodes, producers claim blocks of matrices
     from one job-wide counter, so a slower node takes fewer. None for a one-node job."""
-    shares = (run.end or {}).get("nodes")
-    if shares and len(shares) > 1:
-        total = sum(n["matrices"] for n in shares) or 1
+    shares = sm.node_shares(run)
+    if len(shares) > 1 and shares[0]["final"]:
         body = "".join(
             f'<tr><td>{n["node"]}</td><td>{E(n["host"])}</td><td>{n["ranks"]}</td>'
-            f'<td class="num">{n["matrices"]}</td><td class="num">{sm.pct(n["matrices"] / total)}</td>'
+            f'<td class="num">{n["matrices"]}</td><td class="num">{sm.pct(n["share"])}</td>'
             f'<td class="num">{n["raw_bytes"] / 1e6:.1f}</td><td class="num">{n["shards"]}</td>'
             f'<td class="num">{n["blocks"]}</td></tr>' for n in shares)
         return ('<table class="nodes" id="nodes"><tr><th>node</th><th>host</th><th>ranks</th>'
@@ -548,9 +543,8 @@ def nodes_html(run):
                 f'{body}</table><p class="sub">Matrices per node: what each node\'s writers wrote. '
                 'Producers of every node claim blocks of matrices from one job-wide counter, so a '
                 'slower node claims fewer blocks.</p>')
-    if len(run.nodes) > 1:  # still running, or killed: the nodes' last samples
-        last = {n: (run.node_samples(n) or [{}])[-1].get("written", 0) for n in run.nodes}
-        body = "".join(f"<tr><td>{n}</td><td class=\"num\">{w}</td></tr>" for n, w in last.items())
+    if len(shares) > 1:  # still running, or killed: the nodes' last samples
+        body = "".join(f"<tr><td>{n['node']}</td><td class=\"num\">{n['matrices']}</td></tr>" for n in shares)
         return (f'<table class="nodes" id="nodes"><tr><th>node</th><th>written so far</th></tr>{body}'
                 '</table><p class="sub">Matrices per node from each node\'s last sample.</p>')
     return None

@@ -23,6 +23,10 @@ PLURAL = {"producer": "producers", "compressor": "compressors", "writer": "write
 TRANSFORM_STAGES = ("producer", "transform", "compressor", "writer")
 # Where a stage's rank-seconds went, in the order the stacked bars show them.
 TIME_PARTS = ("busy", "wait_disk", "wait_input", "wait_slot")
+# Colours of the stages and of the parts of their time, shared by the report and the dashboard.
+STAGE_COLOURS = {"producer": "#4e79a7", "compressor": "#f28e2b", "writer": "#59a14f", "idle": "#bab0ac"}
+PART_COLOURS = {"busy": "#4e79a7", "wait_disk": "#9c755f", "wait_input": "#edc948", "wait_slot": "#e15759",
+                "other": "#d9d9d9"}
 TIME_PART_LABELS = {"busy": "busy (CPU work)", "wait_disk": "waiting for the disk",
                     "wait_input": "waiting for input", "wait_slot": "waiting for a free slot",
                     "other": "outside the stage loop"}
@@ -176,6 +180,72 @@ def verdict(run):
         return dict(chosen["bottleneck"], provisional=True, t=chosen["t"])
     return {"stage": "none", "sentence": "The log has no sample yet.", "suggestion": "", "evidence": {},
             "provisional": True}
+
+
+def progress(run, window_s=10.0):
+    """Matrices written so far and the job's total, with the recent rate and the ETA:
+    {"written", "expected", "t", "rate", "eta_s", "final"}; None before the first sample. From
+    job_end when there is one, else the sum of every node's last sample (each node counts its own
+    writers'; `expected` is the job's total). `rate` is matrices/s over the last `window_s`
+    seconds of samples; `eta_s` is None when nothing moved in that window."""
+    e = run.end
+    if e:
+        return {"written": e["matrices"], "expected": e.get("expected", e["matrices"]), "t": e.get("seconds"),
+                "rate": e.get("matrices_per_s"), "eta_s": 0.0, "final": True}
+    per_node = {n: run.node_samples(n) for n in run.nodes}
+    per_node = {n: s for n, s in per_node.items() if s}
+    if not per_node:
+        return None
+    t = max(s[-1]["t"] for s in per_node.values())
+    written = sum(s[-1].get("written", 0) for s in per_node.values())
+    expected = max(s[-1].get("expected", 0) for s in per_node.values())
+
+    def written_at(when):  # every node's count at its last sample at or before `when`
+        return sum(next((x.get("written", 0) for x in reversed(s) if x["t"] <= when), 0)
+                   for s in per_node.values())
+
+    since = max(0.0, t - window_s)
+    moved = written - written_at(since)
+    rate = moved / (t - since) if t > since else None
+    eta = (expected - written) / rate if rate else None
+    return {"written": written, "expected": expected, "t": t, "rate": rate,
+            "eta_s": eta if written < expected else 0.0, "final": False}
+
+
+def throughput(series):
+    """MB/s in (raw bytes the compressors took) and out (bytes the writers wrote) per sample
+    interval, every node's ranks summed: (interval end times, in, out)."""
+    return (series.t[1:], series.rate("bytes_in", {"compressor"}) / 1e6,
+            series.rate("bytes_out", {"writer"}) / 1e6)
+
+
+def queue_series(samples):
+    """One node's queues and slots over time: {"t", "ready" (matrices waiting for a compressor),
+    "inbox" (waiting for a writer), "raw", "compressed" (share of the producers' and the
+    compressors' slots in use)}, arrays (nan where a sample lacks the field)."""
+    t, ready = node_metric(samples, lambda s: sum(s["queues"]["ready"]))
+    _, inbox = node_metric(samples, lambda s: sum(s["queues"]["writer_inbox"]))
+    _, raw = node_metric(samples, lambda s: s["slots"]["raw_in_use"] / max(s["slots"]["raw_total"], 1))
+    _, comp = node_metric(samples, lambda s: s["slots"]["compressed_in_use"] / max(s["slots"]["compressed_total"], 1))
+    return {"t": t, "ready": ready, "inbox": inbox, "raw": raw, "compressed": comp}
+
+
+def node_shares(run):
+    """Each node's matrices: job_end's `nodes` (final, with host, ranks, bytes, shards, blocks)
+    when the job ended, else every node's last sample ({"node", "matrices"}, final False).
+    Shares are of the matrices written so far."""
+    ended = (run.end or {}).get("nodes")
+    if ended:
+        rows = [dict(n) for n in ended]
+        final = True
+    else:
+        rows = [{"node": n, "matrices": (run.node_samples(n) or [{}])[-1].get("written", 0)} for n in run.nodes]
+        final = False
+    total = sum(r["matrices"] for r in rows) or 1
+    for r in rows:
+        r["share"] = r["matrices"] / total
+        r["final"] = final
+    return rows
 
 
 def stage_rows(use):

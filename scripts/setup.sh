@@ -11,6 +11,7 @@ packages=(
   libopenblas-serial-dev
   python3 python3-h5py python3-numpy python3-matplotlib
   python3-jsonschema python3-pil chromium fonts-dejavu-core
+  python3-fastapi python3-uvicorn python3-websockets python3-selenium chromium-driver
   slurmctld slurmd slurm-client munge
   clang libclang-rt-14-dev clang-format zstd
 )

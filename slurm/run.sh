@@ -17,7 +17,9 @@
 #SBATCH --signal=B:USR1@120
 #
 # Environment: SHMJOB_BIN (default build/shmjob), SHMJOB_LAUNCHER=srun|mpirun (default: srun if
-# it can start PMIx jobs here, else mpirun), SHMJOB_REPORT=0 to skip the HTML report.
+# it can start PMIx jobs here, else mpirun), SHMJOB_REPORT=0 to skip the HTML report,
+# SHMJOB_DASHBOARD=0 not to print the live dashboard's command, SHMJOB_DASHBOARD_PORT (default
+# 8050), SHMJOB_DASHBOARD_TOKEN_FILE (default ~/.config/shmjob/dashboard-token, made once, mode 600).
 set -uo pipefail
 
 config=${1:-jobs/default.json}
@@ -44,6 +46,39 @@ args=("$config" "$@")
 if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ] && [[ " $* " != *" --resume "* ]]; then
   echo "run.sh: restart ${SLURM_RESTART_COUNT} of job ${SLURM_JOB_ID:-?}: resuming" >&2
   args+=(--resume)
+fi
+
+# Where the output goes: the config's output_dir and metrics.path.
+read -r out_dir metrics < <("$python" - "$config" <<'EOF'
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+out = c.get("output_dir", "out")
+m = c.get("metrics", {}).get("path") or c.get("job", "shmjob") + ".metrics.jsonl"
+print(os.path.abspath(out), os.path.abspath(m if os.path.isabs(m) else os.path.join(out, m)))
+EOF
+)
+
+# The live dashboard (docs/dashboard.md): the command that opens it, run on the login node, and
+# the tunnel to it. Its token stays in a file only this user reads; the output file (often
+# readable by others) names the file, not the token.
+if [ "${SHMJOB_DASHBOARD:-1}" != 0 ] && [ -f "$root/analysis/dashboard.py" ]; then
+  token_file=${SHMJOB_DASHBOARD_TOKEN_FILE:-${HOME:-~}/.config/shmjob/dashboard-token}
+  if [ ! -s "$token_file" ]; then
+    (umask 077 && mkdir -p "$(dirname "$token_file")" &&
+      od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$token_file") 2>/dev/null
+  fi
+  if [ -s "$token_file" ]; then
+    port=${SHMJOB_DASHBOARD_PORT:-8050}
+    login=${SLURM_SUBMIT_HOST:-$(hostname -f 2>/dev/null || hostname)}
+    printf -v q_root '%q' "$root"
+    printf -v q_token '%q' "$token_file"
+    printf -v q_out '%q' "$out_dir"
+    echo "run.sh: live dashboard: on $login, run" >&2
+    echo "run.sh:   cd $q_root && SHMJOB_DASHBOARD_TOKEN=\$(cat $q_token) $python analysis/dashboard.py --port $port $q_out" >&2
+    echo "run.sh: it prints the URL to open (with the token); from your own machine first: ssh -N -L $port:127.0.0.1:$port ${USER:-\$USER}@$login" >&2
+  else
+    echo "run.sh: no live dashboard command: cannot write its token file $token_file" >&2
+  fi
 fi
 
 launcher=${SHMJOB_LAUNCHER:-}
@@ -77,15 +112,6 @@ while true; do
 done
 trap - USR1 TERM INT
 
-# Where the output went: the config's output_dir and metrics.path.
-read -r out_dir metrics < <("$python" - "$config" <<'EOF'
-import json, os, sys
-c = json.load(open(sys.argv[1]))
-out = c.get("output_dir", "out")
-m = c.get("metrics", {}).get("path") or c.get("job", "shmjob") + ".metrics.jsonl"
-print(os.path.abspath(out), os.path.abspath(m if os.path.isabs(m) else os.path.join(out, m)))
-EOF
-)
 echo "run.sh: shmjob exited with $status; output in $out_dir" >&2
 if [ -f "$metrics" ] && [ "${SHMJOB_REPORT:-1}" != 0 ] && [ -f "$root/analysis/report.py" ]; then
   report="$(dirname "$metrics")/report.html"

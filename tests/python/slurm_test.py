@@ -3,7 +3,9 @@
 
 1. `sbatch --wait slurm/run.sh <default config>`: the batch script exits 0, Slurm records the job
    COMPLETED, the output verifies (verify_output.py, every matrix), and the metrics log and the
-   HTML report sit next to the output, as the job's output file says.
+   HTML report sit next to the output, as the job's output file says. The output also prints the
+   live dashboard's command (token from a file only the user reads) and the ssh -L tunnel; that
+   command, run as printed, serves the job (complete) and refuses requests without the token.
    The same with SHMJOB_LAUNCHER=mpirun (the fallback where srun cannot start MPI jobs).
 2. Time limit: a longer job gets the time-limit warning the script asks for (SIGUSR1 to the batch
    shell, sent with `scancel -b --signal=USR1`, exactly what `--signal=B:USR1@120` delivers); the
@@ -16,6 +18,7 @@ usage: slurm_test.py SHMJOB_BINARY          (exit 77 = skipped: the daemons cann
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -140,6 +143,48 @@ def test_default_job(cluster, tmp, plugins):
         start = json.loads(f.readline())
     launch = json.dumps(start.get("launch", {}))
     check(job_id in launch, "metrics start record names the Slurm job id", launch)
+    check_dashboard_command(cluster, log, config)
+
+
+def check_dashboard_command(cluster, log, config):
+    """The dashboard command run.sh printed, run as printed: it lists the job, with the token only."""
+    import signal
+    import urllib.error
+    import urllib.request
+    lines = [line.split("run.sh:", 1)[1].strip() for line in log.splitlines() if "analysis/dashboard.py" in line]
+    if not check(len(lines) == 1 and "SHMJOB_DASHBOARD_TOKEN=$(cat " in lines[0] and "ssh -N -L" in log,
+                 "job output prints the dashboard command (token from a file) and the ssh -L tunnel", log[-1500:]):
+        return
+    token_file = cluster.env["SHMJOB_DASHBOARD_TOKEN_FILE"]
+    check(os.stat(token_file).st_mode & 0o077 == 0, "the token file is readable by its owner only")
+    with open(token_file) as f:
+        token = f.read().strip()
+    check(token not in log, "the token itself is not in the job's output")
+    proc = subprocess.Popen(["bash", "-c", lines[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        url = proc.stdout.readline().split()[1]
+        base = url.split("?")[0]
+        check(f"token={token}" in url, "the dashboard prints its URL with the token", url)
+        jobs = None
+        for _ in range(100):
+            try:
+                request = urllib.request.Request(base + "api/jobs", headers={"Authorization": f"Bearer {token}"})
+                jobs = json.load(urllib.request.urlopen(request, timeout=10))["jobs"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        check(jobs is not None and [(j["name"], j["status"]) for j in jobs] == [(config["job"], "complete")],
+              "the dashboard lists the job, complete", str(jobs)[:500])
+        try:
+            urllib.request.urlopen(base + "api/jobs", timeout=10)
+            refused = None
+        except urllib.error.HTTPError as e:
+            refused = e.code
+        check(refused == 401, f"the dashboard refuses a request without the token ({refused})")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
 
 
 def test_mpirun_launcher(cluster, tmp, plugins):
@@ -218,6 +263,10 @@ def main():
             return 77
         try:
             cluster.env["SHMJOB_BIN"] = binary
+            cluster.env["SHMJOB_DASHBOARD_TOKEN_FILE"] = os.path.join(tmp, "dashboard", "token")
+            with socket.socket() as s:  # a free port for the dashboard command the job prints
+                s.bind(("127.0.0.1", 0))
+                cluster.env["SHMJOB_DASHBOARD_PORT"] = str(s.getsockname()[1])
             for test in (test_default_job, test_mpirun_launcher, test_time_limit_then_resume, test_requeue_resumes):
                 print(f"-- {test.__name__}")
                 test(cluster, tmp, plugins)
