@@ -181,11 +181,17 @@ int auto_slot_count(std::uint64_t slot_bytes) {
 void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes, int helpers,
                    NodeLayout& layout) {
   layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
-  const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
-  if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
-    fail("slots.slot_bytes", std::to_string(layout.raw_slot_bytes) + " bytes is too large for zstd");
   // A compressed slot holds one frame per tile, plus a frame-size table when there are several.
-  layout.compressed_slot_bytes = std::max<std::uint64_t>(bound, tiled_bytes);
+  if (slots.compressed_slot_bytes) {
+    // What the job's stored matrices need: a transform that bins or casts down needs less than
+    // the raw slot's bound.
+    layout.compressed_slot_bytes = *slots.compressed_slot_bytes;
+  } else {
+    const std::size_t bound = ZSTD_compressBound(static_cast<std::size_t>(layout.raw_slot_bytes));
+    if (ZSTD_isError(bound) != 0U)  // unreachable with kMaxSlotBytes, but never store an error code
+      fail("slots.slot_bytes", std::to_string(layout.raw_slot_bytes) + " bytes is too large for zstd");
+    layout.compressed_slot_bytes = std::max<std::uint64_t>(bound, tiled_bytes);
+  }
 
   if (!slots.memory_budget_mb) {
     const int automatic = auto_slot_count(layout.raw_slot_bytes);

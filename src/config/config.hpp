@@ -42,8 +42,9 @@ struct SlotConfig {
   std::optional<int> per_producer, per_compressor;
   std::optional<std::uint64_t> slot_bytes;        // raw slot size; default: one matrix
   std::optional<std::uint64_t> memory_budget_mb;  // if set, slot counts derive from it
-  // Not a config key: the compressed slot size an ingest's sets need with tiled chunks (set by
-  // the job from its matrix sets; nullopt: derived from the config's matrices).
+  // Not a config key: the compressed slot size the job's matrix sets need, as stored (after a
+  // transform, which may shrink them), with their tiles: zstd's bound of every tile plus the size
+  // table (set by the job; nullopt: derived from the config's matrices and the raw slot size).
   std::optional<std::uint64_t> compressed_slot_bytes;
   // Not a config key: bytes of the node's shared memory taken out of memory_budget_mb before the
   // slots are sized (the transform's operands, every copy; set by the job once it knows them).

@@ -78,9 +78,9 @@ std::vector<MatrixSet> matrix_sets_of(const Config& config, const InputCatalog& 
 void check_sizes(const Config& config, const InputCatalog& catalog, const std::vector<MatrixSet>& sets, int node_ranks,
                  const JobTransform& transform) {
   if (config.input) check_input_fits(catalog, config.slots);
-  largest_packed_tiles(sets, config.compression);  // too many tiles is a config error
   Config sizes = config;
   if (!transform.operand_names.empty()) sizes.slots.memory_budget_mb.reset();
+  sizes.slots.compressed_slot_bytes = largest_packed_tiles(sets, config.compression);  // too many tiles: an error
   resolve_layout(sizes, node_ranks, largest_matrix(sets));
 }
 
@@ -196,8 +196,11 @@ int set_up(const std::function<Config()>& load, MPI_Comm world, const mpi::Commu
   try {
     setup.plan = plan_node(*setup.topology, node, config, setup.sets, setup.transform);
     const std::vector<OperandFootprint> operands = operand_footprint(setup.transform, config.transform, setup.plan);
-    shm::check_node_memory(setup.plan, shm::available_shared_memory(), operand_bytes(operands),
-                           operands_text(operands));
+    shm::TransformMemory transform_memory{operand_bytes(operands), operands_text(operands), 0};
+    for (const transform::ChainPlan& chain : setup.transform.plans)
+      transform_memory.scratch_bytes_per_compressor =
+          std::max<std::uint64_t>(transform_memory.scratch_bytes_per_compressor, chain.scratch_bytes());
+    shm::check_node_memory(setup.plan, shm::available_shared_memory(), transform_memory);
     std::uint64_t matrices = 0;
     for (const MatrixSet& set : setup.sets) matrices += set.count;
     shm::check_id_bookkeeping(matrices, setup.plan.layout.writers, shm::available_memory());

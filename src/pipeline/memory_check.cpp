@@ -34,18 +34,30 @@ std::uint64_t node_window_bytes(const RolePlan& plan) {
   return total;
 }
 
-void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes, std::uint64_t operand_bytes,
-                       const std::string& operands) {
-  const std::uint64_t slots = node_window_bytes(plan);
-  const std::uint64_t needed = saturating_add(slots, operand_bytes);
-  if (needed <= available_bytes) return;
+void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes, const TransformMemory& transform) {
   const NodeLayout& l = plan.layout;
-  if (operand_bytes > 0)
-    throw ConfigError("operands: this node needs " + gib(needed) + " of shared memory, " + gib(operand_bytes) +
-                      " for the transform's operands (" + operands + ") and " + gib(slots) +
-                      " for the slots, but only " + gib(available_bytes) +
+  const std::uint64_t slots = node_window_bytes(plan);
+  std::uint64_t scratch = 0;
+  if (__builtin_mul_overflow(transform.scratch_bytes_per_compressor, static_cast<std::uint64_t>(l.compressors),
+                             &scratch))
+    scratch = std::numeric_limits<std::uint64_t>::max();
+  const std::uint64_t needed = saturating_add(saturating_add(slots, transform.operand_bytes), scratch);
+  if (needed <= available_bytes) return;
+  const std::string scratch_text =
+      scratch == 0 ? std::string()
+                   : gib(scratch) + " for the compressors' transform scratch (" + std::to_string(l.compressors) +
+                         " x " + std::to_string(transform.scratch_bytes_per_compressor) + " bytes), ";
+  if (transform.operand_bytes > 0)
+    throw ConfigError("operands: this node needs " + gib(needed) + " of shared memory, " +
+                      gib(transform.operand_bytes) + " for the transform's operands (" + transform.operands + "), " +
+                      scratch_text + gib(slots) + " for the slots, but only " + gib(available_bytes) +
                       " are available (MemAvailable, /dev/shm): use smaller operands, \"replicate\": \"node\" "
                       "(one copy per node instead of one per NUMA domain), or fewer or smaller slots");
+  if (scratch > 0)
+    throw ConfigError("transform: this node needs " + gib(needed) + " of memory, " + scratch_text + gib(slots) +
+                      " for the slots, but only " + gib(available_bytes) +
+                      " are available (MemAvailable, /dev/shm): use fewer compressors or smaller matrices, or "
+                      "fewer or smaller slots");
   throw ConfigError("slots: this node's slots need " + gib(needed) + " of shared memory (" +
                     std::to_string(l.producers) + " producers x " + std::to_string(l.raw_slots_per_producer) +
                     " slots x " + std::to_string(l.raw_slot_bytes) + " bytes, " + std::to_string(l.compressors) +

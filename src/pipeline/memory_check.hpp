@@ -13,11 +13,20 @@ namespace shmjob::shm {
 // Bytes the node's window needs for `plan` (every rank's segment).
 std::uint64_t node_window_bytes(const RolePlan& plan);
 
-// Throws ConfigError if node_window_bytes(plan) + operand_bytes > available_bytes.
-// `operand_bytes`: the transform's operands on the node, every copy (they live in a window of
-// their own, also in /dev/shm); `operands` describes them for the message ("dark 1.2 MB x 2").
-void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes, std::uint64_t operand_bytes = 0,
-                       const std::string& operands = "");
+// The transform's share of a node's memory.
+struct TransformMemory {
+  // The operands on the node, every copy (in a window of their own, also in /dev/shm), and their
+  // description for the message ("dark 1.2 MB x 2, ...").
+  std::uint64_t operand_bytes = 0;
+  std::string operands;
+  // Each compressor's private scratch buffer (transform::ChainPlan::scratch_bytes, the largest
+  // over the sets); private memory, counted against MemAvailable with the rest.
+  std::uint64_t scratch_bytes_per_compressor = 0;
+};
+
+// Throws ConfigError if the node's window, the operands and the compressors' scratch buffers
+// need more than available_bytes.
+void check_node_memory(const RolePlan& plan, std::uint64_t available_bytes, const TransformMemory& transform = {});
 
 // What this node can give the window now: the smaller of MemAvailable (/proc/meminfo) and the
 // free space of /dev/shm; the maximum uint64 if neither can be read.

@@ -369,6 +369,26 @@ def case_memory(shmjob, cwd, env, rng):
         sized[name] = json.loads(r.stdout.strip().splitlines()[-1])["nodes"][0]["layout"]["raw_slots_per_producer"]
     check(sized["with"] < sized["without"], f"slots per producer with the operand {sized['with']}, "
                                             f"without {sized['without']}")
+    # Each compressor's private scratch counts too. A 512 x 999424 float64 input (4.1 GB) binned by
+    # 512 needs one raw slot of 4.1 GB and compressed slots the size of the binned matrix (16 KB),
+    # but every compressor keeps a scratch buffer of 4.1 GB: enough compressors to pass the room.
+    big = 512 * 999424 * 8
+    compressors = room // big + 1
+    config = {"job": "scratch", "output_dir": "scratch_out",
+              "matrices": {"count": 2, "rows": 512, "cols": 999424, "dtype": "float64", "kind": "random"},
+              "stages": {"producers": 1, "compressors": compressors, "writers": 1},
+              "slots": {"per_producer": 1, "per_compressor": 1},
+              "transform": [{"op": "scale", "factor": 1.0}, {"op": "bin", "factor": 512}]}
+    r = plan(shmjob, cwd, env, config, ranks=compressors + 2)
+    layout = json.loads(r.stdout.strip().splitlines()[-1])["nodes"][0]["layout"] if r.returncode == 0 else {}
+    check(0 < layout.get("compressed_slot_bytes", 0) < 64 * 1024,
+          f"compressed slots of a binned 4.1 GB input: {layout or r.stderr}")
+    r = run(shmjob, config, cwd, env, ranks=compressors + 2)
+    errors = error_lines(r)
+    check(r.returncode == 2 and errors and "transform: this node needs" in errors[0]
+          and f"for the compressors' transform scratch ({compressors} x " in errors[0],
+          f"{compressors} compressors with 4.1 GB of scratch each: exit {r.returncode}, {errors or r.stderr[-800:]}")
+    check(not os.path.exists(os.path.join(cwd, "scratch_out", "scratch.h5")), "a refused job wrote a master")
 
 
 REDUCE = ["sum", "mean", "min", "max", "count_nonzero"]

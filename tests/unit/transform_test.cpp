@@ -642,7 +642,7 @@ TEST(TransformChain, CastInTheMiddleQuantises) {
 // kernels run step by step over the whole matrix, for float64 input (the first step reads it where
 // it lies) and for int16 input (converted into the block first).
 TEST(TransformChain, FusedBlocksEqualStepByStep) {
-  const std::uint32_t rows = 70, cols = 1000;
+  const std::uint32_t rows = 300, cols = 1000;
   const std::size_t n = std::size_t{rows} * cols;
   std::mt19937_64 rng(9);
   std::vector<double> column(rows);
