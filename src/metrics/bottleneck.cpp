@@ -100,9 +100,6 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
     evidence["compressors_transform"] = z.transform;
     evidence["compressors_compress"] = z.compress();
   }
-  for (const int i : {kProducers, kCompressors})
-    if (stages[static_cast<std::size_t>(i)].helped > 0)
-      evidence[std::string(kPlural[i]) + "_help"] = help_of(stages[static_cast<std::size_t>(i)], c.seconds);
   // Elastic stages: a stage named as the limit although other ranks did part of its work.
   const auto helped_note = [&](int stage) -> std::string {
     const StageTime& s = stages[static_cast<std::size_t>(stage)];
