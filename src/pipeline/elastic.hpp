@@ -44,8 +44,7 @@ class Activity {
     const Activity& activity_;
   };
 
-  // Whether a core this rank may run on has no working rank (call it while asleep: the rank
-  // itself is not counted then).
+  // Whether a core this rank may run on has no working rank other than itself.
   bool core_idle() const;
 
  private:
@@ -54,6 +53,7 @@ class Activity {
   shm::NodeControl& control_;
   std::vector<int> cores_;  // pinned ranks: the cores it is bound to; empty: it runs anywhere
   int node_cores_;          // cores of the node, for ranks that run anywhere
+  mutable int working_ = 0;  // this rank's own mark (1 while working, 0 while asleep)
 };
 
 // After a chance to help that another rank took first, a rank does not look again for a moment:
