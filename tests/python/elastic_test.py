@@ -3,7 +3,7 @@
 stage that limits the job, and the output is the same matrices by id whoever did the work.
 
 Cases (each in its own temp dir; the reference is a 1/2/1 run with elastic off):
-  identical  splits 1/1/1, 3/1/1, 1/1/3, 2/2/1 and auto on 6 ranks, elastic on, and 3/1/1 off:
+  identical  splits 1/1/1, 3/1/1, 1/1/3, 2/2/1 and auto on 6 and 16 ranks, elastic on, and 3/1/1 off:
              every stored matrix (h5py through the master) and the index's ids and CRCs equal
              the reference's
   compress   3/1/1, 1/1/3 and 2/1/1 with slow compression (zstd 19): no rank uses more CPU
@@ -129,7 +129,8 @@ def case_identical(shmjob, cwd, env):
     ref = reference(shmjob, cwd, env)
     for name, split, ranks, elastic in (("s111", (1, 1, 1), 3, True), ("s311", (3, 1, 1), 5, True),
                                         ("s113", (1, 1, 3), 5, True), ("s221", (2, 2, 1), 5, True),
-                                        ("auto6", None, 6, True), ("s311_off", (3, 1, 1), 5, False)):
+                                        ("auto6", None, 6, True), ("auto16", None, 16, True),
+                                        ("s311_off", (3, 1, 1), 5, False)):
         run_ok(shmjob, cwd, env, config_for(name, split, elastic), ranks)
         same_output(cwd, name, ref)
 
