@@ -244,7 +244,7 @@ def rank_table(run, series):
     ranks = sorted(set(plan) | set(totals) | set(last))
     seconds = (run.end or {}).get("seconds")
     head = ("rank", "host", "role", "lane", "NUMA", "PUs", "matrices", "busy", "disk", "wait input",
-            "wait slot", "CPU s", "RSS")
+            "wait slot", "helped", "CPU s", "RSS")
     rows = []
     for rank in ranks:
         p = plan.get(rank, {})
@@ -256,11 +256,39 @@ def rank_table(run, series):
         rows.append((rank, p.get("host", ""), p.get("role", src.get("role", "")), p.get("lane", ""),
                      p.get("numa", ""), p.get("pus", "") or "not bound", src.get("matrices", ""),
                      frac("busy_s"), frac("wait_disk_s"), frac("wait_input_s"), frac("wait_slot_s"),
+                     help_cell(src.get("help"), span),
                      sm.fmt_number(src.get("cpu_s"), 2) if src.get("cpu_s") is not None else "–",
                      sm.fmt_bytes(rss) if rss is not None else "–"))
     body = "".join("<tr>" + "".join(f"<td>{E(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return (f'<table class="ranks"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
+
+
+def help_cell(help, span):
+    """A rank's work for other stages (elastic): "12 compressed (30%)", "–" without."""
+    if not help:
+        return "–"
+    seconds = {"compressed": "compress_s", "produced": "produce_s"}
+    parts = [f"{help[k]} {k}" + (f" ({sm.pct(help.get(seconds[k], 0) / span)})" if span else "")
+             for k in seconds if help.get(k)]
+    return ", ".join(parts) or "–"
+
+
+def elastic_html(run):
+    """Elastic stages: which stages other ranks helped, with what; None when no rank helped."""
+    stages = sm.stage_use(run)
+    lines = []
+    for stage, verb in (("compressor", "compressed"), ("producer", "produced")):
+        use = stages.get(stage) or {}
+        if use.get("helped"):
+            lines.append(f'<li data-stage="{stage}" data-helped="{int(use["helped"])}">Other ranks {verb} '
+                         f'<b>{sm.fmt_number(int(use["helped"]))}</b> matrices for the {stage}s, '
+                         f'{sm.pct(use.get("help", 0))} of their own rank-time again.</li>')
+    if not lines:
+        return None
+    return ('<ul id="elastic">' + "".join(lines) + '</ul><p class="sub">Elastic stages (<code>stages.elastic</code>): '
+            'a rank whose own stage had nothing to do worked for the stage that limited the job, on a core that '
+            'would otherwise have been idle. Per rank: the "helped" column of the table below.</p>')
 
 
 def events_table(run):
@@ -568,6 +596,7 @@ def render(run, follow_every=None, master=None):
             'their own bar is then the rest of their work, compressing.' if "transform" in sm.stage_use(run) else "")
          + '</p>'),
         *([("Transform", transform)] if transform else []),
+        *([("Elastic stages", elastic)] if (elastic := elastic_html(run)) else []),
         ("CPU", cpu_html(run)),
         ("Utilisation per rank over time",
          f'<div class="plot">{heatmap_figure(series)}</div><p class="sub">Fraction of each sample '

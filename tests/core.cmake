@@ -109,6 +109,9 @@ if(SHMJOB_BUILD_BENCH)
 endif()
 
 # The transform stage end to end: operands from HDF5 files, chains against numpy twins, bad inputs.
+# Elastic stages: output identical across splits, helping in bad splits, interrupt + resume with
+# helpers, pretend nodes.
+shmjob_mpi_script(mpi_elastic elastic_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 shmjob_mpi_script(mpi_transform transform_job_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
 # The two transform examples of jobs/ (docs/transform.md#examples) against numpy.
 shmjob_mpi_script(mpi_transform_examples transform_examples_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)

@@ -176,7 +176,10 @@ int auto_slot_count(std::uint64_t slot_bytes) {
   return static_cast<int>(std::clamp(kAutoSlotMemory / std::max<std::uint64_t>(slot_bytes, 1), kFewest, kMost));
 }
 
-void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes, NodeLayout& layout) {
+// `helpers`: ranks of other stages that may borrow a compressed slot to compress in (elastic
+// stages, one slot each at a time).
+void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uint64_t tiled_bytes, int helpers,
+                   NodeLayout& layout) {
   layout.raw_slot_bytes = slots.slot_bytes.value_or(matrix_bytes);
   // A compressed slot holds one frame per tile, plus a frame-size table when there are several.
   if (slots.compressed_slot_bytes) {
@@ -193,7 +196,12 @@ void resolve_slots(const SlotConfig& slots, std::uint64_t matrix_bytes, std::uin
   if (!slots.memory_budget_mb) {
     const int automatic = auto_slot_count(layout.raw_slot_bytes);
     layout.raw_slots_per_producer = slots.per_producer.value_or(automatic);
-    layout.compressed_slots_per_compressor = slots.per_compressor.value_or(automatic);
+    // A helper compressing holds a borrowed slot, and frames wait in a writer's inbox while that
+    // writer helps: without slots for them, the compressors would wait for slots instead (3/1/1
+    // with 4 slots: 0.75 of 1/2/1).
+    const int compressors = std::max(layout.compressors, 1);
+    layout.compressed_slots_per_compressor =
+        slots.per_compressor.value_or(automatic + (helpers + compressors - 1) / compressors);
     return;
   }
   // One "slot set" = one raw slot per producer + one compressed slot per compressor; the
@@ -341,11 +349,12 @@ Config parse_config(const json& document) {
 
   c.transform = transform::parse_transform_config(top.find("operands"), top.find("transform"), top.find("reduce"));
 
-  const Section stages = top.section("stages", {"producers", "compressors", "writers"});
+  const Section stages = top.section("stages", {"producers", "compressors", "writers", "elastic"});
   const IntRange stage_range{1, kMaxStageRanks, true};
   read_auto_integer_into(stages, "producers", stage_range, c.stages.producers);
   read_auto_integer_into(stages, "compressors", stage_range, c.stages.compressors);
   read_auto_integer_into(stages, "writers", stage_range, c.stages.writers);
+  read_bool_into(stages, "elastic", c.stages.elastic);
 
   parse_slots(top, c.input ? MatrixSpec{} : c.matrices, c.slots);
 
@@ -370,8 +379,10 @@ Config parse_config(const json& document) {
   parse_flush(top, c.flush);
   const Section multinode = top.section("multinode", {"min_block"});
   read_integer_into(multinode, "min_block", {1, std::uint64_t{1} << 30, false}, c.multinode.min_block);
-  const Section testing = top.section("testing", {"writer_delay_ms", "pretend_nodes", "slow_node"});
+  const Section testing =
+      top.section("testing", {"writer_delay_ms", "producer_delay_ms", "pretend_nodes", "slow_node"});
   read_integer_into(testing, "writer_delay_ms", {0, 60000, false}, c.testing.writer_delay_ms);
+  read_integer_into(testing, "producer_delay_ms", {0, 60000, false}, c.testing.producer_delay_ms);
   read_integer_into(testing, "pretend_nodes", {1, 64, false}, c.testing.pretend_nodes);
   if (testing.find("slow_node")) {
     int node = 0;
@@ -436,7 +447,8 @@ json to_json(const Config& c) {
       {"stages",
        {{"producers", auto_or(c.stages.producers)},
         {"compressors", auto_or(c.stages.compressors)},
-        {"writers", auto_or(c.stages.writers)}}},
+        {"writers", auto_or(c.stages.writers)},
+        {"elastic", c.stages.elastic}}},
       {"slots",
        {{"per_producer", auto_or(c.slots.per_producer)},
         {"per_compressor", auto_or(c.slots.per_compressor)},
@@ -457,7 +469,9 @@ json to_json(const Config& c) {
   // Written only when set, so configs of untiled jobs read as before.
   if (c.compression.chunk) document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
   if (c.testing != TestingConfig{}) {  // test-only: recorded only when used
-    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms}, {"pretend_nodes", c.testing.pretend_nodes}};
+    document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms},
+                           {"producer_delay_ms", c.testing.producer_delay_ms},
+                           {"pretend_nodes", c.testing.pretend_nodes}};
     if (c.testing.slow_node) document["testing"]["slow_node"] = *c.testing.slow_node;
   }
   if (!c.transform.empty()) transform::write_transform_config(c.transform, document);  // else as before
@@ -488,7 +502,8 @@ NodeLayout resolve_layout(const Config& config, int node_ranks, std::uint64_t la
         tiled_bytes, packed_tiles_capacity(
                          tile_grid(config.matrices.shape.rows, config.matrices.shape.cols, config.compression.chunk),
                          dtype_size(config.matrices.shape.dtype)));
-  resolve_slots(config.slots, largest_matrix_bytes, tiled_bytes, layout);
+  resolve_slots(config.slots, largest_matrix_bytes, tiled_bytes,
+                config.stages.elastic ? layout.producers + layout.writers : 0, layout);
   return layout;
 }
 

@@ -30,6 +30,9 @@ struct MatrixSpec {
 struct StageCounts {
   // nullopt means "auto": derived from the ranks on the node (see resolve_layout).
   std::optional<int> producers, compressors, writers;
+  // Ranks whose stage has nothing to do help the stage that limits the job (pipeline/elastic.hpp);
+  // false keeps every rank to its own stage.
+  bool elastic = true;
   friend bool operator==(const StageCounts&, const StageCounts&) = default;
 };
 
@@ -112,6 +115,9 @@ struct WatchdogConfig {
 // produce a known bottleneck. Never set them in production configs.
 struct TestingConfig {
   int writer_delay_ms = 0;  // a writer sleeps this long after every chunk write ("slow disk")
+  // Whoever produces a matrix (a producer, or a rank helping: elastic stages) sleeps this long
+  // after it ("slow input").
+  int producer_delay_ms = 0;
   // Splits each real node's ranks into this many pretend nodes (contiguous blocks of node
   // ranks, sizes differing by at most one), each with its own window, plan, lanes, shards and
   // sampler: runs the multi-node code path on one machine.

@@ -616,21 +616,27 @@ metrics::DiagnosisContext Job::diagnosis_context() const {
 void Job::run_my_stage(const stages::StageContext& ctx) {
   const RankPlan& me = ctx.me();
   try {
-    switch (me.role) {
-      case Role::producer: {
-        const auto source =
-            config_.input ? stages::make_hdf5_source(catalog_, sets_) : stages::make_synthetic_source(config_.matrices);
-        stages::run_producer(ctx, *source);
-        break;
+    const auto make_source = [this] {
+      return config_.input ? stages::make_hdf5_source(catalog_, sets_)
+                           : stages::make_synthetic_source(config_.matrices);
+    };
+    if (me.role != Role::idle) {
+      // Every stage may compress (its own stage, or helping: pipeline/elastic.hpp), so every rank
+      // has its share of the reductions.
+      stages::CompressionWork work(ctx);
+      stages::Helper helper(ctx, work, make_source);
+      switch (me.role) {
+        case Role::producer:
+          stages::run_producer(ctx, *make_source(), helper);
+          break;
+        case Role::compressor:
+          stages::run_compressor(ctx, helper, work);
+          break;
+        default:
+          writer_totals_ = stages::run_writer(ctx, helper);
+          break;
       }
-      case Role::compressor:
-        reduced_ = stages::run_compressor(ctx);
-        break;
-      case Role::writer:
-        writer_totals_ = stages::run_writer(ctx);
-        break;
-      case Role::idle:
-        break;
+      reduced_ = work.take_reductions();
     }
   } catch (const std::exception& e) {
     failure_ = as_failure(e);

@@ -31,6 +31,12 @@ Use use_of(const StageTime& s, double seconds) {
   return {busy, f(s.wait_input_s), f(s.wait_slot_s), f(s.wait_disk_s), std::min(busy, f(s.transform_s))};
 }
 
+// Other ranks' time on a stage's work over the stage's own rank-seconds (may pass 1).
+double help_of(const StageTime& s, double seconds) {
+  const double total = seconds * std::max(s.ranks, 1);
+  return total > 0 ? s.help_s / total : 0.0;
+}
+
 std::string pct(double fraction) { return std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%"; }
 
 }  // namespace
@@ -39,6 +45,17 @@ int stage_index(const std::string& role) {
   for (int i = 0; i < 3; ++i)
     if (role == kRoles[i]) return i;
   return -1;
+}
+
+nlohmann::json HelpDone::json() const {
+  return {{"compressed", compressed}, {"produced", produced}, {"compress_s", compress_s}, {"produce_s", produce_s}};
+}
+
+void add_help(StageTimes& stages, const HelpDone& help) {
+  stages[kCompressors].help_s += help.compress_s;
+  stages[kCompressors].helped += help.compressed;
+  stages[kProducers].help_s += help.produce_s;
+  stages[kProducers].helped += help.produced;
 }
 
 nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool transform) {
@@ -57,6 +74,10 @@ nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool 
     out[kRoles[i]] = {{"ranks", s.ranks},         {"busy", u.busy},           {"wait_input", u.wait_input},
                       {"wait_slot", u.wait_slot}, {"wait_disk", u.wait_disk}, {"active", u.active()},
                       {"cpu_s", s.cpu_s},         {"matrices", s.matrices}};
+    if (s.helped > 0 || s.help_s > 0) {
+      out[kRoles[i]]["help"] = help_of(s, seconds);
+      out[kRoles[i]]["helped"] = s.helped;
+    }
   }
   return out;
 }
@@ -79,6 +100,13 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
     evidence["compressors_transform"] = z.transform;
     evidence["compressors_compress"] = z.compress();
   }
+  // Elastic stages: a stage named as the limit although other ranks did part of its work.
+  const auto helped_note = [&](int stage) -> std::string {
+    const StageTime& s = stages[static_cast<std::size_t>(stage)];
+    if (s.helped == 0) return "";
+    return " Other ranks helped with " + std::to_string(s.helped) + " of its matrices (" + pct(help_of(s, c.seconds)) +
+           " of its ranks' time again) and it still limited the run.";
+  };
   int limit = 0;
   for (int i = 1; i < 3; ++i)
     if (u[static_cast<std::size_t>(i)].active() > u[static_cast<std::size_t>(limit)].active()) limit = i;
@@ -116,7 +144,7 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
     sentence = "The transform limited this run: compressors were busy " + pct(z.busy) + " of the time, " +
                pct(z.transform) + " in the transform (its steps and reductions) and " + pct(z.compress()) +
                " compressing, while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
-               pct(w.wait_input) + " for input.";
+               pct(w.wait_input) + " for input." + helped_note(kCompressors);
     const std::string cheaper = c.matmul ? "make the chain cheaper (a matmul costs rows x cols x k multiply-adds "
                                            "per matrix: bin before it, or use a smaller operand)"
                                          : "make the chain cheaper (fewer or simpler steps)";
@@ -133,7 +161,7 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
     case kProducers:
       sentence = std::string(c.ingest ? "Reading the input" : "Producing matrices") +
                  " limited this run: producers were busy " + pct(p.busy) + " of the time while compressors waited " +
-                 pct(z.wait_input) + " for input.";
+                 pct(z.wait_input) + " for input." + helped_note(kProducers);
       suggestion = c.ingest ? "Give more ranks to producers (" + std::string(kKeys[0]) + ", now " + now(0) + ")" +
                                   from_spare + " to read more files at once, or put the input on faster storage."
                             : "Give more ranks to producers (" + std::string(kKeys[0]) + ", now " + now(0) + ")" +
@@ -145,7 +173,7 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
                                     " in the transform)"
                               : std::string(" of the time")) +
                  " while producers waited " + pct(p.wait_slot) + " for a free slot and writers waited " +
-                 pct(w.wait_input) + " for input.";
+                 pct(w.wait_input) + " for input." + helped_note(kCompressors);
       // Waiting ranks sleep, so with more working ranks than cores the compressors already get
       // every cycle the others leave: more of them would only share the same cores.
       if (!cores_full)

@@ -20,11 +20,26 @@ struct StageTime {
   double transform_s = 0;
   std::uint64_t saturated = 0;
   std::uint64_t matrices = 0;
+  // Elastic stages: rank-seconds other stages' ranks spent on this stage's work, and the matrices
+  // they did (not in `matrices`, which counts this stage's own ranks).
+  double help_s = 0;
+  std::uint64_t helped = 0;
 };
 enum StageIndex { kProducers = 0, kCompressors = 1, kWriters = 2 };
 using StageTimes = std::array<StageTime, 3>;
 // The StageIndex of a role name ("producer", ...); -1 for "idle" and anything else.
 int stage_index(const std::string& role);
+
+// What one rank did for other stages (elastic, pipeline/elastic.hpp).
+struct HelpDone {
+  std::uint64_t compressed = 0, produced = 0;
+  double compress_s = 0, produce_s = 0;
+  bool any() const noexcept { return compressed > 0 || produced > 0 || compress_s > 0 || produce_s > 0; }
+  // {"compressed", "produced", "compress_s", "produce_s"}: a rank record's "help".
+  nlohmann::json json() const;
+};
+// Adds a rank's help to the stages it helped.
+void add_help(StageTimes& stages, const HelpDone& help);
 
 struct DiagnosisContext {
   double seconds = 0;                   // the time the stages ran (data flow)
@@ -40,7 +55,9 @@ struct DiagnosisContext {
 };
 
 // {"producer": {"ranks", "busy", "wait_input", "wait_slot", "wait_disk", "active", "cpu_s",
-//  "matrices"}, ...}: fractions of the stage's rank-seconds (active = busy + wait_disk). With
+//  "matrices"}, ...}: fractions of the stage's rank-seconds (active = busy + wait_disk); a stage
+// other ranks helped also has "help" (their rank-seconds on it, over its own) and "helped"
+// (the matrices they did). With
 // `transform`, also {"transform": {"ranks", "busy", "active", "matrices", "saturated"}} (the
 // compressors' transform_s) and the compressor's busy is the rest of its busy time (compressing).
 nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool transform = false);

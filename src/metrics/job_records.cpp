@@ -150,6 +150,7 @@ RankTotals rank_totals(const RankCounters& c) {
   t.latency_max_s = s(c.latency_max_ns);
   t.transform_s = s(c.transform_ns);
   t.saturated = c.saturated.load();
+  t.help = {c.helped_compressed.load(), c.helped_produced.load(), s(c.help_compress_ns), s(c.help_produce_ns)};
   return t;
 }
 
@@ -323,10 +324,13 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                         {"matrices", t.matrices},
                         {"bytes_in", t.bytes_in},
                         {"bytes_out", t.bytes_out}});
-    if (diagnosis.transform && role == "compressor") {
+    // Who compressed has transform figures: compressors, and ranks that helped them.
+    if (diagnosis.transform && (role == "compressor" || t.help.compressed > 0)) {
       per_rank.back()["transform_s"] = t.transform_s;
       per_rank.back()["saturated"] = t.saturated;
     }
+    if (t.help.any()) per_rank.back()["help"] = t.help.json();
+    add_help(stages, t.help);
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];
@@ -336,10 +340,10 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
       st.wait_slot_s += t.wait_slot_s;
       st.wait_disk_s += t.wait_disk_s;
       st.cpu_s += t.cpu_s;
-      st.transform_s += t.transform_s;
-      st.saturated += t.saturated;
+      if (stage == kCompressors) st.transform_s += t.transform_s;
       st.matrices += t.matrices;
     }
+    stages[kCompressors].saturated += t.saturated;  // helpers' casts too
   }
   DiagnosisContext context = diagnosis;
   context.seconds = s.seconds;

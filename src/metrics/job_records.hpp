@@ -33,8 +33,9 @@ struct RankTotals {
   std::uint64_t blocks;   // producers on several nodes: blocks claimed
   LatencyCounts latency;  // writers only
   double latency_max_s;
-  double transform_s;       // compressors: the part of busy_s in the transform and the reductions
-  std::uint64_t saturated;  // compressors: values the transform's casts clamped
+  double transform_s;       // the part of compressing (own or helped) in the transform and the reductions
+  std::uint64_t saturated;  // values the transform's casts clamped in the matrices it compressed
+  HelpDone help;            // elastic stages: what it did for other stages
   // The transform's operands (zeros without): bytes of every copy on this rank's node, the bytes
   // of the copies this rank read (it holds them) and how long its reads took.
   std::uint64_t operand_bytes_on_node, operand_bytes_loaded;

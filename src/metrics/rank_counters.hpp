@@ -35,8 +35,14 @@ struct alignas(64) RankCounters {
   std::atomic<std::uint64_t> transform_ns{0};  // a compressor's part of busy_ns spent in the transform
   std::atomic<std::uint64_t> saturated{0};     // values the transform's casts clamped (or NaN -> 0)
   std::atomic<std::uint64_t> blocks{0};        // a producer's blocks claimed job-wide (several nodes)
-  std::atomic<std::uint32_t> stage_done{0};    // its stage returned: nothing waits for it any more
-  std::atomic<std::uint64_t> pid{0};           // so the node's sampler can read /proc/<pid>
+  // Elastic stages (pipeline/elastic.hpp): matrices this rank compressed or produced for another
+  // stage, and the time it took (apart from busy_ns and the waits, which are its own stage's).
+  std::atomic<std::uint64_t> helped_compressed{0};
+  std::atomic<std::uint64_t> helped_produced{0};
+  std::atomic<std::uint64_t> help_compress_ns{0};
+  std::atomic<std::uint64_t> help_produce_ns{0};
+  std::atomic<std::uint32_t> stage_done{0};  // its stage returned: nothing waits for it any more
+  std::atomic<std::uint64_t> pid{0};         // so the node's sampler can read /proc/<pid>
   SignalNote signal;
   // A writer's matrices by latency, produced -> written (LatencyHistogram's buckets).
   std::atomic<std::uint64_t> latency[kLatencyBuckets] = {};

@@ -1,12 +1,14 @@
 // Producer: takes the next matrix id, waits for one of its own free raw slots (backpressure),
 // has its source write the matrix straight into the slot and queues it on its lane's ready
-// queue, naming the writer it goes to.
+// queue, naming the writer it goes to. While it has no free slot it may compress instead
+// (elastic.hpp).
 //   One node: the next id of its lane's work order (then, once its lane has none left, of the
 //   other lanes', so a slow lane does not hold the job up).
 //   Several nodes: the ids of a block it claims job-wide (handout.hpp), cut among its lane's
 //   writers; then the next block, until none is left: a slow node claims fewer blocks.
 #include <stdexcept>
 
+#include "pipeline/elastic.hpp"
 #include "pipeline/stages.hpp"
 
 namespace shmjob::stages {
@@ -15,9 +17,10 @@ namespace {
 // Produces one matrix into a raw slot. False if the node aborted while it waited for a slot.
 class Production {
  public:
-  Production(const StageContext& ctx, MatrixSource& source)
+  Production(const StageContext& ctx, MatrixSource& source, Helper& helper)
       : ctx_(ctx),
         source_(source),
+        helper_(helper),
         free_slots_(ctx.queue(ctx.node_rank())),
         ready_(ctx.ready_queue(ctx.me().lane)),
         me_(ctx.my_counters()),
@@ -31,13 +34,11 @@ class Production {
   bool produce(std::uint64_t id, int writer) {
     const MatrixSet& set = ctx_.set_of(id);
     shm::SlotHandle slot = 0;
-    {
-      ScopedTimer waiting(me_.wait_slot_ns);  // compressors hold every raw slot
-      if (!free_slots_.pop_wait(slot, [&] { return ctx_.aborted(); })) return false;
-    }
+    if (!next_free_slot(slot)) return false;
     {
       ScopedTimer busy(me_.busy_ns);
       source_.fill(id, set, ctx_.slot_data(slot), capacity_);
+      testing_delay(ctx_);
     }
     const Provenance from = source_.provenance(id);
     ctx_.raw_header(slot) = {id, ctx_.now(), ctx_.world_rank(), from.file, from.dataset, from.index, writer};
@@ -48,12 +49,35 @@ class Production {
     return true;
   }
 
+  // Waits for one of its free raw slots; with none, compresses ready matrices instead while a core
+  // is idle (elastic). False if the node aborted.
+  bool next_free_slot(shm::SlotHandle& slot) {
+    while (!free_slots_.try_pop(slot)) {
+      if (ctx_.aborted()) return false;
+      if (pacer_.may_look() && helper_.can_compress()) {
+        if (!helper_.compress_one()) pacer_.missed();
+        continue;
+      }
+      bool popped = false;
+      {
+        ScopedTimer waiting(me_.wait_slot_ns);  // compressors hold every raw slot
+        const Activity::Asleep asleep(helper_.activity());
+        popped =
+            free_slots_.pop_wait(slot, [&] { return ctx_.aborted() || (pacer_.may_look() && helper_.can_compress()); });
+      }
+      if (popped) return true;
+    }
+    return true;
+  }
+
   // An interrupt stops taking new ids; ids already taken are finished (drain).
   bool stopping() const { return ctx_.aborted() || ctx_.control().interrupted.load(std::memory_order_relaxed) != 0; }
 
  private:
   const StageContext& ctx_;
   MatrixSource& source_;
+  Helper& helper_;
+  HelpPacer pacer_;
   shm::SharedQueue& free_slots_;
   shm::SharedQueue& ready_;
   metrics::RankCounters& me_;
@@ -102,8 +126,8 @@ void produce_claimed_blocks(const StageContext& ctx, Production& production) {
 }
 }  // namespace
 
-void run_producer(const StageContext& ctx, MatrixSource& source) {
-  Production production(ctx, source);
+void run_producer(const StageContext& ctx, MatrixSource& source, Helper& helper) {
+  Production production(ctx, source, helper);
   if (ctx.handout() != nullptr)
     produce_claimed_blocks(ctx, production);
   else

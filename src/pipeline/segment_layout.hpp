@@ -19,6 +19,9 @@
 namespace shmjob::shm {
 
 inline constexpr int kMaxLanes = 64;
+// Cores of a node whose activity the elastic stages track (logical indexes; beyond it, a rank
+// counts in the node-wide figure only).
+inline constexpr int kMaxTrackedCores = 1024;
 
 // Node-wide coordination, in node rank 0's segment.
 struct alignas(64) NodeControl {
@@ -32,6 +35,15 @@ struct alignas(64) NodeControl {
   std::atomic<std::uint32_t> ranks_finished{0};
   std::atomic<std::uint32_t> interrupted{0};    // a signal asked the node to stop producing
   std::atomic<std::uint64_t> sampler_ticks{0};  // the node's sampler's heartbeat (pipeline/sampler_watch.hpp)
+  // Elastic stages (pipeline/elastic.hpp): ranks producing or compressing outside their own stage
+  // right now. Compressors end only once no helper is producing, the writers' end of stream
+  // waits until no helper is compressing.
+  std::atomic<std::uint32_t> helping_producers{0};
+  std::atomic<std::uint32_t> helping_compressors{0};
+  // Ranks working (not asleep) in all, and per core they are bound to: a rank helps only where a
+  // core would otherwise be idle.
+  alignas(64) std::atomic<std::int32_t> active_ranks{0};
+  std::atomic<std::int32_t> active_on_core[kMaxTrackedCores] = {};
   // Compressors sleep here: notified by every push to any lane's ready queue, by the last
   // producer finishing and on abort (one event, so a compressor can wait for any lane).
   alignas(64) FutexEvent ready;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "h5/shard_writer.hpp"
+#include "pipeline/elastic.hpp"
 #include "pipeline/received_ids.hpp"
 #include "pipeline/stages.hpp"
 #include "resume/job_identity.hpp"
@@ -231,20 +232,32 @@ void WriterShard::finish() {
 
 }  // namespace
 
-metrics::WriterTotals run_writer(const StageContext& ctx) {
+metrics::WriterTotals run_writer(const StageContext& ctx, Helper& helper) {
   shm::SharedQueue& inbox = ctx.queue(ctx.node_rank());
   set_wake_batch(inbox, ctx.plan().layout);
   metrics::RankCounters& me = ctx.my_counters();
-  const auto aborted = [&] { return ctx.aborted(); };
+  // With an empty inbox, help the stage that is behind (elastic.hpp): compress what is ready,
+  // else produce what is not.
+  HelpPacer pacer;
+  const auto help = [&] { return pacer.may_look() && (helper.can_compress() || helper.can_produce()); };
   WriterShard shard(ctx);
   while (true) {
     shard.flush_if_due();
     shm::SlotHandle frame = 0;
-    {
-      ScopedTimer waiting(me.wait_input_ns);  // compressors are behind
-      if (!inbox.pop_wait(frame, aborted)) {
+    if (!inbox.try_pop(frame)) {
+      bool popped = false;
+      {
+        ScopedTimer waiting(me.wait_input_ns);  // compressors are behind
+        const Activity::Asleep asleep(helper.activity());
+        popped = inbox.pop_wait(frame, [&] { return ctx.aborted() || help(); });
+      }
+      if (!popped && ctx.aborted()) {
         shard.keep_for_resume();
         return shard.totals();
+      }
+      if (!popped) {
+        if (!helper.compress_one() && !helper.produce_one()) pacer.missed();
+        continue;
       }
     }
     if (frame == shm::kEndOfStream) break;

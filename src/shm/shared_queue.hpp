@@ -12,6 +12,7 @@
 // claimed it (a popper preempted between its two steps), it waits for that pop to finish.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -39,6 +40,7 @@ class SharedQueue {
   // Fails only if the queue holds `capacity` values.
   bool try_push(std::uint64_t value) noexcept {
     std::uint64_t pos = tail_.load(std::memory_order_relaxed);
+    int waits = 0;
     while (true) {
       Cell& cell = cells()[pos % capacity_];
       const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
@@ -54,7 +56,13 @@ class SharedQueue {
         // The cell has not been emptied since position pos - capacity. Full, unless a pop has
         // already claimed that position and is about to release the cell.
         if (head_.load(std::memory_order_acquire) + capacity_ <= pos) return false;  // full
-        std::this_thread::yield();
+        // The popper may be preempted on this very core: yield a few times, then sleep, since a
+        // sched_yield loop need not let it run (seen with ranks sharing cores: a pusher spun in
+        // sched_yield for a minute while the ranks pinned to its core starved).
+        if (++waits <= kYieldsBeforeSleep)
+          std::this_thread::yield();
+        else
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
         pos = tail_.load(std::memory_order_relaxed);
       } else {
         pos = tail_.load(std::memory_order_relaxed);
@@ -114,6 +122,7 @@ class SharedQueue {
   };
   explicit SharedQueue(std::uint64_t capacity) noexcept : capacity_(capacity) {}
   Cell* cells() noexcept { return reinterpret_cast<Cell*>(this + 1); }
+  static constexpr int kYieldsBeforeSleep = 16;
 
   alignas(64) std::atomic<std::uint64_t> tail_{0};
   alignas(64) std::atomic<std::uint64_t> head_{0};

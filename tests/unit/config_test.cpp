@@ -421,7 +421,7 @@ json full_document() {
     "job": "run-7.a_b", "output_dir": "/scratch/x", "overwrite": true, "resume": true,
     "matrices": {"count": 1099511627776, "rows": 1048576, "cols": 512, "dtype": "int16",
                  "kind": "poisson", "seed": 18446744073709551615},
-    "stages": {"producers": 3, "compressors": "auto", "writers": 2},
+    "stages": {"producers": 3, "compressors": "auto", "writers": 2, "elastic": false},
     "slots": {"per_producer": 1, "per_compressor": 1024, "slot_bytes": 1099511627776,
               "memory_budget_mb": 2048},
     "compression": {"level": 22, "shuffle": true},
@@ -516,7 +516,7 @@ TEST(ConfigJson, DefaultsAreFilledIn) {
     "job": "shmjob", "output_dir": "out", "overwrite": false,
     "matrices": {"count": 10, "rows": 100, "cols": 100, "dtype": "float64", "kind": "smooth",
                  "seed": 0},
-    "stages": {"producers": "auto", "compressors": "auto", "writers": "auto"},
+    "stages": {"producers": "auto", "compressors": "auto", "writers": "auto", "elastic": true},
     "slots": {"per_producer": "auto", "per_compressor": "auto", "slot_bytes": "auto",
               "memory_budget_mb": null},
     "compression": {"level": 3, "shuffle": false},
@@ -662,14 +662,17 @@ TEST(ConfigLayout, SlotSizesDefaultToOneMatrix) {
   EXPECT_EQ(l.raw_slot_bytes, kBigMatrix);
   EXPECT_EQ(l.compressed_slot_bytes, kBigBound);
   EXPECT_EQ(l.raw_slots_per_producer, 4);
-  EXPECT_EQ(l.compressed_slots_per_compressor, 4);
+  // 4 producers + 2 writers may help the 10 compressors (elastic): one slot more each.
+  EXPECT_EQ(l.compressed_slots_per_compressor, 5);
 }
 
 TEST(ConfigLayout, AutoSlotCountsFollowTheMatrixSize) {
-  // About 16 MiB of slots per rank, at least 4, at most 64.
-  const auto slots = [](int rows, int cols, json slots_section = json::object()) {
+  // About 16 MiB of slots per rank, at least 4, at most 64; with elastic stages (the default) each
+  // compressor gets ceil((producers + writers) / compressors) more for the helpers' frames.
+  const auto slots = [](int rows, int cols, json slots_section = json::object(), bool elastic = false) {
     json doc = with("/matrices/rows", rows, with("/matrices/cols", cols));
     doc["slots"] = std::move(slots_section);
+    doc["stages"] = {{"elastic", elastic}};
     const NodeLayout l = resolve_layout(parse_config(doc), 8);
     return std::pair{l.raw_slots_per_producer, l.compressed_slots_per_compressor};
   };
@@ -678,6 +681,9 @@ TEST(ConfigLayout, AutoSlotCountsFollowTheMatrixSize) {
   EXPECT_EQ(slots(1000, 1000), std::pair(4, 4));                      // 8 MB: 2 would fit, at least 4
   EXPECT_EQ(slots(64, 64, {{"per_producer", 3}}), std::pair(3, 64));  // explicit counts kept
   EXPECT_EQ(slots(64, 64, {{"per_compressor", "auto"}, {"per_producer", "auto"}}), std::pair(64, 64));
+  // 8 ranks, auto: 1 producer, 6 compressors, 1 writer: ceil(2 / 6) = 1 more; explicit stays.
+  EXPECT_EQ(slots(1000, 1000, json::object(), true), std::pair(4, 5));
+  EXPECT_EQ(slots(64, 64, {{"per_compressor", 7}}, true), std::pair(64, 7));
 }
 
 TEST(ConfigLayout, SmallMatrixBoundHasMargin) {

@@ -16,7 +16,8 @@ values, without any error):
   for its ids; the shard blocks tile [0, count) without gaps or overlap;
 - master index: ids 0..count-1 in order, shard/row consistent with the blocks (row = id -
   first_id), raw_bytes = rows*cols*itemsize, producer/compressor/writer are ranks of that role
-  in the plan (one writer rank per shard), t_produced <= t_compressed <= t_written (extra
+  in the plan (with stages.elastic: producer and compressor may be any working rank; writer is
+  a writer; one writer rank per shard), t_produced <= t_compressed <= t_written (extra
   fields are allowed; source_file/source_dataset, if present, must say "no source" and
   source_index must be the id);
 - every matrix (or K sampled ones, always including the first and the last): read through the
@@ -401,7 +402,7 @@ def check_tiling(shards, count, p):
     return blocks if ok else None
 
 
-def check_master_index(index, blocks, m, plan, p):
+def check_master_index(index, blocks, m, plan, p, elastic=False):
     count = m["count"]
     if index.shape != (count,):
         p.add("master: index has shape %s, expected (%d,)" % (index.shape, count))
@@ -455,10 +456,13 @@ def check_master_index(index, blocks, m, plan, p):
         for r in plan["ranks"]:
             if isinstance(r, dict) and "rank" in r and "role" in r:
                 roles[r["rank"]] = r["role"]
-        for field, role in (("producer", "producer"), ("compressor", "compressor"),
-                            ("writer", "writer")):
+        # Elastic stages: any working rank may produce or compress; writing stays with writers.
+        working = ("producer", "compressor", "writer")
+        for field, allowed in (("producer", working if elastic else ("producer",)),
+                               ("compressor", working if elastic else ("compressor",)),
+                               ("writer", ("writer",))):
             for rank in np.unique(index[field]).tolist():
-                p.check(roles.get(rank) == role, "master: index %s rank %d is a %s in the plan"
+                p.check(roles.get(rank) in allowed, "master: index %s rank %d is a %s in the plan"
                         % (field, rank, roles.get(rank, "missing rank")))
 
 
@@ -549,7 +553,9 @@ def verify(args):
         opened = [s.file for s in shards if s.file is not None]
         blocks = check_tiling(shards, m["count"], p)
         if index is not None:
-            check_master_index(index, blocks, m, plan, p)
+            # Outputs from before stages.elastic existed have no such key: fixed stages.
+            elastic = bool(config.get("stages", {}).get("elastic", False))
+            check_master_index(index, blocks, m, plan, p, elastic)
 
         # Map id -> shard (by first_id), for the direct reads.
         usable = sorted((s for s in shards if s.usable), key=lambda s: s.first_id)
