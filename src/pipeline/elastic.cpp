@@ -77,9 +77,8 @@ bool Activity::core_idle() const {
   // Asleep or awake, the same answer: the rank looks before it sleeps and after it wakes, and a
   // check that counted itself only when awake would wake it for help it then refuses (a spin).
   if (cores_.empty()) return control_.active_ranks.load(std::memory_order_seq_cst) - working_ < node_cores_;
-  return std::any_of(cores_.begin(), cores_.end(), [&](int c) {
-    return control_.active_on_core[c].load(std::memory_order_seq_cst) - working_ <= 0;
-  });
+  return std::any_of(cores_.begin(), cores_.end(),
+                     [&](int c) { return control_.active_on_core[c].load(std::memory_order_seq_cst) - working_ <= 0; });
 }
 
 Helper::Helper(const StageContext& ctx, CompressionWork& work, SourceFactory make_source)

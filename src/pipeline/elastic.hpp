@@ -51,8 +51,8 @@ class Activity {
   void mark(int delta) const;
 
   shm::NodeControl& control_;
-  std::vector<int> cores_;  // pinned ranks: the cores it is bound to; empty: it runs anywhere
-  int node_cores_;          // cores of the node, for ranks that run anywhere
+  std::vector<int> cores_;   // pinned ranks: the cores it is bound to; empty: it runs anywhere
+  int node_cores_;           // cores of the node, for ranks that run anywhere
   mutable int working_ = 0;  // this rank's own mark (1 while working, 0 while asleep)
 };
 

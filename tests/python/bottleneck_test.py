@@ -5,6 +5,9 @@ and on the report page; compare.py lists both runs side by side.
 - compressor-bound: one compressor at zstd level 17 for one producer and two writers;
 - writer-bound: one writer on a "slow disk" (testing.writer_delay_ms: it sleeps after every chunk
   write) behind two producers and two compressors at level 1;
+- the compressor-bound run again with elastic stages: still compressor-bound, its verdict says
+  other ranks helped (on a node of two or more cores), and the report has an "Elastic stages"
+  section whose count equals job_end's;
 - transform-bound: one compressor multiplying each 512x512 matrix by a 512x512 operand (matmul)
   before a saturating cast, with reductions. Its log has a "transform" stage; its report shows the
   transform's bar, the saturated count, the operands and the mean image as a heat map with the
@@ -27,23 +30,25 @@ from helpers.report_common import (ANALYSIS, PYTHON, chromium, chromium_binary, 
 sys.path.insert(0, ANALYSIS)
 import shmjob_metrics as sm  # noqa: E402
 
+# Fixed stages (stages.elastic false), so that the stages that are not the limit wait for it; the
+# elastic run below lets them help instead.
 RUNS = {
     "compressor": (4, {"job": "few_compressors",
                        "matrices": {"count": 24, "rows": 256, "cols": 256, "kind": "random"},
-                       "stages": {"producers": 1, "compressors": 1, "writers": 2},
+                       "stages": {"producers": 1, "compressors": 1, "writers": 2, "elastic": False},
                        "compression": {"level": 17}, "metrics": {"interval_s": 0.1},
                        # 4 slots: with auto's 32 (512 KiB matrices) all 24 would fit at once and
                        # the producer would never have to wait
                        "slots": {"per_producer": 4, "per_compressor": 4}}),
     "writer": (5, {"job": "slow_writer",
                    "matrices": {"count": 60, "rows": 128, "cols": 128, "kind": "smooth"},
-                   "stages": {"producers": 2, "compressors": 2, "writers": 1},
+                   "stages": {"producers": 2, "compressors": 2, "writers": 1, "elastic": False},
                    "compression": {"level": 1}, "metrics": {"interval_s": 0.1},
                    "slots": {"per_producer": 4, "per_compressor": 4},
                    "testing": {"writer_delay_ms": 25}}),
     "transform": (4, {"job": "matmul_chain",
                       "matrices": {"count": 60, "rows": 512, "cols": 512, "kind": "random"},
-                      "stages": {"producers": 1, "compressors": 1, "writers": 2},
+                      "stages": {"producers": 1, "compressors": 1, "writers": 2, "elastic": False},
                       "compression": {"level": 1}, "metrics": {"interval_s": 0.1},
                       "slots": {"per_producer": 4, "per_compressor": 4},
                       "operands": {"P": {"file": "OPERANDS", "dataset": "/P"}},
@@ -91,6 +96,28 @@ def check_transform_report(run, page, page_path, master):
         print(f"transform page: Chromium shows it without errors (screenshot grey std {spread:.1f})")
 
 
+def check_elastic(shmjob, tmp):
+    ranks, config = RUNS["compressor"]
+    config = dict(config, job="few_compressors_elastic", stages=dict(config["stages"], elastic=True))
+    log = run_job(shmjob, ranks, config, tmp)
+    problems = sm.schema_errors(log)
+    if problems:
+        fail(f"{config['job']}: log does not match the schema:\n" + "\n".join(problems[:10]))
+    run = sm.load(log)
+    verdict = run.end["bottleneck"]
+    print(f"{config['job']}: {verdict['sentence']}")
+    if verdict["stage"] != "compressor":
+        fail(f"{config['job']}: diagnosed {verdict['stage']}-bound, expected compressor-bound")
+    helped = run.end["stages"]["compressor"].get("helped", 0)
+    if (run.start.get("topology") or {}).get("cores", 2) >= 2:
+        if helped == 0 or "Other ranks helped with" not in verdict["sentence"]:
+            fail(f"{config['job']}: no help in the verdict ({helped} helped): {verdict['sentence']}")
+    page = make_report(log, os.path.join(tmp, f"{config['job']}.html"))
+    shown = re.search(r'data-stage="compressor" data-helped="(\d+)"', page)
+    if helped and (not shown or int(shown.group(1)) != helped):
+        fail(f"{config['job']}: the report's elastic section shows {shown and shown.group(1)}, job_end {helped}")
+
+
 def main():
     shmjob = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="shmjob-bottleneck-") as tmp:
@@ -131,6 +158,8 @@ def main():
                                        os.path.join(tmp, config["job"], config["job"] + ".h5"))
             elif "transform" in use or 'id="reductions"' in page:
                 fail(f"{config['job']}: a job without a transform shows one")
+
+        check_elastic(shmjob, tmp)
 
         html_path = os.path.join(tmp, "compare.html")
         run = subprocess.run([PYTHON, os.path.join(ANALYSIS, "compare.py"), *logs, "-o", html_path],
