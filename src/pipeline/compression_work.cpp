@@ -12,12 +12,7 @@ CompressionWork::CompressionWork(const StageContext& ctx)
     : ctx_(ctx),
       tiles_(ctx.config().compression.level, ctx.config().compression.shuffle),
       reductions_(ctx.config().transform.reduce),
-      reduced_(reductions_.empty() ? 0 : ctx.sets().size()) {
-  std::size_t scratch = 0;
-  for (int s = 0; s < static_cast<int>(ctx.sets().size()); ++s)
-    if (const transform::ChainPlan* chain = ctx.chain_of(s)) scratch = std::max(scratch, chain->scratch_bytes());
-  scratch_.resize((scratch + sizeof(double) - 1) / sizeof(double));
-}
+      reduced_(reductions_.empty() ? 0 : ctx.sets().size()) {}
 
 // The stored matrix: the raw one, or what the set's chain made of it (in the raw slot or in
 // this rank's scratch buffer).
@@ -25,6 +20,10 @@ const std::byte* CompressionWork::transform(int set, shm::SlotHandle raw) {
   std::byte* slot = ctx_.slot_data(raw);
   const transform::ChainPlan* chain = ctx_.chain_of(set);
   if (chain == nullptr) return slot;
+  // Made on the first matrix this rank transforms: producers and writers that never help
+  // compress keep no scratch buffer (a private copy of a matrix's work bytes).
+  if (scratch_.size() * sizeof(double) < chain->scratch_bytes())
+    scratch_.resize((chain->scratch_bytes() + sizeof(double) - 1) / sizeof(double));
   metrics::RankCounters& me = ctx_.my_counters();
   ScopedTimer timer(me.transform_ns);
   const NodeOperands* operands = ctx_.operands();
