@@ -1,10 +1,12 @@
 #include "pipeline/elastic.hpp"
 
 #include <algorithm>
-#include <chrono>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
+
+#include "pipeline/production.hpp"
 
 namespace shmjob::stages {
 namespace {
@@ -55,11 +57,6 @@ class HelpingMark {
 
 }  // namespace
 
-void testing_delay(const StageContext& ctx) {
-  if (const int ms = ctx.config().testing.producer_delay_ms; ms > 0)
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-}
-
 Activity::Activity(const StageContext& ctx)
     : control_(ctx.control()), cores_(tracked_cores(ctx)), node_cores_(cores_of_node(ctx.plan())) {
   mark(+1);
@@ -88,12 +85,8 @@ Helper::Helper(const StageContext& ctx, CompressionWork& work, SourceFactory mak
       activity_(ctx),
       elastic_(ctx.config().stages.elastic),
       producers_(ranks_lane_first(ctx.plan(), Role::producer, ctx.me().lane)),
-      compressors_(ranks_lane_first(ctx.plan(), Role::compressor, ctx.me().lane)) {}
-
-std::vector<int> Helper::lanes_mine_first() const {
-  std::vector<int> lanes;
-  for (int step = 0; step < ctx_.lanes(); ++step) lanes.push_back((ctx_.me().lane + step) % ctx_.lanes());
-  return lanes;
+      compressors_(ranks_lane_first(ctx.plan(), Role::compressor, ctx.me().lane)) {
+  for (int step = 0; step < ctx.lanes(); ++step) lanes_.push_back((ctx.me().lane + step) % ctx.lanes());
 }
 
 bool Helper::stopping() const {
@@ -105,28 +98,23 @@ bool Helper::borrow(const std::vector<int>& owners, shm::SlotHandle& slot) const
 }
 
 bool Helper::take_ready(shm::SlotHandle& raw) const {
-  for (const int lane : lanes_mine_first())
+  for (const int lane : lanes_)
     if (ctx_.ready_queue(lane).try_pop(raw)) return true;
   return false;
 }
 
 bool Helper::can_compress() const {
   if (!elastic_ || ctx_.aborted() || !activity_.core_idle()) return false;
-  const std::vector<int> lanes = lanes_mine_first();
   const bool ready =
-      std::any_of(lanes.begin(), lanes.end(), [&](int lane) { return ctx_.ready_queue(lane).approx_size() > 0; });
+      std::any_of(lanes_.begin(), lanes_.end(), [&](int lane) { return ctx_.ready_queue(lane).approx_size() > 0; });
   return ready &&
          std::any_of(compressors_.begin(), compressors_.end(), [&](int c) { return ctx_.queue(c).approx_size() > 0; });
 }
 
 bool Helper::can_produce() const {
   if (!elastic_ || ctx_.handout() != nullptr || stopping() || !activity_.core_idle()) return false;
-  const std::vector<int> lanes = lanes_mine_first();
-  const bool ids_left = std::any_of(lanes.begin(), lanes.end(), [&](int lane) {
-    const StageContext::WriterSpan writers = ctx_.lane_writers(lane);
-    return ctx_.control().lane_ticket[lane].next.load(std::memory_order_relaxed) <
-           ctx_.order().ticket_count(writers.first, writers.count);
-  });
+  const bool ids_left =
+      std::any_of(lanes_.begin(), lanes_.end(), [&](int lane) { return work_order_ids_left(ctx_, lane); });
   return ids_left &&
          std::any_of(producers_.begin(), producers_.end(), [&](int p) { return ctx_.queue(p).approx_size() > 0; });
 }
@@ -160,34 +148,21 @@ bool Helper::produce_one() {
   if (!elastic_ || ctx_.handout() != nullptr || stopping()) return false;
   shm::SlotHandle slot = 0;
   if (!borrow(producers_, slot)) return false;
-  const WorkOrder& order = ctx_.order();
-  for (const int lane : lanes_mine_first()) {
-    const StageContext::WriterSpan writers = ctx_.lane_writers(lane);
-    const std::uint64_t tickets = order.ticket_count(writers.first, writers.count);
-    std::atomic<std::uint64_t>& next = control.lane_ticket[lane].next;
-    while (next.load(std::memory_order_relaxed) < tickets) {
-      const std::uint64_t ticket = next.fetch_add(1, std::memory_order_relaxed);
-      if (ticket >= tickets) break;
-      const auto id = order.id_for_ticket(ticket, writers.first, writers.count);
-      if (!id) continue;
-      metrics::RankCounters& me = ctx_.my_counters();
-      const MatrixSet& set = ctx_.set_of(*id);
-      {
-        ScopedTimer working(me.help_produce_ns);
-        if (!source_) source_ = make_source_();
-        source_->fill(*id, set, ctx_.slot_data(slot), ctx_.plan().layout.raw_slot_bytes);
-        testing_delay(ctx_);
-      }
-      const Provenance from = source_->provenance(*id);
-      const int writer = order.writer_of(*id);
-      ctx_.raw_header(slot) = {*id, ctx_.now(), ctx_.world_rank(), from.file, from.dataset, from.index, writer};
-      me.add(me.helped_produced, 1);
-      // Into the ready queue of the slot's lane, as its producer would (its memory is there).
-      const int slot_lane = ctx_.plan().ranks.at(static_cast<std::size_t>(shm::handle_owner(slot))).lane;
-      if (!ctx_.ready_queue(slot_lane).try_push(slot)) throw std::logic_error("ready queue overflow");
-      control.ready.notify_all();
-      return true;
+  for (const int lane : lanes_) {
+    const std::optional<std::uint64_t> id = take_work_order_id(ctx_, lane);
+    if (!id) continue;
+    metrics::RankCounters& me = ctx_.my_counters();
+    {
+      ScopedTimer working(me.help_produce_ns);
+      if (!source_) source_ = make_source_();
+      fill_raw_slot(ctx_, *source_, *id, ctx_.order().writer_of(*id), slot);
     }
+    me.add(me.helped_produced, 1);
+    // Into the ready queue of the slot's lane, as its producer would (its memory is there).
+    const int slot_lane = ctx_.plan().ranks.at(static_cast<std::size_t>(shm::handle_owner(slot))).lane;
+    if (!ctx_.ready_queue(slot_lane).try_push(slot)) throw std::logic_error("ready queue overflow");
+    control.ready.notify_all();
+    return true;
   }
   if (!ctx_.queue(shm::handle_owner(slot)).try_push(slot)) throw std::logic_error("free queue overflow");
   return false;

@@ -67,9 +67,6 @@ class HelpPacer {
   std::chrono::steady_clock::time_point next_{};
 };
 
-// testing.producer_delay_ms after a matrix is produced, by a producer or a helper.
-void testing_delay(const StageContext& ctx);
-
 class Helper {
  public:
   using SourceFactory = std::function<std::unique_ptr<MatrixSource>()>;
@@ -91,7 +88,6 @@ class Helper {
   bool borrow(const std::vector<int>& owners, shm::SlotHandle& slot) const;
   bool take_ready(shm::SlotHandle& raw) const;
   bool stopping() const;
-  std::vector<int> lanes_mine_first() const;
 
   const StageContext& ctx_;
   CompressionWork& work_;
@@ -100,6 +96,7 @@ class Helper {
   Activity activity_;
   bool elastic_;
   std::vector<int> producers_, compressors_;  // node ranks, this rank's lane first
+  std::vector<int> lanes_;                    // lane indexes, this rank's first
 };
 
 }  // namespace shmjob::stages

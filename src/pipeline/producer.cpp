@@ -6,9 +6,11 @@
 //   other lanes', so a slow lane does not hold the job up).
 //   Several nodes: the ids of a block it claims job-wide (handout.hpp), cut among its lane's
 //   writers; then the next block, until none is left: a slow node claims fewer blocks.
+#include <optional>
 #include <stdexcept>
 
 #include "pipeline/elastic.hpp"
+#include "pipeline/production.hpp"
 #include "pipeline/stages.hpp"
 
 namespace shmjob::stages {
@@ -37,11 +39,8 @@ class Production {
     if (!next_free_slot(slot)) return false;
     {
       ScopedTimer busy(me_.busy_ns);
-      source_.fill(id, set, ctx_.slot_data(slot), capacity_);
-      testing_delay(ctx_);
+      fill_raw_slot(ctx_, source_, id, writer, slot);
     }
-    const Provenance from = source_.provenance(id);
-    ctx_.raw_header(slot) = {id, ctx_.now(), ctx_.world_rank(), from.file, from.dataset, from.index, writer};
     me_.add(me_.matrices, 1);
     me_.add(me_.bytes_out, set.source.bytes());
     if (!ready_.try_push(slot)) throw std::logic_error("ready queue overflow");
@@ -85,18 +84,12 @@ class Production {
 };
 
 void produce_work_order(const StageContext& ctx, Production& production) {
-  shm::NodeControl& control = ctx.control();
   const int my_lane = ctx.me().lane;
   for (int step = 0; step < ctx.lanes() && !ctx.aborted(); ++step) {
     const int lane = (my_lane + step) % ctx.lanes();
-    const StageContext::WriterSpan writers = ctx.lane_writers(lane);
-    const std::uint64_t tickets = ctx.order().ticket_count(writers.first, writers.count);
-    std::atomic<std::uint64_t>& next = control.lane_ticket[lane].next;
     while (!production.stopping()) {
-      const std::uint64_t ticket = next.fetch_add(1, std::memory_order_relaxed);
-      if (ticket >= tickets) break;
-      const auto id = ctx.order().id_for_ticket(ticket, writers.first, writers.count);
-      if (!id) continue;
+      const std::optional<std::uint64_t> id = take_work_order_id(ctx, lane);
+      if (!id) break;
       if (!production.produce(*id, ctx.order().writer_of(*id))) return;
     }
   }
