@@ -51,11 +51,19 @@ nlohmann::json HelpDone::json() const {
   return {{"compressed", compressed}, {"produced", produced}, {"compress_s", compress_s}, {"produce_s", produce_s}};
 }
 
-void add_help(StageTimes& stages, const HelpDone& help) {
+void add_compression_share(nlohmann::json& entry, StageTimes& stages, bool transform_job, bool compressor,
+                           double transform_s, std::uint64_t saturated, const HelpDone& help) {
+  if (transform_job && (compressor || help.compressed > 0)) {
+    entry["transform_s"] = transform_s;
+    entry["saturated"] = saturated;
+  }
+  if (help.any()) entry["help"] = help.json();
   stages[kCompressors].help_s += help.compress_s;
   stages[kCompressors].helped += help.compressed;
   stages[kProducers].help_s += help.produce_s;
   stages[kProducers].helped += help.produced;
+  if (compressor) stages[kCompressors].transform_s += transform_s;  // a helper's is in its help time
+  stages[kCompressors].saturated += saturated;
 }
 
 nlohmann::json stage_utilisation(const StageTimes& stages, double seconds, bool transform) {

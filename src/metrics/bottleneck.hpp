@@ -38,8 +38,12 @@ struct HelpDone {
   // {"compressed", "produced", "compress_s", "produce_s"}: a rank record's "help".
   nlohmann::json json() const;
 };
-// Adds a rank's help to the stages it helped.
-void add_help(StageTimes& stages, const HelpDone& help);
+// One rank's part in compressing, for its record (`entry`, a sample's or the end record's) and
+// the stage totals: in a job with a transform, whoever compressed (a compressor, or a rank that
+// helped) gets transform_s and saturated; a rank that helped gets "help", added to the stages it
+// helped; the compressors' transform_s and everyone's saturated go to the compressor stage.
+void add_compression_share(nlohmann::json& entry, StageTimes& stages, bool transform_job, bool compressor,
+                           double transform_s, std::uint64_t saturated, const HelpDone& help);
 
 struct DiagnosisContext {
   double seconds = 0;                   // the time the stages ran (data flow)

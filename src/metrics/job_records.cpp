@@ -324,13 +324,8 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                         {"matrices", t.matrices},
                         {"bytes_in", t.bytes_in},
                         {"bytes_out", t.bytes_out}});
-    // Who compressed has transform figures: compressors, and ranks that helped them.
-    if (diagnosis.transform && (role == "compressor" || t.help.compressed > 0)) {
-      per_rank.back()["transform_s"] = t.transform_s;
-      per_rank.back()["saturated"] = t.saturated;
-    }
-    if (t.help.any()) per_rank.back()["help"] = t.help.json();
-    add_help(stages, t.help);
+    add_compression_share(per_rank.back(), stages, diagnosis.transform, role == "compressor", t.transform_s,
+                          t.saturated, t.help);
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];
@@ -340,10 +335,8 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
       st.wait_slot_s += t.wait_slot_s;
       st.wait_disk_s += t.wait_disk_s;
       st.cpu_s += t.cpu_s;
-      if (stage == kCompressors) st.transform_s += t.transform_s;
       st.matrices += t.matrices;
     }
-    stages[kCompressors].saturated += t.saturated;  // helpers' casts too
   }
   DiagnosisContext context = diagnosis;
   context.seconds = s.seconds;

@@ -131,17 +131,10 @@ nlohmann::json NodeSampler::sample() {
                             {"wait_input_s", seconds(c.wait_input_ns)},
                             {"wait_slot_s", seconds(c.wait_slot_ns)},
                             {"wait_disk_s", seconds(c.wait_disk_ns)}};
-    // Only in jobs with a transform or reductions, so that other jobs' logs stay as they were.
     const HelpDone help{load(c.helped_compressed), load(c.helped_produced), seconds(c.help_compress_ns),
                         seconds(c.help_produce_ns)};
-    // Who compressed has transform figures: compressors, and ranks that helped them.
-    if (diagnosis_.transform && (r.role == Role::compressor || help.compressed > 0)) {
-      entry["transform_s"] = seconds(c.transform_ns);
-      entry["saturated"] = load(c.saturated);
-    }
-    if (help.any()) entry["help"] = help.json();
-    add_help(stages, help);
-    stages[kCompressors].saturated += load(c.saturated);  // helpers' casts too
+    add_compression_share(entry, stages, diagnosis_.transform, r.role == Role::compressor, seconds(c.transform_ns),
+                          load(c.saturated), help);
     double cpu = 0;
     if (const auto pid = load(c.pid); pid != 0)
       if (const auto proc = read_proc_stats(static_cast<pid_t>(pid))) {
@@ -172,7 +165,6 @@ nlohmann::json NodeSampler::sample() {
       st.wait_input_s += seconds(c.wait_input_ns);
       st.wait_slot_s += seconds(c.wait_slot_ns);
       st.wait_disk_s += seconds(c.wait_disk_ns);
-      if (s == kCompressors) st.transform_s += seconds(c.transform_ns);
       st.cpu_s += cpu;
       st.matrices += load(c.matrices);
     }
