@@ -6,10 +6,12 @@ usage: transform_memory_test.py SHMJOB PLUGIN_DIR [--n 4096] [--count N] [--limi
 A 4096 x 4096 float64 operand P (134 MB) is the right-hand side of a matmul that 4 compressor
 ranks apply (6 ranks: 1 producer, 4 compressors, 1 writer) to synthetic float64 matrices of
 4 x 4096: each product streams all of P, so the job lasts a few seconds. While it runs, the test
-samples every rank's /proc/<pid>/smaps_rollup (Private_Clean + Private_Dirty: pages no other
-process maps) every 20 ms and checks:
-  - every rank stays below --limit-mb of private memory in every sample (the operand lives once
-    in the node's shared window; each compressor has only its slots and a small scratch);
+samples every rank's /proc/<pid>/smaps every 20 ms and checks:
+  - every rank stays below --limit-mb of private memory (Private_Clean + Private_Dirty of its
+    MAP_PRIVATE mappings) in every sample: the operand lives once in the node's shared window;
+    each compressor has only a small scratch;
+  - the node's shared memory (the ranks' shared-mapping Pss summed) holds the operand once: at
+    least its size, less than 1.5 times it;
   - at least one sample was taken while the compressors were working (the metrics log's
     "written" between 0 and the matrix count, exclusive, at the time of the sample);
   - the operand was really used: the stored matrices equal numpy's X @ P within 1e-12 of
@@ -37,37 +39,48 @@ from shmjob_synthetic import generate_matrix  # noqa: E402
 MB = 1 << 20
 
 
-def private_bytes(pid):
-    """Private_Clean + Private_Dirty of /proc/pid/smaps_rollup, or None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            total = 0
-            for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1]) * 1024
-            return total
-    except OSError:
-        return None
+def memory_of(pid):
+    """(private, shared_pss, mappings) of /proc/pid/smaps, or None once the process is gone.
 
+    private: Private_Clean + Private_Dirty of the private (MAP_PRIVATE, "p") mappings: heap, stacks,
+    anonymous memory, a copy of the operand would land here. Pages of a shared window that only
+    this rank has touched so far (its part of the operand while it loads it) also count as
+    Private_* in smaps, but they are the node's one copy, so shared ("s") mappings are left out.
+    shared_pss: Pss of the shared mappings (this rank's share of every window and segment); summed
+    over the ranks it is the node's shared memory, which must hold the operand once, not per rank.
+    mappings: [(private bytes, mapping line)] of the private mappings, largest first.
+    """
+    rows, head, shared, private, pss = [], None, False, 0, 0
+    total_private = total_shared_pss = 0
 
-def largest_private_mappings(pid, n=6):
-    """[(private bytes, mapping line)] of /proc/pid/smaps, largest first."""
-    rows, head, private = [], None, 0
+    def close():
+        nonlocal total_private, total_shared_pss
+        if head is None:
+            return
+        if shared:
+            total_shared_pss += pss
+        else:
+            total_private += private
+            rows.append((private, head))
+
     try:
         with open(f"/proc/{pid}/smaps") as f:
             for line in f:
                 first = line.split(None, 1)[0]
                 if "-" in first and not first.endswith(":"):
-                    if head is not None:
-                        rows.append((private, head))
-                    head, private = line.strip(), 0
+                    close()
+                    head, private, pss = line.strip(), 0, 0
+                    shared = line.split()[1].endswith("s")
                 elif first in ("Private_Clean:", "Private_Dirty:"):
                     private += int(line.split()[1]) * 1024
-        if head is not None:
-            rows.append((private, head))
+                elif first == "Pss:":
+                    pss = int(line.split()[1]) * 1024
+        close()
     except OSError:
-        return []
-    return sorted(rows, reverse=True)[:n]
+        return None
+    if head is None:
+        return None
+    return total_private, total_shared_pss, sorted(rows, reverse=True)[:6]
 
 
 def written_so_far(metrics):
@@ -113,34 +126,43 @@ def main():
         peak = {}        # rank -> (bytes, seconds since start, written at the time)
         working = {}     # rank -> largest private bytes in a sample taken while the compressors worked
         worst_maps = {}  # rank -> its largest private mappings at its peak above the limit
+        node_shared = (0, 0.0)  # largest sum over the ranks of their shared Pss, seconds since start
         samples = during_work = 0
         pids = {}
         while job.poll() is None and time.monotonic() - started < 120:
             if len(pids) < 6:
                 pids = rank_pids(job.pid)
             written = written_so_far(metrics)
+            shared_sum = 0
             for rank, pid in pids.items():
-                b = private_bytes(pid)
-                if b is None:
+                m = memory_of(pid)
+                if m is None:
                     continue
+                b, shared_pss, maps = m
+                shared_sum += shared_pss
                 if 0 < written < a.count:
                     working[rank] = max(working.get(rank, 0), b)
                 if b > peak.get(rank, (-1,))[0]:
                     peak[rank] = (b, time.monotonic() - started, written)
                     if b >= a.limit_mb * MB:
-                        worst_maps[rank] = largest_private_mappings(pid)
+                        worst_maps[rank] = maps
             if len(pids) == 6:
                 samples += 1
                 during_work += 0 < written < a.count
+                if shared_sum > node_shared[0]:
+                    node_shared = (shared_sum, time.monotonic() - started)
             time.sleep(0.02)
         out, err = job.communicate(timeout=60)
         elapsed = time.monotonic() - started
+        operand_bytes = P.nbytes
         print(f"job exit {job.returncode} after {elapsed:.1f} s; {samples} samples of 6 ranks, "
               f"{during_work} while the compressors worked")
         for rank in sorted(peak):
             b, t, w = peak[rank]
             print(f"  rank {rank}: peak private {b / MB:.1f} MB at {t:.2f} s ({w} of {a.count} written); "
                   f"while the compressors worked: {working.get(rank, 0) / MB:.1f} MB")
+        print(f"  node shared memory (sum of the ranks' shared Pss): peak {node_shared[0] / MB:.1f} MB "
+              f"at {node_shared[1]:.2f} s; the operand is {operand_bytes / MB:.1f} MB")
         if job.returncode != 0:
             failures.append(f"job exited {job.returncode}: {err[-1500:]}")
         if len(peak) != 6:
@@ -150,6 +172,13 @@ def main():
                 maps = "\n".join(f"      {m / MB:8.1f} MB  {line}" for m, line in worst_maps.get(rank, []))
                 failures.append(f"rank {rank}: {b / MB:.1f} MB private (limit {a.limit_mb} MB) at {t:.2f} s, "
                                 f"{w} written; largest private mappings:\n{maps}")
+        # One copy of the operand plus slots and MPI's segments fits; a second copy does not.
+        if node_shared[0] >= 1.5 * operand_bytes:
+            failures.append(f"the ranks' shared memory reached {node_shared[0] / MB:.1f} MB, 1.5 times "
+                            f"the {operand_bytes / MB:.1f} MB operand or more: is it held more than once?")
+        if node_shared[0] < operand_bytes:
+            failures.append(f"the ranks' shared memory peaked at {node_shared[0] / MB:.1f} MB, less than "
+                            f"the {operand_bytes / MB:.1f} MB operand: is it not in a shared window?")
         if during_work == 0:
             failures.append("no sample was taken while the compressors were working")
         if job.returncode == 0:
