@@ -147,10 +147,15 @@ def start_job(shmjob, directory, config, ranks=3):
 
 
 def job_state(proc, log):
-    """For a failure message: the job's exit code (None: running) and its log's size."""
+    """For a failure message: the job's exit code (None: running), its log's size and, for a job
+    that failed, the end of what it printed."""
     size = os.path.getsize(log) if os.path.exists(log) else None
     state = "running" if proc.poll() is None else f"exited {proc.returncode}"
-    return f"{os.path.basename(log)}: mpirun {state}, log {size} bytes"
+    said = ""
+    if proc.poll() not in (None, 0):
+        out, err = proc.communicate()
+        said = f" ({(out + err).strip()[-1500:]})"
+    return f"{os.path.basename(log)}: mpirun {state}, log {size} bytes{said}"
 
 
 def finish_job(proc, name, timeout=300):
