@@ -1,9 +1,12 @@
 #pragma once
 // compression.shuffle "auto": whether to byte-shuffle the next matrix of a set, decided from
-// probes (one matrix compressed both ways, the smaller kept). A set's first matrix is a probe,
-// then every kProbeEvery-th, and the one after a matrix whose compression ratio moved more than
-// kDrift from the ratio at the last probe (the data changed). One per compressing rank; no
-// clock, no I/O: tests replay recorded sizes.
+// probes (one matrix compressed both ways, the smaller kept). A set's first matrix is a probe.
+// Then probes come at growing intervals while they confirm the choice (kFirstInterval, doubled
+// up to kMaxInterval; back to kFirstInterval when a probe flips it), and early when the data
+// changes: two matrices in a row whose compression ratio is further from the recent mean than
+// both kDrift and kDeviations times the recent mean deviation (log ratios; the noise of the
+// data itself, e.g. `smooth` matrices at 4..15, does not trigger probes). One per compressing
+// rank; no clock, no I/O: tests replay recorded sizes.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -12,8 +15,11 @@ namespace shmjob::codec {
 
 class ShuffleChoice {
  public:
-  static constexpr std::uint32_t kProbeEvery = 32;
-  static constexpr double kDrift = 0.15;
+  static constexpr std::uint32_t kFirstInterval = 4;
+  static constexpr std::uint32_t kMaxInterval = 32;
+  static constexpr double kDrift = 0.15;      // relative change of the ratio
+  static constexpr double kDeviations = 3.0;  // times the mean absolute deviation
+  static constexpr double kWeight = 0.125;    // of a new matrix in the running mean and deviation
 
   explicit ShuffleChoice(std::size_t sets) : sets_(sets) {}
 
@@ -30,9 +36,15 @@ class ShuffleChoice {
  private:
   struct Set {
     std::uint32_t until_probe = 0;  // matrices to go before the next probe; 0: the next is one
+    std::uint32_t interval = kFirstInterval;
+    bool probed = false;
     bool shuffle = false;
-    double ratio = 0.0;  // stored / frame bytes of the kept choice at the last probe
+    double mean = 0.0;       // running mean of log(stored / frame bytes) with the kept choice
+    double deviation = 0.0;  // running mean absolute deviation from it
+    bool outlier = false;    // the previous matrix was far from the mean
   };
+  // Adds one log ratio to the running mean and deviation; true when it is far from the mean.
+  static bool observe(Set& s, double log_ratio);
   std::vector<Set> sets_;
 };
 

@@ -4,12 +4,12 @@
 usage: adaptive_test.py SHMJOB PLUGIN_DIR [case ...]
 
 Cases (each in a temporary directory of its own):
-  shuffle_mixed   an ingest of two input files of one shape: 40 float64 `smooth` matrices (shuffle
-                  makes them larger) then 40 `poisson` ones (shuffle makes them smaller), tiles
+  shuffle_mixed   an ingest of two input files of one shape: 60 float64 `smooth` matrices (shuffle
+                  makes them larger) then 60 `poisson` ones (shuffle makes them smaller), tiles
                   of 64 rows, shuffle "auto". The output must hold both choices: >= 90 % of the
-                  smooth ids unshuffled, >= 90 % of the poisson ids shuffled (each compressor's
-                  first matrix after the change keeps the old choice; then its ratio drift makes
-                  it probe). Every chunk's filter mask says what the index says (bit 0 = shuffle
+                  smooth ids unshuffled, >= 85 % of the poisson ids shuffled (each compressor's
+                  first two matrices after the change keep the old choice: two ratios in a row
+                  far from the recent mean make it probe). Every chunk's filter mask says what the index says (bit 0 = shuffle
                   skipped). Read back by the independent ingest verifier (h5py, through the VDS
                   and from the shards, bit for bit against the inputs), by h5dump (a shuffled and
                   an unshuffled matrix), by `shmjob read` and `shmjob verify`; `--resume` keeps
@@ -42,7 +42,7 @@ from helpers.h5dump_check import dumped_values, h5dump, parse_as  # noqa: E402
 from shmjob_synthetic import generate_matrix  # noqa: E402
 
 SHAPE = (200, 150)
-PER_FILE = 40
+PER_FILE = 60
 
 
 def check(ok, what):
@@ -128,7 +128,7 @@ def case_shuffle_mixed(shmjob, plugins, cwd, env):
     print(f"  shuffle auto: {smooth_plain:.0%} of smooth ids unshuffled, {poisson_shuffled:.0%} of poisson "
           f"ids shuffled")
     check(smooth_plain >= 0.9, f"only {smooth_plain:.0%} of the smooth matrices unshuffled")
-    check(poisson_shuffled >= 0.9, f"only {poisson_shuffled:.0%} of the poisson matrices shuffled")
+    check(poisson_shuffled >= 0.85, f"only {poisson_shuffled:.0%} of the poisson matrices shuffled")
     check(set(index["level"].tolist()) == {3}, f"levels {set(index['level'].tolist())}, expected 3")
     masks_match_index(index, masks, "auto")
 
