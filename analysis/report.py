@@ -291,6 +291,41 @@ def elastic_html(run):
             'would otherwise have been idle. Per rank: the "helped" column of the table below.</p>')
 
 
+def choices_html(run):
+    """compression.level / shuffle "auto": the level and the shuffle decisions over time; None
+    when neither is "auto"."""
+    compression = ((run.start or {}).get("config") or {}).get("compression") or {}
+    if "auto" not in (compression.get("level"), compression.get("shuffle")):
+        return None
+    samples = run.node_samples(0)
+    c = sm.compression_series(samples)
+    totals = sm.compression_choices(run)
+    text = ""
+    if totals:
+        text = (f'<p id="choices" data-mean-level="{totals["mean_level"]:.2f}" data-shuffled="{totals["shuffled"]}">'
+                f'<b>{sm.fmt_number(totals["matrices"])}</b> matrices compressed at a mean level of '
+                f'<b>{totals["mean_level"]:.1f}</b>; <b>{sm.pct(totals["shuffled"] / totals["matrices"])}</b> '
+                f'of them shuffled ({sm.fmt_number(totals["shuffle_probes"])} compressed both ways to choose).</p>')
+    if c is None or len(c["t"]) < 1:
+        return text + no_data("No samples with compression choices yet.")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.88))
+    a.step(c["t"], c["level"], where="post", color="#4e79a7")
+    a.set_title("zstd level (node 0)" + (" — auto" if compression.get("level") == "auto" else ""), fontsize=9)
+    a.set_xlabel("seconds since start")
+    lr = compression.get("level_range") or [1, 22]
+    a.set_ylim(lr[0] - 0.5, lr[1] + 0.5)
+    b.step(c["t"], c["shuffled"], where="post", color="#f28e2b")
+    b.set_title("matrices stored shuffled, per sample interval", fontsize=9)
+    b.set_xlabel("seconds since start")
+    b.set_ylim(-0.05, 1.05)
+    b.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    fig.tight_layout()
+    return (text + f'<div class="plot">{svg(fig)}</div><p class="sub"><code>compression.level: "auto"</code> '
+            'raises the level while the compressors wait and lowers it while producers wait for them; '
+            '<code>compression.shuffle: "auto"</code> compresses sample matrices both ways and keeps the smaller. '
+            'Each matrix\'s level and shuffle are in its index row.</p>')
+
+
 def events_table(run):
     items = list(run.events)
     if run.end and run.end.get("error"):
@@ -604,6 +639,7 @@ def render(run, follow_every=None, master=None):
         ("Queues and slots", f'<div class="plot">{queues_figure(series)}</div>'),
         ("Latency", f'<div class="plot">{latency_figure(run, series)}</div>'),
         ("Compression ratio", f'<div class="plot">{ratio_figure(run, series)}</div>'),
+        *([("Compression choices", choices)] if (choices := choices_html(run)) else []),
         *([("Reductions", f'<div id="reductions">{reductions}</div>')] if reductions else []),
         ("Plan and ranks", rank_table(run, series)),
         *([("Nodes", nodes)] if (nodes := nodes_html(run)) else []),

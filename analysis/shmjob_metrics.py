@@ -337,6 +337,37 @@ def series(run):
                   node_samples=by_node)
 
 
+def compression_series(samples):
+    """One node's compression choices over time (samples' "compression"): {"t", "level" (the
+    level it compressed at), "shuffled" (share of the interval's matrices stored shuffled, nan
+    where none was compressed)}; None for logs without them."""
+    samples = [s for s in samples if isinstance(s.get("compression"), dict)]
+    if not samples:
+        return None
+    t, level = node_metric(samples, lambda s: s["compression"]["level"])
+    _, done = node_metric(samples, lambda s: s["compression"]["matrices"])
+    _, shuffled = node_metric(samples, lambda s: s["compression"]["shuffled"])
+    d_done = np.diff(np.concatenate([[0.0], done]))
+    d_shuffled = np.diff(np.concatenate([[0.0], shuffled]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(d_done > 0, d_shuffled / d_done, np.nan)
+    return {"t": t, "level": level, "shuffled": share}
+
+
+def compression_choices(run):
+    """The job's compression choices from the end record's ranks: {"matrices", "shuffled",
+    "shuffle_probes", "mean_level"}, or None (a log without them, or nothing compressed)."""
+    ranks = (run.end or {}).get("ranks") or []
+    total = {"matrices": 0, "shuffled": 0, "shuffle_probes": 0, "level_sum": 0}
+    for r in ranks:
+        for k in total:
+            total[k] += (r.get("compression") or {}).get(k, 0)
+    if not total["matrices"]:
+        return None
+    total["mean_level"] = total.pop("level_sum") / total["matrices"]
+    return total
+
+
 def node_metric(samples, getter):
     """Times and values of one per-sample metric (None values become nan)."""
     t, v = [], []

@@ -390,7 +390,7 @@ void bm_write_chunk(benchmark::State& state, std::size_t chunk_bytes) {
         row = 0;
         state.ResumeTiming();
       }
-      shard->write_matrix(0, row++, frame.data(), frame.size());
+      shard->write_matrix(0, row++, frame.data(), frame.size(), false);
     }
     close_shard(shard);
     state.SetItemsProcessed(state.iterations());

@@ -108,6 +108,12 @@ if(SHMJOB_BUILD_BENCH)
   endif()
 endif()
 
+# compression.shuffle / level "auto": both shuffle choices in one dataset (filter masks) read
+# back by h5py, h5dump, shmjob read/verify and --resume; levels rise when compressors wait.
+shmjob_mpi_script(mpi_adaptive adaptive_test.py $<TARGET_FILE:shmjob> ${PROJECT_BINARY_DIR}/plugins)
+# bench/adaptive_bench.py --quick: every job runs, the results file holds every goal's figures.
+shmjob_mpi_script(adaptive_bench_smoke adaptive_bench_smoke_test.py LABEL python $<TARGET_FILE:shmjob>)
+
 # The transform stage end to end: operands from HDF5 files, chains against numpy twins, bad inputs.
 # Elastic stages: output identical across splits, helping in bad splits, interrupt + resume with
 # helpers, pretend nodes.

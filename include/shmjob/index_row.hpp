@@ -21,6 +21,9 @@ struct IndexRow {
   std::uint32_t source_file;                   // index into the master's inputs/files, or kNoSource
   std::uint32_t source_dataset;                // index into the master's inputs/datasets, or kNoSource
   std::uint64_t source_index;                  // slice within the source dataset (synthetic: the id)
+  std::int32_t level;                          // zstd level its chunks were compressed with
+  std::uint32_t shuffled;                      // 1: byte-shuffled before zstd (its chunks' filter mask
+                                               // skips the dataset's shuffle filter when 0)
 };
 
 }  // namespace shmjob

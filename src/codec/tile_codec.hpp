@@ -21,6 +21,11 @@ void gather_tile(const std::byte* matrix, const TileGrid& grid, std::size_t elem
 class TileCompressor {
  public:
   TileCompressor(int level, bool shuffle);
+  // For the matrices from now on (compression.level / shuffle "auto").
+  void set_level(int level) { zstd_.set_level(level); }
+  void set_shuffle(bool shuffle) noexcept { shuffle_ = shuffle; }
+  int level() const noexcept { return zstd_.level(); }
+  bool shuffling() const noexcept { return shuffle_; }
   // Writes the packed tiles of `matrix` to `out` (at most `capacity` bytes, see
   // packed_tiles_capacity). Returns the total frame bytes (what HDF5 stores), without the table.
   std::size_t compress(const std::byte* matrix, const TileGrid& grid, std::size_t element_size, std::byte* out,

@@ -36,6 +36,13 @@ ZstdCompressor::ZstdCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(vali
   check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_contentSizeFlag, 1), "cannot enable the content size flag");
 }
 
+void ZstdCompressor::set_level(int level) {
+  if (level == level_) return;
+  const int valid = validated_level(level);
+  check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, valid), "cannot set the compression level");
+  level_ = valid;
+}
+
 std::size_t ZstdCompressor::compress(const void* raw, std::size_t raw_bytes, void* out, std::size_t capacity) {
   // ZSTD_compress2 keeps the parameters set above and records raw_bytes in the frame header.
   const std::size_t frame = ZSTD_compress2(ctx_.get(), out, capacity, raw, raw_bytes);

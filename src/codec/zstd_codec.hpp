@@ -18,6 +18,9 @@ class ZstdCompressor {
   // 0 means zstd's default, 3; negative levels are the fast modes). zstd itself would silently
   // clamp anything else; we throw CodecError instead.
   explicit ZstdCompressor(int level);
+  // For the frames from now on (same range as the constructor's).
+  void set_level(int level);
+  int level() const noexcept { return level_; }
   // Returns the frame size; throws CodecError if zstd fails (e.g. `capacity` too small).
   std::size_t compress(const void* raw, std::size_t raw_bytes, void* out, std::size_t capacity);
 

@@ -108,6 +108,36 @@ void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
                                    std::to_string(m.shape.bytes()) + " bytes = " + describe_matrix(m) + ")");
 }
 
+// compression.level (1 ... zstd's maximum, or "auto"), compression.level_range ([min, max],
+// only with "auto") and compression.shuffle (true, false or "auto").
+void parse_compression_choices(const Section& compression, CompressionConfig& c) {
+  const IntRange levels{1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false};
+  if (const json* level = compression.find("level")) {
+    if (level->is_string() && level->get_ref<const std::string&>() == kAuto)
+      c.level_auto = true;
+    else
+      c.level = static_cast<int>(read_integer(*level, compression.path("level"), levels, "\"auto\""));
+  }
+  if (const json* range = compression.find("level_range")) {
+    const std::string path = compression.path("level_range");
+    if (!c.level_auto) fail(path, "applies only with \"level\": \"auto\"");
+    if (!range->is_array() || range->size() != 2) fail_got(path, "[lowest, highest] levels", *range);
+    c.level_min = static_cast<int>(read_integer((*range)[0], item_path(path, 0), levels));
+    c.level_max = static_cast<int>(read_integer((*range)[1], item_path(path, 1), levels));
+    if (c.level_min > c.level_max) fail_got(path, "[lowest, highest] with lowest <= highest", *range);
+  }
+  if (c.level_auto) c.level = std::clamp(c.level, c.level_min, c.level_max);
+  if (const json* shuffle = compression.find("shuffle")) {
+    if (shuffle->is_string() && shuffle->get_ref<const std::string&>() == kAuto) {
+      c.shuffle = c.shuffle_auto = true;
+    } else if (shuffle->is_boolean()) {
+      c.shuffle = shuffle->get<bool>();
+    } else {
+      fail_got(compression.path("shuffle"), "true, false or \"auto\"", *shuffle);
+    }
+  }
+}
+
 // compression.chunk: [rows, cols] of positive integers, or "matrix" (one chunk per matrix).
 // A synthetic job's tiles must fit its matrices; an ingest's are clamped to each shape.
 void parse_chunk(const Section& compression, const MatrixSpec* m, std::optional<ChunkShape>& chunk) {
@@ -358,10 +388,8 @@ Config parse_config(const json& document) {
 
   parse_slots(top, c.input ? MatrixSpec{} : c.matrices, c.slots);
 
-  const Section compression = top.section("compression", {"level", "shuffle", "chunk"});
-  read_integer_into(compression, "level", {1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false},
-                    c.compression.level);
-  read_bool_into(compression, "shuffle", c.compression.shuffle);
+  const Section compression = top.section("compression", {"level", "level_range", "shuffle", "chunk"});
+  parse_compression_choices(compression, c.compression);
   parse_chunk(compression, c.input ? nullptr : &c.matrices, c.compression.chunk);
 
   const Section watchdog = top.section("watchdog", {"stall_s", "abort_s"});
@@ -454,7 +482,9 @@ json to_json(const Config& c) {
         {"per_compressor", auto_or(c.slots.per_compressor)},
         {"slot_bytes", c.slots.slot_bytes ? json(*c.slots.slot_bytes) : json(kAuto)},
         {"memory_budget_mb", c.slots.memory_budget_mb ? json(*c.slots.memory_budget_mb) : json(nullptr)}}},
-      {"compression", {{"level", c.compression.level}, {"shuffle", c.compression.shuffle}}},
+      {"compression",
+       {{"level", c.compression.level_auto ? json(kAuto) : json(c.compression.level)},
+        {"shuffle", c.compression.shuffle_auto ? json(kAuto) : json(c.compression.shuffle)}}},
       {"metrics", {{"interval_s", c.metrics.interval_s}}},
       {"placement",
        {{"pinning", pinning_mode_name(c.placement.pinning)},
@@ -468,6 +498,8 @@ json to_json(const Config& c) {
   if (!c.metrics.path.empty()) document["metrics"]["path"] = c.metrics.path.string();  // else per job
   // Written only when set, so configs of untiled jobs read as before.
   if (c.compression.chunk) document["compression"]["chunk"] = {c.compression.chunk->rows, c.compression.chunk->cols};
+  if (c.compression.level_auto)
+    document["compression"]["level_range"] = {c.compression.level_min, c.compression.level_max};
   if (c.testing != TestingConfig{}) {  // test-only: recorded only when used
     document["testing"] = {{"writer_delay_ms", c.testing.writer_delay_ms},
                            {"producer_delay_ms", c.testing.producer_delay_ms},

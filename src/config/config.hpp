@@ -59,9 +59,18 @@ struct ChunkShape {
   friend bool operator==(const ChunkShape&, const ChunkShape&) = default;
 };
 
+// compression.level: a zstd level, or "auto" (level_auto): each node's compressors move the
+// level within level_range so that they keep up with their input and no more (pipeline/
+// adaptive_level.hpp), starting from `level` clamped into the range.
+// compression.shuffle: true, false or "auto" (shuffle_auto): each compressor compresses sample
+// matrices both ways and keeps the smaller; the datasets then declare HDF5's shuffle filter
+// (`shuffle` is true) and a matrix stored unshuffled skips it through its chunks' filter mask.
 struct CompressionConfig {
   int level = 3;
+  bool level_auto = false;
+  int level_min = 1, level_max = 19;
   bool shuffle = false;
+  bool shuffle_auto = false;
   // nullopt: one chunk per matrix. Larger than a matrix of an ingest: clamped to that matrix.
   std::optional<ChunkShape> chunk;
   friend bool operator==(const CompressionConfig&, const CompressionConfig&) = default;

@@ -32,6 +32,8 @@ Datatype index_row_type() {
   add("source_file", offsetof(IndexRow, source_file), H5T_NATIVE_UINT32);
   add("source_dataset", offsetof(IndexRow, source_dataset), H5T_NATIVE_UINT32);
   add("source_index", offsetof(IndexRow, source_index), H5T_NATIVE_UINT64);
+  add("level", offsetof(IndexRow, level), H5T_NATIVE_INT32);
+  add("shuffled", offsetof(IndexRow, shuffled), H5T_NATIVE_UINT32);
   return t;
 }
 

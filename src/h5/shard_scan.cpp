@@ -98,9 +98,13 @@ std::string ShardReader::problem_with(const IndexRow& row, const MatrixSet& set)
       H5Eclear2(H5E_DEFAULT);
       return "chunk unreadable";
     }
-    if (mask != 0) return "chunk stored with filters skipped";
+    // Only the shuffle (filter 0, when declared) may be skipped, and only as the index says.
+    const std::uint32_t expected_mask = p->shuffled && row.shuffled == 0 ? 1u : 0u;
+    if (row.shuffled != 0 && !p->shuffled) return "index says shuffled, the dataset has no shuffle filter";
+    if (mask != expected_mask) return "chunk's filter mask differs from the index";
     try {
-      codec::decode_chunk(frame_, {p->shuffled, true}, element, tile_.data(), tile_bytes, scratch_);
+      codec::decode_chunk(frame_, {p->shuffled && row.shuffled != 0, true}, element, tile_.data(), tile_bytes,
+                          scratch_);
     } catch (const std::exception& e) {
       return e.what();
     }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "codec/tile_codec.hpp"
 #include "h5/index_table.hpp"
@@ -69,7 +70,7 @@ std::string shard_file_name(const std::string& job, std::uint32_t shard) {
 
 ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart>& parts,
                          const CompressionConfig& compression, const std::map<std::string, std::string>& attributes)
-    : path_(std::move(path)) {
+    : path_(std::move(path)), shuffle_declared_(compression.shuffle) {
   register_zstd_filter();
   const std::string where = path_.string();
   const PropList fapl = shard_access_properties();
@@ -91,14 +92,18 @@ ShardWriter::ShardWriter(std::filesystem::path path, const std::vector<ShardPart
   flush({});
 }
 
-void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed,
-                               std::uint64_t frame_bytes) {
+void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes,
+                               bool shuffled) {
   const TileGrid& grid = grids_.at(part);
   const hid_t data = data_.at(part);
+  // Bit i of a chunk's filter mask: filter i of the dataset's pipeline was not applied. Shuffle,
+  // when declared, is filter 0.
+  if (shuffled && !shuffle_declared_) throw std::logic_error("a shuffled matrix for a dataset without shuffle");
+  const std::uint32_t mask = shuffle_declared_ && !shuffled ? 1u : 0u;
   codec::PackedTiles(packed, grid.count(), frame_bytes)
       .for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
         const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};
-        check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, offset.data(), static_cast<std::size_t>(bytes), frame),
+        check(H5Dwrite_chunk(data, H5P_DEFAULT, mask, offset.data(), static_cast<std::size_t>(bytes), frame),
               "write row " + std::to_string(row) + " of " + path_.string());
       });
 }

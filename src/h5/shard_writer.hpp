@@ -56,8 +56,10 @@ class ShardWriter {
               const std::map<std::string, std::string>& attributes);
 
   // Stores matrix `row` of a part from its packed tiles (a compressed slot, see tile_codec.hpp):
-  // one H5Dwrite_chunk per tile at the tile's offset.
-  void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes);
+  // one H5Dwrite_chunk per tile at the tile's offset. `shuffled` false in a dataset that declares
+  // shuffle (compression.shuffle "auto"): the chunks' filter mask says the shuffle was skipped.
+  void write_matrix(std::size_t part, std::uint64_t row, const std::byte* packed, std::uint64_t frame_bytes,
+                    bool shuffled);
   // Makes everything written so far readable after a crash: appends `new_rows` to the shard's
   // index, flushes HDF5's caches to the file and, for FlushTo::disk, starts an fsync of it (the
   // previous one must have ended: its error, e.g. a full disk, is thrown here). Then, if the
@@ -98,6 +100,7 @@ class ShardWriter {
   std::vector<std::string> names_;  // per part: its dataset's name; empty for empty parts
   std::vector<Dataset> data_;       // per part; invalid for empty parts
   std::vector<TileGrid> grids_;     // per part
+  bool shuffle_declared_;           // the datasets' pipeline starts with HDF5's shuffle filter
   GrowingIndex index_;
   // The running fsync (on a descriptor of its own, see start_sync): its errno, 0 if it succeeded.
   // Declared last: destroyed first, its destructor waits for the thread.

@@ -151,6 +151,7 @@ RankTotals rank_totals(const RankCounters& c) {
   t.transform_s = s(c.transform_ns);
   t.saturated = c.saturated.load();
   t.help = {c.helped_compressed.load(), c.helped_produced.load(), s(c.help_compress_ns), s(c.help_produce_ns)};
+  t.compression = CompressionChoices::of(c);
   return t;
 }
 
@@ -326,6 +327,7 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                         {"bytes_out", t.bytes_out}});
     add_compression_share(per_rank.back(), stages, diagnosis.transform, role == "compressor", t.transform_s,
                           t.saturated, t.help);
+    if (t.compression.matrices > 0) per_rank.back()["compression"] = t.compression.json();
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];

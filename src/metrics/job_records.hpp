@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "metrics/bottleneck.hpp"
+#include "metrics/compression_choices.hpp"
 #include "metrics/latency_histogram.hpp"
 #include "metrics/rank_counters.hpp"
 #include "shmjob/index_row.hpp"
@@ -36,6 +37,7 @@ struct RankTotals {
   double transform_s;       // the part of compressing (own or helped) in the transform and the reductions
   std::uint64_t saturated;  // values the transform's casts clamped in the matrices it compressed
   HelpDone help;            // elastic stages: what it did for other stages
+  CompressionChoices compression;
   // The transform's operands (zeros without): bytes of every copy on this rank's node, the bytes
   // of the copies this rank read (it holds them) and how long its reads took.
   std::uint64_t operand_bytes_on_node, operand_bytes_loaded;

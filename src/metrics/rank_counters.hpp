@@ -41,6 +41,13 @@ struct alignas(64) RankCounters {
   std::atomic<std::uint64_t> helped_produced{0};
   std::atomic<std::uint64_t> help_compress_ns{0};
   std::atomic<std::uint64_t> help_produce_ns{0};
+  // Compression choices (compression.shuffle / level "auto", metrics/compression_choices.hpp):
+  // matrices this rank compressed (own or helped), of them shuffled, compressed both ways to
+  // choose, and the sum of their levels.
+  std::atomic<std::uint64_t> compressed_matrices{0};
+  std::atomic<std::uint64_t> shuffled{0};
+  std::atomic<std::uint64_t> shuffle_probes{0};
+  std::atomic<std::uint64_t> level_sum{0};
   std::atomic<std::uint32_t> stage_done{0};  // its stage returned: nothing waits for it any more
   std::atomic<std::uint64_t> pid{0};         // so the node's sampler can read /proc/<pid>
   SignalNote signal;

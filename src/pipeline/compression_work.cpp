@@ -1,6 +1,7 @@
 #include "pipeline/compression_work.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <span>
 #include <stdexcept>
 
@@ -11,6 +12,7 @@ namespace shmjob::stages {
 CompressionWork::CompressionWork(const StageContext& ctx)
     : ctx_(ctx),
       tiles_(ctx.config().compression.level, ctx.config().compression.shuffle),
+      shuffle_choice_(ctx.sets().size()),
       reductions_(ctx.config().transform.reduce),
       reduced_(reductions_.empty() ? 0 : ctx.sets().size()) {}
 
@@ -35,19 +37,20 @@ const std::byte* CompressionWork::transform(int set, shm::SlotHandle raw) {
 }
 
 CompressionWork::Done CompressionWork::compress(shm::SlotHandle raw, shm::SlotHandle out) {
-  const Config& config = ctx_.config();
   const shm::RawSlotHeader h = ctx_.raw_header(raw);
   const int set_index = ctx_.set_index_of(h.matrix_id);
   const MatrixSet& set = ctx_.sets()[static_cast<std::size_t>(set_index)];
   const std::byte* data = transform(set_index, raw);
   const codec::MatrixStats stats = codec::compute_stats(data, set.shape.elements(), set.shape.dtype);
-  // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
-  const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, config.compression.chunk);
-  const std::size_t frame_bytes = tiles_.compress(data, grid, dtype_size(set.shape.dtype), ctx_.slot_data(out),
-                                                  ctx_.plan().layout.compressed_slot_bytes);
-  ctx_.compressed_header(out) = {h.matrix_id,   frame_bytes,      stats.crc32,    stats.min,  stats.max,
-                                 stats.mean,    h.t_produced,     ctx_.now(),     h.producer, ctx_.world_rank(),
-                                 h.source_file, h.source_dataset, h.source_index, h.writer};
+  const std::size_t frame_bytes = compress_tiles(data, set_index, out);
+  metrics::RankCounters& me = ctx_.my_counters();
+  me.add(me.compressed_matrices, 1);
+  if (tiles_.shuffling()) me.add(me.shuffled, 1);
+  me.add(me.level_sum, static_cast<std::uint64_t>(tiles_.level()));
+  ctx_.compressed_header(out) = {h.matrix_id,    frame_bytes,       stats.crc32,    stats.min,
+                                 stats.max,      stats.mean,        h.t_produced,   ctx_.now(),
+                                 h.producer,     ctx_.world_rank(), h.source_file,  h.source_dataset,
+                                 h.source_index, h.writer,          tiles_.level(), tiles_.shuffling() ? 1u : 0u};
   if (!reduced_.empty()) {
     // Elementwise work on the stored matrix: the transform's time.
     ScopedTimer reducing(ctx_.my_counters().transform_ns);
@@ -56,6 +59,43 @@ CompressionWork::Done CompressionWork::compress(shm::SlotHandle raw, shm::SlotHa
     accumulator->add(data, set.shape.dtype);
   }
   return {static_cast<std::size_t>(set.shape.bytes()), frame_bytes};
+}
+
+std::size_t CompressionWork::compress_tiles(const std::byte* data, int set_index, shm::SlotHandle out) {
+  const CompressionConfig& c = ctx_.config().compression;
+  if (c.level_auto) {
+    const int node_level = ctx_.control().level.load(std::memory_order_relaxed);
+    tiles_.set_level(node_level != 0 ? node_level : c.level);
+  }
+  const MatrixSet& set = ctx_.sets()[static_cast<std::size_t>(set_index)];
+  // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
+  const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, c.chunk);
+  const std::size_t element = dtype_size(set.shape.dtype), stored = set.shape.bytes();
+  const std::size_t capacity = ctx_.plan().layout.compressed_slot_bytes;
+  std::byte* slot = ctx_.slot_data(out);
+  if (!c.shuffle_auto) return tiles_.compress(data, grid, element, slot, capacity);
+  const auto i = static_cast<std::size_t>(set_index);
+  if (!shuffle_choice_.probe_due(i)) {
+    tiles_.set_shuffle(shuffle_choice_.shuffle(i));
+    const std::size_t frames = tiles_.compress(data, grid, element, slot, capacity);
+    shuffle_choice_.compressed(i, stored, frames);
+    return frames;
+  }
+  // A probe: plain into the slot, shuffled into probe_, the smaller kept in the slot.
+  metrics::RankCounters& me = ctx_.my_counters();
+  me.add(me.shuffle_probes, 1);
+  if (probe_.size() < capacity) probe_.resize(capacity);
+  tiles_.set_shuffle(false);
+  const std::size_t plain = tiles_.compress(data, grid, element, slot, capacity);
+  tiles_.set_shuffle(true);
+  const std::size_t shuffled = tiles_.compress(data, grid, element, probe_.data(), capacity);
+  if (!shuffle_choice_.probed(i, stored, plain, shuffled)) {
+    tiles_.set_shuffle(false);
+    return plain;
+  }
+  const std::size_t table = grid.count() > 1 ? static_cast<std::size_t>(grid.count()) * sizeof(std::uint64_t) : 0;
+  std::memcpy(slot, probe_.data(), table + shuffled);
+  return shuffled;
 }
 
 void CompressionWork::hand_on(shm::SlotHandle raw, shm::SlotHandle out) const {

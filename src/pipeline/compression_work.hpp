@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "codec/shuffle_choice.hpp"
 #include "codec/tile_codec.hpp"
 #include "pipeline/stage_context.hpp"
 #include "shm/slots.hpp"
@@ -33,10 +34,15 @@ class CompressionWork {
 
  private:
   const std::byte* transform(int set, shm::SlotHandle raw);
+  // Compresses `data` into compressed slot `out` at the node's level, shuffled as the config or
+  // the set's ShuffleChoice says (both ways on a probe). Returns the frame bytes.
+  std::size_t compress_tiles(const std::byte* data, int set_index, shm::SlotHandle out);
 
   const StageContext& ctx_;
   codec::TileCompressor tiles_;
-  std::vector<double> scratch_;  // the transform's second buffer; doubles: 8-byte aligned
+  codec::ShuffleChoice shuffle_choice_;  // compression.shuffle "auto"
+  std::vector<std::byte> probe_;         // a probe's second frames (made on the first probe)
+  std::vector<double> scratch_;          // the transform's second buffer; doubles: 8-byte aligned
   transform::ReductionSet reductions_;
   std::vector<std::optional<transform::Accumulator>> reduced_;  // one per set, made on its first matrix
 };

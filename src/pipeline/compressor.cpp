@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pipeline/adaptive_level.hpp"
 #include "pipeline/stages.hpp"
 
 namespace shmjob::stages {
@@ -75,6 +76,7 @@ void run_compressor(const StageContext& ctx, Helper& helper, CompressionWork& wo
   metrics::RankCounters& me = ctx.my_counters();
   const auto aborted = [&] { return ctx.aborted(); };
   RawSlotSource raw_slots(ctx, helper);
+  AdaptiveLevel level(ctx);  // compression.level "auto"
 
   while (true) {
     shm::SlotHandle out = 0, raw = 0;
@@ -98,6 +100,7 @@ void run_compressor(const StageContext& ctx, Helper& helper, CompressionWork& wo
     }
     me.add(me.matrices, 1);
     work.hand_on(raw, out);
+    level.after_matrix();
   }
 
   const auto compressors = static_cast<std::uint32_t>(layout.compressors);

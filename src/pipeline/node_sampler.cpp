@@ -109,6 +109,14 @@ void NodeSampler::watch_for_stalls() {
   if (abort_reason_.empty()) abort_reason_ = abort;  // the caller ends the job and says why
 }
 
+nlohmann::json NodeSampler::compression_now(const CompressionChoices& node_choices) const {
+  const CompressionConfig& c = ctx_.config().compression;
+  const int decided = ctx_.control().level.load(std::memory_order_relaxed);
+  nlohmann::json out = node_choices.json();
+  out["level"] = c.level_auto && decided != 0 ? decided : c.level;
+  return out;
+}
+
 nlohmann::json NodeSampler::sample() {
   const double t = ctx_.now();
   nlohmann::json ranks = nlohmann::json::array();
@@ -118,6 +126,7 @@ nlohmann::json NodeSampler::sample() {
   double latency_max = 0;
   std::uint64_t raw_in_use = 0, raw_total = 0, compressed_in_use = 0, compressed_total = 0;
   nlohmann::json inboxes = nlohmann::json::array();
+  CompressionChoices node_choices;
   for (const auto& r : ctx_.plan().ranks) {
     const RankCounters& c = ctx_.counters(r.node_rank);
     const std::string role(role_name(r.role));
@@ -135,6 +144,9 @@ nlohmann::json NodeSampler::sample() {
                         seconds(c.help_produce_ns)};
     add_compression_share(entry, stages, diagnosis_.transform, r.role == Role::compressor, seconds(c.transform_ns),
                           load(c.saturated), help);
+    const CompressionChoices chosen = CompressionChoices::of(c);
+    if (chosen.matrices > 0) entry["compression"] = chosen.json();
+    node_choices.add(chosen);
     double cpu = 0;
     if (const auto pid = load(c.pid); pid != 0)
       if (const auto proc = read_proc_stats(static_cast<pid_t>(pid))) {
@@ -195,6 +207,7 @@ nlohmann::json NodeSampler::sample() {
             {"raw_total", raw_total},
             {"compressed_in_use", compressed_in_use},
             {"compressed_total", compressed_total}}},
+          {"compression", compression_now(node_choices)},
           {"latency", latency_summary(interval, 0)},
           {"latency_total", latency_summary(latency, latency_max)},
           {"stages", stage_utilisation(stages, t, diagnosis.transform)},

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics/bottleneck.hpp"
+#include "metrics/compression_choices.hpp"
 #include "metrics/latency_histogram.hpp"
 #include "metrics/metrics_log.hpp"
 #include "metrics/stall_watch.hpp"
@@ -33,6 +34,8 @@ class NodeSampler {
   void append_events();
   void watch_for_stalls();
   nlohmann::json sample();
+  // The sample's "compression": the level the node compresses at now, and the node's choices.
+  nlohmann::json compression_now(const CompressionChoices& node_choices) const;
 
   const stages::StageContext& ctx_;
   int node_index_;

@@ -40,6 +40,9 @@ struct alignas(64) NodeControl {
   // waits until no helper is compressing.
   std::atomic<std::uint32_t> helping_producers{0};
   std::atomic<std::uint32_t> helping_compressors{0};
+  // compression.level "auto": the level the node compresses at now (0: not decided yet, the
+  // config's starting level), set by the node's first compressor (pipeline/adaptive_level.hpp).
+  std::atomic<std::int32_t> level{0};
   // Ranks working (not asleep) in all, and per core they are bound to: a rank helps only where a
   // core would otherwise be idle.
   alignas(64) std::atomic<std::int32_t> active_ranks{0};

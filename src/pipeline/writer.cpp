@@ -188,13 +188,29 @@ void WriterShard::write(shm::SlotHandle frame) {
                 " twice (duplicated)");
   const std::uint64_t row = h.matrix_id - part.first_id;
   const Clock::time_point write_start = Clock::now();
-  shard_->write_matrix(set, row, ctx_.slot_data(frame), h.compressed_bytes);
+  shard_->write_matrix(set, row, ctx_.slot_data(frame), h.compressed_bytes, h.shuffled != 0);
   if (delay_.count() > 0) std::this_thread::sleep_for(delay_);  // testing: a slow disk
   on_disk = Clock::now() - write_start;
-  const IndexRow& written = pending_.emplace_back(
-      IndexRow{h.matrix_id, shard_number_, row, part.set->shape.bytes(), h.compressed_bytes, h.crc32, h.min, h.max,
-               h.mean, h.producer, h.compressor, ctx_.world_rank(), h.t_produced, h.t_compressed, ctx_.now(),
-               h.source_file, h.source_dataset, h.source_index});
+  const IndexRow& written = pending_.emplace_back(IndexRow{h.matrix_id,
+                                                           shard_number_,
+                                                           row,
+                                                           part.set->shape.bytes(),
+                                                           h.compressed_bytes,
+                                                           h.crc32,
+                                                           h.min,
+                                                           h.max,
+                                                           h.mean,
+                                                           h.producer,
+                                                           h.compressor,
+                                                           ctx_.world_rank(),
+                                                           h.t_produced,
+                                                           h.t_compressed,
+                                                           ctx_.now(),
+                                                           h.source_file,
+                                                           h.source_dataset,
+                                                           h.source_index,
+                                                           h.level,
+                                                           h.shuffled});
   totals_.add(written);
   me_.add(me_.bytes_in, h.compressed_bytes);
   me_.add(me_.bytes_out, h.compressed_bytes);

@@ -95,9 +95,9 @@ void check_index(const Reader& r, const std::string& master, std::vector<VerifyP
   const std::vector<IndexRow>& rows = r.index();
   for (const MatrixSetInfo& s : r.sets()) {
     for (std::uint64_t id = s.first_id; id < s.first_id + s.count; ++id) {
-      const auto [lo, hi] =
-          std::equal_range(rows.begin(), rows.end(), IndexRow{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-                           [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
+      const auto [lo, hi] = std::equal_range(rows.begin(), rows.end(),
+                                             IndexRow{id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                             [](const IndexRow& a, const IndexRow& b) { return a.id < b.id; });
       if (lo == hi) add_problem(problems, id, master, "missing from the index");
       if (hi - lo > 1) add_problem(problems, id, master, "listed " + std::to_string(hi - lo) + " times in the index");
     }

@@ -35,7 +35,9 @@ struct alignas(64) CompressedSlotHeader {
   std::int32_t producer, compressor;  // world ranks
   std::uint32_t source_file, source_dataset;
   std::uint64_t source_index;
-  std::int32_t writer;  // node-local writer index, from the raw slot
+  std::int32_t writer;     // node-local writer index, from the raw slot
+  std::int32_t level;      // zstd level of its frames
+  std::uint32_t shuffled;  // 1: its tiles were byte-shuffled before zstd
 };
 
 }  // namespace shmjob::shm

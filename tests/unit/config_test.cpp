@@ -81,7 +81,8 @@ TEST(ConfigReject, UnknownNestedKey) {
 }
 
 TEST(ConfigReject, UnknownKeyInOptionalSection) {
-  expect_message(parse_error(with("/compression/levle", 5)), {"unknown key \"compression.levle\"", "level, shuffle"});
+  expect_message(parse_error(with("/compression/levle", 5)),
+                 {"unknown key \"compression.levle\"", "level, level_range, shuffle"});
 }
 
 TEST(ConfigReject, MatricesMissing) {
@@ -310,21 +311,53 @@ TEST(ConfigReject, MemoryBudgetFloat) {
 
 TEST(ConfigReject, LevelTooHigh) {
   EXPECT_EQ(parse_error(with("/compression/level", 30)),
-            "config: compression.level: must be an integer between 1 and 22, got 30");
+            "config: compression.level: must be an integer between 1 and 22 (or \"auto\"), got 30");
 }
 
 TEST(ConfigReject, LevelZero) {
   expect_message(parse_error(with("/compression/level", 0)),
-                 {"compression.level: must be an integer between 1 and 22, got 0"});
+                 {"compression.level: must be an integer between 1 and 22 (or \"auto\"), got 0"});
 }
 
 TEST(ConfigReject, LevelString) {
   expect_message(parse_error(with("/compression/level", "3")),
-                 {"compression.level: must be an integer between 1 and 22, got \"3\""});
+                 {"compression.level: must be an integer between 1 and 22 (or \"auto\"), got \"3\""});
 }
 
 TEST(ConfigReject, ShuffleInteger) {
-  expect_message(parse_error(with("/compression/shuffle", 1)), {"compression.shuffle: must be true or false, got 1"});
+  expect_message(parse_error(with("/compression/shuffle", 1)),
+                 {"compression.shuffle: must be true, false or \"auto\", got 1"});
+}
+
+TEST(ConfigCompression, AutoLevelAndShuffle) {
+  Config c = parse_config(with("/compression", json{{"level", "auto"}, {"shuffle", "auto"}}));
+  EXPECT_TRUE(c.compression.level_auto);
+  EXPECT_EQ(c.compression.level, 3);  // the start, within the default range [1, 19]
+  EXPECT_EQ(c.compression.level_min, 1);
+  EXPECT_EQ(c.compression.level_max, 19);
+  EXPECT_TRUE(c.compression.shuffle_auto);
+  EXPECT_TRUE(c.compression.shuffle);  // the datasets declare shuffle
+  c = parse_config(with("/compression", json{{"level", "auto"}, {"level_range", {5, 9}}}));
+  EXPECT_EQ(c.compression.level, 5);  // 3 clamped into the range
+  EXPECT_EQ(c.compression.level_max, 9);
+  EXPECT_FALSE(c.compression.shuffle_auto);
+  // The echo parses back to the same config, and only "auto" echoes its range.
+  EXPECT_EQ(parse_config(to_json(c)), c);
+  const Config fixed = parse_config(with("/compression/level", 7));
+  EXPECT_FALSE(to_json(fixed)["compression"].contains("level_range"));
+}
+
+TEST(ConfigCompression, BadAutoSettings) {
+  expect_message(parse_error(with("/compression", json{{"level", 4}, {"level_range", {1, 9}}})),
+                 {"compression.level_range: applies only with \"level\": \"auto\""});
+  expect_message(parse_error(with("/compression", json{{"level", "auto"}, {"level_range", {9, 1}}})),
+                 {"compression.level_range: must be [lowest, highest] with lowest <= highest, got [9,1]"});
+  expect_message(parse_error(with("/compression", json{{"level", "auto"}, {"level_range", {1, 30}}})),
+                 {"compression.level_range[1]: must be an integer between 1 and 22, got 30"});
+  expect_message(parse_error(with("/compression", json{{"level", "auto"}, {"level_range", 5}})),
+                 {"compression.level_range: must be [lowest, highest] levels, got 5"});
+  expect_message(parse_error(with("/compression/level", "fast")), {"compression.level: must be an integer"});
+  expect_message(parse_error(with("/compression/shuffle", "yes")), {"compression.shuffle: must be true, false or"});
 }
 
 TEST(ConfigReject, MetricsPathEmpty) {

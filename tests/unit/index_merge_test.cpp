@@ -36,8 +36,8 @@ fs::path temp_dir() {
 }
 
 IndexRow row_of(std::uint64_t id, std::uint32_t shard, std::uint64_t row) {
-  return {id, shard, row,       128,       64, static_cast<std::uint32_t>(id * 7), 0, 1, 0.5, 0, 1, 2, 0,
-          0,  0,     kNoSource, kNoSource, id};
+  return {id,        shard,     row, 128, 64, static_cast<std::uint32_t>(id * 7), 0, 1, 0.5, 0, 1, 2, 0, 0, 0,
+          kNoSource, kNoSource, id,  3,   0};
 }
 
 std::vector<std::uint64_t> ids_of(const std::vector<IndexRow>& rows) {

@@ -75,6 +75,10 @@ std::vector<std::byte> make_matrix(DType dtype, std::uint32_t rows, std::uint32_
   return bytes;
 }
 
+// How the matrices of write_output are shuffled: none, all, or every odd id (compression.shuffle
+// "auto": the dataset declares shuffle, even ids' chunks skip it through their filter mask).
+enum class Shuffled { none, all, odd_ids };
+
 struct Written {
   fs::path master;
   std::vector<std::vector<std::byte>> matrices;  // by id
@@ -84,11 +88,13 @@ struct Written {
 // tiles stored with H5Dwrite_chunk, a master with the VDS and the index. Ids in `skip` are not
 // written (an interrupted job).
 Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::uint32_t cols, std::uint64_t count,
-                     std::optional<ChunkShape> chunk, bool shuffle, int writers = 2,
+                     std::optional<ChunkShape> chunk, Shuffled shuffled, int writers = 2,
                      std::vector<std::uint64_t> skip = {}) {
   CompressionConfig compression;
   compression.level = 3;
+  const bool shuffle = shuffled != Shuffled::none;
   compression.shuffle = shuffle;
+  compression.shuffle_auto = shuffled == Shuffled::odd_ids;
   compression.chunk = chunk;
   MatrixSet set = matrix_set({rows, cols, dtype}, count);
   set.name = "data", set.index_name = "index";
@@ -112,11 +118,21 @@ Written write_output(const fs::path& dir, DType dtype, std::uint32_t rows, std::
     for (std::uint64_t id = first; id < first + n; ++id) {
       if (std::find(skip.begin(), skip.end(), id) != skip.end()) continue;
       const auto& m = out.matrices[id];
+      const bool this_shuffled = shuffled == Shuffled::all || (shuffled == Shuffled::odd_ids && id % 2 == 1);
+      compressor.set_shuffle(this_shuffled);
       const std::size_t frames = compressor.compress(m.data(), grid, dtype_size(dtype), packed.data(), packed.size());
-      shard.write_matrix(0, id - first, packed.data(), frames);
+      shard.write_matrix(0, id - first, packed.data(), frames, this_shuffled);
       const codec::MatrixStats st = codec::compute_stats(m.data(), set.shape.elements(), dtype);
-      rows_w.push_back({id, static_cast<std::uint32_t>(w), id - first, set.shape.bytes(), frames, st.crc32, st.min,
-                        st.max, st.mean, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource, id});
+      rows_w.push_back({id,         static_cast<std::uint32_t>(w),
+                        id - first, set.shape.bytes(),
+                        frames,     st.crc32,
+                        st.min,     st.max,
+                        st.mean,    0,
+                        1,          2,
+                        0,          0,
+                        0,          kNoSource,
+                        kNoSource,  id,
+                        3,          this_shuffled ? 1u : 0u});
     }
     shard.flush(rows_w, h5::FlushTo::page_cache);
     shard.finish([&](const IndexRow& r) {  // rows_w is in id order already
@@ -187,7 +203,7 @@ int error_code_of(const std::function<void()>& f, std::string* message = nullptr
 struct ShapeCase {
   const char* name;
   std::optional<ChunkShape> chunk;
-  bool shuffle;
+  Shuffled shuffle;
 };
 
 class ReaderDtypeChunkTest : public ::testing::TestWithParam<std::tuple<DType, ShapeCase>> {};
@@ -239,17 +255,19 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(DType::int8, DType::int16, DType::int32, DType::int64, DType::uint8,
                                          DType::uint16, DType::uint32, DType::uint64, DType::float32, DType::float64,
                                          DType::float16),
-                       ::testing::Values(ShapeCase{"one_chunk", std::nullopt, false},
-                                         ShapeCase{"tiles_divide", ChunkShape{20, 12}, true},
-                                         ShapeCase{"tiles_do_not_divide", ChunkShape{16, 10}, false},
-                                         ShapeCase{"tiles_do_not_divide_shuffled", ChunkShape{7, 36}, true})),
+                       ::testing::Values(ShapeCase{"one_chunk", std::nullopt, Shuffled::none},
+                                         ShapeCase{"one_chunk_shuffle_auto", std::nullopt, Shuffled::odd_ids},
+                                         ShapeCase{"tiles_divide", ChunkShape{20, 12}, Shuffled::all},
+                                         ShapeCase{"tiles_do_not_divide", ChunkShape{16, 10}, Shuffled::none},
+                                         ShapeCase{"tiles_do_not_divide_shuffled", ChunkShape{7, 36}, Shuffled::all},
+                                         ShapeCase{"tiles_shuffle_auto", ChunkShape{7, 36}, Shuffled::odd_ids})),
     [](const auto& p) { return std::string(dtype_name(std::get<0>(p.param))) + "_" + std::get<1>(p.param).name; });
 
 // ---- requests that cannot be served -----------------------------------------------------------
 
 TEST(ReaderErrors, OutOfRangeRequestsAreClearErrors) {
   TempDir dir;
-  write_output(dir.path(), DType::float64, 20, 10, 4, ChunkShape{8, 8}, false);
+  write_output(dir.path(), DType::float64, 20, 10, 4, ChunkShape{8, 8}, Shuffled::none);
   const Reader reader(dir.path());
   std::string message;
   EXPECT_EQ(error_code_of([&] { reader.read(4); }, &message), kExitBadInput);
@@ -265,7 +283,7 @@ TEST(ReaderErrors, OutOfRangeRequestsAreClearErrors) {
 
 TEST(ReaderErrors, IdNotWrittenByAnInterruptedJob) {
   TempDir dir;
-  write_output(dir.path(), DType::int32, 8, 8, 6, std::nullopt, false, 2, {2});
+  write_output(dir.path(), DType::int32, 8, 8, 6, std::nullopt, Shuffled::none, 2, {2});
   const Reader reader(dir.path());
   EXPECT_EQ(reader.status(), "interrupted");
   EXPECT_FALSE(reader.has(2));
@@ -277,7 +295,7 @@ TEST(ReaderErrors, IdNotWrittenByAnInterruptedJob) {
 
 TEST(ReaderErrors, MissingShardIsNamed) {
   TempDir dir;
-  write_output(dir.path(), DType::uint16, 8, 8, 6, std::nullopt, false, 2);
+  write_output(dir.path(), DType::uint16, 8, 8, 6, std::nullopt, Shuffled::none, 2);
   fs::remove(dir.path() / "job.shard-00001.h5");
   const Reader reader(dir.path() / "job.h5");
   EXPECT_EQ(reader.read(0).rows, 8u);
@@ -289,7 +307,7 @@ TEST(ReaderErrors, MissingShardIsNamed) {
 
 TEST(ReaderErrors, TruncatedShardIsNamed) {
   TempDir dir;
-  write_output(dir.path(), DType::float32, 16, 16, 4, ChunkShape{8, 8}, false, 2);
+  write_output(dir.path(), DType::float32, 16, 16, 4, ChunkShape{8, 8}, Shuffled::none, 2);
   const fs::path shard = dir.path() / "job.shard-00000.h5";
   fs::resize_file(shard, fs::file_size(shard) / 2);
   const Reader reader(dir.path());
@@ -306,7 +324,7 @@ TEST(ReaderErrors, FindMaster) {
   EXPECT_EQ(error_code_of([&] { find_master(dir.path()); }, &message), kExitBadInput);
   EXPECT_NE(message.find("holds no master file"), std::string::npos) << message;
   EXPECT_EQ(error_code_of([&] { find_master(dir.path() / "nope.h5"); }), kExitBadInput);
-  write_output(dir.path(), DType::int8, 4, 4, 2, std::nullopt, false, 1);
+  write_output(dir.path(), DType::int8, 4, 4, 2, std::nullopt, Shuffled::none, 1);
   EXPECT_EQ(find_master(dir.path()), dir.path() / "job.h5");
   EXPECT_EQ(error_code_of([&] { find_master(dir.path() / "job.shard-00000.h5"); }, &message), kExitBadInput);
   EXPECT_NE(message.find("is a shard"), std::string::npos) << message;
@@ -317,7 +335,7 @@ TEST(ReaderErrors, FindMaster) {
 TEST(ReaderCache, BoundedAndCountsHitsAndMisses) {
   TempDir dir;
   // 64 x 64 float64 in 16 x 16 tiles: 16 tiles of 2 KiB per matrix.
-  const Written w = write_output(dir.path(), DType::float64, 64, 64, 4, ChunkShape{16, 16}, false);
+  const Written w = write_output(dir.path(), DType::float64, 64, 64, 4, ChunkShape{16, 16}, Shuffled::none);
   constexpr std::size_t kTile = 16 * 16 * 8;
   const Reader reader(dir.path(), ReaderOptions{5 * kTile, false});
 
@@ -357,7 +375,7 @@ TEST(ReaderCache, BoundedAndCountsHitsAndMisses) {
 
 TEST(ReaderCache, ZeroCapacityKeepsNothing) {
   TempDir dir;
-  const Written w = write_output(dir.path(), DType::int64, 30, 30, 2, std::nullopt, true);
+  const Written w = write_output(dir.path(), DType::int64, 30, 30, 2, std::nullopt, Shuffled::all);
   const Reader reader(dir.path(), ReaderOptions{0, true});
   EXPECT_EQ(reader.read(1).bytes, w.matrices[1]);
   EXPECT_EQ(reader.read(1).bytes, w.matrices[1]);
@@ -371,7 +389,7 @@ TEST(ReaderCache, ZeroCapacityKeepsNothing) {
 TEST(ReaderThreads, ConcurrentReadersGetCorrectData) {
   TempDir dir;
   constexpr std::uint32_t kRows = 48, kCols = 40;
-  const Written w = write_output(dir.path(), DType::float32, kRows, kCols, 8, ChunkShape{10, 9}, true, 3);
+  const Written w = write_output(dir.path(), DType::float32, kRows, kCols, 8, ChunkShape{10, 9}, Shuffled::all, 3);
   // A small cache: threads evict each other's tiles while others copy from them.
   const Reader reader(dir.path(), ReaderOptions{6 * 10 * 9 * 4, true});
   std::atomic<int> wrong{0}, done{0};
@@ -401,7 +419,7 @@ TEST(ReaderThreads, ConcurrentReadersGetCorrectData) {
 
 TEST(ReaderMatrix, ValuesAreTyped) {
   TempDir dir;
-  const Written w = write_output(dir.path(), DType::uint32, 5, 6, 1, std::nullopt, false, 1);
+  const Written w = write_output(dir.path(), DType::uint32, 5, 6, 1, std::nullopt, Shuffled::none, 1);
   const Matrix m = Reader(dir.path()).read(0);
   const auto values = m.values<std::uint32_t>();
   ASSERT_EQ(values.size(), 30u);

@@ -52,8 +52,8 @@ std::vector<std::byte> frame_of(codec::TileCompressor& compressor, const TileGri
 }
 
 IndexRow row_of(std::uint64_t id, std::uint64_t compressed) {
-  return {id,        0,         id, kSide * kSide * sizeof(double), compressed, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0,
-          kNoSource, kNoSource, id};
+  return {id, 0, id, kSide * kSide * sizeof(double), compressed, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, kNoSource, kNoSource,
+          id, 3, 0};
 }
 
 // Child process: writes every matrix, flushing every kFlushEvery, then kUnflushed more, and
@@ -73,7 +73,7 @@ IndexRow row_of(std::uint64_t id, std::uint64_t compressed) {
     std::size_t largest_before_flush = 0;
     for (std::uint64_t id = 0; id < kMatrices + kUnflushed; ++id) {
       const std::vector<std::byte> frame = frame_of(compressor, grid, id);
-      writer.write_matrix(0, id, frame.data(), frame.size());
+      writer.write_matrix(0, id, frame.data(), frame.size(), false);
       unflushed.push_back(row_of(id, frame.size()));
       if (unflushed.size() == kFlushEvery && id < kMatrices) {
         largest_before_flush = std::max(largest_before_flush, writer.metadata_cache_bytes());
@@ -162,7 +162,7 @@ TEST(ShardWriterIdentity, ALinkRenamedOntoTheShardNameIsNeverWritten) {
     std::vector<IndexRow> unflushed;
     for (std::uint64_t id = 0; id < count; ++id) {
       const std::vector<std::byte> frame = frame_of(compressor, grid, id);
-      writer.write_matrix(0, id, frame.data(), frame.size());
+      writer.write_matrix(0, id, frame.data(), frame.size(), false);
       unflushed.push_back(row_of(id, frame.size()));
       if (unflushed.size() == kFlushEvery) {
         largest_before_flush = std::max(largest_before_flush, writer.metadata_cache_bytes());

@@ -23,7 +23,8 @@ checks:
   (so every input matrix appears exactly once across the sets); raw_bytes, crc32 (zlib), min,
   max (exact) and mean (1e-9 relative) match the source matrix;
 - shards: `<job>.shard-NNNNN.h5`, one dataset per set (named like the set, first_id attribute,
-  chunks of one matrix, shuffle iff compression.shuffle, zstd at compression.level); the index
+  chunks of one matrix, shuffle iff compression.shuffle (true or "auto"), zstd at
+  compression.level or within level_range with "auto"); the index
   row's shard/row point into it (row = id - first_id); the shard's own index agrees;
 - every matrix (or K sampled ones per set, always the first and last of each set): the row read
   through the master's virtual dataset AND read directly from its shard (a missing shard reads
@@ -330,9 +331,13 @@ def open_shards(directory, job, names, sets, comp, p):
             ok &= p.check(obj.chunks == tile,
                           "%s:%s chunks %s, expected %s" % (name, key, obj.chunks, tile))
             pipeline = filter_pipeline(obj)
-            expected = ([(SHUFFLE_FILTER, None)] if comp.get("shuffle") else []) + \
-                [(ZSTD_FILTER, (comp.get("level"),))]
-            got = [(c, v if c == ZSTD_FILTER else None) for c, v in pipeline]
+            # level "auto": the dataset records a level of level_range (matrices record theirs
+            # in the index); shuffle "auto" declares shuffle (a matrix may skip it).
+            auto_level = comp.get("level") == "auto"
+            lo, hi = comp.get("level_range", [1, 22]) if auto_level else [comp.get("level")] * 2
+            expected = ([(SHUFFLE_FILTER, None)] if comp.get("shuffle") else []) + [(ZSTD_FILTER, "level")]
+            got = [(c, None if c != ZSTD_FILTER else "level" if len(v) == 1 and lo <= v[0] <= hi else v)
+                   for c, v in pipeline]
             p.check(got == expected, "%s:%s filters %s, expected %s (compression %s)"
                     % (name, key, pipeline, expected, comp))
             if "first_id" not in obj.attrs:

@@ -129,10 +129,15 @@ def check_master_attrs(f, p, expect_count):
         p.add("master: config.matrices count/rows/cols are not positive integers: %r" % m)
         return None
     comp = config.get("compression")
-    if not isinstance(comp, dict) or not isinstance(comp.get("shuffle"), bool) \
-            or not isinstance(comp.get("level"), int):
+    if not isinstance(comp, dict) or not (isinstance(comp.get("shuffle"), bool) or comp.get("shuffle") == "auto") \
+            or not (isinstance(comp.get("level"), int) or comp.get("level") == "auto"):
         p.add("master: config.compression (level, shuffle) is missing or malformed: %r" % comp)
         return None
+    if comp["level"] == "auto":
+        lr = comp.get("level_range")
+        if not (isinstance(lr, list) and len(lr) == 2 and all(isinstance(x, int) for x in lr) and lr[0] <= lr[1]):
+            p.add("master: config.compression.level is auto, level_range malformed: %r" % (lr,))
+            return None
     if expect_count is not None:
         p.check(m["count"] == expect_count,
                 "master: config.matrices.count is %d, expected %d" % (m["count"], expect_count))
@@ -286,6 +291,13 @@ def stored_chunks(dsid, n, rows, tile, shape):
             yield row, mask, size
 
 
+def level_bounds(comp):
+    """(lowest, highest) level a matrix may have been compressed with."""
+    if comp["level"] == "auto":
+        return tuple(comp["level_range"])
+    return comp["level"], comp["level"]
+
+
 def check_shard(shard, m, comp, vblock, master_index, p):
     name, f = shard.name, shard.file
     data = f.get("data")
@@ -313,13 +325,15 @@ def check_shard(shard, m, comp, vblock, master_index, p):
                   "%s: chunks %s, expected (1, %d, %d)" % (name, data.chunks, tile[0], tile[1]))
     pipeline = filter_pipeline(data)
     ids = [code for code, _ in pipeline]
-    expected = ([SHUFFLE_FILTER] if comp["shuffle"] else []) + [ZSTD_FILTER]
+    # shuffle "auto": the pipeline declares shuffle, a matrix stored unshuffled skips it.
+    expected = ([SHUFFLE_FILTER] if comp["shuffle"] in (True, "auto") else []) + [ZSTD_FILTER]
     ok &= p.check(ids == expected, "%s: filter pipeline %s, expected %s (shuffle=%s)"
                   % (name, ids, expected, comp["shuffle"]))
     zstd = [values for code, values in pipeline if code == ZSTD_FILTER]
     if zstd:
-        p.check(zstd[0] == (comp["level"],), "%s: zstd cd_values %s, expected (%d,) (the level)"
-                % (name, zstd[0], comp["level"]))
+        lo, hi = level_bounds(comp)
+        p.check(len(zstd[0]) == 1 and lo <= zstd[0][0] <= hi,
+                "%s: zstd cd_values %s, expected one level in [%d, %d]" % (name, zstd[0], lo, hi))
     if not ok:
         return
     shard.usable = True
@@ -328,6 +342,10 @@ def check_shard(shard, m, comp, vblock, master_index, p):
     end = shard.first_id + shard.count
     in_range = 0 <= shard.first_id and end <= m["count"]
     sizes = master_index["compressed_bytes"] if master_index is not None and in_range else None
+    shuffled = None  # shuffle "auto": per id, whether the index says it was shuffled
+    if comp["shuffle"] == "auto" and master_index is not None and in_range:
+        shuffled = master_index["shuffled"] if "shuffled" in master_index.dtype.names else None
+        p.check(shuffled is not None, "%s: shuffle is auto but the index has no shuffled field" % name)
     dsid = data.id
     n = dsid.get_num_chunks()
     tiles = -(-rows // tile[0]) * -(-cols // tile[1])
@@ -339,8 +357,14 @@ def check_shard(shard, m, comp, vblock, master_index, p):
             p.add("%s: unexpected chunk at offset %s" % (name, mask))
             continue
         seen[row] = True
-        p.check(mask == 0, "%s: chunk of row %d (id %d) has filter mask %#x: a filter "
-                "was skipped when it was written" % (name, row, shard.first_id + row, mask))
+        if shuffled is None:
+            p.check(mask == 0, "%s: chunk of row %d (id %d) has filter mask %#x: a filter "
+                    "was skipped when it was written" % (name, row, shard.first_id + row, mask))
+        else:
+            want_mask = 0 if shuffled[shard.first_id + row] else 1  # bit 0: shuffle skipped
+            p.check(mask == want_mask, "%s: chunk of row %d (id %d) has filter mask %#x, the index "
+                    "(shuffled=%d) says %#x" % (name, row, shard.first_id + row, mask,
+                                                 shuffled[shard.first_id + row], want_mask))
         if sizes is not None:
             want = int(sizes[shard.first_id + row])
             p.check(size == want, "%s: chunk of row %d (id %d) is %d bytes, the index says %d"
@@ -402,7 +426,7 @@ def check_tiling(shards, count, p):
     return blocks if ok else None
 
 
-def check_master_index(index, blocks, m, plan, p, elastic=False):
+def check_master_index(index, blocks, m, plan, p, elastic=False, comp=None):
     count = m["count"]
     if index.shape != (count,):
         p.add("master: index has shape %s, expected (%d,)" % (index.shape, count))
@@ -451,6 +475,19 @@ def check_master_index(index, blocks, m, plan, p, elastic=False):
             if len(bad):
                 p.add("master: %d index rows have an unexpected %s for synthetic data, first id %d"
                       " (%d)" % (len(bad), field, bad[0], index[field][bad[0]]))
+    # Newer index tables record each matrix's level and shuffle.
+    if comp is not None and "level" in index.dtype.names:
+        lo, hi = level_bounds(comp)
+        bad = np.flatnonzero((index["level"] < lo) | (index["level"] > hi))
+        if len(bad):
+            p.add("master: %d index rows have a level outside [%d, %d], first id %d (%d)"
+                  % (len(bad), lo, hi, bad[0], index["level"][bad[0]]))
+    if comp is not None and "shuffled" in index.dtype.names:
+        allowed = {True: (1,), False: (0,), "auto": (0, 1)}[comp["shuffle"]]
+        bad = np.flatnonzero(~np.isin(index["shuffled"], allowed))
+        if len(bad):
+            p.add("master: %d index rows have shuffled not in %s (shuffle %r), first id %d (%d)"
+                  % (len(bad), allowed, comp["shuffle"], bad[0], index["shuffled"][bad[0]]))
     if plan is not None:
         roles = {}
         for r in plan["ranks"]:
@@ -555,7 +592,7 @@ def verify(args):
         if index is not None:
             # Outputs from before stages.elastic existed have no such key: fixed stages.
             elastic = bool(config.get("stages", {}).get("elastic", False))
-            check_master_index(index, blocks, m, plan, p, elastic)
+            check_master_index(index, blocks, m, plan, p, elastic, config["compression"])
 
         # Map id -> shard (by first_id), for the direct reads.
         usable = sorted((s for s in shards if s.usable), key=lambda s: s.first_id)
