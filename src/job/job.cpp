@@ -606,6 +606,9 @@ metrics::DiagnosisContext Job::diagnosis_context() const {
   c.busy_ranks = layout_.producers + layout_.compressors + layout_.writers;
   c.ranks_per_node = {layout_.producers, layout_.compressors, layout_.writers};
   c.level = config_.compression.level;
+  c.level_auto = config_.compression.level_auto;
+  c.level_min = config_.compression.level_min;
+  c.level_max = config_.compression.level_max;
   c.ingest = config_.input.has_value();
   c.transform = !config_.transform.steps.empty() || !config_.transform.reduce.empty();
   c.matmul = std::any_of(config_.transform.steps.begin(), config_.transform.steps.end(),

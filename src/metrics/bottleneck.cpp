@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace shmjob::metrics {
 namespace {
@@ -13,6 +14,20 @@ constexpr const char* kKeys[3] = {"stages.producers", "stages.compressors", "sta
 // Below this a stage was not kept busy: the pipeline as a whole was idle (too short a run, or
 // start-up and drain dominate), and no stage is named.
 constexpr double kClearlyBusy = 0.5;
+
+// The advice on the level: a fixed level names its value; "auto" already moves it, so only its
+// range can be changed.
+std::string lower_level(const DiagnosisContext& c) {
+  if (c.level_auto)
+    return "lower compression.level_range (now [" + std::to_string(c.level_min) + ", " + std::to_string(c.level_max) +
+           "]; \"auto\" already lowers the level while compression limits the job)";
+  return "lower compression.level (now " + std::to_string(c.level) + ")";
+}
+std::string higher_level(const DiagnosisContext& c) {
+  if (c.level_auto)
+    return "a higher compression.level_range (now up to " + std::to_string(c.level_max) + ", \"auto\" climbs it)";
+  return "a higher compression.level (now " + std::to_string(c.level) + ")";
+}
 
 struct Use {
   double busy = 0, wait_input = 0, wait_slot = 0, wait_disk = 0;
@@ -186,12 +201,11 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
       // every cycle the others leave: more of them would only share the same cores.
       if (!cores_full)
         suggestion = "Give more ranks to compression (" + std::string(kKeys[1]) + ", now " + now(1) + ")" + from_spare +
-                     ", or lower compression.level (now " + std::to_string(c.level) + ").";
+                     ", or " + lower_level(c) + ".";
       else
         suggestion = "The node's " + std::to_string(c.cores) + " cores already run " + std::to_string(c.busy_ranks) +
-                     " working ranks, so more compressors would only share them: "
-                     "lower compression.level (now " +
-                     std::to_string(c.level) + ") or run on more cores (more nodes)" +
+                     " working ranks, so more compressors would only share them: " + lower_level(c) +
+                     " or run on more cores (more nodes)" +
                      (spare >= 0 ? "; the " + std::string(kPlural[spare]) + " (busy " +
                                        pct(u[static_cast<std::size_t>(spare)].active()) +
                                        ") can give up ranks to compression when cores are added."
@@ -205,8 +219,7 @@ nlohmann::json diagnose(const StageTimes& stages, const DiagnosisContext& c) {
           w.wait_disk >= 0.5 * w.active()
               ? "The disk is the limit: put output_dir on faster storage, or give more ranks to writers (" +
                     std::string(kKeys[2]) + ", now " + now(2) + ")" + from_spare +
-                    " so more shards are written at once; a higher compression.level (now " + std::to_string(c.level) +
-                    ") writes fewer bytes."
+                    " so more shards are written at once; " + higher_level(c) + " writes fewer bytes."
               : "Give more ranks to writers (" + std::string(kKeys[2]) + ", now " + now(2) + ")" + from_spare + ".";
       break;
   }

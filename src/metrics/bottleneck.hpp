@@ -50,8 +50,10 @@ struct DiagnosisContext {
   int cores = 0;                        // cores of a node (0: unknown)
   int busy_ranks = 0;                   // producer + compressor + writer ranks on a node
   std::array<int, 3> ranks_per_node{};  // stage counts on a node, for "now N"
-  int level = 0;                        // compression.level
-  bool ingest = false;                  // producers read HDF5 files
+  int level = 0;                        // compression.level (with "auto": the start)
+  bool level_auto = false;              // compression.level "auto", within [level_min, level_max]
+  int level_min = 0, level_max = 0;
+  bool ingest = false;  // producers read HDF5 files
   // The job has a transform or reductions: the compressors' time is split into "transform"
   // (StageTime::transform_s) and "compress" (the rest of their busy time).
   bool transform = false;

@@ -138,6 +138,20 @@ TEST(Bottleneck, CompressorsOnFullCoresSuggestALowerLevel) {
   EXPECT_NE(v["suggestion"].get<std::string>().find("lower compression.level (now 3)"), std::string::npos) << v;
 }
 
+TEST(Bottleneck, AutoLevelAdviceNamesTheRange) {
+  DiagnosisContext c = context(2);
+  c.level_auto = true;
+  c.level_min = 2;
+  c.level_max = 12;
+  const auto v = diagnose(times(0.3, 0.65, 0.97, 0.0, 0.01, 0.1, 0.85, 2), c);
+  EXPECT_NE(v["suggestion"].get<std::string>().find("lower compression.level_range (now [2, 12]"), std::string::npos)
+      << v;
+  const auto w = diagnose(times(0.1, 0.9, 0.2, 0.0, 0.75, 0.95, 0.02), c);
+  EXPECT_NE(w["suggestion"].get<std::string>().find("a higher compression.level_range (now up to 12"),
+            std::string::npos)
+      << w;
+}
+
 TEST(Bottleneck, WritersInTheDiskCompressorsWaitingForSlots) {
   const auto v = diagnose(times(0.1, 0.9, 0.2, 0.0, 0.75, 0.95, 0.02), context(64));
   EXPECT_EQ(v["stage"], "writer");
