@@ -18,6 +18,7 @@ usage: dashboard_live_test.py SHMJOB
 """
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -228,6 +229,8 @@ def main():
             if job is not None and job.poll() is None:
                 job.kill()
                 job.wait()
+            if job is not None:
+                shutil.rmtree(getattr(job, "session_base", ""), ignore_errors=True)
             driver.quit()
             dash.stop()
     print(f"OK ({time.monotonic() - started:.0f} s)")

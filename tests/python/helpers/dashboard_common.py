@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -139,10 +140,18 @@ def job_config(directory, name, count=300, delay_ms=30, interval_s=0.2, rows=64,
 
 
 def start_job(shmjob, directory, config, ranks=3):
-    """mpirun in the background; returns (process, metrics log path)."""
+    """mpirun in the background; returns (process, metrics log path).
+
+    Each job gets a session-directory base of its own (orte_tmpdir_base): mpiruns started at the
+    same moment race to create /tmp/ompi.<host>.<uid> and one of them fails with "A call to mkdir
+    was unable to create the desired directory ... File exists" (Open MPI 4.1, open-mpi/ompi#8510;
+    seen here when the load test's 5 jobs start together)."""
     path = write_config(directory, config)
+    session_base = tempfile.mkdtemp(prefix="ompi-")
+    env = dict(os.environ, OMPI_MCA_orte_tmpdir_base=session_base)
     proc = subprocess.Popen(["mpirun", "-n", str(ranks), shmjob, "--quiet", path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc.session_base = session_base
     return proc, os.path.join(config["output_dir"], config["job"] + ".metrics.jsonl")
 
 
@@ -160,6 +169,7 @@ def job_state(proc, log):
 
 def finish_job(proc, name, timeout=300):
     out, err = proc.communicate(timeout=timeout)
+    shutil.rmtree(getattr(proc, "session_base", ""), ignore_errors=True)
     if proc.returncode != 0:
         fail(f"job {name} exited {proc.returncode}: {err[-2000:]}")
 
