@@ -21,13 +21,14 @@ stored ratio (raw / stored bytes), then the issue's comparisons as medians of pe
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_common import MPI_ENV, default_shmjob, fmt, run_bounded  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "analysis"))
+import shmjob_metrics  # noqa: E402
+from bench_common import MPI_ENV, default_shmjob, fmt, med, run_bounded  # noqa: E402
 
 LARGE = {"rows": 1000, "cols": 1000, "dtype": "float64", "count": 150}
 QUICK = {"rows": 200, "cols": 200, "dtype": "float64", "count": 40}
@@ -61,20 +62,10 @@ def run_job(args, shape, work, name, kind, compression, delay, elastic):
                                args.timeout)
     if code != 0:
         raise SystemExit(f"{name}: exit {code}: {err[-1500:]}")
-    end = None
-    with open(os.path.join(out, "m.jsonl")) as f:
-        for line in f:
-            record = json.loads(line)
-            if record.get("type") == "job_end":
-                end = record
-    levels = [r["compression"]["mean_level"] for r in end["ranks"] if r.get("compression")]
-    return {"per_s": end["matrices_per_s"], "ratio": end["ratio"],
-            "mean_level": statistics.mean(levels) if levels else None}
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+    run = shmjob_metrics.load(os.path.join(out, "m.jsonl"))
+    choices = shmjob_metrics.compression_choices(run)
+    return {"per_s": run.end["matrices_per_s"], "ratio": run.end["ratio"],
+            "mean_level": choices["mean_level"] if choices else None}
 
 
 def spread(values):
@@ -106,8 +97,8 @@ def main(argv=None):
     print(f"{'job':32} {'matrices/s':>11} {'ratio':>7} {'mean level':>10}")
     for name, *_ in plan:
         rs = results[name]
-        print(f"{name:32} {fmt(median([x['per_s'] for x in rs]), '11.1f')} "
-              f"{fmt(median([x['ratio'] for x in rs]), '7.3f')} {fmt(median([x['mean_level'] for x in rs]), '10.1f')}")
+        print(f"{name:32} {fmt(med([x['per_s'] for x in rs]), '11.1f')} "
+              f"{fmt(med([x['ratio'] for x in rs]), '7.3f')} {fmt(med([x['mean_level'] for x in rs]), '10.1f')}")
 
     def per_round(a, b, key):
         return [x[key] / y[key] for x, y in zip(results[a], results[b])]
@@ -121,18 +112,18 @@ def main(argv=None):
         slower = [min(a["per_s"], b["per_s"]) for a, b in zip(results[on], results[off])]
         ratio_vs = [x["ratio"] / b for x, b in zip(results[auto], better)]
         speed_vs = [x["per_s"] / s for x, s in zip(results[auto], slower)]
-        goals[f"shuffle_{kind}"] = {"ratio_vs_better_fixed": median(ratio_vs), "speed_vs_slower_fixed": median(speed_vs)}
-        print(f"  shuffle auto, {kind}: ratio / better fixed {median(ratio_vs):.3f} {spread(ratio_vs)} (goal >= 0.97); "
-              f"speed / slower fixed {median(speed_vs):.3f} {spread(speed_vs)} (goal >= 1)")
+        goals[f"shuffle_{kind}"] = {"ratio_vs_better_fixed": med(ratio_vs), "speed_vs_slower_fixed": med(speed_vs)}
+        print(f"  shuffle auto, {kind}: ratio / better fixed {med(ratio_vs):.3f} {spread(ratio_vs)} (goal >= 0.97); "
+              f"speed / slower fixed {med(speed_vs):.3f} {spread(speed_vs)} (goal >= 1)")
     for delay, goal in (("40", "ratio >= 1.1 at speed >= 0.95"), ("40/fixed-stages", "ratio >= 1.1 at speed >= 0.95"),
                         ("0", "speed >= 0.9")):
         a, b = f'level/delay{delay}/"auto"', f"level/delay{delay}/3"
         if a not in results or b not in results:
             continue
         ratio, speed = per_round(a, b, "ratio"), per_round(a, b, "per_s")
-        goals[f"level_delay{delay}"] = {"ratio_vs_level3": median(ratio), "speed_vs_level3": median(speed)}
-        print(f"  level auto vs 3, producer delay {delay}: ratio {median(ratio):.3f} {spread(ratio)}, "
-              f"speed {median(speed):.3f} {spread(speed)} (goal: {goal})")
+        goals[f"level_delay{delay}"] = {"ratio_vs_level3": med(ratio), "speed_vs_level3": med(speed)}
+        print(f"  level auto vs 3, producer delay {delay}: ratio {med(ratio):.3f} {spread(ratio)}, "
+              f"speed {med(speed):.3f} {spread(speed)} (goal: {goal})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"format": "shmjob-adaptive-bench", "shape": shape, "rounds": rounds, "results": results,

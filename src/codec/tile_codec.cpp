@@ -33,7 +33,7 @@ std::size_t TileCompressor::compress(const std::byte* matrix, const TileGrid& gr
                                      std::byte* out, std::size_t capacity) {
   const std::uint64_t tiles = grid.count();
   const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * element_size);
-  const std::size_t table_bytes = tiles > 1 ? static_cast<std::size_t>(tiles) * sizeof(std::uint64_t) : 0;
+  const auto table_bytes = static_cast<std::size_t>(packed_table_bytes(tiles));
   if (capacity < table_bytes) throw CodecError("compressed slot too small for the tile table");
   const bool whole = tiles == 1;  // the matrix is its own tile: no gathering copy
   if (!whole && tile_.size() < tile_bytes) tile_.resize(tile_bytes);

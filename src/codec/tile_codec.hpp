@@ -56,7 +56,7 @@ class PackedTiles {
   }
 
  private:
-  std::uint64_t table_bytes() const noexcept { return tiles_ > 1 ? tiles_ * sizeof(std::uint64_t) : 0; }
+  std::uint64_t table_bytes() const noexcept { return packed_table_bytes(tiles_); }
 
   const std::byte* packed_;
   std::uint64_t tiles_, frame_bytes_;

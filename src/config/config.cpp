@@ -112,12 +112,10 @@ void parse_slots(const Section& top, const MatrixSpec& m, SlotConfig& slots) {
 // only with "auto") and compression.shuffle (true, false or "auto").
 void parse_compression_choices(const Section& compression, CompressionConfig& c) {
   const IntRange levels{1, static_cast<std::uint64_t>(ZSTD_maxCLevel()), false};
-  if (const json* level = compression.find("level")) {
-    if (level->is_string() && level->get_ref<const std::string&>() == kAuto)
-      c.level_auto = true;
-    else
-      c.level = static_cast<int>(read_integer(*level, compression.path("level"), levels, "\"auto\""));
-  }
+  std::optional<int> level = c.level;
+  read_auto_integer_into(compression, "level", levels, level);  // "auto": nullopt
+  c.level_auto = !level;
+  if (level) c.level = *level;
   if (const json* range = compression.find("level_range")) {
     const std::string path = compression.path("level_range");
     if (!c.level_auto) fail(path, "applies only with \"level\": \"auto\"");

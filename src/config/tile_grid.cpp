@@ -17,8 +17,7 @@ TileGrid tile_grid(std::uint32_t rows, std::uint32_t cols, const std::optional<C
 
 std::uint64_t packed_tiles_capacity(const TileGrid& grid, std::size_t element_size) noexcept {
   const std::size_t tile_bytes = static_cast<std::size_t>(grid.tile_elements() * element_size);
-  const std::uint64_t table = grid.count() > 1 ? grid.count() * sizeof(std::uint64_t) : 0;
-  return table + grid.count() * ZSTD_compressBound(tile_bytes);
+  return packed_table_bytes(grid.count()) + grid.count() * ZSTD_compressBound(tile_bytes);
 }
 
 }  // namespace shmjob

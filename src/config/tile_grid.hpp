@@ -40,8 +40,14 @@ struct TileGrid {
 // clamped to the matrix.
 TileGrid tile_grid(std::uint32_t rows, std::uint32_t cols, const std::optional<ChunkShape>& chunk) noexcept;
 
-// Bytes a compressed slot needs for one matrix: zstd's bound for every (full-size) tile, plus a
-// frame-size table (one uint64 per tile) when there is more than one tile.
+// Bytes of the frame-size table that starts a matrix's packed tiles: one uint64 per tile, none
+// for a matrix of one tile (codec/tile_codec.hpp).
+constexpr std::uint64_t packed_table_bytes(std::uint64_t tiles) noexcept {
+  return tiles > 1 ? tiles * sizeof(std::uint64_t) : 0;
+}
+
+// Bytes a compressed slot needs for one matrix: zstd's bound for every (full-size) tile, plus
+// its frame-size table.
 std::uint64_t packed_tiles_capacity(const TileGrid& grid, std::size_t element_size) noexcept;
 
 }  // namespace shmjob

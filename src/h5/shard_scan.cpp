@@ -6,6 +6,7 @@
 
 #include "codec/matrix_stats.hpp"
 #include "codec/tile_codec.hpp"
+#include "h5/shard_writer.hpp"
 #include "h5/zstd_filter.hpp"
 #include "shmjob/error.hpp"
 
@@ -99,7 +100,7 @@ std::string ShardReader::problem_with(const IndexRow& row, const MatrixSet& set)
       return "chunk unreadable";
     }
     // Only the shuffle (filter 0, when declared) may be skipped, and only as the index says.
-    const std::uint32_t expected_mask = p->shuffled && row.shuffled == 0 ? 1u : 0u;
+    const std::uint32_t expected_mask = chunk_filter_mask(p->shuffled, row.shuffled != 0);
     if (row.shuffled != 0 && !p->shuffled) return "index says shuffled, the dataset has no shuffle filter";
     if (mask != expected_mask) return "chunk's filter mask differs from the index";
     try {

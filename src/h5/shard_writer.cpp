@@ -96,10 +96,8 @@ void ShardWriter::write_matrix(std::size_t part, std::uint64_t row, const std::b
                                bool shuffled) {
   const TileGrid& grid = grids_.at(part);
   const hid_t data = data_.at(part);
-  // Bit i of a chunk's filter mask: filter i of the dataset's pipeline was not applied. Shuffle,
-  // when declared, is filter 0.
   if (shuffled && !shuffle_declared_) throw std::logic_error("a shuffled matrix for a dataset without shuffle");
-  const std::uint32_t mask = shuffle_declared_ && !shuffled ? 1u : 0u;
+  const std::uint32_t mask = chunk_filter_mask(shuffle_declared_, shuffled);
   codec::PackedTiles(packed, grid.count(), frame_bytes)
       .for_each([&](std::uint64_t k, const std::byte* frame, std::uint64_t bytes) {
         const std::array<hsize_t, 3> offset{row, grid.first_row(k), grid.first_col(k)};

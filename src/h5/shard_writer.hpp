@@ -33,6 +33,13 @@
 
 namespace shmjob::h5 {
 
+// The filter mask of a stored chunk: bit i set when filter i of the dataset's pipeline was not
+// applied. Shuffle, when the dataset declares it, is filter 0 (compression.shuffle "auto" skips
+// it for the matrices it stores unshuffled).
+constexpr std::uint32_t chunk_filter_mask(bool shuffle_declared, bool shuffled) noexcept {
+  return shuffle_declared && !shuffled ? 1u : 0u;
+}
+
 std::string shard_file_name(const std::string& job, std::uint32_t shard);
 
 struct ShardPart {

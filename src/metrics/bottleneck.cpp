@@ -67,7 +67,9 @@ nlohmann::json HelpDone::json() const {
 }
 
 void add_compression_share(nlohmann::json& entry, StageTimes& stages, bool transform_job, bool compressor,
-                           double transform_s, std::uint64_t saturated, const HelpDone& help) {
+                           double transform_s, std::uint64_t saturated, const HelpDone& help,
+                           const CompressionChoices& choices) {
+  if (choices.matrices > 0) entry["compression"] = choices.json();
   if (transform_job && (compressor || help.compressed > 0)) {
     entry["transform_s"] = transform_s;
     entry["saturated"] = saturated;

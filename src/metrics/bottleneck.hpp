@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/compression_choices.hpp"
+
 namespace shmjob::metrics {
 
 // One stage's ranks added up (seconds are rank-seconds).
@@ -41,9 +43,11 @@ struct HelpDone {
 // One rank's part in compressing, for its record (`entry`, a sample's or the end record's) and
 // the stage totals: in a job with a transform, whoever compressed (a compressor, or a rank that
 // helped) gets transform_s and saturated; a rank that helped gets "help", added to the stages it
-// helped; the compressors' transform_s and everyone's saturated go to the compressor stage.
+// helped; the compressors' transform_s and everyone's saturated go to the compressor stage; a
+// rank that compressed anything gets "compression" (its choices).
 void add_compression_share(nlohmann::json& entry, StageTimes& stages, bool transform_job, bool compressor,
-                           double transform_s, std::uint64_t saturated, const HelpDone& help);
+                           double transform_s, std::uint64_t saturated, const HelpDone& help,
+                           const CompressionChoices& choices);
 
 struct DiagnosisContext {
   double seconds = 0;                   // the time the stages ran (data flow)

@@ -326,8 +326,7 @@ nlohmann::json end_record(const JobSummary& s, const std::vector<RankPlacement>&
                         {"bytes_in", t.bytes_in},
                         {"bytes_out", t.bytes_out}});
     add_compression_share(per_rank.back(), stages, diagnosis.transform, role == "compressor", t.transform_s,
-                          t.saturated, t.help);
-    if (t.compression.matrices > 0) per_rank.back()["compression"] = t.compression.json();
+                          t.saturated, t.help, t.compression);
     cpu_by_role[role] += t.cpu_s;
     if (const int stage = stage_index(role); stage >= 0) {
       StageTime& st = stages[static_cast<std::size_t>(stage)];

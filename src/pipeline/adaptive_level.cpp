@@ -55,6 +55,13 @@ int LevelController::next(const StageWindow& window) {
   return level_;
 }
 
+int current_level(const StageContext& ctx) {
+  const CompressionConfig& c = ctx.config().compression;
+  if (!c.level_auto) return c.level;
+  const int decided = ctx.control().level.load(std::memory_order_relaxed);
+  return decided != 0 ? decided : c.level;
+}
+
 namespace {
 bool first_compressor(const StageContext& ctx) {
   return ctx.me().role == Role::compressor && ctx.node_rank() == ctx.plan().node_rank_of(Role::compressor, 0);
@@ -70,7 +77,6 @@ AdaptiveLevel::AdaptiveLevel(const StageContext& ctx)
   const NodeLayout& layout = ctx.plan().layout;
   for (int i = 0; i < layout.producers; ++i) producers_.push_back(ctx.plan().node_rank_of(Role::producer, i));
   for (int i = 0; i < layout.compressors; ++i) compressors_.push_back(ctx.plan().node_rank_of(Role::compressor, i));
-  for (const RankPlan& r : ctx.plan().ranks) everyone_.push_back(r.node_rank);  // helpers compress too
   window_start_ = std::chrono::steady_clock::now();
   at_start_ = totals();
 }
@@ -86,7 +92,8 @@ AdaptiveLevel::Totals AdaptiveLevel::totals() const {
     const metrics::RankCounters& c = ctx_.counters(r);
     t.compressors_idle_ns += load(c.wait_input_ns) + load(c.wait_slot_ns) + load(c.help_produce_ns);
   }
-  for (const int r : everyone_) t.compressed += load(ctx_.counters(r).compressed_matrices);
+  for (const RankPlan& r : ctx_.plan().ranks)  // helpers compress too
+    t.compressed += load(ctx_.counters(r.node_rank).compressed_matrices);
   return t;
 }
 

@@ -26,6 +26,10 @@ namespace shmjob::stages {
 
 class StageContext;
 
+// The level the node compresses at now: compression.level, or with "auto" what the node's
+// decider published last (its starting level until the first decision).
+int current_level(const StageContext& ctx);
+
 // Fractions of one window's time, averaged over the node's ranks of each stage.
 struct StageWindow {
   double producers_blocked = 0.0;
@@ -86,7 +90,7 @@ class AdaptiveLevel {
   const StageContext& ctx_;
   bool deciding_;
   LevelController controller_;
-  std::vector<int> producers_, compressors_, everyone_;  // node ranks
+  std::vector<int> producers_, compressors_;  // node ranks
   std::chrono::steady_clock::time_point window_start_;
   Totals at_start_;
 };

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "codec/matrix_stats.hpp"
+#include "pipeline/adaptive_level.hpp"
 
 namespace shmjob::stages {
 
@@ -63,10 +64,7 @@ CompressionWork::Done CompressionWork::compress(shm::SlotHandle raw, shm::SlotHa
 
 std::size_t CompressionWork::compress_tiles(const std::byte* data, int set_index, shm::SlotHandle out) {
   const CompressionConfig& c = ctx_.config().compression;
-  if (c.level_auto) {
-    const int node_level = ctx_.control().level.load(std::memory_order_relaxed);
-    tiles_.set_level(node_level != 0 ? node_level : c.level);
-  }
+  if (c.level_auto) tiles_.set_level(current_level(ctx_));
   const MatrixSet& set = ctx_.sets()[static_cast<std::size_t>(set_index)];
   // One frame per tile (one tile unless compression.chunk is set), see tile_codec.hpp.
   const TileGrid grid = tile_grid(set.shape.rows, set.shape.cols, c.chunk);
@@ -93,8 +91,7 @@ std::size_t CompressionWork::compress_tiles(const std::byte* data, int set_index
     tiles_.set_shuffle(false);
     return plain;
   }
-  const std::size_t table = grid.count() > 1 ? static_cast<std::size_t>(grid.count()) * sizeof(std::uint64_t) : 0;
-  std::memcpy(slot, probe_.data(), table + shuffled);
+  std::memcpy(slot, probe_.data(), static_cast<std::size_t>(packed_table_bytes(grid.count())) + shuffled);
   return shuffled;
 }
 

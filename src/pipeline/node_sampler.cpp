@@ -9,6 +9,7 @@
 
 #include "metrics/job_records.hpp"
 #include "metrics/proc_stats.hpp"
+#include "pipeline/adaptive_level.hpp"
 #include "pipeline/stage_context.hpp"
 
 namespace shmjob::metrics {
@@ -110,10 +111,8 @@ void NodeSampler::watch_for_stalls() {
 }
 
 nlohmann::json NodeSampler::compression_now(const CompressionChoices& node_choices) const {
-  const CompressionConfig& c = ctx_.config().compression;
-  const int decided = ctx_.control().level.load(std::memory_order_relaxed);
   nlohmann::json out = node_choices.json();
-  out["level"] = c.level_auto && decided != 0 ? decided : c.level;
+  out["level"] = stages::current_level(ctx_);
   return out;
 }
 
@@ -142,10 +141,9 @@ nlohmann::json NodeSampler::sample() {
                             {"wait_disk_s", seconds(c.wait_disk_ns)}};
     const HelpDone help{load(c.helped_compressed), load(c.helped_produced), seconds(c.help_compress_ns),
                         seconds(c.help_produce_ns)};
-    add_compression_share(entry, stages, diagnosis_.transform, r.role == Role::compressor, seconds(c.transform_ns),
-                          load(c.saturated), help);
     const CompressionChoices chosen = CompressionChoices::of(c);
-    if (chosen.matrices > 0) entry["compression"] = chosen.json();
+    add_compression_share(entry, stages, diagnosis_.transform, r.role == Role::compressor, seconds(c.transform_ns),
+                          load(c.saturated), help, chosen);
     node_choices.add(chosen);
     double cpu = 0;
     if (const auto pid = load(c.pid); pid != 0)

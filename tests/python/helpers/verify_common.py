@@ -29,6 +29,14 @@ def as_text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def level_bounds(comp):
+    """(lowest, highest) zstd level a matrix of a job with config.compression `comp` may have:
+    the level, or level_range with "level": "auto"."""
+    if comp.get("level") == "auto":
+        return tuple(comp.get("level_range", [1, 22]))
+    return comp.get("level"), comp.get("level")
+
+
 def filter_pipeline(dset):
     """[(filter id, cd_values tuple), ...] of an h5py dataset, in pipeline order."""
     dcpl = dset.id.get_create_plist()

@@ -57,7 +57,7 @@ import numpy as np  # noqa: E402
 from h5py import h5o  # noqa: E402
 
 import shmjob_output  # noqa: E402
-from verify_common import Problems, as_text, filter_pipeline  # noqa: E402
+from verify_common import Problems, as_text, filter_pipeline, level_bounds  # noqa: E402
 
 SHUFFLE_FILTER = 2
 ZSTD_FILTER = shmjob_output.ZSTD_FILTER_ID
@@ -333,8 +333,7 @@ def open_shards(directory, job, names, sets, comp, p):
             pipeline = filter_pipeline(obj)
             # level "auto": the dataset records a level of level_range (matrices record theirs
             # in the index); shuffle "auto" declares shuffle (a matrix may skip it).
-            auto_level = comp.get("level") == "auto"
-            lo, hi = comp.get("level_range", [1, 22]) if auto_level else [comp.get("level")] * 2
+            lo, hi = level_bounds(comp)
             expected = ([(SHUFFLE_FILTER, None)] if comp.get("shuffle") else []) + [(ZSTD_FILTER, "level")]
             got = [(c, None if c != ZSTD_FILTER else "level" if len(v) == 1 and lo <= v[0] <= hi else v)
                    for c, v in pipeline]

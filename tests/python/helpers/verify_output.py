@@ -48,7 +48,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import shmjob_output  # noqa: E402
-from verify_common import Problems, as_text, filter_pipeline  # noqa: E402
+from verify_common import Problems, as_text, filter_pipeline, level_bounds  # noqa: E402
 from shmjob_synthetic import DTYPES, KINDS, regenerate_from_config  # noqa: E402
 
 SHUFFLE_FILTER = 2
@@ -289,13 +289,6 @@ def stored_chunks(dsid, n, rows, tile, shape):
         mask, size, k = per_row[row]
         if k == len(offsets):
             yield row, mask, size
-
-
-def level_bounds(comp):
-    """(lowest, highest) level a matrix may have been compressed with."""
-    if comp["level"] == "auto":
-        return tuple(comp["level_range"])
-    return comp["level"], comp["level"]
 
 
 def check_shard(shard, m, comp, vblock, master_index, p):
