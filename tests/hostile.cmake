@@ -6,6 +6,12 @@ shmjob_unit_test(unit_hostile unit/hostile_test.cpp)
 target_link_libraries(unit_hostile PRIVATE shmjob_h5)
 target_include_directories(unit_hostile PRIVATE ${PROJECT_SOURCE_DIR}/src)
 
+# The fuzz harness's input file opens as a job's input does (else a target fuzzes nothing).
+shmjob_unit_test(unit_fuzz_harness unit/fuzz_harness_test.cpp)
+target_link_libraries(unit_fuzz_harness PRIVATE shmjob_input shmjob_h5)
+target_include_directories(unit_fuzz_harness PRIVATE ${PROJECT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+target_compile_definitions(unit_fuzz_harness PRIVATE SHMJOB_FUZZ_CORPUS="${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus")
+
 # Each fuzz target built with a replay main: every file of its corpus and regression directory.
 # Each links the layer it reads (as the libFuzzer builds in tests/fuzz do).
 set(fuzz_replay_config_libs shmjob_config)
@@ -35,3 +41,6 @@ shmjob_mpi_script(mpi_trust trust_test.py $<TARGET_FILE:shmjob>)
 # Filtered input chunks that decode to the wrong size, for every filter pipeline (HDF5's own,
 # szip, and the LZ4 and bzip2 plugins of Debian's hdf5-filter-plugin).
 shmjob_mpi_script(mpi_filtered_input filtered_input_test.py $<TARGET_FILE:shmjob>)
+
+# scripts/fuzz_triage.py: a crash inside HDF5 itself is told from a bug of shmjob's.
+shmjob_python_test(fuzz_triage fuzz_triage_test.py ${PROJECT_SOURCE_DIR})

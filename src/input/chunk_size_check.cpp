@@ -12,9 +12,13 @@ extern "C" {  // libaec's szlib.h declares C functions without saying so
 #include <array>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <utility>
 
 #include "h5/h5_handle.hpp"
 #include "h5/zstd_filter.hpp"
+#include "shmjob/error.hpp"
+#include "shmjob/matrix_shape.hpp"
 
 namespace shmjob {
 namespace {
@@ -59,6 +63,98 @@ std::optional<unsigned long long> zstd_declared_size(const unsigned char* data, 
   return total;
 }
 
+// The decoders below take memory as the stream yields bytes, never what a file claims: a few
+// bytes of a forged chunk must not make the reader allocate the (up to 4 GiB) chunk it declares.
+// `out` null: only the size is counted, through a fixed window; else `out` starts at `hint`
+// bytes (a bound the stream's own size sets) and grows as bytes come. The result is the decoded
+// size, limit + 1 once the stream yields more than `limit`, or nullopt for a stream the decoder
+// rejects (corrupt or truncated).
+constexpr std::size_t kDecodeWindow = std::size_t{1} << 16;
+constexpr std::size_t kDeflateMaxRatio = 1032;  // deflate's densest code: 258 bytes from 2 bits
+
+class DecodeSink {
+ public:
+  DecodeSink(std::vector<unsigned char>* out, std::size_t hint) : out_(out) {
+    if (out_ != nullptr && out_->size() < hint) out_->resize(hint);
+  }
+  // Where the next bytes go, and how many fit there.
+  std::pair<unsigned char*, std::size_t> room() {
+    if (out_ == nullptr) return {window_.data(), window_.size()};
+    if (out_->size() - done_ < kDecodeWindow) out_->resize(done_ + std::max(kDecodeWindow, done_ / 2));
+    return {out_->data() + done_, out_->size() - done_};
+  }
+  void produced(std::size_t n) { done_ += n; }
+  std::size_t done() const { return done_; }
+  ~DecodeSink() {
+    if (out_ != nullptr) out_->resize(std::min(done_, out_->size()));
+  }
+  DecodeSink(const DecodeSink&) = delete;
+  DecodeSink& operator=(const DecodeSink&) = delete;
+
+ private:
+  std::vector<unsigned char>* out_;
+  std::array<unsigned char, kDecodeWindow> window_;
+  std::size_t done_ = 0;
+};
+
+// zlib's format (HDF5's deflate filter), as uncompress() decodes it.
+std::optional<std::size_t> inflate_bounded(const unsigned char* in, std::size_t size, std::size_t limit,
+                                           std::vector<unsigned char>* out) {
+  if (size > std::numeric_limits<uInt>::max()) return std::nullopt;  // beyond any chunk HDF5 stores
+  z_stream stream{};
+  if (inflateInit(&stream) != Z_OK) return std::nullopt;
+  stream.next_in = const_cast<Bytef*>(in);
+  stream.avail_in = static_cast<uInt>(size);
+  std::optional<std::size_t> result;
+  {
+    DecodeSink sink(out, std::min(limit + 1, size * kDeflateMaxRatio + kDecodeWindow));
+    for (;;) {
+      const auto [where, room] = sink.room();
+      stream.next_out = where;
+      stream.avail_out = static_cast<uInt>(std::min<std::size_t>(room, std::numeric_limits<uInt>::max()));
+      const uInt offered = stream.avail_out;
+      const int rc = ::inflate(&stream, Z_NO_FLUSH);
+      sink.produced(offered - stream.avail_out);
+      if (sink.done() > limit) {
+        result = limit + 1;
+        break;
+      }
+      if (rc == Z_STREAM_END) {
+        result = sink.done();
+        break;
+      }
+      if (rc != Z_OK && !(rc == Z_BUF_ERROR && stream.avail_out == 0)) break;  // corrupt, or input ended early
+    }
+  }
+  ::inflateEnd(&stream);
+  return result;
+}
+
+struct FreeDCtx {
+  void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
+};
+
+// Every frame in `in`, one after another, as ZSTD_decompress decodes them.
+std::optional<std::size_t> zstd_bounded(const unsigned char* in, std::size_t size, std::size_t limit,
+                                        std::vector<unsigned char>* out) {
+  const std::unique_ptr<ZSTD_DCtx, FreeDCtx> context(ZSTD_createDCtx());
+  if (!context) return std::nullopt;
+  DecodeSink sink(out, std::min(limit + 1, std::max(kDecodeWindow, 4 * size)));
+  ZSTD_inBuffer input{in, size, 0};
+  std::size_t pending = 1;  // 0 once the frame being decoded is complete
+  while (input.pos < input.size || pending != 0) {
+    const auto [where, room] = sink.room();
+    ZSTD_outBuffer output{where, room, 0};
+    const std::size_t consumed = input.pos;
+    pending = ZSTD_decompressStream(context.get(), &output, &input);
+    if (ZSTD_isError(pending)) return std::nullopt;
+    sink.produced(output.pos);
+    if (sink.done() > limit) return limit + 1;
+    if (output.pos == 0 && input.pos == consumed) return std::nullopt;  // input ended inside a frame
+  }
+  return sink.done();
+}
+
 }  // namespace
 
 std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::FilterPlugins& plugins,
@@ -85,9 +181,14 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
   check.chunk_.resize(static_cast<std::size_t>(rank));
   h5::check(H5Pget_chunk(dcpl, rank, check.chunk_.data()), "H5Pget_chunk");
   h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
-  std::size_t bytes = H5Tget_size(type);
-  for (const hsize_t c : check.chunk_) bytes *= static_cast<std::size_t>(c);
-  check.expected_ = bytes;
+  // The dims come from the file: multiplied checked (the scan refuses chunks beyond HDF5's limit).
+  std::uint64_t bytes = H5Tget_size(type);
+  for (const hsize_t c : check.chunk_)
+    if (__builtin_mul_overflow(bytes, std::uint64_t{c}, &bytes)) bytes = std::numeric_limits<std::uint64_t>::max();
+  if (bytes > kMaxChunkBytes)
+    throw InputError("a chunk of more than " + std::to_string(kMaxChunkBytes) +
+                     " bytes, HDF5's limit (corrupt chunk layout)");
+  check.expected_ = static_cast<std::size_t>(bytes);
   // One chunk per matrix: chunk [1, rows, cols] of [n, rows, cols], or the whole 2-D dataset.
   h5::Dataspace space(H5Dget_space(dataset), "H5Dget_space");
   std::vector<hsize_t> dims(check.chunk_.size());
@@ -101,7 +202,7 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
   check.whole_chunks_ = same_shape && decoded_here && H5Tequal(type, memory_type) > 0;
   // No compressor in use grows incompressible data by nearly this much (fletcher32 adds 4 bytes,
   // szip 4): more is a forged size, and decoding it would allocate what the file claims.
-  check.limit_ = bytes + bytes / 8 + 65536;
+  check.limit_ = check.expected_ + check.expected_ / 8 + 65536;
   return check;
 }
 
@@ -147,6 +248,15 @@ ChunkSizeCheck::StoredChunk ChunkSizeCheck::decode_stored(hid_t dataset, const h
   h5::check(H5Dget_chunk_info_by_coord(dataset, offset, &stored_mask, &address, &stored), "H5Dget_chunk_info_by_coord");
   if (address == HADDR_UNDEF || stored == 0) return chunk;  // never written: nothing to decode
   chunk.stored = true;
+  // H5Dread_chunk writes as many bytes as its own lookup finds, which H5Dget_chunk_storage_size
+  // shares; a corrupt index can list one offset twice, and the other lookup finds the other entry.
+  hsize_t read_size = 0;
+  h5::check(H5Dget_chunk_storage_size(dataset, offset, &read_size), "H5Dget_chunk_storage_size");
+  if (read_size != stored) {
+    chunk.problem = "the chunk index lists the chunk twice (" + std::to_string(stored) + " and " +
+                    std::to_string(read_size) + " bytes stored; corrupt chunk index)";
+    return chunk;
+  }
   if (stored > limit_) {
     chunk.problem = "a filtered chunk is stored as " + std::to_string(stored) + " bytes, too many for a chunk of " +
                     std::to_string(expected_) + " (corrupt chunk index)";
@@ -222,12 +332,14 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
     }
     if (!have_bytes) return std::nullopt;
     if (step.id == H5Z_FILTER_DEFLATE) {
-      scratch_.resize(limit_ + 1);  // one byte more: filling it means too long
-      uLongf length = static_cast<uLongf>(scratch_.size());
-      const int rc = ::uncompress(scratch_.data(), &length, bytes.data(), static_cast<uLong>(size));
-      if (rc == Z_BUF_ERROR) return limit_ + 1;
-      if (rc != Z_OK) return std::nullopt;
-      size = static_cast<std::size_t>(length);
+      const std::optional<std::size_t> decoded =
+          inflate_bounded(bytes.data(), size, limit_, bytes_below ? &scratch_ : nullptr);
+      if (!decoded || *decoded > limit_) return decoded;
+      size = *decoded;
+      if (!bytes_below) {
+        have_bytes = false;
+        continue;
+      }
     } else if (step.id == h5::kZstdFilterId) {
       if (!bytes_below) {  // zstd itself fails a frame that decodes to other than it declares
         const std::optional<unsigned long long> declared = zstd_declared_size(bytes.data(), size);
@@ -237,13 +349,9 @@ std::optional<std::size_t> ChunkSizeCheck::decoded_size(std::vector<unsigned cha
         have_bytes = false;
         continue;
       }
-      scratch_.resize(limit_ + 1);
-      const std::size_t rc = ZSTD_decompress(scratch_.data(), scratch_.size(), bytes.data(), size);
-      if (ZSTD_isError(rc)) {
-        if (ZSTD_getErrorCode(rc) == ZSTD_error_dstSize_tooSmall) return limit_ + 1;
-        return std::nullopt;
-      }
-      size = rc;
+      const std::optional<std::size_t> decoded = zstd_bounded(bytes.data(), size, limit_, &scratch_);
+      if (!decoded || *decoded > limit_) return decoded;
+      size = *decoded;
     } else if (step.id == H5Z_FILTER_SZIP) {
       // A 4-byte little-endian size, then libaec's stream (H5Z_filter_szip).
       if (p.size() < 4 || size < 4) return std::nullopt;

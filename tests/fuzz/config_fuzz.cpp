@@ -30,7 +30,7 @@ void check_error_line(const shmjob::ConfigError& e) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // load_config reads a file: the same path the shmjob binary takes (read, parse, validate).
-  const shmjob::fuzz::MemFile file(data, size);
+  const shmjob::fuzz::InputFile file(data, size);
   shmjob::Config config;
   try {
     config = shmjob::load_config(file.path());

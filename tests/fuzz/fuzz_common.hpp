@@ -2,7 +2,7 @@
 // Helpers shared by the fuzz targets (tests/fuzz/*_fuzz.cpp), which are built two ways: with
 // libFuzzer (-DSHMJOB_FUZZ=ON, clang) and, in the normal test suite, with replay_main.cpp, which
 // feeds them every file of the committed corpus and regression directories.
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -21,28 +21,39 @@ namespace shmjob::fuzz {
   std::abort();
 }
 
-// The input as a file with a path (/proc/self/fd/N of a memfd): the code under test opens files
-// by name, as it does in a job. Nothing is written to any file system.
-class MemFile {
+// The input as a regular file with a path: the code under test opens files by name, as it does
+// in a job. A memfd's /proc/self/fd/N does not do: HDF5 resolves a file's real path after reading
+// its superblock, and the target of that link ("/memfd:... (deleted)") does not exist, so every
+// H5Fopen failed and nothing past the superblock was fuzzed. The file lives in a private
+// directory under $TMPDIR (or /tmp) and is removed with it.
+class InputFile {
  public:
-  MemFile(const std::uint8_t* data, std::size_t size) : fd_(::memfd_create("shmjob-fuzz", MFD_CLOEXEC)) {
-    if (fd_ < 0) bug("memfd_create failed", "");
+  InputFile(const std::uint8_t* data, std::size_t size) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/shmjob-fuzz-XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) bug("mkdtemp failed", dir);
+    dir_ = dir;
+    path_ = dir_ + "/input";
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) bug("cannot create the input file", path_);
     std::size_t done = 0;
     while (done < size) {
-      const ssize_t n = ::write(fd_, data + done, size - done);
-      if (n <= 0) bug("write to memfd failed", "");
+      const ssize_t n = ::write(fd, data + done, size - done);
+      if (n <= 0) bug("write to the input file failed", path_);
       done += static_cast<std::size_t>(n);
     }
-    path_ = "/proc/self/fd/" + std::to_string(fd_);
+    ::close(fd);
   }
-  ~MemFile() { ::close(fd_); }
-  MemFile(const MemFile&) = delete;
-  MemFile& operator=(const MemFile&) = delete;
+  ~InputFile() {
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
   const std::string& path() const noexcept { return path_; }
 
  private:
-  int fd_;
-  std::string path_;
+  std::string dir_, path_;
 };
 
 }  // namespace shmjob::fuzz

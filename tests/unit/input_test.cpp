@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <hdf5.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -1124,6 +1127,62 @@ TEST(InputChunkCheckTest, UnwrittenCompressedChunksReadAsFill) {
     std::vector<double> matrix(16, -7.0);
     reader.read(catalog.matrix(k), matrix.data(), matrix.size() * sizeof(double));
     for (const double v : matrix) ASSERT_EQ(v, k == 1 ? 1.0 : 0.0) << "matrix " << k;
+  }
+}
+
+// A chunk's layout may declare up to 4 GiB (chunk dims are not bounded by the dataset's) while
+// its stream holds a few bytes. The check decodes with memory that follows the stream: found by
+// fuzzing, it used to allocate (and zero) the declared size plus an eighth before decoding a byte.
+std::uint64_t peak_rss_kb() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_maxrss);
+}
+
+TEST(InputChunkCheckTest, ForgedChunkSizeIsRefusedWithoutAllocatingIt) {
+  TempDir dir;
+  const hsize_t side = 20000;  // [1, 20000, 20000] float64: a 3.2 GB chunk for a 10 x 10 matrix
+  const std::vector<unsigned char> zeros(800, 0);
+  std::vector<unsigned char> deflated(compressBound(zeros.size()));
+  uLongf deflated_size = deflated.size();
+  ASSERT_EQ(compress(deflated.data(), &deflated_size, zeros.data(), zeros.size()), Z_OK);
+  deflated.resize(deflated_size);
+  std::vector<unsigned char> zstd_frame(ZSTD_compressBound(zeros.size()));
+  zstd_frame.resize(ZSTD_compress(zstd_frame.data(), zstd_frame.size(), zeros.data(), zeros.size(), 3));
+  struct Case {
+    const char* name;
+    bool zstd_over_deflate;  // zstd decodes into bytes a deflate stage below must read
+  };
+  for (const Case c : {Case{"deflate", false}, Case{"zstd_deflate", true}}) {
+    SCOPED_TRACE(c.name);
+    const std::string path = dir / (std::string(c.name) + ".h5");
+    {
+      h5::File file = create_file(path);
+      h5::PropList dcpl(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+      const std::array<hsize_t, 3> chunk{1, side, side}, dims{1, 10, 10}, max{H5S_UNLIMITED, side, side};
+      h5::check(H5Pset_chunk(dcpl, 3, chunk.data()), "H5Pset_chunk");
+      h5::check(H5Pset_deflate(dcpl, 6), "H5Pset_deflate");
+      const unsigned level = 3;
+      if (c.zstd_over_deflate) h5::check(H5Pset_filter(dcpl, h5::kZstdFilterId, H5Z_FLAG_MANDATORY, 1, &level), "zstd");
+      h5::Dataspace space(H5Screate_simple(3, dims.data(), max.data()), "H5Screate_simple");
+      h5::Dataset data(H5Dcreate2(file, "/data", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), "H5Dcreate2");
+      // zstd over deflate: a zstd frame whose content is the deflate stream.
+      std::vector<unsigned char> stored = deflated;
+      if (c.zstd_over_deflate) {
+        stored.resize(ZSTD_compressBound(deflated.size()));
+        stored.resize(ZSTD_compress(stored.data(), stored.size(), deflated.data(), deflated.size(), 3));
+      }
+      const std::array<hsize_t, 3> origin{0, 0, 0};
+      h5::check(H5Dwrite_chunk(data, H5P_DEFAULT, 0, origin.data(), stored.size(), stored.data()), "H5Dwrite_chunk");
+    }
+    const InputCatalog catalog = InputCatalog::scan(config_for({path}));
+    Hdf5MatrixReader reader(catalog);
+    std::vector<double> matrix(100);
+    const std::uint64_t before = peak_rss_kb();
+    EXPECT_CONTAINS(read_error(reader, catalog.matrix(0), matrix.data(), matrix.size() * sizeof(double)),
+                    "a filtered chunk decodes to 800 bytes, not the chunk's 3200000000");
+    // Allocating the declared size would add 3.6 GB; the stream yields 800 bytes.
+    EXPECT_LT(peak_rss_kb() - before, std::uint64_t{256} << 10) << "KB more at peak";
   }
 }
 }  // namespace
