@@ -6,7 +6,7 @@
 # or an out-of-memory in shmjob's code (the input is then in build-fuzz/artifacts/: fix the bug
 # and add the input to tests/fuzz/regressions/<target>/, which the normal suite replays). A crash
 # inside HDF5 itself (scripts/fuzz_triage.py) is printed, its input kept as artifacts/hdf5-*,
-# and fuzzing goes on: it is HDF5's bug, which h5dump shares (docs/hostile-input.md).
+# and fuzzing goes on: it is HDF5's bug, which h5dump shares (docs/reliability.md).
 #   usage: scripts/fuzz.sh [SECONDS] [TARGET...]     targets: config chunk shard
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,8 +38,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work"
   seeds=("$root/tests/fuzz/corpus/$t")
   [ -d "$root/tests/fuzz/regressions/$t" ] && seeds+=("$root/tests/fuzz/regressions/$t")
-  # A crash inside HDF5 itself (scripts/fuzz_triage.py) is reported and its input kept in
-  # artifacts/hdf5-*, then fuzzing goes on for the rest of the time; any other failure stops.
+  # Runs until the time is used; a run ended by a crash inside HDF5 is followed by another.
   rm -f "$build"/fuzz-"$t".*.log
   deadline=$((SECONDS + seconds))
   runs=0 part=0 rc=0

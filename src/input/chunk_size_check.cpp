@@ -97,37 +97,31 @@ class DecodeSink {
   std::size_t done_ = 0;
 };
 
+struct EndInflate {
+  void operator()(z_stream* s) const noexcept { ::inflateEnd(s); }
+};
+
 // zlib's format (HDF5's deflate filter), as uncompress() decodes it.
 std::optional<std::size_t> inflate_bounded(const unsigned char* in, std::size_t size, std::size_t limit,
                                            std::vector<unsigned char>* out) {
   if (size > std::numeric_limits<uInt>::max()) return std::nullopt;  // beyond any chunk HDF5 stores
   z_stream stream{};
   if (inflateInit(&stream) != Z_OK) return std::nullopt;
+  const std::unique_ptr<z_stream, EndInflate> end(&stream);
   stream.next_in = const_cast<Bytef*>(in);
   stream.avail_in = static_cast<uInt>(size);
-  std::optional<std::size_t> result;
-  {
-    DecodeSink sink(out, std::min(limit + 1, size * kDeflateMaxRatio + kDecodeWindow));
-    for (;;) {
-      const auto [where, room] = sink.room();
-      stream.next_out = where;
-      stream.avail_out = static_cast<uInt>(std::min<std::size_t>(room, std::numeric_limits<uInt>::max()));
-      const uInt offered = stream.avail_out;
-      const int rc = ::inflate(&stream, Z_NO_FLUSH);
-      sink.produced(offered - stream.avail_out);
-      if (sink.done() > limit) {
-        result = limit + 1;
-        break;
-      }
-      if (rc == Z_STREAM_END) {
-        result = sink.done();
-        break;
-      }
-      if (rc != Z_OK && !(rc == Z_BUF_ERROR && stream.avail_out == 0)) break;  // corrupt, or input ended early
-    }
+  DecodeSink sink(out, std::min(limit + 1, size * kDeflateMaxRatio + kDecodeWindow));
+  for (;;) {
+    const auto [where, room] = sink.room();
+    stream.next_out = where;
+    stream.avail_out = static_cast<uInt>(std::min<std::size_t>(room, std::numeric_limits<uInt>::max()));
+    const uInt offered = stream.avail_out;
+    const int rc = ::inflate(&stream, Z_NO_FLUSH);
+    sink.produced(offered - stream.avail_out);
+    if (sink.done() > limit) return limit + 1;
+    if (rc == Z_STREAM_END) return sink.done();
+    if (rc != Z_OK && !(rc == Z_BUF_ERROR && stream.avail_out == 0)) return std::nullopt;  // corrupt, or cut short
   }
-  ::inflateEnd(&stream);
-  return result;
 }
 
 struct FreeDCtx {
@@ -181,7 +175,8 @@ std::optional<ChunkSizeCheck> ChunkSizeCheck::for_dataset(hid_t dataset, h5::Fil
   check.chunk_.resize(static_cast<std::size_t>(rank));
   h5::check(H5Pget_chunk(dcpl, rank, check.chunk_.data()), "H5Pget_chunk");
   h5::Datatype type(H5Dget_type(dataset), "H5Dget_type");
-  // The dims come from the file: multiplied checked (the scan refuses chunks beyond HDF5's limit).
+  // The dims come from the file: multiplied checked (HDF5 refuses to open a layout beyond its
+  // limit; checked again here, where the size is used).
   std::uint64_t bytes = H5Tget_size(type);
   for (const hsize_t c : check.chunk_)
     if (__builtin_mul_overflow(bytes, std::uint64_t{c}, &bytes)) bytes = std::numeric_limits<std::uint64_t>::max();
